@@ -1,0 +1,300 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/latchkeyhq/latchkey/store"
+)
+
+// UserInput creates or changes a user. Nil fields are left as they are (or
+// get their zero value on create). At most one of Password and PasswordHash.
+type UserInput struct {
+	Username     string
+	Password     *string // plaintext, hashed here with the Manager's parameters
+	PasswordHash *string // an argon2id PHC string made elsewhere
+	Disabled     *bool
+}
+
+func (in *UserInput) validate(create bool) error {
+	ps := &problems{}
+	if create {
+		if msg := validUsername(in.Username); msg != "" {
+			ps.add("username", "%s", msg)
+		}
+	}
+	switch {
+	case in.Password != nil && in.PasswordHash != nil:
+		ps.add("password", "give either password or password_hash, not both")
+	case create && in.Password == nil && in.PasswordHash == nil:
+		ps.add("password", "a password or password_hash is required")
+	case !create && in.Password == nil && in.PasswordHash == nil && in.Disabled == nil:
+		ps.add("", "nothing to change: give password, password_hash or disabled")
+	}
+	if in.Password != nil {
+		if n := len(*in.Password); n < MinPasswordLen || n > MaxPasswordLen {
+			ps.add("password", "must be %d to %d bytes long, got %d", MinPasswordLen, MaxPasswordLen, n)
+		}
+	}
+	if in.PasswordHash != nil {
+		if err := CheckPasswordHash(*in.PasswordHash); err != nil {
+			ps.add("password_hash", "%v", err)
+		}
+	}
+	return ps.err()
+}
+
+// apply sets the fields in changes on u and reports whether the change must
+// end the user's sessions (a new password or disabling does).
+func (m *Manager) apply(u *User, in UserInput) (endSessions bool, err error) {
+	if in.Password != nil {
+		if u.PasswordHash, err = HashPassword(*in.Password, m.params); err != nil {
+			return false, err
+		}
+		endSessions = true
+	}
+	if in.PasswordHash != nil && *in.PasswordHash != u.PasswordHash {
+		u.PasswordHash = *in.PasswordHash
+		endSessions = true
+	}
+	if in.Disabled != nil && *in.Disabled != u.Disabled {
+		u.Disabled = *in.Disabled
+		endSessions = endSessions || u.Disabled
+	}
+	return endSessions, nil
+}
+
+// CreateUser adds a user to tenant t. It returns ErrConflict if the user
+// exists and a *ValidationError for bad input.
+func (m *Manager) CreateUser(ctx context.Context, t TenantID, in UserInput) (User, error) {
+	if err := in.validate(true); err != nil {
+		return User{}, err
+	}
+	if _, err := m.st.GetUser(ctx, string(t), in.Username); err == nil {
+		return User{}, fmt.Errorf("%w: user %q already exists", ErrConflict, in.Username)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return User{}, err
+	}
+	now := m.now().UTC().Truncate(time.Second)
+	u := User{Username: in.Username, CreatedAt: now, UpdatedAt: now}
+	if _, err := m.apply(&u, in); err != nil {
+		return User{}, err
+	}
+	// A user of this name may have existed before; nothing of it survives.
+	if err := m.st.PutUser(ctx, encodeUser(t, u), true); err != nil {
+		return User{}, err
+	}
+	return u, nil
+}
+
+// UpdateUser changes a user. A new password or disabling ends the user's
+// sessions in the same atomic step as the change.
+func (m *Manager) UpdateUser(ctx context.Context, t TenantID, username string, in UserInput) (User, error) {
+	if err := in.validate(false); err != nil {
+		return User{}, err
+	}
+	u, err := m.GetUser(ctx, t, username)
+	if err != nil {
+		return User{}, err
+	}
+	end, err := m.apply(&u, in)
+	if err != nil {
+		return User{}, err
+	}
+	u.UpdatedAt = m.now().UTC().Truncate(time.Second)
+	if err := m.st.PutUser(ctx, encodeUser(t, u), end); err != nil {
+		return User{}, err
+	}
+	return u, nil
+}
+
+// GetUser returns one user, or ErrNotFound.
+func (m *Manager) GetUser(ctx context.Context, t TenantID, username string) (User, error) {
+	su, err := m.st.GetUser(ctx, string(t), username)
+	if errors.Is(err, store.ErrNotFound) {
+		return User{}, fmt.Errorf("%w: user %q", ErrNotFound, username)
+	}
+	if err != nil {
+		return User{}, err
+	}
+	return decodeUser(su)
+}
+
+// ListUsers returns the tenant's users sorted by username.
+func (m *Manager) ListUsers(ctx context.Context, t TenantID) ([]User, error) {
+	sus, err := m.st.ListUsers(ctx, string(t))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]User, 0, len(sus))
+	for _, su := range sus {
+		u, err := decodeUser(su)
+		if err != nil {
+			m.log.ErrorContext(ctx, "unreadable user record", "tenant", t, "err", err)
+			continue
+		}
+		out = append(out, u)
+	}
+	slices.SortFunc(out, func(a, b User) int { return strings.Compare(a.Username, b.Username) })
+	return out, nil
+}
+
+// DeleteUser removes a user and ends its sessions. Deleting a missing user
+// is not an error.
+func (m *Manager) DeleteUser(ctx context.Context, t TenantID, username string) error {
+	return m.st.DeleteUser(ctx, string(t), username)
+}
+
+// PutTenant creates or replaces a tenant's configuration, after applying
+// defaults and validating it, and reports whether it was created. A hostname
+// that another tenant claims is ErrConflict.
+func (m *Manager) PutTenant(ctx context.Context, t Tenant) (Tenant, bool, error) {
+	t = t.withDefaults()
+	if err := t.Validate(); err != nil {
+		return Tenant{}, false, err
+	}
+	all, err := m.ListTenants(ctx)
+	if err != nil {
+		return Tenant{}, false, err
+	}
+	created := true
+	for _, o := range all {
+		if o.ID == t.ID {
+			created = false
+			continue
+		}
+		for _, h := range t.Hostnames {
+			if slices.Contains(o.Hostnames, h) {
+				return Tenant{}, false, fmt.Errorf("%w: hostname %q is claimed by tenant %q", ErrConflict, h, o.ID)
+			}
+		}
+	}
+	data, err := json.Marshal(t)
+	if err != nil {
+		return Tenant{}, false, fmt.Errorf("session: encode tenant: %w", err)
+	}
+	if err := m.st.PutTenant(ctx, string(t.ID), data); err != nil {
+		return Tenant{}, false, err
+	}
+	return t, created, nil
+}
+
+// GetTenant returns one tenant's configuration from the store, or
+// ErrNotFound. Requests use the in-memory view WatchTenants maintains; this
+// is for administration.
+func (m *Manager) GetTenant(ctx context.Context, id TenantID) (Tenant, error) {
+	all, err := m.ListTenants(ctx)
+	if err != nil {
+		return Tenant{}, err
+	}
+	for _, t := range all {
+		if t.ID == id {
+			return t, nil
+		}
+	}
+	return Tenant{}, fmt.Errorf("%w: tenant %q", ErrNotFound, id)
+}
+
+// ListTenants returns every readable tenant, sorted by ID. An unreadable one
+// is logged and left out rather than taking every other tenant down.
+func (m *Manager) ListTenants(ctx context.Context) ([]Tenant, error) {
+	raw, err := m.st.ListTenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Tenant, 0, len(raw))
+	for id, data := range raw {
+		t, err := decodeTenant(data)
+		if err == nil && string(t.ID) != id {
+			err = fmt.Errorf("stored under %q but names %q", id, t.ID)
+		}
+		if err != nil {
+			m.log.ErrorContext(ctx, "ignoring unreadable tenant", "tenant", id, "err", err)
+			continue
+		}
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b Tenant) int { return strings.Compare(string(a.ID), string(b.ID)) })
+	return out, nil
+}
+
+func decodeTenant(data []byte) (Tenant, error) {
+	var t Tenant
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&t); err != nil {
+		return Tenant{}, err
+	}
+	t = t.withDefaults()
+	if err := t.Validate(); err != nil {
+		return Tenant{}, err
+	}
+	return t, nil
+}
+
+// DeleteTenant removes a tenant with its users and their sessions.
+func (m *Manager) DeleteTenant(ctx context.Context, id TenantID) error {
+	return m.st.DeleteTenant(ctx, string(id))
+}
+
+// WatchTenants keeps a caller's in-memory view of the tenants current: it
+// calls apply with every tenant now, then again whenever the store reports a
+// change (a publish from any replica) or every interval, whichever comes
+// first, but only when something changed. Store errors keep the last view
+// and are retried. Hostnames claimed twice (two replicas racing) are given
+// to the tenant first in ID order. It returns when ctx is done; the first
+// error-free load is signalled by apply being called.
+func (m *Manager) WatchTenants(ctx context.Context, interval time.Duration, apply func([]Tenant)) {
+	changes := m.st.Changes(ctx)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	var last []byte
+	for {
+		if ts, err := m.ListTenants(ctx); err != nil {
+			if ctx.Err() == nil {
+				m.log.WarnContext(ctx, "could not reload tenants; keeping the current ones", "err", err)
+			}
+		} else {
+			ts = dropHostnameConflicts(ts, m)
+			cur, _ := json.Marshal(ts)
+			if last == nil || !bytes.Equal(cur, last) {
+				last = cur
+				apply(ts)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-changes:
+			if !ok {
+				changes = nil // closed: fall back to polling alone
+			}
+		case <-tick.C:
+		}
+	}
+}
+
+func dropHostnameConflicts(ts []Tenant, m *Manager) []Tenant {
+	for _, p := range checkHostnameClaims(ts) {
+		m.log.Error("hostname claimed by two tenants; keeping the first", "tenant", p.Tenant, "field", p.Field, "problem", p.Message)
+	}
+	owner := make(map[string]TenantID)
+	for i := range ts {
+		kept := ts[i].Hostnames[:0:0]
+		for _, h := range ts[i].Hostnames {
+			if o, ok := owner[h]; ok && o != ts[i].ID {
+				continue
+			}
+			owner[h] = ts[i].ID
+			kept = append(kept, h)
+		}
+		ts[i].Hostnames = kept
+	}
+	return ts
+}

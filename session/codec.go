@@ -1,0 +1,157 @@
+package session
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/securecookie"
+)
+
+// MinKeyLen is the shortest accepted cookie signing key, in bytes: an
+// HMAC-SHA-256 key shorter than the hash adds no strength and invites weak,
+// typed-in keys.
+const MinKeyLen = 32
+
+// maxCookieLen bounds an encoded cookie value. Ours are about 150 bytes; the
+// bound makes an oversized cookie a cheap decode failure.
+const maxCookieLen = 1024
+
+// Codec signs and verifies session cookie values with a ring of keys: the
+// first key signs, every key verifies, so keys rotate without logging anyone
+// out. The securecookie name covers the cookie name, which names the tenant,
+// so a value minted for one tenant never verifies for another. Codec is safe
+// for concurrent use; SetKeys swaps the ring atomically.
+type Codec struct {
+	ring atomic.Pointer[keyRing]
+}
+
+type keyRing struct {
+	keys [][]byte
+	// byAge caches one codec list per maximum age (seconds). Tenants have few
+	// distinct lifetimes, and securecookie's MaxAge is a per-codec setting.
+	byAge sync.Map // int -> []securecookie.Codec
+}
+
+// NewCodec returns a Codec over keys (the first signs). It round-trips a
+// probe value so that unusable keys fail at start-up, not at first login.
+func NewCodec(keys [][]byte) (*Codec, error) {
+	c := &Codec{}
+	if err := c.SetKeys(keys); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// SetKeys replaces the key ring after the same checks as NewCodec.
+func (c *Codec) SetKeys(keys [][]byte) error {
+	if len(keys) == 0 {
+		return errors.New("session: at least one cookie key is required")
+	}
+	var errs []error
+	for i, k := range keys {
+		if len(k) < MinKeyLen {
+			errs = append(errs, fmt.Errorf("session: cookie key %d is %d bytes, at least %d required", i+1, len(k), MinKeyLen))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	r := &keyRing{keys: keys}
+	probe := []byte("probe")
+	v, err := r.encode("probe", time.Hour, probe)
+	if err != nil {
+		return fmt.Errorf("session: cookie keys: %w", err)
+	}
+	if got, err := r.decode("probe", time.Hour, v); err != nil || string(got) != string(probe) {
+		return fmt.Errorf("session: cookie keys do not round-trip: %v", err)
+	}
+	c.ring.Store(r)
+	return nil
+}
+
+func (r *keyRing) codecs(maxAge time.Duration) []securecookie.Codec {
+	age := int(maxAge / time.Second)
+	if cs, ok := r.byAge.Load(age); ok {
+		return cs.([]securecookie.Codec)
+	}
+	cs := make([]securecookie.Codec, len(r.keys))
+	for i, k := range r.keys {
+		cs[i] = securecookie.New(k, nil).
+			SetSerializer(securecookie.NopEncoder{}).
+			MaxAge(age).
+			MaxLength(maxCookieLen)
+	}
+	r.byAge.Store(age, cs)
+	return cs
+}
+
+func (r *keyRing) encode(name string, maxAge time.Duration, payload []byte) (string, error) {
+	return securecookie.EncodeMulti(name, payload, r.codecs(maxAge)[:1]...)
+}
+
+func (r *keyRing) decode(name string, maxAge time.Duration, value string) ([]byte, error) {
+	var payload []byte
+	if err := securecookie.DecodeMulti(name, value, &payload, r.codecs(maxAge)...); err != nil {
+		return nil, err
+	}
+	return payload, nil
+}
+
+// encode signs payload under name; the value expires maxAge after now.
+func (c *Codec) encode(name string, maxAge time.Duration, payload []byte) (string, error) {
+	return c.ring.Load().encode(name, maxAge, payload)
+}
+
+// decode verifies value under name. Every failure, including an oversized
+// value (which securecookie does not flag as a decode error), is invalid
+// client input.
+func (c *Codec) decode(name string, maxAge time.Duration, value string) ([]byte, error) {
+	p, err := c.ring.Load().decode(name, maxAge, value)
+	if err != nil {
+		return nil, ErrUnauthenticated
+	}
+	return p, nil
+}
+
+// ParseKeys parses a comma-separated list of base64 keys (standard or URL
+// alphabet, padded or not), as given in LATCHKEY_COOKIE_KEYS. The error
+// names the position of a bad key, never its value.
+func ParseKeys(s string) ([][]byte, error) {
+	var keys [][]byte
+	var errs []error
+	for i, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		k, err := decodeBase64(part)
+		switch {
+		case part == "":
+			errs = append(errs, fmt.Errorf("cookie key %d is empty", i+1))
+		case err != nil:
+			errs = append(errs, fmt.Errorf("cookie key %d is not base64", i+1))
+		case len(k) < MinKeyLen:
+			errs = append(errs, fmt.Errorf("cookie key %d is %d bytes once decoded, at least %d required", i+1, len(k), MinKeyLen))
+		default:
+			keys = append(keys, k)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return keys, nil
+}
+
+func decodeBase64(s string) ([]byte, error) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	return nil, errors.New("not base64")
+}
+
+// GenerateKey returns a new random signing key.
+func GenerateKey() []byte { return securecookie.GenerateRandomKey(MinKeyLen) }

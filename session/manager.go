@@ -1,0 +1,396 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/latchkeyhq/latchkey/store"
+)
+
+// Config holds a Manager's settings.
+type Config struct {
+	// Keys sign session cookies; the first signs, all verify. Required.
+	Keys [][]byte
+	// Now returns the current time. Nil means time.Now. Tests inject a clock.
+	Now func() time.Time
+	// Logger receives operational events, never secrets. Nil discards them.
+	Logger *slog.Logger
+	// Password is the argon2id cost for new hashes. Zero means
+	// DefaultPasswordParams.
+	Password PasswordParams
+	// MaxSessionsPerUser bounds a user's live sessions; logging in past it
+	// ends the oldest. Zero means DefaultMaxSessionsPerUser.
+	MaxSessionsPerUser int
+}
+
+// DefaultMaxSessionsPerUser bounds how many sessions one user keeps, so that
+// a script logging in in a loop cannot grow one user's index without end.
+const DefaultMaxSessionsPerUser = 50
+
+// tokenLen is the length of a session token: 256 bits from crypto/rand.
+const tokenLen = 32
+
+// Manager is the domain's centre: it logs users in, loads, refreshes and
+// revokes their sessions, and manages tenants and users, over a store.Store.
+// It is safe for concurrent use.
+type Manager struct {
+	st          store.Store
+	codec       *Codec
+	now         func() time.Time
+	log         *slog.Logger
+	params      PasswordParams
+	maxSessions int
+	// dummyHash is verified against when the user does not exist, so that an
+	// unknown username costs the same time as a wrong password.
+	dummyHash string
+}
+
+// NewManager returns a Manager over st after validating cfg.
+func NewManager(st store.Store, cfg Config) (*Manager, error) {
+	if st == nil {
+		return nil, errors.New("session: nil store")
+	}
+	var errs []error
+	codec, err := NewCodec(cfg.Keys)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.MaxSessionsPerUser < 0 {
+		errs = append(errs, errors.New("session: MaxSessionsPerUser must not be negative"))
+	}
+	params := cfg.Password
+	if params == (PasswordParams{}) {
+		params = DefaultPasswordParams
+	}
+	if _, err := parsePHC(fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", params.Memory, params.Time, params.Threads,
+		b64.EncodeToString(make([]byte, max(params.SaltLen, 1))), b64.EncodeToString(make([]byte, max(params.KeyLen, 1))))); err != nil {
+		errs = append(errs, fmt.Errorf("session: password parameters: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	m := &Manager{
+		st:          st,
+		codec:       codec,
+		now:         cfg.Now,
+		log:         cfg.Logger,
+		params:      params,
+		maxSessions: cfg.MaxSessionsPerUser,
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	if m.maxSessions == 0 {
+		m.maxSessions = DefaultMaxSessionsPerUser
+	}
+	m.dummyHash, err = HashPassword(rand.Text(), params)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Codec returns the cookie codec, so that keys can be rotated at run time.
+func (m *Manager) Codec() *Codec { return m.codec }
+
+// Ping reports whether the store answers.
+func (m *Manager) Ping(ctx context.Context) error { return m.st.Ping(ctx) }
+
+// sessionID derives the public and stored ID from a token. Only the hash is
+// ever stored or shown, so a store dump or a sessions listing yields nothing
+// that authenticates. 128 bits of SHA-256 keep IDs short and unguessable.
+func sessionID(token []byte) string {
+	sum := sha256.Sum256(token)
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// cookiePayload is what the signed cookie carries: the token, then the
+// username, which locates the user's sessions without a second lookup.
+func cookiePayload(token []byte, username string) []byte {
+	return append(append(make([]byte, 0, tokenLen+len(username)), token...), username...)
+}
+
+// parseCookie verifies value and returns the token and username in it.
+func (m *Manager) parseCookie(t *Tenant, value string) (token []byte, username string, err error) {
+	p, err := m.codec.decode(t.CookieName(), time.Duration(t.Session.AbsoluteLifetime), value)
+	if err != nil || len(p) <= tokenLen {
+		return nil, "", ErrUnauthenticated
+	}
+	return p[:tokenLen], string(p[tokenLen:]), nil
+}
+
+// LoginInput is what a login presents.
+type LoginInput struct {
+	Username  string
+	Password  string
+	UserAgent string
+	// Presented holds the values of session cookies that came with the login
+	// request; their sessions end once the login succeeds (no fixation, no
+	// orphaned sessions).
+	Presented []string
+}
+
+// Login checks the credentials and starts a new session with a fresh ID.
+// Unknown user, wrong password and disabled user all return
+// ErrInvalidCredentials after the same amount of hashing work.
+func (m *Manager) Login(ctx context.Context, t *Tenant, in LoginInput) (Session, *http.Cookie, error) {
+	var su store.User
+	var u User
+	found := false
+	if validUsername(in.Username) == "" && len(in.Password) <= MaxPasswordLen {
+		var err error
+		su, err = m.st.GetUser(ctx, string(t.ID), in.Username)
+		switch {
+		case err == nil:
+			if u, err = decodeUser(su); err != nil {
+				return Session{}, nil, err
+			}
+			found = true
+		case !errors.Is(err, store.ErrNotFound):
+			return Session{}, nil, err
+		}
+	}
+	hash := m.dummyHash
+	if found {
+		hash = u.PasswordHash
+	}
+	ok := verifyPassword(hash, in.Password)
+	if !found || !ok || u.Disabled {
+		return Session{}, nil, ErrInvalidCredentials
+	}
+
+	now := m.now().UTC().Truncate(time.Second)
+	s := Session{
+		Tenant:        t.ID,
+		Username:      u.Username,
+		CreatedAt:     now,
+		LastSeenAt:    now,
+		IdleExpiresAt: now.Add(time.Duration(t.Session.IdleTimeout)),
+		ExpiresAt:     now.Add(time.Duration(t.Session.AbsoluteLifetime)),
+		UserAgent:     summarizeUserAgent(in.UserAgent),
+	}
+	if s.IdleExpiresAt.After(s.ExpiresAt) {
+		s.IdleExpiresAt = s.ExpiresAt
+	}
+	token := make([]byte, tokenLen)
+	rand.Read(token) // never fails (crypto/rand)
+	s.ID = sessionID(token)
+	value, err := m.codec.encode(t.CookieName(), time.Duration(t.Session.AbsoluteLifetime), cookiePayload(token, u.Username))
+	if err != nil {
+		return Session{}, nil, fmt.Errorf("session: encode cookie: %w", err)
+	}
+	err = m.st.CreateSession(ctx, store.Session{
+		Tenant: string(t.ID), User: u.Username, ID: s.ID, Data: encodeRecord(&s), Expires: s.expires(),
+	}, su)
+	if errors.Is(err, store.ErrConflict) {
+		// The user was disabled, changed or deleted while we were hashing.
+		return Session{}, nil, ErrInvalidCredentials
+	}
+	if err != nil {
+		return Session{}, nil, err
+	}
+	m.endPresented(ctx, t, in.Presented, s.ID)
+	m.enforceLimit(ctx, t, u.Username)
+	return s, m.cookie(t, value, int(s.ExpiresAt.Sub(now)/time.Second)), nil
+}
+
+// endPresented ends the sessions of cookies presented with a login. Failures
+// are logged, not returned: the new session is already valid.
+func (m *Manager) endPresented(ctx context.Context, t *Tenant, values []string, keep string) {
+	for _, v := range values {
+		token, user, err := m.parseCookie(t, v)
+		if err != nil {
+			continue
+		}
+		if id := sessionID(token); id != keep {
+			if err := m.st.DeleteSession(ctx, string(t.ID), user, id); err != nil {
+				m.log.WarnContext(ctx, "could not end the session presented at login", "tenant", t.ID, "err", err)
+			}
+		}
+	}
+}
+
+// enforceLimit ends the oldest sessions of a user beyond the limit.
+func (m *Manager) enforceLimit(ctx context.Context, t *Tenant, username string) {
+	ss, err := m.Sessions(ctx, t, username)
+	if err != nil || len(ss) <= m.maxSessions {
+		return
+	}
+	for _, s := range ss[m.maxSessions:] { // newest first
+		if err := m.st.DeleteSession(ctx, string(t.ID), username, s.ID); err != nil {
+			m.log.WarnContext(ctx, "could not end a session over the per-user limit", "tenant", t.ID, "err", err)
+			return
+		}
+	}
+}
+
+func (m *Manager) cookie(t *Tenant, value string, maxAge int) *http.Cookie {
+	c := &http.Cookie{
+		Name:        t.CookieName(),
+		Value:       value,
+		Path:        "/",
+		MaxAge:      maxAge,
+		Secure:      true,
+		HttpOnly:    true,
+		Partitioned: t.Cookie.Partitioned,
+	}
+	switch t.Cookie.SameSite {
+	case SameSiteStrict:
+		c.SameSite = http.SameSiteStrictMode
+	case SameSiteLax:
+		c.SameSite = http.SameSiteLaxMode
+	default:
+		c.SameSite = http.SameSiteNoneMode
+	}
+	return c
+}
+
+// ClearCookie returns the cookie that deletes t's session cookie. It carries
+// the attributes the cookie was set with, Partitioned included: a browser
+// keys partitioned cookies apart and would keep one that an unpartitioned
+// deletion does not name. MaxAge -1 is sent as Max-Age=0.
+func (m *Manager) ClearCookie(t *Tenant) *http.Cookie { return m.cookie(t, "", -1) }
+
+// refreshAfter is how stale LastSeenAt may get before a request writes it
+// back. Writing on every request would put a store write on the hot path;
+// a tenth of the idle timeout, at most five minutes, keeps the idle expiry
+// accurate to within that.
+func refreshAfter(idle time.Duration) time.Duration { return min(idle/10, 5*time.Minute) }
+
+// Load returns the session named by the request's session cookies (every
+// value of the tenant's cookie name). Anything but exactly one valid cookie
+// naming a live session is ErrUnauthenticated. It slides the idle expiry,
+// writing to the store only when refreshAfter has passed.
+func (m *Manager) Load(ctx context.Context, t *Tenant, values []string) (Session, error) {
+	if len(values) != 1 {
+		// Two cookies of one name mean a shadowing attempt or a stale
+		// partitioned copy; trusting the first is what fixation relies on.
+		return Session{}, ErrUnauthenticated
+	}
+	token, user, err := m.parseCookie(t, values[0])
+	if err != nil {
+		return Session{}, err
+	}
+	s, err := m.get(ctx, t, user, sessionID(token))
+	if errors.Is(err, ErrNotFound) {
+		return Session{}, ErrUnauthenticated
+	}
+	if err != nil {
+		return Session{}, err
+	}
+	now := m.now().UTC().Truncate(time.Second)
+	idle := time.Duration(t.Session.IdleTimeout)
+	if now.Sub(s.LastSeenAt) < refreshAfter(idle) {
+		return s, nil
+	}
+	s.LastSeenAt = now
+	s.IdleExpiresAt = now.Add(idle)
+	if s.IdleExpiresAt.After(s.ExpiresAt) {
+		s.IdleExpiresAt = s.ExpiresAt
+	}
+	err = m.st.UpdateSession(ctx, store.Session{
+		Tenant: string(t.ID), User: s.Username, ID: s.ID, Data: encodeRecord(&s), Expires: s.expires(),
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return Session{}, ErrUnauthenticated // revoked meanwhile
+	case err != nil:
+		// The session was valid when read; failing to slide its expiry is
+		// not a reason to refuse this request.
+		m.log.WarnContext(ctx, "could not refresh session idle expiry", "tenant", t.ID, "err", err)
+	}
+	return s, nil
+}
+
+// get reads and decodes one session, checking its expiry with our clock.
+func (m *Manager) get(ctx context.Context, t *Tenant, user, id string) (Session, error) {
+	rec, err := m.st.GetSession(ctx, string(t.ID), user, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return Session{}, ErrNotFound
+	}
+	if err != nil {
+		return Session{}, err
+	}
+	s, err := m.decodeSession(rec)
+	if err != nil {
+		return Session{}, ErrNotFound
+	}
+	if !m.now().Before(s.expires()) {
+		return Session{}, ErrNotFound
+	}
+	return s, nil
+}
+
+func (m *Manager) decodeSession(rec store.Session) (Session, error) {
+	s := Session{ID: rec.ID, Tenant: TenantID(rec.Tenant), Username: rec.User}
+	if err := decodeRecord(rec.Data, &s); err != nil {
+		m.log.Error("unreadable session record", "tenant", rec.Tenant, "err", err)
+		return Session{}, err
+	}
+	return s, nil
+}
+
+// Logout ends the session of the presented cookies, if any. It is
+// idempotent: no cookie or an invalid one is not an error.
+func (m *Manager) Logout(ctx context.Context, t *Tenant, values []string) error {
+	for _, v := range values {
+		token, user, err := m.parseCookie(t, v)
+		if err != nil {
+			continue
+		}
+		if err := m.st.DeleteSession(ctx, string(t.ID), user, sessionID(token)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Sessions returns the user's live sessions, newest first.
+func (m *Manager) Sessions(ctx context.Context, t *Tenant, username string) ([]Session, error) {
+	recs, err := m.st.ListSessions(ctx, string(t.ID), username)
+	if err != nil {
+		return nil, err
+	}
+	now := m.now()
+	out := make([]Session, 0, len(recs))
+	for _, rec := range recs {
+		s, err := m.decodeSession(rec)
+		if err != nil || !now.Before(s.expires()) {
+			continue
+		}
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b Session) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// Revoke ends one of the user's sessions. It returns ErrNotFound if the user
+// has no live session with that ID, so a user cannot probe other users' IDs.
+func (m *Manager) Revoke(ctx context.Context, t *Tenant, username, id string) error {
+	if _, err := m.get(ctx, t, username, id); err != nil {
+		return err
+	}
+	return m.st.DeleteSession(ctx, string(t.ID), username, id)
+}
+
+// RevokeAll ends every session of the user ("log out everywhere").
+func (m *Manager) RevokeAll(ctx context.Context, t *Tenant, username string) error {
+	return m.st.DeleteSessions(ctx, string(t.ID), username)
+}

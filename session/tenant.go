@@ -1,0 +1,422 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jub0bs/cors"
+	"github.com/jub0bs/cors/cfgerrors"
+)
+
+// TenantID names a tenant. It is part of every store key, every URL of the
+// path form and every cookie name, so its alphabet is deliberately narrow:
+// lowercase letters, digits and inner hyphens, 1 to 63 characters (a DNS
+// label).
+type TenantID string
+
+var tenantIDPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// Valid reports whether id is a well-formed tenant ID.
+func (id TenantID) Valid() bool { return tenantIDPattern.MatchString(string(id)) }
+
+// SameSite is a tenant's choice for the session cookie's SameSite attribute.
+type SameSite string
+
+// The SameSite values a tenant may choose. There is no default: the right
+// value depends on whether the SPA and Latchkey are on the same site.
+const (
+	SameSiteStrict SameSite = "strict"
+	SameSiteLax    SameSite = "lax"
+	SameSiteNone   SameSite = "none"
+)
+
+// CookiePolicy says how a tenant's session cookie is scoped.
+type CookiePolicy struct {
+	SameSite SameSite `json:"same_site" yaml:"same_site"`
+	// Partitioned adds the CHIPS attribute, which keeps a cross-site cookie
+	// working where third-party cookies are blocked. It requires SameSite none.
+	Partitioned bool `json:"partitioned" yaml:"partitioned"`
+}
+
+// SessionPolicy bounds a tenant's sessions. A session ends when it has been
+// idle for IdleTimeout or has existed for AbsoluteLifetime, whichever comes
+// first.
+type SessionPolicy struct {
+	IdleTimeout      Duration `json:"idle_timeout" yaml:"idle_timeout"`
+	AbsoluteLifetime Duration `json:"absolute_lifetime" yaml:"absolute_lifetime"`
+}
+
+// Defaults and bounds of a SessionPolicy.
+const (
+	DefaultIdleTimeout      = 12 * time.Hour
+	DefaultAbsoluteLifetime = 7 * 24 * time.Hour
+	MinIdleTimeout          = time.Minute
+	// MaxAbsoluteLifetime is the 400-day cap browsers put on cookie lifetimes
+	// (RFC 6265bis, cookie-lifetime-limits).
+	MaxAbsoluteLifetime = 400 * 24 * time.Hour
+)
+
+// Tenant is one tenant's configuration: who may call it (its origin
+// allowlist), where (its own hostnames), and how its cookie and sessions
+// behave. A *Tenant handed out by this package is never mutated; a change
+// produces a new value.
+type Tenant struct {
+	ID   TenantID `json:"id" yaml:"id"`
+	Name string   `json:"name" yaml:"name"`
+	// Dev marks a development tenant: only such a tenant may list localhost
+	// or loopback origins, because any process on a user's machine can serve
+	// those and would get credentialed access.
+	Dev bool `json:"dev" yaml:"dev"`
+	// Origins are the exact serialized origins allowed to call with
+	// credentials. They alone drive both the CORS answers and the CSRF
+	// origin check.
+	Origins []string `json:"origins" yaml:"origins"`
+	// Hostnames are this tenant's own domains (host form). Optional.
+	Hostnames []string      `json:"hostnames" yaml:"hostnames"`
+	Cookie    CookiePolicy  `json:"cookie" yaml:"cookie"`
+	Session   SessionPolicy `json:"session" yaml:"session"`
+}
+
+// Limits on a tenant's configuration, so that one tenant cannot make the
+// others' lookups or preflights expensive.
+const (
+	maxOrigins   = 100
+	maxHostnames = 20
+	maxNameLen   = 200
+)
+
+// CookieName returns the name of the tenant's session cookie. The __Host-
+// prefix makes browsers insist on Secure, Path=/ and no Domain, so no
+// sibling subdomain can set or shadow it; the tenant suffix keeps tenants
+// that share a hostname (path form) from overwriting each other's cookie.
+func (t *Tenant) CookieName() string { return "__Host-latchkey-" + string(t.ID) }
+
+// withDefaults fills in the optional settings that have documented defaults.
+func (t Tenant) withDefaults() Tenant {
+	if t.Session.IdleTimeout == 0 {
+		t.Session.IdleTimeout = Duration(DefaultIdleTimeout)
+	}
+	if t.Session.AbsoluteLifetime == 0 {
+		t.Session.AbsoluteLifetime = Duration(DefaultAbsoluteLifetime)
+	}
+	if t.Origins == nil {
+		t.Origins = []string{}
+	}
+	if t.Hostnames == nil {
+		t.Hostnames = []string{}
+	}
+	return t
+}
+
+// Problem is one reason a configuration was refused.
+type Problem struct {
+	Tenant  string `json:"tenant,omitempty"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+// ValidationError lists every problem found in a configuration, so that a
+// user fixes them all in one go rather than one per attempt.
+type ValidationError struct {
+	Problems []Problem
+}
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	b.WriteString("invalid configuration:")
+	for _, p := range e.Problems {
+		b.WriteString("\n  ")
+		if p.Tenant != "" {
+			fmt.Fprintf(&b, "tenant %q: ", p.Tenant)
+		}
+		if p.Field != "" {
+			b.WriteString(p.Field + ": ")
+		}
+		b.WriteString(p.Message)
+	}
+	return b.String()
+}
+
+// problems collects Problems for one tenant.
+type problems struct {
+	tenant string
+	list   []Problem
+}
+
+func (ps *problems) add(field, format string, args ...any) {
+	ps.list = append(ps.list, Problem{Tenant: ps.tenant, Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+func (ps *problems) err() error {
+	if len(ps.list) == 0 {
+		return nil
+	}
+	return &ValidationError{Problems: ps.list}
+}
+
+// Validate reports every problem with t, as a *ValidationError. It applies
+// no defaults: call it on a tenant as it will be stored.
+func (t *Tenant) Validate() error {
+	ps := &problems{tenant: string(t.ID)}
+	t.validate(ps)
+	return ps.err()
+}
+
+func (t *Tenant) validate(ps *problems) {
+	if !t.ID.Valid() {
+		ps.add("id", "must be 1 to 63 lowercase letters, digits or inner hyphens, got %q", t.ID)
+	}
+	switch n := len(t.Name); {
+	case strings.TrimSpace(t.Name) == "":
+		ps.add("name", "is required")
+	case n > maxNameLen:
+		ps.add("name", "is %d bytes long, at most %d allowed", n, maxNameLen)
+	case !validText(t.Name):
+		ps.add("name", "must be UTF-8 text without control characters")
+	}
+	validateOrigins(ps, t.Origins, t.Dev)
+	validateHostnames(ps, t.Hostnames)
+
+	switch t.Cookie.SameSite {
+	case SameSiteStrict, SameSiteLax, SameSiteNone:
+	case "":
+		ps.add("cookie.same_site", "is required: strict or lax when the SPA is on the same site as Latchkey's hostname, none (with partitioned) when it is cross-site")
+	default:
+		ps.add("cookie.same_site", "must be strict, lax or none, got %q", t.Cookie.SameSite)
+	}
+	if t.Cookie.Partitioned && t.Cookie.SameSite != SameSiteNone {
+		ps.add("cookie.partitioned", "requires same_site none: a partitioned cookie is meant for cross-site use")
+	}
+
+	idle, abs := time.Duration(t.Session.IdleTimeout), time.Duration(t.Session.AbsoluteLifetime)
+	if idle < MinIdleTimeout {
+		ps.add("session.idle_timeout", "must be at least %s, got %s", MinIdleTimeout, idle)
+	}
+	if abs > MaxAbsoluteLifetime {
+		ps.add("session.absolute_lifetime", "must be at most %s (browsers cap cookies at 400 days), got %s", MaxAbsoluteLifetime, abs)
+	}
+	if abs < idle {
+		ps.add("session.absolute_lifetime", "must not be shorter than idle_timeout (%s), got %s", idle, abs)
+	}
+}
+
+// validateOrigins checks the allowlist. The syntax and safety of each origin
+// is judged by jub0bs/cors, the library that will enforce it, so that the
+// two can never disagree; on top of that Latchkey refuses wildcard patterns
+// (COP trusts exact origins only, and one list must drive both CORS and
+// CSRF), duplicates, and loopback origins on non-dev tenants.
+func validateOrigins(ps *problems, origins []string, dev bool) {
+	switch {
+	case len(origins) == 0:
+		ps.add("origins", "at least one origin is required")
+		return
+	case len(origins) > maxOrigins:
+		ps.add("origins", "has %d entries, at most %d allowed", len(origins), maxOrigins)
+		return
+	}
+	// Collect this list's problems apart, then report them in list order.
+	outer := ps
+	ps = &problems{tenant: outer.tenant}
+	defer func() {
+		slices.SortStableFunc(ps.list, func(a, b Problem) int { return originIndex(a.Field) - originIndex(b.Field) })
+		outer.list = append(outer.list, ps.list...)
+	}()
+	index := make(map[string]int, len(origins))
+	var exact []string
+	for i, o := range origins {
+		field := fmt.Sprintf("origins[%d]", i)
+		if j, dup := index[o]; dup {
+			ps.add(field, "%q is listed twice (also origins[%d])", o, j)
+			continue
+		}
+		index[o] = i
+		if strings.Contains(o, "*") {
+			ps.add(field, "%q is a wildcard pattern; list each exact origin (credentialed CORS and the CSRF check trust exact origins only)", o)
+			continue
+		}
+		if !dev && isLoopbackOrigin(o) {
+			ps.add(field, "%q is a localhost or loopback origin, which any local process can serve; allow it only on a tenant marked dev: true", o)
+			continue
+		}
+		exact = append(exact, o)
+	}
+	if len(exact) == 0 {
+		return
+	}
+	_, err := cors.NewMiddleware(corsConfig(exact))
+	if err == nil {
+		return
+	}
+	for e := range cfgerrors.All(err) {
+		var (
+			value, msg string
+			uop        *cfgerrors.UnacceptableOriginPatternError
+			iop        *cfgerrors.IncompatibleOriginPatternError
+		)
+		switch {
+		case errors.As(e, &uop):
+			value = uop.Value
+			switch {
+			case uop.Value == "null" || strings.HasPrefix(uop.Value, "file:"):
+				msg = "is prohibited: null and file origins can be produced by any page"
+			case uop.Reason == "prohibited":
+				msg = "is not allowed: leave out default ports (:443, :80), write IP addresses in their canonical form, and use punycode for non-ASCII hosts"
+			default:
+				msg = "is not a serialized origin: use scheme://host[:port] in lowercase, with no path, trailing slash, userinfo or default port"
+			}
+		case errors.As(e, &iop):
+			value = iop.Value
+			switch iop.Reason {
+			case "insecure":
+				msg = "is insecure: credentialed access needs https (http only for localhost or loopback on a dev tenant)"
+			case "psl":
+				msg = "covers subdomains of a public suffix"
+			default:
+				msg = "cannot be combined with credentials"
+			}
+		default:
+			ps.add("origins", "%v", e)
+			continue
+		}
+		field := "origins"
+		if i, ok := index[value]; ok {
+			field = fmt.Sprintf("origins[%d]", i)
+		}
+		ps.add(field, "%q %s", value, msg)
+	}
+}
+
+// originIndex returns i of a field "origins[i]", or -1.
+func originIndex(field string) int {
+	var i int
+	if _, err := fmt.Sscanf(field, "origins[%d]", &i); err != nil {
+		return -1
+	}
+	return i
+}
+
+// corsConfig is the CORS configuration of a tenant whose origins are
+// exactly origins. It lives here, beside the validation, so that what is
+// validated is what is enforced.
+func corsConfig(origins []string) cors.Config {
+	return cors.Config{
+		Origins:      origins,
+		Credentialed: true,
+		// GET, HEAD and POST are safelisted; DELETE ends sessions.
+		Methods:        []string{"DELETE"},
+		RequestHeaders: []string{"Content-Type"},
+		// 600 s is honoured by every engine (WebKit caps at 600).
+		MaxAgeInSeconds: 600,
+		// Retry-After tells a client when to try again after a 503 or 429.
+		ResponseHeaders: []string{"Retry-After"},
+	}
+}
+
+// CORSConfig returns the credentialed CORS configuration for t's origins.
+func (t *Tenant) CORSConfig() cors.Config { return corsConfig(slices.Clone(t.Origins)) }
+
+func isLoopbackOrigin(o string) bool {
+	u, err := url.Parse(o)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+var hostnameLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// validHostname reports whether h is a lowercase DNS name without port or
+// trailing dot: exactly what NormalizeHost produces from a Host header.
+func validHostname(h string) bool {
+	if len(h) == 0 || len(h) > 253 {
+		return false
+	}
+	for l := range strings.SplitSeq(h, ".") {
+		if !hostnameLabel.MatchString(l) {
+			return false
+		}
+	}
+	return true
+}
+
+func validateHostnames(ps *problems, hosts []string) {
+	if len(hosts) > maxHostnames {
+		ps.add("hostnames", "has %d entries, at most %d allowed", len(hosts), maxHostnames)
+		return
+	}
+	seen := make(map[string]int, len(hosts))
+	for i, h := range hosts {
+		field := fmt.Sprintf("hostnames[%d]", i)
+		if j, dup := seen[h]; dup {
+			ps.add(field, "%q is listed twice (also hostnames[%d])", h, j)
+			continue
+		}
+		seen[h] = i
+		if !validHostname(h) {
+			ps.add(field, "%q is not a lowercase DNS name (no scheme, port or trailing dot)", h)
+		}
+	}
+}
+
+// NormalizeHost turns a request's Host into the form tenant hostnames are
+// stored in: lowercase, without port or a trailing dot. It returns "" for a
+// host that no tenant could have claimed.
+func NormalizeHost(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if !validHostname(host) {
+		return ""
+	}
+	return host
+}
+
+// checkHostnameClaims reports hostnames claimed by more than one tenant: a
+// hostname chooses the tenant, so it must be unambiguous.
+func checkHostnameClaims(ts []Tenant) []Problem {
+	owner := make(map[string]TenantID)
+	var out []Problem
+	for _, t := range ts {
+		for i, h := range t.Hostnames {
+			if o, ok := owner[h]; ok && o != t.ID {
+				out = append(out, Problem{
+					Tenant:  string(t.ID),
+					Field:   fmt.Sprintf("hostnames[%d]", i),
+					Message: fmt.Sprintf("%q is already claimed by tenant %q", h, o),
+				})
+				continue
+			}
+			owner[h] = t.ID
+		}
+	}
+	return out
+}
+
+// Duration is a time.Duration written as a Go duration string ("12h",
+// "90m") in YAML and JSON.
+type Duration time.Duration
+
+// MarshalText renders d like time.Duration.String.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: use a Go duration such as 12h or 90m", b)
+	}
+	*d = Duration(v)
+	return nil
+}

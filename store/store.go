@@ -1,0 +1,120 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors shared by every implementation. Callers check them with
+// errors.Is; implementations wrap them with their own context.
+var (
+	// ErrNotFound reports a record that does not exist or has expired.
+	ErrNotFound = errors.New("store: not found")
+
+	// ErrConflict reports that CreateSession found the owning user missing or
+	// changed since the caller read it (disabled, password changed, deleted).
+	ErrConflict = errors.New("store: conflict")
+
+	// ErrUnavailable reports that the backend could not be reached or did not
+	// answer in time. It is transient: the HTTP edge answers 503, never 401,
+	// so that an outage does not log anybody out.
+	ErrUnavailable = errors.New("store: unavailable")
+)
+
+// Session is one stored session. The store treats Data as opaque bytes; the
+// session package owns its encoding.
+type Session struct {
+	Tenant string // tenant ID; part of every key
+	User   string // user name within the tenant
+	ID     string // lookup key: a hash of the secret token, never the token
+	Data   []byte
+	// Expires is when the store forgets the session: the earlier of its idle
+	// and absolute expiry. A session whose Expires is not after the store's
+	// current time is treated as missing by every method.
+	Expires time.Time
+}
+
+// User is one stored user account, opaque to the store but for its name.
+type User struct {
+	Tenant string
+	Name   string
+	Data   []byte
+}
+
+// Store persists tenants, users and sessions.
+//
+// Every method takes the tenant explicitly and tenants never see each other's
+// records. Sessions are kept per user, so that listing a user's sessions or
+// ending all of them costs in proportion to that user's sessions and never
+// scans the keyspace. A user's record and its sessions change together:
+// implementations keep them in one atomic unit (one Redis Cluster hash slot).
+//
+// Implementations are safe for concurrent use. Every method honours ctx: a
+// cancelled or expired context returns an error wrapping ctx.Err().
+// Backend failures wrap ErrUnavailable.
+type Store interface {
+	// CreateSession stores s for its user if, and only if, the user's stored
+	// record still equals owner (same Tenant, Name and Data); otherwise it
+	// returns ErrConflict and stores nothing. This closes the race between a
+	// login and a concurrent disable, password change or delete.
+	CreateSession(ctx context.Context, s Session, owner User) error
+
+	// GetSession returns the session, or ErrNotFound if it is missing or
+	// expired.
+	GetSession(ctx context.Context, tenant, user, id string) (Session, error)
+
+	// UpdateSession replaces an existing, unexpired session with s. It returns
+	// ErrNotFound, and stores nothing, if the session is missing or expired:
+	// a refresh must never resurrect a revoked session.
+	UpdateSession(ctx context.Context, s Session) error
+
+	// DeleteSession removes one session. Deleting a missing session is not an
+	// error.
+	DeleteSession(ctx context.Context, tenant, user, id string) error
+
+	// ListSessions returns the user's unexpired sessions, in no particular
+	// order. Implementations may drop expired sessions while listing.
+	ListSessions(ctx context.Context, tenant, user string) ([]Session, error)
+
+	// DeleteSessions removes every session of the user. Deleting none is not
+	// an error.
+	DeleteSessions(ctx context.Context, tenant, user string) error
+
+	// GetUser returns the user, or ErrNotFound.
+	GetUser(ctx context.Context, tenant, name string) (User, error)
+
+	// PutUser creates or replaces the user. With endSessions, it also removes
+	// all of the user's sessions in the same atomic step.
+	PutUser(ctx context.Context, u User, endSessions bool) error
+
+	// DeleteUser removes the user and all of its sessions in one atomic step.
+	// Deleting a missing user is not an error.
+	DeleteUser(ctx context.Context, tenant, name string) error
+
+	// ListUsers returns the tenant's users, in no particular order.
+	ListUsers(ctx context.Context, tenant string) ([]User, error)
+
+	// PutTenant creates or replaces a tenant's configuration and notifies
+	// every subscriber of Changes, in this process and in every other one
+	// sharing the backend.
+	PutTenant(ctx context.Context, id string, data []byte) error
+
+	// DeleteTenant removes the tenant's configuration, its users and their
+	// sessions, and notifies subscribers. Deleting a missing tenant is not an
+	// error.
+	DeleteTenant(ctx context.Context, id string) error
+
+	// ListTenants returns every tenant's configuration, keyed by tenant ID.
+	ListTenants(ctx context.Context) (map[string][]byte, error)
+
+	// Changes returns a channel that receives a value whenever tenant
+	// configuration may have changed, here or in another process. Values are
+	// coalesced, never queued: a receiver reloads everything on each one.
+	// Notifications can be lost (a dropped connection), so receivers also
+	// reload periodically. The channel is closed when ctx is done.
+	Changes(ctx context.Context) <-chan struct{}
+
+	// Ping reports whether the backend answers.
+	Ping(ctx context.Context) error
+}
