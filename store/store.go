@@ -45,7 +45,8 @@ type User struct {
 // Store persists tenants, users and sessions.
 //
 // Every method takes the tenant explicitly and tenants never see each other's
-// records. Sessions are kept per user, so that listing a user's sessions or
+// records. Tenant IDs match ^[a-z0-9-]{1,63}$ (package session guarantees it),
+// which lets implementations build keys with ':' as an unambiguous separator. Sessions are kept per user, so that listing a user's sessions or
 // ending all of them costs in proportion to that user's sessions and never
 // scans the keyspace. A user's record and its sessions change together:
 // implementations keep them in one atomic unit (one Redis Cluster hash slot).

@@ -1,0 +1,355 @@
+package memstore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/latchkeyhq/latchkey/store"
+)
+
+var _ store.Store = (*Store)(nil)
+
+// Config holds the settings of a Store. The zero value is ready to use.
+type Config struct {
+	// Now returns the current time, against which session expiry is
+	// checked. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Store is an in-memory store.Store. It is safe for concurrent use. Create
+// one with New; the zero value is not usable.
+type Store struct {
+	now func() time.Time
+
+	mu      sync.Mutex
+	tenants map[string][]byte              // tenant ID -> configuration
+	users   map[string]map[string]*account // tenant ID -> user name -> account
+	subs    map[chan struct{}]struct{}     // Changes subscribers
+}
+
+// account is one user record and its sessions, kept together so that
+// they change under one lock like they do in one Redis slot.
+type account struct {
+	data     []byte
+	sessions map[string]store.Session // by session ID; Data owned by the store
+}
+
+// New returns an empty Store.
+func New(cfg Config) *Store {
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{
+		now:     now,
+		tenants: map[string][]byte{},
+		users:   map[string]map[string]*account{},
+		subs:    map[chan struct{}]struct{}{},
+	}
+}
+
+// CreateSession stores s if the user's record still equals owner; see
+// store.Store.
+func (st *Store) CreateSession(ctx context.Context, s store.Session, owner store.User) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: create session: %w", err)
+	}
+	if owner.Tenant != s.Tenant || owner.Name != s.User {
+		return fmt.Errorf("memstore: create session: %w", store.ErrConflict)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	a := st.account(s.Tenant, s.User)
+	if a == nil || !bytes.Equal(a.data, owner.Data) {
+		return fmt.Errorf("memstore: create session: %w", store.ErrConflict)
+	}
+	now := st.now()
+	a.prune(now)
+	if !s.Expires.After(now) {
+		// Storing it would only store something invisible.
+		delete(a.sessions, s.ID)
+		return nil
+	}
+	if a.sessions == nil {
+		a.sessions = map[string]store.Session{}
+	}
+	a.sessions[s.ID] = clone(s)
+	return nil
+}
+
+// GetSession returns the session, or store.ErrNotFound if it is missing
+// or expired.
+func (st *Store) GetSession(ctx context.Context, tenant, user, id string) (store.Session, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Session{}, fmt.Errorf("memstore: get session: %w", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s, ok := st.live(tenant, user, id)
+	if !ok {
+		return store.Session{}, fmt.Errorf("memstore: get session: %w", store.ErrNotFound)
+	}
+	return clone(s), nil
+}
+
+// UpdateSession replaces an existing, unexpired session; see store.Store.
+func (st *Store) UpdateSession(ctx context.Context, s store.Session) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: update session: %w", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if _, ok := st.live(s.Tenant, s.User, s.ID); !ok {
+		return fmt.Errorf("memstore: update session: %w", store.ErrNotFound)
+	}
+	a := st.account(s.Tenant, s.User)
+	if !s.Expires.After(st.now()) {
+		delete(a.sessions, s.ID)
+		return nil
+	}
+	a.sessions[s.ID] = clone(s)
+	return nil
+}
+
+// DeleteSession removes one session. Deleting a missing one is not an
+// error.
+func (st *Store) DeleteSession(ctx context.Context, tenant, user, id string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: delete session: %w", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if a := st.account(tenant, user); a != nil {
+		delete(a.sessions, id)
+	}
+	return nil
+}
+
+// ListSessions returns the user's unexpired sessions and drops the expired
+// ones.
+func (st *Store) ListSessions(ctx context.Context, tenant, user string) ([]store.Session, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memstore: list sessions: %w", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	a := st.account(tenant, user)
+	if a == nil {
+		return nil, nil
+	}
+	a.prune(st.now())
+	list := make([]store.Session, 0, len(a.sessions))
+	for _, s := range a.sessions {
+		list = append(list, clone(s))
+	}
+	return list, nil
+}
+
+// DeleteSessions removes every session of the user.
+func (st *Store) DeleteSessions(ctx context.Context, tenant, user string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: delete sessions: %w", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if a := st.account(tenant, user); a != nil {
+		a.sessions = nil
+	}
+	return nil
+}
+
+// GetUser returns the user, or store.ErrNotFound.
+func (st *Store) GetUser(ctx context.Context, tenant, name string) (store.User, error) {
+	if err := ctx.Err(); err != nil {
+		return store.User{}, fmt.Errorf("memstore: get user: %w", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	a := st.account(tenant, name)
+	if a == nil {
+		return store.User{}, fmt.Errorf("memstore: get user: %w", store.ErrNotFound)
+	}
+	return store.User{Tenant: tenant, Name: name, Data: bytes.Clone(a.data)}, nil
+}
+
+// PutUser creates or replaces the user and, with endSessions, removes its
+// sessions in the same step.
+func (st *Store) PutUser(ctx context.Context, u store.User, endSessions bool) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: put user: %w", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	users := st.users[u.Tenant]
+	if users == nil {
+		users = map[string]*account{}
+		st.users[u.Tenant] = users
+	}
+	a := users[u.Name]
+	if a == nil {
+		a = &account{}
+		users[u.Name] = a
+	}
+	a.data = bytes.Clone(u.Data)
+	if endSessions {
+		a.sessions = nil
+	}
+	return nil
+}
+
+// DeleteUser removes the user and its sessions. Deleting a missing user is
+// not an error.
+func (st *Store) DeleteUser(ctx context.Context, tenant, name string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: delete user: %w", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if users := st.users[tenant]; users != nil {
+		delete(users, name)
+		if len(users) == 0 {
+			delete(st.users, tenant)
+		}
+	}
+	return nil
+}
+
+// ListUsers returns the tenant's users, in no particular order.
+func (st *Store) ListUsers(ctx context.Context, tenant string) ([]store.User, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memstore: list users: %w", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	users := st.users[tenant]
+	list := make([]store.User, 0, len(users))
+	for name, a := range users {
+		list = append(list, store.User{Tenant: tenant, Name: name, Data: bytes.Clone(a.data)})
+	}
+	return list, nil
+}
+
+// PutTenant creates or replaces a tenant's configuration and notifies the
+// subscribers of Changes in this process.
+func (st *Store) PutTenant(ctx context.Context, id string, data []byte) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: put tenant: %w", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.tenants[id] = bytes.Clone(data)
+	st.notify()
+	return nil
+}
+
+// DeleteTenant removes the tenant's configuration, users and sessions, and
+// notifies the subscribers of Changes in this process.
+func (st *Store) DeleteTenant(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: delete tenant: %w", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	delete(st.tenants, id)
+	delete(st.users, id)
+	st.notify()
+	return nil
+}
+
+// ListTenants returns every tenant's configuration, keyed by tenant ID.
+func (st *Store) ListTenants(ctx context.Context) (map[string][]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memstore: list tenants: %w", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	m := make(map[string][]byte, len(st.tenants))
+	for id, data := range st.tenants {
+		m[id] = bytes.Clone(data)
+	}
+	return m, nil
+}
+
+// Changes returns a channel that receives a value after each PutTenant or
+// DeleteTenant on this Store. Values coalesce: the channel holds at most
+// one. It is closed when ctx is done.
+func (st *Store) Changes(ctx context.Context) <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	if ctx.Err() != nil {
+		close(ch)
+		return ch
+	}
+	st.mu.Lock()
+	st.subs[ch] = struct{}{}
+	st.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		// Under the lock, so that notify never sends on a closed channel.
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		delete(st.subs, ch)
+		close(ch)
+	})
+	return ch
+}
+
+// Ping reports whether the store answers, which it always does unless ctx
+// is done.
+func (st *Store) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: ping: %w", err)
+	}
+	return nil
+}
+
+// account returns the user's account, or nil. The caller holds st.mu.
+func (st *Store) account(tenant, user string) *account {
+	return st.users[tenant][user]
+}
+
+// live returns the stored session if it exists and has not expired,
+// dropping it if it has. The caller holds st.mu.
+func (st *Store) live(tenant, user, id string) (store.Session, bool) {
+	a := st.account(tenant, user)
+	if a == nil {
+		return store.Session{}, false
+	}
+	s, ok := a.sessions[id]
+	if !ok {
+		return store.Session{}, false
+	}
+	if !s.Expires.After(st.now()) {
+		delete(a.sessions, id)
+		return store.Session{}, false
+	}
+	return s, true
+}
+
+// notify wakes every subscriber without blocking: a subscriber that has a
+// value pending already knows to reload. The caller holds st.mu.
+func (st *Store) notify() {
+	for ch := range st.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// prune drops the account's expired sessions.
+func (a *account) prune(now time.Time) {
+	for id, s := range a.sessions {
+		if !s.Expires.After(now) {
+			delete(a.sessions, id)
+		}
+	}
+}
+
+// clone returns s with its own copy of Data, so that neither the caller
+// nor the store can change the other's bytes.
+func clone(s store.Session) store.Session {
+	s.Data = bytes.Clone(s.Data)
+	return s
+}

@@ -1,0 +1,56 @@
+// Package redisstore is a store.Store on Redis (standalone, Sentinel or
+// Cluster, version 7.0 or later), shared by every Latchkey replica.
+//
+// # Key layout
+//
+// P is Config.Prefix (default "latchkey:"), T a tenant ID and U a user name:
+//
+//	P u:{T:U}   string  the user record's Data
+//	P s:{T:U}   hash    the user's sessions: field = session ID, value =
+//	                    13-digit zero-padded expiry in unix milliseconds,
+//	                    followed directly by the session's Data
+//	P users:T   set     the tenant's user names (an index for ListUsers)
+//	P tenants   hash    tenant ID -> tenant configuration
+//	P changes   channel PUBLISHed after every tenant change
+//
+// Tenant IDs must match ^[a-z0-9-]+$, which every method checks: with no
+// ':' or brace in T, the key of (T, U) is unique and one tenant's keys can
+// never spell another tenant's. User names are free text; they only ever
+// follow the tenant inside a key.
+//
+// # Redis Cluster
+//
+// A user's record and its sessions share the hash tag {T:U} and so one
+// hash slot, which lets a Lua script check the record and write a session
+// atomically (CreateSession) and lets PutUser and DeleteUser change both
+// in one step. The tag is per user, never per tenant: a big tenant spreads
+// across the cluster instead of loading one node. (A user name containing
+// '}' cuts the tag short, which only shares that user's slot with a
+// similar name; both keys still land together.)
+//
+// The per-tenant index users:T lives in another slot, so it is updated by
+// separate commands, ordered so that a crash or a race leaves at worst an
+// index entry whose user is missing, which ListUsers skips: the name is
+// added before the record is written and removed after it is deleted.
+//
+// # Expiry
+//
+// Session expiry is checked in this package against Config.Now, so an
+// expired session is invisible at once. The sessions hash also carries a
+// Redis TTL at the latest expiry of its fields, which only ever grows
+// (PEXPIREAT ... GT, hence Redis 7.0), so that abandoned users' sessions
+// leave memory without a sweeper. Expired fields of a live hash are
+// dropped by ListSessions. Both checks use absolute times, so the clocks of
+// Latchkey and Redis must agree (NTP).
+//
+// # Security
+//
+// Session IDs given to the store are hashes of the secret tokens, never
+// the tokens: anyone who can read Redis (a replica, a backup, MONITOR)
+// learns no usable credential. Errors carry no record contents, and the
+// package logs nothing.
+//
+// Every backend failure wraps store.ErrUnavailable, so that an outage is
+// answered with 503 and nobody is logged out; a done context wraps
+// ctx.Err() instead.
+package redisstore

@@ -1,0 +1,626 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/latchkeyhq/latchkey/store"
+)
+
+var _ store.Store = (*Store)(nil)
+
+// DefaultPrefix is the key prefix used when Config.Prefix is empty.
+const DefaultPrefix = "latchkey:"
+
+const (
+	// expiryDigits is the width of the expiry in front of a stored
+	// session: unix milliseconds fit 13 digits until the year 2286.
+	expiryDigits = 13
+	maxExpiry    = 9_999_999_999_999
+
+	// deleteBatch is how many users DeleteTenant deletes per round trip.
+	deleteBatch = 500
+
+	// subscribeTimeout bounds how long Changes waits for Redis to confirm
+	// its subscription before returning anyway.
+	subscribeTimeout = 5 * time.Second
+)
+
+// Config holds the settings of a Store.
+type Config struct {
+	// Prefix starts every key and the change channel, so that several
+	// deployments, or tests, can share one Redis. Empty means
+	// DefaultPrefix. It must not contain '{' or '}', which would change
+	// the Redis Cluster hash slots, nor whitespace.
+	Prefix string
+
+	// Now returns the current time, against which session expiry is
+	// checked. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Store is a store.Store on Redis. It is safe for concurrent use. Create
+// one with New.
+type Store struct {
+	client redis.UniversalClient
+	prefix string
+	now    func() time.Time
+}
+
+// New returns a Store that keeps its records in client under cfg.Prefix.
+// It does not contact Redis; use Ping for that.
+func New(client redis.UniversalClient, cfg Config) (*Store, error) {
+	var errs []error
+	if client == nil {
+		errs = append(errs, errors.New("redisstore: client is nil"))
+	}
+	prefix := cfg.Prefix
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if strings.ContainsAny(prefix, "{}") {
+		errs = append(errs, fmt.Errorf("redisstore: prefix %q contains a brace, which would change Redis Cluster hash slots", prefix))
+	}
+	if strings.ContainsFunc(prefix, unicode.IsSpace) {
+		errs = append(errs, fmt.Errorf("redisstore: prefix %q contains whitespace", prefix))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{client: client, prefix: prefix, now: now}, nil
+}
+
+// extendTTL is shared Lua: it keeps the TTL of the sessions hash KEYS[n] at
+// the latest expiry of its fields. GT alone would never set a first TTL,
+// because Redis treats a key without one as expiring never.
+const extendTTL = `
+local function extend(key, at)
+  if redis.call('PTTL', key) < 0 then
+    redis.call('PEXPIREAT', key, at)
+  else
+    redis.call('PEXPIREAT', key, at, 'GT')
+  end
+end
+`
+
+// createScript writes a session only while the user's record equals the
+// owner the caller read, closing the race with a concurrent disable,
+// password change or delete. The two keys share a hash slot.
+//
+// KEYS: user record, sessions hash. ARGV: owner Data, session ID, stored
+// value, expiry, now (both unix ms). Returns 0 on conflict, 1 otherwise.
+var createScript = redis.NewScript(extendTTL + `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+local at = tonumber(ARGV[4])
+if at <= tonumber(ARGV[5]) then
+  redis.call('HDEL', KEYS[2], ARGV[2])
+  return 1
+end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+extend(KEYS[2], at)
+return 1
+`)
+
+// updateScript replaces a session only if it exists and has not expired,
+// so that a refresh racing a revocation cannot resurrect the session.
+// Expiries are compared as numbers; the stored value is binary after its
+// 13 digits.
+//
+// KEYS: sessions hash. ARGV: session ID, stored value, expiry, now (both
+// unix ms). Returns 0 if the session is missing or expired, 1 otherwise.
+var updateScript = redis.NewScript(extendTTL + `
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if not old then
+  return 0
+end
+local now = tonumber(ARGV[4])
+local oldAt = tonumber(string.sub(old, 1, 13))
+if oldAt == nil or oldAt <= now then
+  return 0
+end
+local at = tonumber(ARGV[3])
+if at <= now then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  return 1
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+extend(KEYS[1], at)
+return 1
+`)
+
+// pruneScript drops the given sessions if they are still expired: a
+// session that was read as expired cannot have been refreshed since, but
+// re-checking keeps the deletion safe whatever happened in between.
+//
+// KEYS: sessions hash. ARGV: now (unix ms), then session IDs.
+var pruneScript = redis.NewScript(`
+local now = tonumber(ARGV[1])
+for i = 2, #ARGV do
+  local v = redis.call('HGET', KEYS[1], ARGV[i])
+  if v then
+    local at = tonumber(string.sub(v, 1, 13))
+    if at ~= nil and at <= now then
+      redis.call('HDEL', KEYS[1], ARGV[i])
+    end
+  end
+end
+return 0
+`)
+
+// CreateSession stores s if the user's record still equals owner, or
+// returns store.ErrConflict; see store.Store.
+func (st *Store) CreateSession(ctx context.Context, s store.Session, owner store.User) error {
+	const op = "create session"
+	if err := st.check(ctx, op, s.Tenant); err != nil {
+		return err
+	}
+	if owner.Tenant != s.Tenant || owner.Name != s.User {
+		return fmt.Errorf("redisstore: %s: %w", op, store.ErrConflict)
+	}
+	keys := []string{st.userKey(s.Tenant, s.User), st.sessionsKey(s.Tenant, s.User)}
+	ok, err := createScript.Run(ctx, st.client, keys,
+		owner.Data, s.ID, encodeSession(s), expiryMillis(s.Expires), st.nowMillis()).Int()
+	if err != nil {
+		return st.fail(ctx, op, err)
+	}
+	if ok == 0 {
+		return fmt.Errorf("redisstore: %s: %w", op, store.ErrConflict)
+	}
+	return nil
+}
+
+// GetSession returns the session, or store.ErrNotFound if it is missing
+// or expired.
+func (st *Store) GetSession(ctx context.Context, tenant, user, id string) (store.Session, error) {
+	const op = "get session"
+	if err := st.check(ctx, op, tenant); err != nil {
+		return store.Session{}, err
+	}
+	v, err := st.client.HGet(ctx, st.sessionsKey(tenant, user), id).Result()
+	if errors.Is(err, redis.Nil) {
+		return store.Session{}, fmt.Errorf("redisstore: %s: %w", op, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Session{}, st.fail(ctx, op, err)
+	}
+	s, at, err := decodeSession(tenant, user, id, v)
+	if err != nil {
+		return store.Session{}, fmt.Errorf("redisstore: %s: %w", op, err)
+	}
+	if at <= st.nowMillis() {
+		return store.Session{}, fmt.Errorf("redisstore: %s: %w", op, store.ErrNotFound)
+	}
+	return s, nil
+}
+
+// UpdateSession replaces an existing, unexpired session, or returns
+// store.ErrNotFound and stores nothing.
+func (st *Store) UpdateSession(ctx context.Context, s store.Session) error {
+	const op = "update session"
+	if err := st.check(ctx, op, s.Tenant); err != nil {
+		return err
+	}
+	ok, err := updateScript.Run(ctx, st.client, []string{st.sessionsKey(s.Tenant, s.User)},
+		s.ID, encodeSession(s), expiryMillis(s.Expires), st.nowMillis()).Int()
+	if err != nil {
+		return st.fail(ctx, op, err)
+	}
+	if ok == 0 {
+		return fmt.Errorf("redisstore: %s: %w", op, store.ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteSession removes one session. Deleting a missing one is not an
+// error.
+func (st *Store) DeleteSession(ctx context.Context, tenant, user, id string) error {
+	const op = "delete session"
+	if err := st.check(ctx, op, tenant); err != nil {
+		return err
+	}
+	if err := st.client.HDel(ctx, st.sessionsKey(tenant, user), id).Err(); err != nil {
+		return st.fail(ctx, op, err)
+	}
+	return nil
+}
+
+// ListSessions returns the user's unexpired sessions with one HGETALL and
+// drops the expired ones it saw, on a best-effort basis.
+func (st *Store) ListSessions(ctx context.Context, tenant, user string) ([]store.Session, error) {
+	const op = "list sessions"
+	if err := st.check(ctx, op, tenant); err != nil {
+		return nil, err
+	}
+	key := st.sessionsKey(tenant, user)
+	all, err := st.client.HGetAll(ctx, key).Result()
+	if err != nil {
+		return nil, st.fail(ctx, op, err)
+	}
+	now := st.nowMillis()
+	list := make([]store.Session, 0, len(all))
+	var expired []any
+	for id, v := range all {
+		s, at, err := decodeSession(tenant, user, id, v)
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: %s: %w", op, err)
+		}
+		if at <= now {
+			expired = append(expired, id)
+			continue
+		}
+		list = append(list, s)
+	}
+	if len(expired) > 0 {
+		// Best effort: the TTL of the hash bounds what a failure leaves.
+		_ = pruneScript.Run(ctx, st.client, []string{key}, append([]any{now}, expired...)...).Err()
+	}
+	return list, nil
+}
+
+// DeleteSessions removes every session of the user with one DEL.
+func (st *Store) DeleteSessions(ctx context.Context, tenant, user string) error {
+	const op = "delete sessions"
+	if err := st.check(ctx, op, tenant); err != nil {
+		return err
+	}
+	if err := st.client.Del(ctx, st.sessionsKey(tenant, user)).Err(); err != nil {
+		return st.fail(ctx, op, err)
+	}
+	return nil
+}
+
+// GetUser returns the user, or store.ErrNotFound.
+func (st *Store) GetUser(ctx context.Context, tenant, name string) (store.User, error) {
+	const op = "get user"
+	if err := st.check(ctx, op, tenant); err != nil {
+		return store.User{}, err
+	}
+	data, err := st.client.Get(ctx, st.userKey(tenant, name)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return store.User{}, fmt.Errorf("redisstore: %s: %w", op, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.User{}, st.fail(ctx, op, err)
+	}
+	return store.User{Tenant: tenant, Name: name, Data: data}, nil
+}
+
+// PutUser creates or replaces the user and, with endSessions, deletes its
+// sessions in the same MULTI/EXEC.
+func (st *Store) PutUser(ctx context.Context, u store.User, endSessions bool) error {
+	const op = "put user"
+	if err := st.check(ctx, op, u.Tenant); err != nil {
+		return err
+	}
+	index := st.indexKey(u.Tenant)
+	// Index first: a failure after it leaves a name ListUsers skips.
+	if err := st.client.SAdd(ctx, index, u.Name).Err(); err != nil {
+		return st.fail(ctx, op, err)
+	}
+	_, err := st.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, st.userKey(u.Tenant, u.Name), u.Data, 0)
+		if endSessions {
+			p.Del(ctx, st.sessionsKey(u.Tenant, u.Name))
+		}
+		return nil
+	})
+	if err != nil {
+		return st.fail(ctx, op, err)
+	}
+	// Again, for a concurrent DeleteUser that removed the name between
+	// the first SADD and the SET; see deleteUsers.
+	if err := st.client.SAdd(ctx, index, u.Name).Err(); err != nil {
+		return st.fail(ctx, op, err)
+	}
+	return nil
+}
+
+// DeleteUser removes the user and its sessions with one DEL of both keys.
+// Deleting a missing user is not an error.
+func (st *Store) DeleteUser(ctx context.Context, tenant, name string) error {
+	const op = "delete user"
+	if err := st.check(ctx, op, tenant); err != nil {
+		return err
+	}
+	if err := st.deleteUsers(ctx, tenant, []string{name}); err != nil {
+		return st.fail(ctx, op, err)
+	}
+	return nil
+}
+
+// deleteUsers deletes the users' records and sessions, then their index
+// entries. It then re-adds the entries of users that exist again: with
+// PutUser's second SADD, that keeps a PutUser racing a DeleteUser from
+// leaving a user that ListUsers and DeleteTenant cannot see.
+func (st *Store) deleteUsers(ctx context.Context, tenant string, names []string) error {
+	_, err := st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, name := range names {
+			// One command over one slot: atomic, also on Cluster.
+			p.Del(ctx, st.userKey(tenant, name), st.sessionsKey(tenant, name))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	index := st.indexKey(tenant)
+	members := make([]any, len(names))
+	for i, name := range names {
+		members[i] = name
+	}
+	if err := st.client.SRem(ctx, index, members...).Err(); err != nil {
+		return err
+	}
+	cmds, err := st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, name := range names {
+			p.Exists(ctx, st.userKey(tenant, name))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var back []any
+	for i, cmd := range cmds {
+		if cmd.(*redis.IntCmd).Val() > 0 {
+			back = append(back, names[i])
+		}
+	}
+	if len(back) > 0 {
+		return st.client.SAdd(ctx, index, back...).Err()
+	}
+	return nil
+}
+
+// ListUsers returns the tenant's users: the index, then the records in one
+// pipeline, skipping index entries whose record is missing.
+func (st *Store) ListUsers(ctx context.Context, tenant string) ([]store.User, error) {
+	const op = "list users"
+	if err := st.check(ctx, op, tenant); err != nil {
+		return nil, err
+	}
+	names, err := st.client.SMembers(ctx, st.indexKey(tenant)).Result()
+	if err != nil {
+		return nil, st.fail(ctx, op, err)
+	}
+	if len(names) == 0 {
+		return []store.User{}, nil
+	}
+	cmds, err := st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, name := range names {
+			p.Get(ctx, st.userKey(tenant, name))
+		}
+		return nil
+	})
+	// Pipelined reports the first failed command, and a missing record
+	// (redis.Nil) is no failure here: check each command instead.
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, st.fail(ctx, op, err)
+	}
+	users := make([]store.User, 0, len(names))
+	for i, cmd := range cmds {
+		data, err := cmd.(*redis.StringCmd).Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return nil, st.fail(ctx, op, err)
+		}
+		users = append(users, store.User{Tenant: tenant, Name: names[i], Data: data})
+	}
+	return users, nil
+}
+
+// PutTenant creates or replaces a tenant's configuration and then
+// publishes a change to every replica.
+func (st *Store) PutTenant(ctx context.Context, id string, data []byte) error {
+	const op = "put tenant"
+	if err := st.check(ctx, op, id); err != nil {
+		return err
+	}
+	// Not pipelined: on Cluster the two may go to different nodes, and
+	// subscribers must not reload before the write is done.
+	if err := st.client.HSet(ctx, st.tenantsKey(), id, data).Err(); err != nil {
+		return st.fail(ctx, op, err)
+	}
+	if err := st.client.Publish(ctx, st.changesKey(), id).Err(); err != nil {
+		return st.fail(ctx, op, err)
+	}
+	return nil
+}
+
+// DeleteTenant removes the tenant's configuration, publishes the change,
+// then deletes the tenant's users and their sessions in batches. If it
+// fails part way, calling it again finishes the job.
+func (st *Store) DeleteTenant(ctx context.Context, id string) error {
+	const op = "delete tenant"
+	if err := st.check(ctx, op, id); err != nil {
+		return err
+	}
+	if err := st.client.HDel(ctx, st.tenantsKey(), id).Err(); err != nil {
+		return st.fail(ctx, op, err)
+	}
+	if err := st.client.Publish(ctx, st.changesKey(), id).Err(); err != nil {
+		return st.fail(ctx, op, err)
+	}
+	// Until the index is empty rather than one SMEMBERS and a DEL of the
+	// index: a user added meanwhile must not be left out of the index.
+	// The set key vanishes with its last member.
+	index := st.indexKey(id)
+	for {
+		names, err := st.client.SRandMemberN(ctx, index, deleteBatch).Result()
+		if err != nil {
+			return st.fail(ctx, op, err)
+		}
+		if len(names) == 0 {
+			return nil
+		}
+		if err := st.deleteUsers(ctx, id, names); err != nil {
+			return st.fail(ctx, op, err)
+		}
+	}
+}
+
+// ListTenants returns every tenant's configuration, keyed by tenant ID.
+func (st *Store) ListTenants(ctx context.Context) (map[string][]byte, error) {
+	const op = "list tenants"
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("redisstore: %s: %w", op, err)
+	}
+	all, err := st.client.HGetAll(ctx, st.tenantsKey()).Result()
+	if err != nil {
+		return nil, st.fail(ctx, op, err)
+	}
+	m := make(map[string][]byte, len(all))
+	for id, data := range all {
+		m[id] = []byte(data)
+	}
+	return m, nil
+}
+
+// Changes subscribes to tenant changes published by every Store sharing
+// the prefix, in this process or another. It waits up to a few seconds for
+// Redis to confirm the subscription, so that changes made after it returns
+// are seen. The channel also receives a value whenever the subscription is
+// re-established after a dropped connection, because changes may have
+// been missed meanwhile. Values coalesce: the channel holds at most one.
+// The channel is closed, and the subscription's connection released, when
+// ctx is done.
+func (st *Store) Changes(ctx context.Context) <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	if ctx.Err() != nil {
+		close(ch)
+		return ch
+	}
+	ps := st.client.Subscribe(ctx, st.changesKey())
+	// An error is not fatal: the subscription keeps reconnecting on its
+	// own, and its confirmation then arrives below as a value.
+	_, _ = ps.ReceiveTimeout(ctx, subscribeTimeout)
+	msgs := ps.ChannelWithSubscriptions()
+	go func() {
+		defer close(ch)
+		defer ps.Close()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case _, ok := <-msgs:
+				if !ok {
+					return // the client was closed
+				}
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return ch
+}
+
+// Ping reports whether Redis answers a PING.
+func (st *Store) Ping(ctx context.Context) error {
+	const op = "ping"
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redisstore: %s: %w", op, err)
+	}
+	if err := st.client.Ping(ctx).Err(); err != nil {
+		return st.fail(ctx, op, err)
+	}
+	return nil
+}
+
+func (st *Store) userKey(tenant, user string) string {
+	return st.prefix + "u:{" + tenant + ":" + user + "}"
+}
+
+func (st *Store) sessionsKey(tenant, user string) string {
+	return st.prefix + "s:{" + tenant + ":" + user + "}"
+}
+
+func (st *Store) indexKey(tenant string) string { return st.prefix + "users:" + tenant }
+func (st *Store) tenantsKey() string            { return st.prefix + "tenants" }
+func (st *Store) changesKey() string            { return st.prefix + "changes" }
+
+func (st *Store) nowMillis() int64 { return st.now().UnixMilli() }
+
+// check rejects a done context and a tenant ID that could break the key
+// layout (see the package documentation) before any round trip.
+func (st *Store) check(ctx context.Context, op, tenant string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redisstore: %s: %w", op, err)
+	}
+	if !validTenant(tenant) {
+		return fmt.Errorf("redisstore: %s: invalid tenant ID %q", op, tenant)
+	}
+	return nil
+}
+
+// fail wraps a backend error. The context's own error wins, because a
+// caller that gave up is not an outage.
+func (st *Store) fail(ctx context.Context, op string, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("redisstore: %s: %w", op, cerr)
+	}
+	return fmt.Errorf("redisstore: %s: %w: %w", op, store.ErrUnavailable, err)
+}
+
+// validTenant reports whether id matches ^[a-z0-9-]+$.
+func validTenant(id string) bool {
+	if id == "" {
+		return false
+	}
+	for _, r := range id {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// expiryMillis returns t in unix milliseconds, clamped to what fits the
+// 13 digits in front of a stored session. Clamping at 0 only makes an
+// already expired session stay expired.
+func expiryMillis(t time.Time) int64 {
+	return min(max(t.UnixMilli(), 0), maxExpiry)
+}
+
+// encodeSession returns the stored form of s: its expiry as 13 decimal
+// digits, then Data verbatim.
+func encodeSession(s store.Session) []byte {
+	b := make([]byte, 0, expiryDigits+len(s.Data))
+	b = fmt.Appendf(b, "%0*d", expiryDigits, expiryMillis(s.Expires))
+	return append(b, s.Data...)
+}
+
+// decodeSession parses a stored session and also returns its expiry in
+// unix milliseconds.
+func decodeSession(tenant, user, id, v string) (store.Session, int64, error) {
+	if len(v) < expiryDigits {
+		return store.Session{}, 0, errors.New("malformed session record")
+	}
+	at, err := strconv.ParseInt(v[:expiryDigits], 10, 64)
+	if err != nil || at < 0 {
+		return store.Session{}, 0, errors.New("malformed session record")
+	}
+	return store.Session{
+		Tenant:  tenant,
+		User:    user,
+		ID:      id,
+		Data:    []byte(v[expiryDigits:]),
+		Expires: time.UnixMilli(at),
+	}, at, nil
+}

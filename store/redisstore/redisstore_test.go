@@ -1,0 +1,394 @@
+package redisstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/latchkeyhq/latchkey/store"
+	"github.com/latchkeyhq/latchkey/store/redisstore"
+	"github.com/latchkeyhq/latchkey/store/storetest"
+)
+
+func TestStore(t *testing.T) {
+	t.Parallel()
+	redisClient(t) // skip or fail once here, not in every subtest
+	storetest.TestStore(t, func(t *testing.T) storetest.Harness {
+		c := redisClient(t)
+		prefix := testPrefix(t, c)
+		// The peer has its own client, as another replica would.
+		return storetest.Harness{
+			Store:   newStore(t, c, prefix),
+			Peer:    newStore(t, redisClient(t), prefix),
+			Now:     time.Now,
+			Advance: time.Sleep,
+		}
+	})
+}
+
+func TestKeyLayout(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c := redisClient(t)
+	prefix := testPrefix(t, c)
+	st := newStore(t, c, prefix)
+
+	if err := st.PutTenant(ctx, "acme", []byte("cfg")); err != nil {
+		t.Fatalf("PutTenant err=%v, want nil", err)
+	}
+	now := time.Now()
+	long := now.Add(2 * time.Hour).Truncate(time.Millisecond)
+	short := now.Add(time.Hour).Truncate(time.Millisecond)
+	names := []string{"alice", "bob", "we}ird{name: ü"}
+	for _, name := range names {
+		u := store.User{Tenant: "acme", Name: name, Data: []byte("user")}
+		if err := st.PutUser(ctx, u, false); err != nil {
+			t.Fatalf("PutUser err=%v, want nil", err)
+		}
+		// The longer expiry first: the TTL of the hash must not shrink.
+		for _, s := range []store.Session{
+			{Tenant: "acme", User: name, ID: "sid-long", Data: []byte("\x00data"), Expires: long},
+			{Tenant: "acme", User: name, ID: "sid-short", Data: []byte("\x00data"), Expires: short},
+		} {
+			if err := st.CreateSession(ctx, s, u); err != nil {
+				t.Fatalf("CreateSession err=%v, want nil", err)
+			}
+		}
+	}
+
+	want := []string{prefix + "tenants", prefix + "users:acme"}
+	for _, name := range names {
+		want = append(want, prefix+"u:{acme:"+name+"}", prefix+"s:{acme:"+name+"}")
+	}
+	slices.Sort(want)
+	if got := keys(t, c, prefix); !slices.Equal(got, want) {
+		t.Fatalf("keys=%q, want %q", got, want)
+	}
+
+	tags := map[string]string{}
+	for _, name := range names {
+		uk, sk := prefix+"u:{acme:"+name+"}", prefix+"s:{acme:"+name+"}"
+		// Equal hash tags mean one Cluster slot, which the Lua scripts and
+		// MULTI/EXEC over both keys need.
+		if ut, stag := hashTag(uk), hashTag(sk); ut != stag {
+			t.Errorf("hash tags of %q and %q = %q and %q, want equal", uk, sk, ut, stag)
+		}
+		tags[name] = hashTag(uk)
+
+		if got, err := c.PTTL(ctx, uk).Result(); err != nil || got != -1 {
+			t.Errorf("PTTL(%q)=%v, %v, want -1 (no TTL), nil", uk, got, err)
+		}
+		if got, err := c.PExpireTime(ctx, sk).Result(); err != nil || got != time.Duration(long.UnixMilli())*time.Millisecond {
+			t.Errorf("PEXPIRETIME(%q)=%v, %v, want %v", sk, got, err, long.UnixMilli())
+		}
+		v, err := c.HGet(ctx, sk, "sid-short").Result()
+		if want := strconv.FormatInt(short.UnixMilli(), 10) + "\x00data"; err != nil || v != want {
+			t.Errorf("HGET(%q, sid-short)=%q, %v, want %q, nil", sk, v, err, want)
+		}
+	}
+	if tags["alice"] != "acme:alice" || tags["bob"] != "acme:bob" {
+		t.Errorf("hash tags=%q, want acme:alice and acme:bob", tags)
+	}
+	// A tenant must not be pinned to one slot.
+	if tags["alice"] == tags["bob"] {
+		t.Errorf("alice and bob share hash tag %q, want one per user", tags["alice"])
+	}
+	for _, k := range []string{prefix + "tenants", prefix + "users:acme"} {
+		if hashTag(k) != k {
+			t.Errorf("%q has hash tag %q, want none", k, hashTag(k))
+		}
+	}
+}
+
+func TestListUsersSkipsStaleIndexEntry(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c := redisClient(t)
+	prefix := testPrefix(t, c)
+	st := newStore(t, c, prefix)
+
+	alice := store.User{Tenant: "acme", Name: "alice", Data: []byte("a")}
+	if err := st.PutUser(ctx, alice, false); err != nil {
+		t.Fatalf("PutUser err=%v, want nil", err)
+	}
+	// What a crash between SADD and SET leaves behind.
+	if err := c.SAdd(ctx, prefix+"users:acme", "ghost").Err(); err != nil {
+		t.Fatalf("SADD err=%v", err)
+	}
+	users, err := st.ListUsers(ctx, "acme")
+	if err != nil || len(users) != 1 || users[0].Name != "alice" {
+		t.Errorf("ListUsers=%+v, %v, want [alice], nil", users, err)
+	}
+
+	if err := st.DeleteTenant(ctx, "acme"); err != nil {
+		t.Fatalf("DeleteTenant err=%v, want nil", err)
+	}
+	if got := keys(t, c, prefix); len(got) != 0 {
+		t.Errorf("keys after DeleteTenant=%q, want none", got)
+	}
+}
+
+func TestNew(t *testing.T) {
+	t.Parallel()
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	t.Cleanup(func() { c.Close() })
+	tests := []struct {
+		name    string
+		client  redis.UniversalClient
+		prefix  string
+		wantErr []string // substrings of the error; none means success
+	}{
+		{"default prefix", c, "", nil},
+		{"custom prefix", c, "app:latchkey:", nil},
+		{"nil client", nil, "", []string{"client"}},
+		{"open brace", c, "{app}:", []string{"brace"}},
+		{"close brace", c, "app}:", []string{"brace"}},
+		{"space", c, "my app:", []string{"whitespace"}},
+		{"newline", c, "app:\n", []string{"whitespace"}},
+		{"every problem", nil, "a{ b", []string{"client", "brace", "whitespace"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			st, err := redisstore.New(tt.client, redisstore.Config{Prefix: tt.prefix})
+			if len(tt.wantErr) == 0 {
+				if err != nil || st == nil {
+					t.Errorf("New=%v, %v, want a Store, nil", st, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("New err=nil, want an error mentioning %q", tt.wantErr)
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("New err=%q, want it to mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestInvalidTenantID(t *testing.T) {
+	t.Parallel()
+	// Rejected before any round trip, so no Redis is needed.
+	st := newStore(t, downClient(t), "")
+	for _, id := range []string{"", "Acme", "a:b", "a{b}", "a b", "acme\n", "ü"} {
+		t.Run(strconv.Quote(id), func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			_, getErr := st.GetUser(ctx, id, "alice")
+			putErr := st.PutTenant(ctx, id, nil)
+			for op, err := range map[string]error{"GetUser": getErr, "PutTenant": putErr} {
+				if err == nil || errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "invalid tenant") {
+					t.Errorf("%s(%q) err=%v, want an invalid tenant error", op, id, err)
+				}
+			}
+		})
+	}
+}
+
+func TestUnavailable(t *testing.T) {
+	t.Parallel()
+	st := newStore(t, downClient(t), "")
+	s := store.Session{Tenant: "acme", User: "alice", ID: "sid-1", Data: []byte("d"), Expires: time.Now().Add(time.Hour)}
+	u := store.User{Tenant: "acme", Name: "alice"}
+	tests := []struct {
+		name string
+		call func(ctx context.Context) error
+	}{
+		{"CreateSession", func(ctx context.Context) error { return st.CreateSession(ctx, s, u) }},
+		{"GetSession", func(ctx context.Context) error {
+			_, err := st.GetSession(ctx, "acme", "alice", "sid-1")
+			return err
+		}},
+		{"UpdateSession", func(ctx context.Context) error { return st.UpdateSession(ctx, s) }},
+		{"DeleteSession", func(ctx context.Context) error { return st.DeleteSession(ctx, "acme", "alice", "sid-1") }},
+		{"ListSessions", func(ctx context.Context) error {
+			_, err := st.ListSessions(ctx, "acme", "alice")
+			return err
+		}},
+		{"DeleteSessions", func(ctx context.Context) error { return st.DeleteSessions(ctx, "acme", "alice") }},
+		{"GetUser", func(ctx context.Context) error {
+			_, err := st.GetUser(ctx, "acme", "alice")
+			return err
+		}},
+		{"PutUser", func(ctx context.Context) error { return st.PutUser(ctx, u, true) }},
+		{"DeleteUser", func(ctx context.Context) error { return st.DeleteUser(ctx, "acme", "alice") }},
+		{"ListUsers", func(ctx context.Context) error {
+			_, err := st.ListUsers(ctx, "acme")
+			return err
+		}},
+		{"PutTenant", func(ctx context.Context) error { return st.PutTenant(ctx, "acme", nil) }},
+		{"DeleteTenant", func(ctx context.Context) error { return st.DeleteTenant(ctx, "acme") }},
+		{"ListTenants", func(ctx context.Context) error {
+			_, err := st.ListTenants(ctx)
+			return err
+		}},
+		{"Ping", func(ctx context.Context) error { return st.Ping(ctx) }},
+	}
+	const quickly = 2 * time.Second
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			err := tt.call(t.Context())
+			if !errors.Is(err, store.ErrUnavailable) {
+				t.Errorf("%s err=%v, want %v", tt.name, err, store.ErrUnavailable)
+			}
+			if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
+				t.Errorf("%s err=%v, want neither not found nor conflict", tt.name, err)
+			}
+			if d := time.Since(start); d > quickly {
+				t.Errorf("%s took %v, want under %v", tt.name, d, quickly)
+			}
+		})
+	}
+	t.Run("Changes", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithCancel(t.Context())
+		start := time.Now()
+		ch := st.Changes(ctx)
+		if d := time.Since(start); d > quickly {
+			t.Errorf("Changes took %v, want under %v", d, quickly)
+		}
+		cancel()
+		select {
+		case <-closed(ch):
+		case <-time.After(quickly):
+			t.Errorf("Changes channel still open %v after cancel", quickly)
+		}
+	})
+}
+
+var probeRedis = sync.OnceValues(func() (string, error) {
+	addr := os.Getenv("REDIS_ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:6379"
+	}
+	c := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 2 * time.Second, MaxRetries: -1, DialerRetries: 1})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	return addr, c.Ping(ctx).Err()
+})
+
+// redisClient returns a client of the Redis at REDIS_ADDR (default
+// 127.0.0.1:6379), closed when t ends. If that Redis does not answer, it
+// fails t under CI=true, where the test command provides Redis and a skip
+// would hide an untested store, and skips t elsewhere.
+func redisClient(t testing.TB) *redis.Client {
+	t.Helper()
+	addr, err := probeRedis()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("Redis at %s (REDIS_ADDR) does not answer, and CI=true requires it: %v", addr, err)
+		}
+		t.Skipf("Redis at %s (REDIS_ADDR) does not answer, skipping outside CI: %v", addr, err)
+	}
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// downClient returns a client of a loopback port that nobody listens on,
+// with short timeouts and no retries.
+func downClient(t testing.TB) *redis.Client {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	c := redis.NewClient(&redis.Options{
+		Addr:          addr,
+		DialTimeout:   200 * time.Millisecond,
+		ReadTimeout:   200 * time.Millisecond,
+		WriteTimeout:  200 * time.Millisecond,
+		PoolTimeout:   200 * time.Millisecond,
+		MaxRetries:    -1,
+		DialerRetries: 1,
+	})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// testPrefix returns a key prefix of its own for t and deletes every key
+// under it when t ends. It never flushes: the Redis may be shared.
+func testPrefix(t testing.TB, c *redis.Client) string {
+	t.Helper()
+	prefix := "lktest:" + strings.ToLower(rand.Text()[:16]) + ":"
+	t.Cleanup(func() {
+		// t.Context is already done during cleanup.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ks := keys(t, c, prefix)
+		if len(ks) == 0 {
+			return
+		}
+		if err := c.Del(ctx, ks...).Err(); err != nil {
+			t.Errorf("cleanup of %s*: %v", prefix, err)
+		}
+	})
+	return prefix
+}
+
+func newStore(t testing.TB, c redis.UniversalClient, prefix string) *redisstore.Store {
+	t.Helper()
+	st, err := redisstore.New(c, redisstore.Config{Prefix: prefix})
+	if err != nil {
+		t.Fatalf("New err=%v, want nil", err)
+	}
+	return st
+}
+
+// keys returns the keys under prefix, sorted, using SCAN so as not to
+// block a shared Redis.
+func keys(t testing.TB, c *redis.Client, prefix string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var all []string
+	iter := c.Scan(ctx, 0, prefix+"*", 100).Iterator()
+	for iter.Next(ctx) {
+		all = append(all, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatalf("SCAN %s*: %v", prefix, err)
+	}
+	slices.Sort(all)
+	return slices.Compact(all)
+}
+
+// hashTag returns the part of key that Redis Cluster hashes: the text
+// between the first '{' and the next '}', if non-empty, else the whole key.
+func hashTag(key string) string {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			return key[i+1 : i+1+j]
+		}
+	}
+	return key
+}
+
+// closed returns a channel that is closed once ch is closed, draining ch.
+func closed(ch <-chan struct{}) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		for range ch {
+		}
+		close(done)
+	}()
+	return done
+}
