@@ -1,0 +1,201 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/latchkeyhq/latchkey/session"
+)
+
+// userView and sessionView are the JSON shapes of openapi.yaml's User,
+// SessionInfo and SessionView.
+type userView struct {
+	Username string `json:"username"`
+}
+
+type sessionInfo struct {
+	ID            string    `json:"id"`
+	CreatedAt     time.Time `json:"created_at"`
+	LastSeenAt    time.Time `json:"last_seen_at"`
+	IdleExpiresAt time.Time `json:"idle_expires_at"`
+	ExpiresAt     time.Time `json:"expires_at"`
+	UserAgent     string    `json:"user_agent"`
+	Current       bool      `json:"current"`
+}
+
+type sessionView struct {
+	User    userView    `json:"user"`
+	Session sessionInfo `json:"session"`
+}
+
+func infoOf(s session.Session, current bool) sessionInfo {
+	return sessionInfo{
+		ID:            s.ID,
+		CreatedAt:     s.CreatedAt.UTC(),
+		LastSeenAt:    s.LastSeenAt.UTC(),
+		IdleExpiresAt: s.IdleExpiresAt.UTC(),
+		ExpiresAt:     s.ExpiresAt.UTC(),
+		UserAgent:     s.UserAgent,
+		Current:       current,
+	}
+}
+
+func viewOf(s session.Session) sessionView {
+	return sessionView{User: userView{Username: s.Username}, Session: infoOf(s, true)}
+}
+
+// cookieValues returns every value of the tenant's session cookie in the
+// request. More than one is refused by the session layer (CORS.md R4.9).
+func cookieValues(r *http.Request, t *session.Tenant) []string {
+	cs := r.CookiesNamed(t.CookieName())
+	vs := make([]string, len(cs))
+	for i, c := range cs {
+		vs[i] = c.Value
+	}
+	return vs
+}
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	t := tenantFromContext(r.Context())
+	if err := requireJSON(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	body, err := readBody(w, r, maxLoginBody)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var in loginRequest
+	if err := decodeJSON(body, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	switch {
+	case in.Username == "" || len(in.Username) > session.MaxUsernameLen:
+		s.writeError(w, r, errorf(kindBadRequest, "username must be 1 to 128 bytes"))
+		return
+	case in.Password == "" || len(in.Password) > session.MaxPasswordLen:
+		s.writeError(w, r, errorf(kindBadRequest, "password must be 1 to 1024 bytes"))
+		return
+	}
+	sess, cookie, err := s.m.Login(r.Context(), t, session.LoginInput{
+		Username:  in.Username,
+		Password:  in.Password,
+		UserAgent: r.UserAgent(),
+		Presented: cookieValues(r, t),
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	http.SetCookie(w, cookie)
+	writeJSON(w, http.StatusOK, viewOf(sess))
+}
+
+// loadSession returns the request's session, or writes the error.
+func (s *Server) loadSession(w http.ResponseWriter, r *http.Request) (*session.Tenant, session.Session, bool) {
+	t := tenantFromContext(r.Context())
+	sess, err := s.m.Load(r.Context(), t, cookieValues(r, t))
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, session.Session{}, false
+	}
+	return t, sess, true
+}
+
+func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
+	if _, sess, ok := s.loadSession(w, r); ok {
+		writeJSON(w, http.StatusOK, viewOf(sess))
+	}
+}
+
+// handleLogout ends the session and clears the cookie. It requires JSON like
+// login, so that browsers preflight it, and it succeeds without a session:
+// logging out twice is not an error.
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	t := tenantFromContext(r.Context())
+	if err := requireJSON(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	body, err := readBody(w, r, maxLoginBody)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if len(body) > 0 {
+		var empty struct{}
+		if err := decodeJSON(body, &empty); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	if err := s.m.Logout(r.Context(), t, cookieValues(r, t)); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	http.SetCookie(w, s.m.ClearCookie(t))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type sessionList struct {
+	Sessions []sessionInfo `json:"sessions"`
+}
+
+func listOf(ss []session.Session, current string) sessionList {
+	out := sessionList{Sessions: make([]sessionInfo, len(ss))}
+	for i, x := range ss {
+		out.Sessions[i] = infoOf(x, x.ID == current)
+	}
+	return out
+}
+
+func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
+	t, sess, ok := s.loadSession(w, r)
+	if !ok {
+		return
+	}
+	ss, err := s.m.Sessions(r.Context(), t, sess.Username)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, listOf(ss, sess.ID))
+}
+
+func (s *Server) handleRevokeSession(w http.ResponseWriter, r *http.Request) {
+	t, sess, ok := s.loadSession(w, r)
+	if !ok {
+		return
+	}
+	id := chi.URLParam(r, "id")
+	if err := s.m.Revoke(r.Context(), t, sess.Username, id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if id == sess.ID {
+		http.SetCookie(w, s.m.ClearCookie(t))
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleRevokeAllSessions(w http.ResponseWriter, r *http.Request) {
+	t, sess, ok := s.loadSession(w, r)
+	if !ok {
+		return
+	}
+	if err := s.m.RevokeAll(r.Context(), t, sess.Username); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	http.SetCookie(w, s.m.ClearCookie(t))
+	w.WriteHeader(http.StatusNoContent)
+}

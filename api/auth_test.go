@@ -1,0 +1,299 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoginMeSessionsLogout(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, prefix, host, origin, user, pw string
+	}{
+		{"acme host form", "/v1", acmeHost, acmeApp, "alice", alicePassword},
+		{"beta path form", "/v1/t/beta", "", betaDev, "bob", bobPassword},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOptions{})
+			testLoginMeSessionsLogout(t, e, tc.prefix, tc.host, tc.origin, tc.user, tc.pw)
+		})
+	}
+}
+
+// testLoginMeSessionsLogout walks a user through everything the public API
+// offers; the Redis tests run it too.
+func testLoginMeSessionsLogout(t *testing.T, e *env, prefix, host, origin, user, pw string) {
+	t.Helper()
+	do := func(method, path string, c *http.Cookie, json any) res {
+		t.Helper()
+		q := req{method: method, path: prefix + path, host: host, origin: origin, json: json}
+		if c != nil {
+			q.cookies = []*http.Cookie{c}
+		}
+		if method == "POST" && json == nil {
+			q.ct = "application/json"
+		}
+		return e.do(q)
+	}
+	first := e.login(prefix, host, origin, user, pw)
+	second := e.login(prefix, host, origin, user, pw)
+
+	r := do("GET", "/me", first, nil)
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("me: status %d, want 200; body %s", r.StatusCode, r.body)
+	}
+	var me sessionView
+	json.Unmarshal(r.body, &me)
+	if me.User.Username != user || !me.Session.Current || me.Session.ID == "" {
+		t.Errorf("me = %+v, want user %s, current session", me, user)
+	}
+
+	r = do("GET", "/sessions", first, nil)
+	var list sessionList
+	json.Unmarshal(r.body, &list)
+	if r.StatusCode != http.StatusOK || len(list.Sessions) != 2 {
+		t.Fatalf("sessions: status %d, %d sessions; want 200 and 2", r.StatusCode, len(list.Sessions))
+	}
+	current := 0
+	var other string
+	for _, s := range list.Sessions {
+		if s.Current {
+			current++
+			if s.ID != me.Session.ID {
+				t.Errorf("current session ID = %s, want %s", s.ID, me.Session.ID)
+			}
+		} else {
+			other = s.ID
+		}
+	}
+	if current != 1 {
+		t.Errorf("%d sessions marked current, want 1", current)
+	}
+
+	// Revoking the other session ends it, and only it.
+	if r = do("DELETE", "/sessions/"+other, first, nil); r.StatusCode != http.StatusNoContent {
+		t.Errorf("revoke other: status %d, want 204", r.StatusCode)
+	}
+	if r = do("GET", "/me", second, nil); r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("me with revoked session: status %d, want 401", r.StatusCode)
+	}
+	if r = do("DELETE", "/sessions/"+other, first, nil); r.StatusCode != http.StatusNotFound || r.problemType() != "not-found" {
+		t.Errorf("revoke again: status %d %s, want 404 not-found", r.StatusCode, r.problemType())
+	}
+
+	// Logout ends the session server-side and clears the cookie; twice is fine.
+	r = do("POST", "/logout", first, nil)
+	if r.StatusCode != http.StatusNoContent {
+		t.Fatalf("logout: status %d, want 204; body %s", r.StatusCode, r.body)
+	}
+	if c := r.cookie(first.Name); c == nil || c.MaxAge >= 0 || c.Value != "" {
+		t.Errorf("logout cookie = %v, want a clearing cookie (Max-Age=0)", c)
+	}
+	if r = do("GET", "/me", first, nil); r.StatusCode != http.StatusUnauthorized || r.problemType() != "unauthenticated" {
+		t.Errorf("me after logout: status %d %s, want 401 unauthenticated", r.StatusCode, r.problemType())
+	}
+	if r = do("POST", "/logout", first, nil); r.StatusCode != http.StatusNoContent {
+		t.Errorf("second logout: status %d, want 204", r.StatusCode)
+	}
+	if r = do("POST", "/logout", nil, nil); r.StatusCode != http.StatusNoContent {
+		t.Errorf("logout without cookie: status %d, want 204", r.StatusCode)
+	}
+
+	// Log out everywhere.
+	a := e.login(prefix, host, origin, user, pw)
+	b := e.login(prefix, host, origin, user, pw)
+	if r = do("DELETE", "/sessions", a, nil); r.StatusCode != http.StatusNoContent {
+		t.Errorf("log out everywhere: status %d, want 204", r.StatusCode)
+	}
+	for _, c := range []*http.Cookie{a, b} {
+		if r = do("GET", "/me", c, nil); r.StatusCode != http.StatusUnauthorized {
+			t.Errorf("me after log out everywhere: status %d, want 401", r.StatusCode)
+		}
+	}
+}
+
+func TestLoginFailures(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	bad := func(user, pw string) res {
+		return e.do(req{method: "POST", path: "/v1", host: acmeHost, origin: acmeApp,
+			json: map[string]string{"username": user, "password": pw}})
+	}
+	_ = bad
+	var bodies []string
+	for _, in := range [][2]string{{"alice", "wrong password"}, {"nobody", alicePassword}, {"bob", bobPassword}} {
+		r := e.do(req{method: "POST", path: "/v1/login", host: acmeHost, origin: acmeApp,
+			json: map[string]string{"username": in[0], "password": in[1]}})
+		if r.StatusCode != http.StatusUnauthorized || r.problemType() != "invalid-credentials" {
+			t.Errorf("login %s: status %d %s, want 401 invalid-credentials", in[0], r.StatusCode, r.problemType())
+		}
+		if len(r.Cookies()) != 0 {
+			t.Errorf("login %s: set a cookie on failure", in[0])
+		}
+		bodies = append(bodies, string(r.body))
+	}
+	for _, b := range bodies[1:] {
+		if b != bodies[0] {
+			t.Errorf("failure bodies differ:\n%s\n%s", bodies[0], b)
+		}
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	tests := []struct {
+		name   string
+		ct     string
+		body   string
+		status int
+		typ    string
+	}{
+		{"empty body", "application/json", "", 400, "bad-request"},
+		{"not json", "application/json", "username=alice", 400, "bad-request"},
+		{"truncated", "application/json", `{"username":"alice"`, 400, "bad-request"},
+		{"array", "application/json", `[]`, 400, "bad-request"},
+		{"unknown field", "application/json", `{"username":"alice","password":"x","admin":true}`, 400, "bad-request"},
+		{"trailing data", "application/json", `{"username":"alice","password":"x"} {}`, 400, "bad-request"},
+		{"wrong type", "application/json", `{"username":1,"password":"x"}`, 400, "bad-request"},
+		{"invalid utf-8", "application/json", "{\"username\":\"al\xffice\",\"password\":\"x\"}", 400, "bad-request"},
+		{"empty username", "application/json", `{"username":"","password":"x"}`, 400, "bad-request"},
+		{"huge number", "application/json", `{"username":1e999,"password":"x"}`, 400, "bad-request"},
+		{"deep nesting", "application/json", strings.Repeat("[", 2000), 400, "bad-request"},
+		{"too large", "application/json", `{"username":"` + strings.Repeat("a", 5000) + `","password":"x"}`, 413, "payload-too-large"},
+		{"text/plain", "text/plain", `{"username":"alice","password":"` + alicePassword + `"}`, 415, "unsupported-media-type"},
+		{"text/plain json trick", "text/plain; application/json", `{"username":"alice","password":"` + alicePassword + `"}`, 415, "unsupported-media-type"},
+		{"form", "application/x-www-form-urlencoded", "username=alice&password=x", 415, "unsupported-media-type"},
+		{"no content type", "", `{"username":"alice","password":"` + alicePassword + `"}`, 415, "unsupported-media-type"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := e.do(req{method: "POST", path: "/v1/login", host: acmeHost, origin: acmeApp, ct: tt.ct, body: tt.body})
+			if r.StatusCode != tt.status || r.problemType() != tt.typ {
+				t.Errorf("status %d %s, want %d %s; body %s", r.StatusCode, r.problemType(), tt.status, tt.typ, r.body)
+			}
+			if got := r.Header.Get("Content-Type"); got != "application/problem+json" {
+				t.Errorf("Content-Type = %q, want application/problem+json", got)
+			}
+			if len(r.Cookies()) != 0 {
+				t.Error("a refused login set a cookie")
+			}
+		})
+	}
+}
+
+func TestSessionCookieAbuse(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	c := e.loginAlice()
+	bobs := e.loginBob()
+	me := func(cs ...*http.Cookie) res {
+		return e.do(req{method: "GET", path: "/v1/me", host: acmeHost, origin: acmeApp, cookies: cs})
+	}
+	for name, cs := range map[string][]*http.Cookie{
+		"duplicate":                {c, c},
+		"tampered":                 {{Name: c.Name, Value: c.Value[:len(c.Value)-3] + "abc"}},
+		"truncated":                {{Name: c.Name, Value: c.Value[:20]}},
+		"oversized":                {{Name: c.Name, Value: strings.Repeat("A", 3000)}},
+		"other tenant's value":     {{Name: c.Name, Value: bobs.Value}},
+		"lowercase name prefix":    {{Name: strings.ToLower(c.Name), Value: c.Value}},
+		"other tenant's cookie":    {bobs},
+		"right value, beta's name": {{Name: bobs.Name, Value: c.Value}},
+	} {
+		r := me(cs...)
+		if r.StatusCode != http.StatusUnauthorized || r.problemType() != "unauthenticated" {
+			t.Errorf("%s: status %d %s, want 401 unauthenticated", name, r.StatusCode, r.problemType())
+		}
+	}
+	// And acme's cookie never authenticates on beta.
+	r := e.do(req{method: "GET", path: "/v1/t/beta/me", origin: betaDev, cookies: []*http.Cookie{{Name: bobs.Name, Value: c.Value}}})
+	if r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("acme cookie on beta: status %d, want 401", r.StatusCode)
+	}
+	if r := me(c); r.StatusCode != http.StatusOK {
+		t.Errorf("genuine cookie: status %d, want 200", r.StatusCode)
+	}
+}
+
+func TestSessionFixation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	old := e.loginAlice()
+	r := e.do(req{method: "POST", path: "/v1/login", host: acmeHost, origin: acmeApp, cookies: []*http.Cookie{old},
+		json: map[string]string{"username": "alice", "password": alicePassword}})
+	fresh := r.cookie(old.Name)
+	if r.StatusCode != http.StatusOK || fresh == nil || fresh.Value == old.Value {
+		t.Fatalf("login with a presented cookie: status %d, cookie %v; want 200 and a new cookie", r.StatusCode, fresh)
+	}
+	if r := e.do(req{method: "GET", path: "/v1/me", host: acmeHost, cookies: []*http.Cookie{old}}); r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("presented session after login: status %d, want 401", r.StatusCode)
+	}
+}
+
+func TestExpiryOverHTTP(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	c := e.loginAlice() // acme: idle 1h, absolute 24h
+	me := func() int {
+		return e.do(req{method: "GET", path: "/v1/me", host: acmeHost, cookies: []*http.Cookie{c}}).StatusCode
+	}
+	e.clock.Advance(59 * time.Minute)
+	if got := me(); got != http.StatusOK {
+		t.Errorf("me after 59m: %d, want 200", got)
+	}
+	e.clock.Advance(59 * time.Minute) // slid: still within an hour of last use
+	if got := me(); got != http.StatusOK {
+		t.Errorf("me after another 59m: %d, want 200 (idle expiry slides)", got)
+	}
+	e.clock.Advance(61 * time.Minute)
+	if got := me(); got != http.StatusUnauthorized {
+		t.Errorf("me after 61m idle: %d, want 401", got)
+	}
+}
+
+func TestAdminAuthorization(t *testing.T) {
+	t.Parallel()
+	on := newEnv(t, envOptions{token: adminToken})
+	off := newEnv(t, envOptions{})
+	tests := []struct {
+		name   string
+		e      *env
+		token  string
+		header string
+		status int
+	}{
+		{"no token", on, "", "", 401},
+		{"wrong token", on, "test-admin-token-0123456788", "", 401},
+		{"prefix of token", on, adminToken[:10], "", 401},
+		{"basic scheme", on, "", "Basic " + adminToken, 401},
+		{"right token", on, adminToken, "", 200},
+		{"disabled", off, adminToken, "", 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			q := req{admin: true, method: "GET", path: "/admin/v1/tenants", token: tt.token}
+			if tt.header != "" {
+				q.header = map[string]string{"Authorization": tt.header}
+			}
+			r := tt.e.do(q)
+			if r.StatusCode != tt.status {
+				t.Errorf("status %d, want %d; body %s", r.StatusCode, tt.status, r.body)
+			}
+			if tt.status == 401 && !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("WWW-Authenticate = %q, want Bearer", r.Header.Get("WWW-Authenticate"))
+			}
+		})
+	}
+	// Health stays reachable without a token.
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if r := off.do(req{admin: true, method: "GET", path: p}); r.StatusCode != 200 {
+			t.Errorf("%s: status %d, want 200", p, r.StatusCode)
+		}
+	}
+}

@@ -1,0 +1,99 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+
+	"github.com/jub0bs/cors"
+
+	"github.com/latchkeyhq/latchkey/session"
+)
+
+// policy is one tenant's immutable request policy: its configuration and the
+// handler chain built from its origin list alone,
+//
+//	preflight Vary → CORS (jub0bs/cors) → CSRF origin check (COP) → routes
+//
+// CORS comes first so that preflights are answered before any session or
+// routing logic and every response, errors included, carries the CORS
+// headers an allowed origin needs to read it. The CSRF check uses the very
+// same origin list as its trusted origins (CORS.md §2.4). A change to the
+// tenant builds a new policy; nothing is ever mutated in place.
+type policy struct {
+	tenant *session.Tenant
+	h      http.Handler
+}
+
+// policySet is the immutable lookup table swapped atomically on change.
+type policySet struct {
+	byID   map[session.TenantID]*policy
+	byHost map[string]*policy
+}
+
+func (s *Server) newPolicy(t session.Tenant) (*policy, error) {
+	mw, err := cors.NewMiddleware(t.CORSConfig())
+	if err != nil {
+		return nil, fmt.Errorf("cors: %w", err)
+	}
+	// One CrossOriginProtection per tenant: AddTrustedOrigin is global to an
+	// instance and cannot be undone, so a shared one would let any tenant's
+	// SPA forge requests to every other tenant (CORS.md R2.1).
+	cop := http.NewCrossOriginProtection()
+	for _, o := range t.Origins {
+		if err := cop.AddTrustedOrigin(o); err != nil {
+			return nil, fmt.Errorf("csrf: %w", err)
+		}
+	}
+	cop.SetDenyHandler(http.HandlerFunc(s.denyOrigin))
+	return &policy{
+		tenant: &t,
+		h:      preflightVary(mw.Wrap(cop.Handler(s.tenantRoutes))),
+	}, nil
+}
+
+// SetTenants replaces the tenants the public API serves. It is what
+// session.Manager.WatchTenants calls on every change. A tenant whose policy
+// cannot be built (which validation should make impossible) is logged and
+// left out, so that one bad tenant does not take the others down.
+func (s *Server) SetTenants(ts []session.Tenant) {
+	set := &policySet{byID: make(map[session.TenantID]*policy, len(ts)), byHost: make(map[string]*policy)}
+	for _, t := range ts {
+		p, err := s.newPolicy(t)
+		if err != nil {
+			s.log.Error("tenant left out: its policy cannot be built", "tenant", t.ID, "err", err)
+			continue
+		}
+		set.byID[t.ID] = p
+		for _, h := range t.Hostnames {
+			set.byHost[h] = p
+		}
+	}
+	s.policies.Store(set)
+	ids := make([]string, 0, len(set.byID))
+	for id := range set.byID {
+		ids = append(ids, string(id))
+	}
+	sort.Strings(ids)
+	s.log.Info("tenants loaded", "count", len(ids), "tenants", ids)
+}
+
+// preflightVary lists the preflight's inputs in Vary. jub0bs/cors leaves
+// Vary off preflight responses (RFC 9110 makes OPTIONS uncacheable), but a
+// misconfigured cache in front of Latchkey could otherwise serve one
+// origin's preflight answer to another (CORS.md §1.2). For other methods
+// jub0bs/cors adds Vary: Origin itself.
+func preflightVary(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodOptions {
+			w.Header().Add("Vary", "Origin, Access-Control-Request-Method, Access-Control-Request-Headers")
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// denyOrigin answers a state-changing request that the CSRF origin check
+// refused.
+func (s *Server) denyOrigin(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, r, errorf(kindForbiddenOrigin, "this origin may not make state-changing requests to this tenant"))
+}

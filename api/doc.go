@@ -1,0 +1,16 @@
+// Package api is Latchkey's HTTP edge: the public API that browser SPAs call
+// with credentials (login, me, logout, sessions) and the admin API.
+//
+// Every tenant gets one immutable policy built from its origin list alone:
+// jub0bs/cors answers preflights and adds CORS headers to every response,
+// then net/http's CrossOriginProtection refuses state-changing requests from
+// origins outside the list, then the routes run. Policies are rebuilt and
+// swapped atomically when a tenant changes (SetTenants); there is never one
+// origin list shared by all tenants. The tenant is resolved from the URL
+// (path form /v1/t/{tenant}/…) or from the Host the request was sent to
+// (host form /v1/…), never from a client-supplied forwarding header.
+//
+// Errors become statuses in one place, errors.go, as RFC 9457 problem
+// details with a stable type per kind. Nothing here logs a header, so
+// cookies and tokens never reach a log line.
+package api

@@ -1,0 +1,131 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/latchkeyhq/latchkey/session"
+)
+
+// problemTypePrefix prefixes every problem type. Types are stable URNs:
+// clients switch on them, and the README lists each one.
+const problemTypePrefix = "urn:latchkey:problem:"
+
+// problem is an RFC 9457 problem details object.
+type problem struct {
+	Type   string            `json:"type"`
+	Title  string            `json:"title"`
+	Status int               `json:"status"`
+	Detail string            `json:"detail"`
+	Errors []session.Problem `json:"errors,omitempty"`
+}
+
+// Problem kinds: slug, status and a title that never varies per occurrence.
+type kind struct {
+	slug   string
+	status int
+	title  string
+}
+
+var (
+	kindBadRequest        = kind{"bad-request", http.StatusBadRequest, "The request is malformed"}
+	kindInvalidConfig     = kind{"invalid-config", http.StatusBadRequest, "The configuration is invalid"}
+	kindAdminUnauthorized = kind{"admin-unauthorized", http.StatusUnauthorized, "A valid admin token is required"}
+	kindInvalidCreds      = kind{"invalid-credentials", http.StatusUnauthorized, "Invalid username or password"}
+	kindUnauthenticated   = kind{"unauthenticated", http.StatusUnauthorized, "No valid session"}
+	kindForbiddenOrigin   = kind{"forbidden-origin", http.StatusForbidden, "Cross-origin request refused"}
+	kindNotFound          = kind{"not-found", http.StatusNotFound, "Not found"}
+	kindMethodNotAllowed  = kind{"method-not-allowed", http.StatusMethodNotAllowed, "Method not allowed"}
+	kindConflict          = kind{"conflict", http.StatusConflict, "Conflict"}
+	kindTooLarge          = kind{"payload-too-large", http.StatusRequestEntityTooLarge, "The request body is too large"}
+	kindUnsupportedMedia  = kind{"unsupported-media-type", http.StatusUnsupportedMediaType, "Content-Type must be application/json"}
+	kindUnavailable       = kind{"unavailable", http.StatusServiceUnavailable, "Temporarily unavailable"}
+	kindInternal          = kind{"internal", http.StatusInternalServerError, "Internal error"}
+)
+
+// httpError is an error the edge itself raises (bad input, wrong media
+// type), carrying the kind it maps to and a detail safe to show.
+type httpError struct {
+	kind   kind
+	detail string
+}
+
+func (e *httpError) Error() string { return e.kind.slug + ": " + e.detail }
+
+func errorf(k kind, detail string) error { return &httpError{kind: k, detail: detail} }
+
+// retryAfter is the Retry-After, in seconds, sent with a 503: long enough
+// for a Redis failover, short enough that a user barely notices.
+const retryAfter = 2
+
+// writeError is the one place where errors become HTTP statuses. Only 5xx
+// are logged, and internal error text never reaches the client.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var (
+		he *httpError
+		ve *session.ValidationError
+		p  problem
+	)
+	switch {
+	case errors.As(err, &he):
+		p = newProblem(he.kind, he.detail)
+	case errors.As(err, &ve):
+		p = newProblem(kindInvalidConfig, "see errors for each problem")
+		p.Errors = ve.Problems
+	case errors.Is(err, session.ErrInvalidCredentials):
+		p = newProblem(kindInvalidCreds, "the username or password is wrong")
+	case errors.Is(err, session.ErrUnauthenticated):
+		p = newProblem(kindUnauthenticated, "log in first; the session cookie is missing, invalid or expired")
+	case errors.Is(err, session.ErrNotFound):
+		p = newProblem(kindNotFound, detailOf(err, session.ErrNotFound))
+	case errors.Is(err, session.ErrConflict):
+		p = newProblem(kindConflict, detailOf(err, session.ErrConflict))
+	case errors.Is(err, session.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		// An outage is never a 401: that would log users out.
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+		p = newProblem(kindUnavailable, "the session store is not answering; retry shortly")
+		s.log.ErrorContext(r.Context(), "store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+	case errors.Is(err, context.Canceled):
+		// The client went away; nobody reads this answer.
+		p = newProblem(kindUnavailable, "request cancelled")
+	default:
+		p = newProblem(kindInternal, "an internal error occurred; X-Request-Id identifies it in the logs")
+		s.log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeProblem(w, p)
+}
+
+func newProblem(k kind, detail string) problem {
+	if detail == "" {
+		detail = k.title // clients may show detail as is; never leave it empty
+	}
+	return problem{Type: problemTypePrefix + k.slug, Title: k.title, Status: k.status, Detail: detail}
+}
+
+// detailOf returns the part of err's text after the sentinel's own text,
+// which is the context the domain added ("user \"bob\""), safe to show.
+func detailOf(err, sentinel error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, sentinel.Error()+": "); i >= 0 {
+		return msg[i+len(sentinel.Error())+2:]
+	}
+	return ""
+}
+
+func writeProblem(w http.ResponseWriter, p problem) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(p.Status)
+	json.NewEncoder(w).Encode(p)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,189 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/latchkeyhq/latchkey/session"
+)
+
+// Config holds a Server's settings.
+type Config struct {
+	// Logger receives request and error events, never secrets. Required.
+	Logger *slog.Logger
+	// AdminToken is the bearer token of the admin API. Empty disables the
+	// admin API (health endpoints stay up).
+	AdminToken string
+}
+
+// minAdminToken is the shortest admin token accepted, in bytes.
+const minAdminToken = 16
+
+// Server is Latchkey's HTTP edge: the public API that SPAs call and the
+// admin API for operators. It is safe for concurrent use.
+type Server struct {
+	m   *session.Manager
+	log *slog.Logger
+
+	adminEnabled bool
+	adminToken   [32]byte // SHA-256 of the token, for a constant-time compare
+
+	policies     atomic.Pointer[policySet]
+	tenantRoutes http.Handler
+	ready        atomic.Bool
+	draining     atomic.Bool
+}
+
+// NewServer returns a Server over m. It serves no tenant until SetTenants is
+// called, and /readyz fails until then.
+func NewServer(m *session.Manager, cfg Config) (*Server, error) {
+	var errs []error
+	if m == nil {
+		errs = append(errs, errors.New("api: nil session manager"))
+	}
+	if cfg.Logger == nil {
+		errs = append(errs, errors.New("api: Logger is required"))
+	}
+	if cfg.AdminToken != "" && len(cfg.AdminToken) < minAdminToken {
+		errs = append(errs, errors.New("api: the admin token must be at least 16 bytes"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	s := &Server{m: m, log: cfg.Logger, adminEnabled: cfg.AdminToken != ""}
+	if s.adminEnabled {
+		s.adminToken = sha256.Sum256([]byte(cfg.AdminToken))
+	}
+	s.tenantRoutes = s.newTenantRoutes()
+	s.policies.Store(&policySet{})
+	return s, nil
+}
+
+// newTenantRoutes lists every public route, relative to the tenant prefix
+// (/v1/t/{tenant} in path form, /v1 in host form). Keep in step with
+// openapi.yaml.
+func (s *Server) newTenantRoutes() http.Handler {
+	r := chi.NewRouter()
+	r.Post("/login", s.handleLogin)
+	r.Get("/me", s.handleMe)
+	r.Post("/logout", s.handleLogout)
+	r.Get("/sessions", s.handleListSessions)
+	r.Delete("/sessions", s.handleRevokeAllSessions)
+	r.Delete("/sessions/{id}", s.handleRevokeSession)
+	r.NotFound(s.handleNotFound)
+	r.MethodNotAllowed(s.handleMethodNotAllowed)
+	return r
+}
+
+// Public returns the handler of the public listener.
+//
+// The tenant comes from the URL alone, because a preflight carries no
+// cookie or custom header: the path form /v1/t/{tenant}/… on a shared host,
+// or the host form /v1/… on one of the tenant's own hostnames. The host is
+// the one the request was sent to (r.Host), never X-Forwarded-Host, which a
+// client could set. An unknown tenant is a 404 with no CORS headers.
+func (s *Server) Public() http.Handler {
+	r := chi.NewRouter()
+	r.Use(s.recoverer, s.logRequests, noStore)
+	r.Route("/v1/t/{tenant}", func(r chi.Router) {
+		r.Mount("/", http.HandlerFunc(s.servePathForm))
+	})
+	r.Mount("/v1", http.HandlerFunc(s.serveHostForm))
+	r.NotFound(s.handleUnknownTenant)
+	r.MethodNotAllowed(s.handleUnknownTenant)
+	return r
+}
+
+func (s *Server) servePathForm(w http.ResponseWriter, r *http.Request) {
+	set := s.policies.Load()
+	// A tenant's own hostname serves that tenant in host form only, so that
+	// one host never answers for two tenants' cookies.
+	if _, claimed := set.byHost[session.NormalizeHost(r.Host)]; claimed {
+		s.handleUnknownTenant(w, r)
+		return
+	}
+	p := set.byID[session.TenantID(chi.URLParam(r, "tenant"))]
+	s.serveTenant(w, r, p)
+}
+
+func (s *Server) serveHostForm(w http.ResponseWriter, r *http.Request) {
+	s.serveTenant(w, r, s.policies.Load().byHost[session.NormalizeHost(r.Host)])
+}
+
+func (s *Server) serveTenant(w http.ResponseWriter, r *http.Request, p *policy) {
+	if p == nil {
+		s.handleUnknownTenant(w, r)
+		return
+	}
+	setLogTenant(r.Context(), p.tenant.ID)
+	p.h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tenantKey{}, p.tenant)))
+}
+
+// handleUnknownTenant fails closed: no CORS headers, so no origin can read
+// even the error. Vary still says the answer could depend on Origin.
+func (s *Server) handleUnknownTenant(w http.ResponseWriter, r *http.Request) {
+	w.Header().Add("Vary", "Origin")
+	s.writeError(w, r, errorf(kindNotFound, "no such tenant or route"))
+}
+
+func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, r, errorf(kindNotFound, "no such route"))
+}
+
+func (s *Server) handleMethodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, r, errorf(kindMethodNotAllowed, r.Method+" is not allowed here"))
+}
+
+type tenantKey struct{}
+
+// tenantFromContext returns the tenant resolved for the request.
+func tenantFromContext(ctx context.Context) *session.Tenant {
+	t, _ := ctx.Value(tenantKey{}).(*session.Tenant)
+	return t
+}
+
+// Admin returns the handler of the admin listener: health, readiness and,
+// when a token is configured, the admin API.
+func (s *Server) Admin() http.Handler {
+	r := chi.NewRouter()
+	r.Use(s.recoverer, s.logRequests, noStore)
+	r.Get("/healthz", s.handleHealth)
+	r.Get("/readyz", s.handleReady)
+	r.Route("/admin/v1", func(r chi.Router) {
+		r.Use(s.requireAdmin)
+		r.Get("/tenants", s.handleListTenants)
+		r.Route("/tenants/{tenant}", func(r chi.Router) {
+			r.Get("/", s.handleGetTenant)
+			r.Put("/", s.handlePutTenant)
+			r.Delete("/", s.handleDeleteTenant)
+			r.Get("/users", s.handleListUsers)
+			r.Post("/users", s.handleCreateUser)
+			r.Route("/users/{username}", func(r chi.Router) {
+				r.Get("/", s.handleGetUser)
+				r.Patch("/", s.handleUpdateUser)
+				r.Delete("/", s.handleDeleteUser)
+				r.Get("/sessions", s.handleAdminListSessions)
+				r.Delete("/sessions", s.handleAdminRevokeSessions)
+				r.Delete("/sessions/{id}", s.handleAdminRevokeSession)
+			})
+		})
+	})
+	r.NotFound(s.handleNotFound)
+	r.MethodNotAllowed(s.handleMethodNotAllowed)
+	return r
+}
+
+// noStore keeps every answer out of shared and browser caches: they carry
+// sessions, users or per-origin CORS headers (CORS.md R1.11).
+func noStore(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/latchkeyhq/latchkey/session"
+)
+
+// config is the serve command's configuration. Every field is a flag and an
+// environment variable; the flag wins.
+type config struct {
+	Addr        string
+	AdminAddr   string
+	RedisURL    string
+	TenantsFile string
+	CookieKeys  string
+	AdminToken  string
+	LogLevel    string
+}
+
+// setting ties a config field to its flag and environment variable.
+type setting struct {
+	flag, env, def, usage string
+	dst               *string
+	secret            bool
+}
+
+func (c *config) settings() []setting {
+	return []setting{
+		{"addr", "LATCHKEY_ADDR", ":8080", "public listener (the SPA-facing API)", &c.Addr, false},
+		{"admin-addr", "LATCHKEY_ADMIN_ADDR", "127.0.0.1:8081", "admin listener: admin API, /healthz, /readyz", &c.AdminAddr, false},
+		{"redis-url", "LATCHKEY_REDIS_URL", "", "redis:// or rediss:// URL; unset means the in-memory store", &c.RedisURL, true},
+		{"tenants-file", "LATCHKEY_TENANTS_FILE", "", "YAML tenants file applied at start-up", &c.TenantsFile, false},
+		{"cookie-keys", "LATCHKEY_COOKIE_KEYS", "", "comma-separated base64 cookie keys (>= 32 bytes each); the first signs", &c.CookieKeys, true},
+		{"admin-token", "LATCHKEY_ADMIN_TOKEN", "", "bearer token of the admin API; unset disables it", &c.AdminToken, true},
+		{"log-level", "LATCHKEY_LOG_LEVEL", "info", "debug, info, warn or error", &c.LogLevel, false},
+	}
+}
+
+// parseConfig reads flags over environment over defaults and validates the
+// result, reporting every problem at once. Secrets are better passed in the
+// environment: flags show up in process listings.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("latchkey serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	for _, s := range c.settings() {
+		def := s.def
+		if v := getenv(s.env); v != "" {
+			def = v
+		}
+		usage := fmt.Sprintf("%s (env %s)", s.usage, s.env)
+		if s.secret {
+			// Keep secret values out of -help output.
+			fs.Func(s.flag, usage, func(v string) error { *s.dst = v; return nil })
+			*s.dst = def
+			continue
+		}
+		fs.StringVar(s.dst, s.flag, def, usage)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	return c, c.validate()
+}
+
+func (c *config) validate() error {
+	var errs []error
+	for _, a := range []struct{ name, v string }{{"LATCHKEY_ADDR", c.Addr}, {"LATCHKEY_ADMIN_ADDR", c.AdminAddr}} {
+		if _, _, err := net.SplitHostPort(a.v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not host:port", a.name, a.v))
+		}
+	}
+	if c.RedisURL != "" {
+		u, err := url.Parse(c.RedisURL)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			// Never echo the URL: it may hold a password.
+			errs = append(errs, errors.New("LATCHKEY_REDIS_URL: must be a redis:// or rediss:// URL"))
+		}
+		if c.CookieKeys == "" {
+			errs = append(errs, errors.New("LATCHKEY_COOKIE_KEYS: required with LATCHKEY_REDIS_URL, or replicas would reject each other's cookies and every restart would log everyone out"))
+		}
+	}
+	if c.CookieKeys != "" {
+		if _, err := session.ParseKeys(c.CookieKeys); err != nil {
+			errs = append(errs, fmt.Errorf("LATCHKEY_COOKIE_KEYS: %w", err))
+		}
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		errs = append(errs, errors.New("LATCHKEY_ADMIN_TOKEN: must be at least 16 bytes; generate one with `openssl rand -base64 32`"))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("LATCHKEY_LOG_LEVEL: %q is not debug, info, warn or error", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}

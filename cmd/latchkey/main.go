@@ -1,0 +1,99 @@
+// Command latchkey runs the Latchkey login service and its helpers.
+//
+//	latchkey serve           run the service (configured by flags or LATCHKEY_* variables)
+//	latchkey hash-password   read a password on stdin, print its argon2id hash
+//	latchkey version         print the version
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/latchkeyhq/latchkey/session"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "latchkey:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+const usage = `usage: latchkey <command> [flags]
+
+commands:
+  serve           run the service; "latchkey serve -h" lists its settings
+  hash-password   read a password on stdin and print its argon2id hash
+  version         print the version
+`
+
+// run is main without the process: tests call it with their own arguments,
+// environment and streams.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], getenv, stdout, stderr, nil)
+	case "hash-password":
+		return hashPassword(stdin, stdout)
+	case "version":
+		fmt.Fprintln(stdout, "latchkey", versionString())
+		return nil
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n%s", args[0], usage)
+		return errUsage
+	}
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+// hashPassword reads one line (the password, without its newline) and
+// prints the PHC string for a tenants file.
+func hashPassword(stdin io.Reader, stdout io.Writer) error {
+	line, err := bufio.NewReader(io.LimitReader(stdin, session.MaxPasswordLen+2)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read password: %w", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if n := len(pw); n < session.MinPasswordLen || n > session.MaxPasswordLen {
+		return fmt.Errorf("the password must be %d to %d bytes long, got %d", session.MinPasswordLen, session.MaxPasswordLen, n)
+	}
+	h, err := session.HashPassword(pw, session.DefaultPasswordParams)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, h)
+	return nil
+}

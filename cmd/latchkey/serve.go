@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/latchkeyhq/latchkey/api"
+	"github.com/latchkeyhq/latchkey/session"
+	"github.com/latchkeyhq/latchkey/store"
+	"github.com/latchkeyhq/latchkey/store/memstore"
+	"github.com/latchkeyhq/latchkey/store/redisstore"
+)
+
+// Timing of the process. shutdownTimeout stays well under Kubernetes'
+// default 30 s terminationGracePeriodSeconds.
+const (
+	tenantReload    = 5 * time.Second
+	shutdownTimeout = 20 * time.Second
+	startTimeout    = 15 * time.Second
+)
+
+// listening reports the bound addresses once both listeners are open; tests
+// use it with port 0.
+type listening func(public, admin net.Addr)
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, onListen listening) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stdout, cfg.LogLevel)
+
+	st, closeStore, err := openStore(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+
+	keys, err := cookieKeys(cfg, log)
+	if err != nil {
+		return err
+	}
+	m, err := session.NewManager(st, session.Config{Keys: keys, Logger: log})
+	if err != nil {
+		return err
+	}
+
+	// Read the tenants file before touching the store, so that a bad file is
+	// reported in full and changes nothing.
+	var file *session.TenantsFile
+	if cfg.TenantsFile != "" {
+		if file, err = readTenantsFile(cfg.TenantsFile); err != nil {
+			return err
+		}
+	}
+	startCtx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	switch {
+	case file != nil:
+		if err := m.Apply(startCtx, file); err != nil {
+			return fmt.Errorf("apply tenants file: %w", err)
+		}
+		log.Info("tenants file applied", "tenants", len(file.Tenants))
+	case cfg.RedisURL == "":
+		if err := seedDemo(startCtx, m, stdout); err != nil {
+			return err
+		}
+	}
+
+	srv, err := api.NewServer(m, api.Config{Logger: log, AdminToken: cfg.AdminToken})
+	if err != nil {
+		return err
+	}
+	if cfg.AdminToken == "" {
+		log.Warn("admin API disabled: LATCHKEY_ADMIN_TOKEN is not set")
+	}
+
+	// Open the listeners before serving so that a taken port is an error
+	// here, not in a goroutine.
+	pubLn, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("public listener: %w", err)
+	}
+	admLn, err := net.Listen("tcp", cfg.AdminAddr)
+	if err != nil {
+		pubLn.Close()
+		return fmt.Errorf("admin listener: %w", err)
+	}
+
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		m.WatchTenants(watchCtx, tenantReload, func(ts []session.Tenant) {
+			srv.SetTenants(ts)
+			srv.MarkReady()
+		})
+	})
+
+	pub := newHTTPServer(srv.Public(), log)
+	adm := newHTTPServer(srv.Admin(), log)
+	errc := make(chan error, 2)
+	for _, x := range []struct {
+		s  *http.Server
+		ln net.Listener
+	}{{pub, pubLn}, {adm, admLn}} {
+		wg.Go(func() {
+			if err := x.s.Serve(x.ln); !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		})
+	}
+	log.Info("latchkey serving", "version", versionString(), "public", pubLn.Addr().String(), "admin", admLn.Addr().String())
+	if onListen != nil {
+		onListen(pubLn.Addr(), admLn.Addr())
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case serveErr = <-errc:
+		log.Error("listener failed", "err", serveErr)
+	}
+	srv.Drain()
+	shutCtx, cancelShut := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancelShut()
+	err = errors.Join(pub.Shutdown(shutCtx), adm.Shutdown(shutCtx))
+	stopWatch()
+	wg.Wait()
+	return errors.Join(serveErr, err)
+}
+
+// newHTTPServer sets every timeout deliberately: Go's zero values mean none,
+// which lets a slow client hold a connection forever.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level)) // validated in parseConfig
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func openStore(cfg *config, log *slog.Logger) (store.Store, func(), error) {
+	if cfg.RedisURL == "" {
+		log.Warn("using the in-memory store: sessions are lost on restart and not shared between replicas; set LATCHKEY_REDIS_URL in production")
+		return memstore.New(memstore.Config{}), func() {}, nil
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, nil, errors.New("LATCHKEY_REDIS_URL: cannot be parsed") // never echo: it may hold a password
+	}
+	// Short timeouts: a Redis that does not answer must become a quick 503,
+	// not a request that hangs until the client gives up.
+	opts.DialTimeout = 2 * time.Second
+	opts.ReadTimeout = time.Second
+	opts.WriteTimeout = time.Second
+	opts.PoolTimeout = 2 * time.Second
+	client := redis.NewClient(opts)
+	st, err := redisstore.New(client, redisstore.Config{})
+	if err != nil {
+		client.Close()
+		return nil, nil, err
+	}
+	log.Info("using the Redis store", "addr", opts.Addr, "db", opts.DB, "tls", opts.TLSConfig != nil)
+	return st, func() { client.Close() }, nil
+}
+
+func cookieKeys(cfg *config, log *slog.Logger) ([][]byte, error) {
+	if cfg.CookieKeys != "" {
+		return session.ParseKeys(cfg.CookieKeys)
+	}
+	log.Warn("LATCHKEY_COOKIE_KEYS is not set: using a random key, so every restart logs everyone out")
+	return [][]byte{session.GenerateKey()}, nil
+}
+
+func readTenantsFile(path string) (*session.TenantsFile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("LATCHKEY_TENANTS_FILE: %w", err)
+	}
+	defer f.Close()
+	tf, err := session.ParseTenantsFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("LATCHKEY_TENANTS_FILE %s: %w", path, err)
+	}
+	return tf, nil
+}
+
+// Demo tenant of a fresh `make run`: the example SPA runs on port 5173.
+const (
+	demoTenant = "example"
+	demoUser   = "demo"
+)
+
+// seedDemo creates the example tenant and user when nothing is configured,
+// so that a new user can try Latchkey at once. Its password is random and
+// printed once, on stdout, as the one deliberate exception to keeping
+// secrets out of output: it guards nothing but a throwaway in-memory store.
+func seedDemo(ctx context.Context, m *session.Manager, stdout io.Writer) error {
+	t := session.Tenant{
+		ID:      demoTenant,
+		Name:    "Example (demo)",
+		Dev:     true,
+		Origins: []string{"http://localhost:5173", "http://127.0.0.1:5173"},
+		Cookie:  session.CookiePolicy{SameSite: session.SameSiteLax},
+	}
+	if _, _, err := m.PutTenant(ctx, t); err != nil {
+		return fmt.Errorf("demo tenant: %w", err)
+	}
+	pw := rand.Text()[:16]
+	if _, err := m.CreateUser(ctx, demoTenant, session.UserInput{Username: demoUser, Password: &pw}); err != nil {
+		return fmt.Errorf("demo user: %w", err)
+	}
+	fmt.Fprintf(stdout, `
+  No tenants file and no Redis: running a DEMO on the in-memory store.
+  Tenant %q allows http://localhost:5173; log in at
+    POST http://localhost:8080/v1/t/%s/login
+  as username %q with password %s
+
+`, demoTenant, demoTenant, demoUser, pw)
+	return nil
+}
