@@ -69,17 +69,23 @@ type env struct {
 }
 
 type envOptions struct {
-	store store.Store // nil: a memstore on the env's clock
-	keys  [][]byte    // nil: one fixed key
-	token string      // admin token; "" disables the admin API
+	store    store.Store                            // nil: see newStore
+	newStore func(now func() time.Time) store.Store // nil: a memstore on the env's clock
+	keys     [][]byte                               // nil: one fixed key
+	token    string                                 // admin token; "" disables the admin API
 }
 
 var testKey = bytes.Repeat([]byte("k"), 32)
 
 func newEnv(tb testing.TB, opt envOptions) *env {
 	tb.Helper()
-	e := &env{tb: tb, clock: storetest.NewClock(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))}
+	// The clock starts at the real time, so that a Redis store's key TTLs
+	// (absolute times) agree with it.
+	e := &env{tb: tb, clock: storetest.NewClock(time.Now().UTC().Truncate(time.Second))}
 	e.st = opt.store
+	if opt.newStore != nil {
+		e.st = opt.newStore(e.clock.Now)
+	}
 	if e.st == nil {
 		e.st = memstore.New(memstore.Config{Now: e.clock.Now})
 	}

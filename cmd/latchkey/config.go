@@ -27,8 +27,8 @@ type config struct {
 // setting ties a config field to its flag and environment variable.
 type setting struct {
 	flag, env, def, usage string
-	dst               *string
-	secret            bool
+	dst                   *string
+	secret                bool
 }
 
 func (c *config) settings() []setting {

@@ -2,19 +2,16 @@ package redisstore_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	"net"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/latchkeyhq/latchkey/internal/redistest"
 	"github.com/latchkeyhq/latchkey/store"
 	"github.com/latchkeyhq/latchkey/store/redisstore"
 	"github.com/latchkeyhq/latchkey/store/storetest"
@@ -22,14 +19,14 @@ import (
 
 func TestStore(t *testing.T) {
 	t.Parallel()
-	redisClient(t) // skip or fail once here, not in every subtest
+	redistest.Client(t) // skip or fail once here, not in every subtest
 	storetest.TestStore(t, func(t *testing.T) storetest.Harness {
-		c := redisClient(t)
-		prefix := testPrefix(t, c)
+		c := redistest.Client(t)
+		prefix := redistest.Prefix(t, c)
 		// The peer has its own client, as another replica would.
 		return storetest.Harness{
 			Store:   newStore(t, c, prefix),
-			Peer:    newStore(t, redisClient(t), prefix),
+			Peer:    newStore(t, redistest.Client(t), prefix),
 			Now:     time.Now,
 			Advance: time.Sleep,
 		}
@@ -39,8 +36,8 @@ func TestStore(t *testing.T) {
 func TestKeyLayout(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	c := redisClient(t)
-	prefix := testPrefix(t, c)
+	c := redistest.Client(t)
+	prefix := redistest.Prefix(t, c)
 	st := newStore(t, c, prefix)
 
 	if err := st.PutTenant(ctx, "acme", []byte("cfg")); err != nil {
@@ -113,8 +110,8 @@ func TestKeyLayout(t *testing.T) {
 func TestListUsersSkipsStaleIndexEntry(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	c := redisClient(t)
-	prefix := testPrefix(t, c)
+	c := redistest.Client(t)
+	prefix := redistest.Prefix(t, c)
 	st := newStore(t, c, prefix)
 
 	alice := store.User{Tenant: "acme", Name: "alice", Data: []byte("a")}
@@ -182,7 +179,7 @@ func TestNew(t *testing.T) {
 func TestInvalidTenantID(t *testing.T) {
 	t.Parallel()
 	// Rejected before any round trip, so no Redis is needed.
-	st := newStore(t, downClient(t), "")
+	st := newStore(t, redistest.Down(t), "")
 	for _, id := range []string{"", "Acme", "a:b", "a{b}", "a b", "acme\n", "ü"} {
 		t.Run(strconv.Quote(id), func(t *testing.T) {
 			t.Parallel()
@@ -200,7 +197,7 @@ func TestInvalidTenantID(t *testing.T) {
 
 func TestUnavailable(t *testing.T) {
 	t.Parallel()
-	st := newStore(t, downClient(t), "")
+	st := newStore(t, redistest.Down(t), "")
 	s := store.Session{Tenant: "acme", User: "alice", ID: "sid-1", Data: []byte("d"), Expires: time.Now().Add(time.Hour)}
 	u := store.User{Tenant: "acme", Name: "alice"}
 	tests := []struct {
@@ -269,79 +266,6 @@ func TestUnavailable(t *testing.T) {
 			t.Errorf("Changes channel still open %v after cancel", quickly)
 		}
 	})
-}
-
-var probeRedis = sync.OnceValues(func() (string, error) {
-	addr := os.Getenv("REDIS_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	c := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 2 * time.Second, MaxRetries: -1, DialerRetries: 1})
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	return addr, c.Ping(ctx).Err()
-})
-
-// redisClient returns a client of the Redis at REDIS_ADDR (default
-// 127.0.0.1:6379), closed when t ends. If that Redis does not answer, it
-// fails t under CI=true, where the test command provides Redis and a skip
-// would hide an untested store, and skips t elsewhere.
-func redisClient(t testing.TB) *redis.Client {
-	t.Helper()
-	addr, err := probeRedis()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Redis at %s (REDIS_ADDR) does not answer, and CI=true requires it: %v", addr, err)
-		}
-		t.Skipf("Redis at %s (REDIS_ADDR) does not answer, skipping outside CI: %v", addr, err)
-	}
-	c := redis.NewClient(&redis.Options{Addr: addr})
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// downClient returns a client of a loopback port that nobody listens on,
-// with short timeouts and no retries.
-func downClient(t testing.TB) *redis.Client {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	c := redis.NewClient(&redis.Options{
-		Addr:          addr,
-		DialTimeout:   200 * time.Millisecond,
-		ReadTimeout:   200 * time.Millisecond,
-		WriteTimeout:  200 * time.Millisecond,
-		PoolTimeout:   200 * time.Millisecond,
-		MaxRetries:    -1,
-		DialerRetries: 1,
-	})
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// testPrefix returns a key prefix of its own for t and deletes every key
-// under it when t ends. It never flushes: the Redis may be shared.
-func testPrefix(t testing.TB, c *redis.Client) string {
-	t.Helper()
-	prefix := "lktest:" + strings.ToLower(rand.Text()[:16]) + ":"
-	t.Cleanup(func() {
-		// t.Context is already done during cleanup.
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		ks := keys(t, c, prefix)
-		if len(ks) == 0 {
-			return
-		}
-		if err := c.Del(ctx, ks...).Err(); err != nil {
-			t.Errorf("cleanup of %s*: %v", prefix, err)
-		}
-	})
-	return prefix
 }
 
 func newStore(t testing.TB, c redis.UniversalClient, prefix string) *redisstore.Store {

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/latchkeyhq/latchkey/internal/redistest"
+	"github.com/latchkeyhq/latchkey/session"
+)
+
+// syncBuffer is a bytes.Buffer safe to write from the server goroutines
+// while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// boot runs serve on loopback port 0 with env and returns the two base URLs
+// and the output; the process is stopped (and checked to stop cleanly) when
+// the test ends.
+func boot(t *testing.T, env map[string]string) (pub, adm string, out *syncBuffer) {
+	t.Helper()
+	env["LATCHKEY_ADDR"] = "127.0.0.1:0"
+	env["LATCHKEY_ADMIN_ADDR"] = "127.0.0.1:0"
+	out = &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	addrs := make(chan [2]net.Addr, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- serve(ctx, nil, func(k string) string { return env[k] }, out, out, func(p, a net.Addr) { addrs <- [2]net.Addr{p, a} })
+	}()
+	select {
+	case a := <-addrs:
+		pub, adm = "http://"+a[0].String(), "http://"+a[1].String()
+	case err := <-errc:
+		cancel()
+		t.Fatalf("serve returned early: %v\n%s", err, out)
+	case <-time.After(20 * time.Second):
+		cancel()
+		t.Fatalf("serve did not start\n%s", out)
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-errc:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(25 * time.Second):
+			t.Error("serve did not stop")
+		}
+	})
+	// Ready once tenants are loaded.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if r, err := http.Get(adm + "/readyz"); err == nil {
+			r.Body.Close()
+			if r.StatusCode == 200 {
+				return pub, adm, out
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("never ready\n%s", out)
+	return
+}
+
+func TestServeDemo(t *testing.T) {
+	t.Parallel()
+	pub, adm, out := boot(t, map[string]string{})
+	r, err := http.Get(adm + "/healthz")
+	if err != nil || r.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", r, err)
+	}
+	r.Body.Close()
+	m := regexp.MustCompile(`username "demo" with password (\S+)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no demo password printed:\n%s", out)
+	}
+	if !strings.Contains(out.String(), "in-memory store") {
+		t.Errorf("no in-memory store warning:\n%s", out)
+	}
+
+	// The README's walk-through: preflight, login, me, logout.
+	req, _ := http.NewRequest("OPTIONS", pub+"/v1/t/example/login", nil)
+	req.Header.Set("Origin", "http://localhost:5173")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "content-type")
+	r, err = http.DefaultClient.Do(req)
+	if err != nil || r.StatusCode != 204 || r.Header.Get("Access-Control-Allow-Origin") != "http://localhost:5173" {
+		t.Fatalf("preflight: %v %v", r, err)
+	}
+	r.Body.Close()
+	req, _ = http.NewRequest("POST", pub+"/v1/t/example/login", strings.NewReader(fmt.Sprintf(`{"username":"demo","password":%q}`, m[1])))
+	req.Header.Set("Origin", "http://localhost:5173")
+	req.Header.Set("Content-Type", "application/json")
+	r, err = http.DefaultClient.Do(req)
+	if err != nil || r.StatusCode != 200 {
+		t.Fatalf("login: %v %v", r, err)
+	}
+	r.Body.Close()
+	cookie := r.Cookies()[0]
+	req, _ = http.NewRequest("GET", pub+"/v1/t/example/me", nil)
+	req.AddCookie(cookie)
+	r, err = http.DefaultClient.Do(req)
+	if err != nil || r.StatusCode != 200 {
+		t.Fatalf("me: %v %v", r, err)
+	}
+	var me struct{ User struct{ Username string } }
+	json.NewDecoder(r.Body).Decode(&me)
+	r.Body.Close()
+	if me.User.Username != "demo" {
+		t.Errorf("me = %+v, want demo", me)
+	}
+	if strings.Contains(out.String(), cookie.Value) {
+		t.Error("the session cookie reached the log")
+	}
+}
+
+func TestServeTenantsFileWithRedis(t *testing.T) {
+	t.Parallel()
+	c := redistest.Client(t)
+	prefix := redistest.Prefix(t, c) // the service uses its own default prefix; clean ours anyway
+	_ = prefix
+	hash, err := session.HashPassword("correct horse", session.PasswordParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "cmdtest-" + strings.ToLower(prefix[7:15])
+	file := filepath.Join(t.TempDir(), "tenants.yaml")
+	os.WriteFile(file, []byte(fmt.Sprintf(`
+tenants:
+  - id: %s
+    name: Cmd test
+    origins: [https://app.example.test]
+    cookie: {same_site: none, partitioned: true}
+    users:
+      - {username: alice, password_hash: "%s"}
+`, id, hash)), 0o600)
+	key := "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
+	token := "cmd-test-admin-token-123456"
+	pub, adm, out := boot(t, map[string]string{
+		"LATCHKEY_REDIS_URL":    "redis://" + redistest.Addr() + "/0",
+		"LATCHKEY_TENANTS_FILE": file,
+		"LATCHKEY_COOKIE_KEYS":  key,
+		"LATCHKEY_ADMIN_TOKEN":  token,
+	})
+	t.Cleanup(func() {
+		req, _ := http.NewRequest("DELETE", adm+"/admin/v1/tenants/"+id, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		if r, err := http.DefaultClient.Do(req); err == nil {
+			r.Body.Close()
+		}
+	})
+	req, _ := http.NewRequest("POST", pub+"/v1/t/"+id+"/login", strings.NewReader(`{"username":"alice","password":"correct horse"}`))
+	req.Header.Set("Origin", "https://app.example.test")
+	req.Header.Set("Content-Type", "application/json")
+	r, err := http.DefaultClient.Do(req)
+	if err != nil || r.StatusCode != 200 {
+		t.Fatalf("login: %v %v\n%s", r, err, out)
+	}
+	r.Body.Close()
+	if sc := r.Header.Get("Set-Cookie"); !strings.Contains(sc, "SameSite=None") || !strings.Contains(sc, "Partitioned") {
+		t.Errorf("Set-Cookie = %q, want SameSite=None and Partitioned", sc)
+	}
+	for _, secret := range []string{key, token, r.Cookies()[0].Value, "correct horse"} {
+		if strings.Contains(out.String(), secret) {
+			t.Errorf("a secret reached the output")
+		}
+	}
+}
+
+func TestConfigProblemsReportedTogether(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"LATCHKEY_ADDR":        "nonsense",
+		"LATCHKEY_REDIS_URL":   "http://user:hunter2@example",
+		"LATCHKEY_ADMIN_TOKEN": "short",
+		"LATCHKEY_LOG_LEVEL":   "loud",
+	}
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"serve"}, func(k string) string { return env[k] }, nil, &out, &out)
+	if err == nil {
+		t.Fatal("run = nil, want configuration errors")
+	}
+	for _, want := range []string{"LATCHKEY_ADDR", "LATCHKEY_REDIS_URL", "LATCHKEY_COOKIE_KEYS: required", "LATCHKEY_ADMIN_TOKEN", "LATCHKEY_LOG_LEVEL"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Error("the error echoes the Redis password")
+	}
+}
+
+func TestBadTenantsFile(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "tenants.yaml")
+	os.WriteFile(file, []byte("tenants:\n  - id: acme\n    name: A\n    origins: ['*', 'null']\n    cookie: {same_site: lax}\n"), 0o600)
+	var out bytes.Buffer
+	env := map[string]string{"LATCHKEY_TENANTS_FILE": file, "LATCHKEY_ADDR": "127.0.0.1:0", "LATCHKEY_ADMIN_ADDR": "127.0.0.1:0"}
+	err := run(context.Background(), []string{"serve"}, func(k string) string { return env[k] }, nil, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "origins[0]") || !strings.Contains(err.Error(), "origins[1]") {
+		t.Errorf("run = %v, want both origin problems", err)
+	}
+}
+
+func TestHashPasswordAndVersion(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"hash-password"}, os.Getenv, strings.NewReader("correct horse\n"), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	h := strings.TrimSpace(out.String())
+	if err := session.CheckPasswordHash(h); err != nil || !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") {
+		t.Errorf("hash-password printed %q (%v), want an argon2id PHC string", h, err)
+	}
+	if err := run(context.Background(), []string{"hash-password"}, os.Getenv, strings.NewReader("short\n"), io.Discard, io.Discard); err == nil {
+		t.Error("hash-password accepted a 5-byte password")
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"version"}, os.Getenv, nil, &out, io.Discard); err != nil || !strings.HasPrefix(out.String(), "latchkey ") {
+		t.Errorf("version = %q, %v", out.String(), err)
+	}
+	if err := run(context.Background(), []string{"bogus"}, os.Getenv, nil, io.Discard, io.Discard); err == nil {
+		t.Error("an unknown command succeeded")
+	}
+}
