@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 
 	"github.com/go-chi/chi/v5"
@@ -35,7 +36,7 @@ type Server struct {
 	adminToken   [32]byte // SHA-256 of the token, for a constant-time compare
 
 	policies     atomic.Pointer[policySet]
-	tenantRoutes http.Handler
+	tenantRoutes *chi.Mux
 	ready        atomic.Bool
 	draining     atomic.Bool
 }
@@ -68,7 +69,7 @@ func NewServer(m *session.Manager, cfg Config) (*Server, error) {
 // newTenantRoutes lists every public route, relative to the tenant prefix
 // (/v1/t/{tenant} in path form, /v1 in host form). Keep in step with
 // openapi.yaml.
-func (s *Server) newTenantRoutes() http.Handler {
+func (s *Server) newTenantRoutes() *chi.Mux {
 	r := chi.NewRouter()
 	r.Post("/login", s.handleLogin)
 	r.Get("/me", s.handleMe)
@@ -77,7 +78,7 @@ func (s *Server) newTenantRoutes() http.Handler {
 	r.Delete("/sessions", s.handleRevokeAllSessions)
 	r.Delete("/sessions/{id}", s.handleRevokeSession)
 	r.NotFound(s.handleNotFound)
-	r.MethodNotAllowed(s.handleMethodNotAllowed)
+	r.MethodNotAllowed(s.methodNotAllowed(r, true))
 	return r
 }
 
@@ -121,6 +122,14 @@ func (s *Server) serveTenant(w http.ResponseWriter, r *http.Request, p *policy) 
 		s.handleUnknownTenant(w, r)
 		return
 	}
+	if len(r.Header.Values("Origin")) > 1 {
+		// Browsers send one Origin. jub0bs/cors and CrossOriginProtection
+		// both read the first line only, so "allowed, then evil" would be
+		// granted; refuse the request before either sees it.
+		w.Header().Add("Vary", "Origin")
+		s.writeError(w, r, errorf(kindBadRequest, "several Origin headers"))
+		return
+	}
 	setLogTenant(r.Context(), p.tenant.ID)
 	p.h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tenantKey{}, p.tenant)))
 }
@@ -136,8 +145,25 @@ func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
 	s.writeError(w, r, errorf(kindNotFound, "no such route"))
 }
 
-func (s *Server) handleMethodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	s.writeError(w, r, errorf(kindMethodNotAllowed, r.Method+" is not allowed here"))
+// methodNotAllowed answers 405 with the Allow header RFC 9110 requires.
+// chi computes the allowed methods only for its default handler, so ask the
+// router itself which methods match the path: the path within the mount for
+// the tenant routes (relative), the whole path for a top-level router.
+func (s *Server) methodNotAllowed(routes chi.Routes, relative bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		path := r.URL.Path
+		if rc := chi.RouteContext(r.Context()); relative && rc != nil {
+			path = rc.RoutePath
+		}
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			if routes.Match(chi.NewRouteContext(), m, path) {
+				allow = append(allow, m)
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		s.writeError(w, r, errorf(kindMethodNotAllowed, r.Method+" is not allowed here"))
+	}
 }
 
 type tenantKey struct{}
@@ -175,7 +201,7 @@ func (s *Server) Admin() http.Handler {
 		})
 	})
 	r.NotFound(s.handleNotFound)
-	r.MethodNotAllowed(s.handleMethodNotAllowed)
+	r.MethodNotAllowed(s.methodNotAllowed(r, false))
 	return r
 }
 
