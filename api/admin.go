@@ -83,6 +83,19 @@ func (s *Server) adminTenant(r *http.Request) (session.Tenant, error) {
 	return s.m.GetTenant(r.Context(), id)
 }
 
+// requireAdminTenant loads the tenant named in the path for the routes
+// below it; an unknown tenant is a 404 before any handler runs.
+func (s *Server) requireAdminTenant(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t, err := s.adminTenant(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tenantKey{}, &t)))
+	})
+}
+
 func (s *Server) handleGetTenant(w http.ResponseWriter, r *http.Request) {
 	t, err := s.adminTenant(r)
 	if err != nil {
@@ -137,10 +150,7 @@ func (s *Server) handleDeleteTenant(w http.ResponseWriter, r *http.Request) {
 
 // decodeAdmin reads a JSON admin request body.
 func (s *Server) decodeAdmin(w http.ResponseWriter, r *http.Request, dst any) error {
-	if err := requireJSON(r); err != nil {
-		return err
-	}
-	body, err := readBody(w, r, maxAdminBody)
+	body, err := readJSONBody(w, r, maxAdminBody)
 	if err != nil {
 		return err
 	}
@@ -163,11 +173,7 @@ type userList struct {
 }
 
 func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
-	t, err := s.adminTenant(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+	t := tenantFromContext(r.Context())
 	us, err := s.m.ListUsers(r.Context(), t.ID)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -194,11 +200,7 @@ type userPatch struct {
 }
 
 func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
-	t, err := s.adminTenant(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+	t := tenantFromContext(r.Context())
 	var in userInput
 	if err := s.decodeAdmin(w, r, &in); err != nil {
 		s.writeError(w, r, err)
@@ -215,11 +217,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) {
-	t, err := s.adminTenant(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+	t := tenantFromContext(r.Context())
 	u, err := s.m.GetUser(r.Context(), t.ID, chi.URLParam(r, "username"))
 	if err != nil {
 		s.writeError(w, r, err)
@@ -229,11 +227,7 @@ func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
-	t, err := s.adminTenant(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+	t := tenantFromContext(r.Context())
 	var in userPatch
 	if err := s.decodeAdmin(w, r, &in); err != nil {
 		s.writeError(w, r, err)
@@ -250,11 +244,8 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
-	t, err := s.adminTenant(r)
-	if err == nil {
-		err = s.m.DeleteUser(r.Context(), t.ID, chi.URLParam(r, "username"))
-	}
-	if err != nil {
+	t := tenantFromContext(r.Context())
+	if err := s.m.DeleteUser(r.Context(), t.ID, chi.URLParam(r, "username")); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -262,17 +253,13 @@ func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleAdminListSessions(w http.ResponseWriter, r *http.Request) {
-	t, err := s.adminTenant(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+	t := tenantFromContext(r.Context())
 	u, err := s.m.GetUser(r.Context(), t.ID, chi.URLParam(r, "username"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	ss, err := s.m.Sessions(r.Context(), &t, u.Username)
+	ss, err := s.m.Sessions(r.Context(), t, u.Username)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -281,11 +268,8 @@ func (s *Server) handleAdminListSessions(w http.ResponseWriter, r *http.Request)
 }
 
 func (s *Server) handleAdminRevokeSessions(w http.ResponseWriter, r *http.Request) {
-	t, err := s.adminTenant(r)
-	if err == nil {
-		err = s.m.RevokeAll(r.Context(), &t, chi.URLParam(r, "username"))
-	}
-	if err != nil {
+	t := tenantFromContext(r.Context())
+	if err := s.m.RevokeAll(r.Context(), t, chi.URLParam(r, "username")); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -293,11 +277,8 @@ func (s *Server) handleAdminRevokeSessions(w http.ResponseWriter, r *http.Reques
 }
 
 func (s *Server) handleAdminRevokeSession(w http.ResponseWriter, r *http.Request) {
-	t, err := s.adminTenant(r)
-	if err == nil {
-		err = s.m.Revoke(r.Context(), &t, chi.URLParam(r, "username"), chi.URLParam(r, "id"))
-	}
-	if err != nil && !errors.Is(err, session.ErrNotFound) {
+	t := tenantFromContext(r.Context())
+	if err := s.m.Revoke(r.Context(), t, chi.URLParam(r, "username"), chi.URLParam(r, "id")); err != nil && !errors.Is(err, session.ErrNotFound) {
 		s.writeError(w, r, err)
 		return
 	}

@@ -64,11 +64,7 @@ type loginRequest struct {
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	t := tenantFromContext(r.Context())
-	if err := requireJSON(r); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	body, err := readBody(w, r, maxLoginBody)
+	body, err := readJSONBody(w, r, maxLoginBody)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -122,11 +118,7 @@ func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 // logging out twice is not an error.
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	t := tenantFromContext(r.Context())
-	if err := requireJSON(r); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	body, err := readBody(w, r, maxLoginBody)
+	body, err := readJSONBody(w, r, maxLoginBody)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

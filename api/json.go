@@ -51,6 +51,15 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	return b, nil
 }
 
+// readJSONBody checks the Content-Type, then reads the body: the first
+// steps of every JSON write.
+func readJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if err := requireJSON(r); err != nil {
+		return nil, err
+	}
+	return readBody(w, r, limit)
+}
+
 // decodeJSON decodes exactly one JSON value from body into dst, refusing
 // unknown fields and trailing data, with a detail that says what is wrong.
 func decodeJSON(body []byte, dst any) error {

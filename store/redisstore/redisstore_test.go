@@ -68,7 +68,7 @@ func TestKeyLayout(t *testing.T) {
 		want = append(want, prefix+"u:{acme:"+name+"}", prefix+"s:{acme:"+name+"}")
 	}
 	slices.Sort(want)
-	if got := keys(t, c, prefix); !slices.Equal(got, want) {
+	if got := redistest.Keys(t, c, prefix); !slices.Equal(got, want) {
 		t.Fatalf("keys=%q, want %q", got, want)
 	}
 
@@ -130,7 +130,7 @@ func TestListUsersSkipsStaleIndexEntry(t *testing.T) {
 	if err := st.DeleteTenant(ctx, "acme"); err != nil {
 		t.Fatalf("DeleteTenant err=%v, want nil", err)
 	}
-	if got := keys(t, c, prefix); len(got) != 0 {
+	if got := redistest.Keys(t, c, prefix); len(got) != 0 {
 		t.Errorf("keys after DeleteTenant=%q, want none", got)
 	}
 }
@@ -275,24 +275,6 @@ func newStore(t testing.TB, c redis.UniversalClient, prefix string) *redisstore.
 		t.Fatalf("New err=%v, want nil", err)
 	}
 	return st
-}
-
-// keys returns the keys under prefix, sorted, using SCAN so as not to
-// block a shared Redis.
-func keys(t testing.TB, c *redis.Client, prefix string) []string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var all []string
-	iter := c.Scan(ctx, 0, prefix+"*", 100).Iterator()
-	for iter.Next(ctx) {
-		all = append(all, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
-		t.Fatalf("SCAN %s*: %v", prefix, err)
-	}
-	slices.Sort(all)
-	return slices.Compact(all)
 }
 
 // hashTag returns the part of key that Redis Cluster hashes: the text
