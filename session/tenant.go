@@ -313,8 +313,11 @@ func corsConfig(origins []string) cors.Config {
 		RequestHeaders: []string{"Content-Type"},
 		// 600 s is honoured by every engine (WebKit caps at 600).
 		MaxAgeInSeconds: 600,
-		// Retry-After tells a client when to try again after a 503 or 429.
-		ResponseHeaders: []string{"Retry-After"},
+		// Retry-After tells a client when to try again after a 503 or 429;
+		// X-Request-Id ties an error to a log line; the CORS headers and Vary
+		// are exposed so that a page (the example SPA) can show a developer
+		// why a call worked. Set-Cookie can never be exposed.
+		ResponseHeaders: []string{"Retry-After", "X-Request-Id", "Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Vary"},
 	}
 }
 
