@@ -128,6 +128,9 @@ func (s *Server) handlePutTenant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.InfoContext(r.Context(), "tenant saved", "tenant", t.ID, "created", created)
+	for _, w := range t.Warnings() {
+		s.log.WarnContext(r.Context(), "this tenant's cookie will not work in browsers for an origin", "tenant", w.Tenant, "field", w.Field, "fix", w.Message)
+	}
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated

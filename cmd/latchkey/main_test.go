@@ -250,3 +250,13 @@ func TestHashPasswordAndVersion(t *testing.T) {
 		t.Error("an unknown command succeeded")
 	}
 }
+
+func TestTenantsFileBrowserWarnings(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "tenants.yaml")
+	os.WriteFile(file, []byte("tenants:\n  - id: shop\n    name: Shop\n    origins: [https://app.shop.test]\n    hostnames: [auth.latchkey.test]\n    cookie: {same_site: lax}\n"), 0o600)
+	_, _, out := boot(t, map[string]string{"LATCHKEY_TENANTS_FILE": file})
+	if !strings.Contains(out.String(), "will not work in browsers") || !strings.Contains(out.String(), "add a hostname on the SPA's site (e.g. auth.shop.test)") {
+		t.Errorf("no browser warning naming the fix in the output:\n%s", out)
+	}
+}

@@ -63,6 +63,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		if file, err = readTenantsFile(cfg.TenantsFile); err != nil {
 			return err
 		}
+		for _, spec := range file.Tenants {
+			warnBrowserTrouble(log, &spec.Tenant)
+		}
 	}
 	startCtx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
@@ -140,6 +143,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	stopWatch()
 	wg.Wait()
 	return errors.Join(serveErr, err)
+}
+
+// warnBrowserTrouble logs each way t's configuration would fail in a
+// browser, with its fix.
+func warnBrowserTrouble(log *slog.Logger, t *session.Tenant) {
+	for _, w := range t.Warnings() {
+		log.Warn("this tenant's cookie will not work in browsers for an origin", "tenant", w.Tenant, "field", w.Field, "fix", w.Message)
+	}
 }
 
 // newHTTPServer sets every timeout deliberately: Go's zero values mean none,
