@@ -134,8 +134,14 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	http.SetCookie(w, s.m.ClearCookie(t))
+	clearCookies(w, s.m.ClearCookies(t))
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func clearCookies(w http.ResponseWriter, cs []*http.Cookie) {
+	for _, c := range cs {
+		http.SetCookie(w, c)
+	}
 }
 
 type sessionList struct {
@@ -174,7 +180,7 @@ func (s *Server) handleRevokeSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if id == sess.ID {
-		http.SetCookie(w, s.m.ClearCookie(t))
+		clearCookies(w, s.m.ClearCookies(t))
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -188,6 +194,6 @@ func (s *Server) handleRevokeAllSessions(w http.ResponseWriter, r *http.Request)
 		s.writeError(w, r, err)
 		return
 	}
-	http.SetCookie(w, s.m.ClearCookie(t))
+	clearCookies(w, s.m.ClearCookies(t))
 	w.WriteHeader(http.StatusNoContent)
 }

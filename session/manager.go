@@ -257,11 +257,23 @@ func (m *Manager) cookie(t *Tenant, value string, maxAge int) *http.Cookie {
 	return c
 }
 
-// ClearCookie returns the cookie that deletes t's session cookie. It carries
-// the attributes the cookie was set with, Partitioned included: a browser
-// keys partitioned cookies apart and would keep one that an unpartitioned
-// deletion does not name. MaxAge -1 is sent as Max-Age=0.
-func (m *Manager) ClearCookie(t *Tenant) *http.Cookie { return m.cookie(t, "", -1) }
+// ClearCookies returns the cookies that delete t's session cookie: first
+// one with the attributes it is set with, Partitioned included (a browser
+// keys partitioned cookies apart and keeps one that an unpartitioned
+// deletion does not name), then the other variant, so that a cookie left
+// from before the tenant changed its partitioned setting goes too; two
+// cookies of one name would otherwise lock the user out (see Load). MaxAge
+// -1 is sent as Max-Age=0.
+func (m *Manager) ClearCookies(t *Tenant) []*http.Cookie {
+	c := m.cookie(t, "", -1)
+	other := *c
+	other.Partitioned = !c.Partitioned
+	if other.Partitioned {
+		// A partitioned cookie lives in a cross-site context.
+		other.SameSite = http.SameSiteNoneMode
+	}
+	return []*http.Cookie{c, &other}
+}
 
 // refreshAfter is how stale LastSeenAt may get before a request writes it
 // back. Writing on every request would put a store write on the hot path;

@@ -188,6 +188,7 @@ func openStore(cfg *config, log *slog.Logger) (store.Store, func(), error) {
 	opts.ReadTimeout = time.Second
 	opts.WriteTimeout = time.Second
 	opts.PoolTimeout = 2 * time.Second
+	setRedisLogger.Do(func() { redis.SetLogger(redisLogger{log}) }) // a global: set once
 	client := redis.NewClient(opts)
 	st, err := redisstore.New(client, redisstore.Config{})
 	if err != nil {
@@ -196,6 +197,16 @@ func openStore(cfg *config, log *slog.Logger) (store.Store, func(), error) {
 	}
 	log.Info("using the Redis store", "addr", opts.Addr, "db", opts.DB, "tls", opts.TLSConfig != nil)
 	return st, func() { client.Close() }, nil
+}
+
+var setRedisLogger sync.Once
+
+// redisLogger sends go-redis's own messages (pool dial failures and the
+// like) to our JSON log instead of a bare stderr line.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
 }
 
 func cookieKeys(cfg *config, log *slog.Logger) ([][]byte, error) {

@@ -113,3 +113,12 @@ func Keys(t testing.TB, c *redis.Client, prefix string) []string {
 	slices.Sort(all)
 	return slices.Compact(all)
 }
+
+// go-redis logs pool dial failures itself; Down makes them on purpose.
+// Set once, before any test runs, since the logger is a global.
+func init() { redis.SetLogger(quiet{}) }
+
+// quiet discards go-redis's log lines.
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
