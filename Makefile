@@ -3,12 +3,14 @@ GO ?= go
 
 .PHONY: run test vet build
 
-## run: start Latchkey with no configuration (in-memory store, demo tenant)
+## run: Latchkey on :8080 with no configuration (in-memory store, demo
+## tenant) and the example SPA on http://localhost:5173
 run:
-	$(GO) run ./cmd/latchkey serve
+	./scripts/run.sh
 
 ## test: vet, then the whole suite under the race detector against a real Redis
 test: vet
+	./scripts/ensure-chromium.sh
 	./scripts/with-redis.sh $(GO) test -race -count=1 -timeout 10m ./...
 
 vet:

@@ -257,7 +257,8 @@ func seedDemo(ctx context.Context, m *session.Manager, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, `
   No tenants file and no Redis: running a DEMO on the in-memory store.
-  Tenant %q allows http://localhost:5173; log in at
+  Tenant %q allows http://localhost:5173 (make run serves the example SPA there);
+  open it, or log in at
     POST http://localhost:8080/v1/t/%s/login
   as username %q with password %s
 

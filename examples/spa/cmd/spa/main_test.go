@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe to write from the server goroutines
+// while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestRunServesAndStops(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantAPI string
+	}{
+		{name: "default API", args: []string{"-addr", "127.0.0.1:0"}, env: map[string]string{}, wantAPI: defaultAPI},
+		{name: "env", env: map[string]string{"SPA_ADDR": "127.0.0.1:0", "SPA_API": "https://auth.acme.test/v1"}, wantAPI: "https://auth.acme.test/v1"},
+		{name: "flag wins", args: []string{"-api", "http://127.0.0.1:18180/v1/t/example"}, env: map[string]string{"SPA_ADDR": "127.0.0.1:0", "SPA_API": "https://auth.acme.test/v1"}, wantAPI: "http://127.0.0.1:18180/v1/t/example"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			out := &syncBuffer{}
+			addrs := make(chan net.Addr, 1)
+			errc := make(chan error, 1)
+			go func() {
+				errc <- run(ctx, tt.args, func(k string) string { return tt.env[k] }, out, out, func(a net.Addr) { addrs <- a })
+			}()
+			var addr net.Addr
+			select {
+			case addr = <-addrs:
+			case err := <-errc:
+				t.Fatalf("run error = %v before listening; output:\n%s", err, out)
+			case <-time.After(10 * time.Second):
+				t.Fatal("run did not start listening")
+			}
+
+			res, err := http.Get("http://" + addr.String() + "/config.js")
+			if err != nil {
+				t.Fatalf("GET /config.js: %v", err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				t.Errorf("StatusCode=%v, want %v", res.StatusCode, http.StatusOK)
+			}
+			if want := `{"api": "` + tt.wantAPI + `"}`; !strings.Contains(string(body), want) {
+				t.Errorf("config.js=%v, want it to contain %v", string(body), want)
+			}
+			if got := out.String(); !strings.Contains(got, `"msg":"example SPA serving"`) || !strings.Contains(got, `"url":"http://127.0.0.1:`) {
+				t.Errorf("log=%v, want an \"example SPA serving\" line with the URL", got)
+			}
+
+			cancel()
+			select {
+			case err := <-errc:
+				if err != nil {
+					t.Errorf("run error=%v, want nil after cancel", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatal("run did not stop after cancel")
+			}
+		})
+	}
+}
+
+func TestRunRefuses(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr string // a substring; "usage" means errUsage
+	}{
+		{name: "bad flag API", args: []string{"-addr", "127.0.0.1:0", "-api", "http://localhost:8080/v1/"}, wantErr: "trailing slash"},
+		{name: "bad env API", env: map[string]string{"SPA_ADDR": "127.0.0.1:0", "SPA_API": "localhost:8080"}, wantErr: "scheme must be http or https"},
+		{name: "unknown flag", args: []string{"-nope"}, wantErr: "usage"},
+		{name: "extra argument", args: []string{"serve"}, wantErr: "usage"},
+		{name: "bad address", args: []string{"-addr", "127.0.0.1:-1"}, wantErr: "listen"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			out := &syncBuffer{}
+			err := run(context.Background(), tt.args, func(k string) string { return tt.env[k] }, out, out, nil)
+			switch {
+			case err == nil:
+				t.Errorf("run error=%v, want %v", err, tt.wantErr)
+			case tt.wantErr == "usage":
+				if !errors.Is(err, errUsage) {
+					t.Errorf("run error=%v, want %v", err, errUsage)
+				}
+			case !strings.Contains(err.Error(), tt.wantErr):
+				t.Errorf("run error=%v, want it to contain %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestPageURL(t *testing.T) {
+	t.Parallel()
+	bound := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5173}
+	tests := []struct{ addr, want string }{
+		{"localhost:5173", "http://localhost:5173/"},
+		{"127.0.0.1:5173", "http://127.0.0.1:5173/"},
+		{":5173", "http://localhost:5173/"},
+		{"0.0.0.0:5173", "http://localhost:5173/"},
+		{"[::]:5173", "http://localhost:5173/"},
+		{"localhost:0", "http://localhost:5173/"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.addr, func(t *testing.T) {
+			t.Parallel()
+			if got := pageURL(tt.addr, bound); got != tt.want {
+				t.Errorf("pageURL=%v, want %v", got, tt.want)
+			}
+		})
+	}
+}
