@@ -466,9 +466,19 @@
       byId('tenant').textContent = tenantOf(api);
     }
 
-    byId('login-form').addEventListener('submit', (event) => {
+    byId('login-form').addEventListener('submit', async (event) => {
       event.preventDefault();
-      latchkey.login(byId('username').value, byId('password').value);
+      const r = await latchkey.login(byId('username').value, byId('password').value);
+      if (!r.ok) return;
+      // A 200 login proves nothing about the cookie: browsers drop a
+      // Set-Cookie they will not keep without any error. Ask who we are.
+      const check = await latchkey.me();
+      if (check.status === 401) {
+        setStatus('login-status', 'Logged in, but the browser did not keep the session cookie: ' +
+          'the next call was not authenticated. Usually third-party cookies are blocked and the ' +
+          "tenant's cookie is not Partitioned, or its SameSite does not fit the sites involved; " +
+          "Latchkey logs a warning naming the fix when it loads such a tenant.", 'error');
+      }
     });
     byId('refresh').addEventListener('click', () => { latchkey.me(); });
     byId('logout').addEventListener('click', () => { latchkey.logout(); });
