@@ -11,7 +11,10 @@ run:
 ## test: vet, then the whole suite under the race detector against a real Redis
 test: vet
 	./scripts/ensure-chromium.sh
-	./scripts/with-redis.sh $(GO) test -race -count=1 -timeout 10m ./...
+	./scripts/with-redis.sh sh -c '$(GO) test -race -count=1 -timeout 10m $$($(GO) list ./... | grep -v /e2e$$) && \
+		$(GO) test -race -count=1 -timeout 10m -v ./e2e/'
+# The browser suite runs verbosely so that the log shows Chromium's version
+# and every scenario; artifacts/e2e/ holds its screenshots and summary.
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
