@@ -2,8 +2,12 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -55,13 +59,34 @@ type tenantList struct {
 	Tenants []session.Tenant `json:"tenants"`
 }
 
+// handleListTenants lists every tenant for the platform, and only its own
+// for a tenant admin key.
 func (s *Server) handleListTenants(w http.ResponseWriter, r *http.Request) {
 	ts, err := s.m.ListTenants(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	if k := principalFrom(r.Context()).key; k != nil {
+		ts = slices.DeleteFunc(ts, func(t session.Tenant) bool { return t.ID != k.Tenant })
+	}
 	writeJSON(w, http.StatusOK, tenantList{Tenants: ts})
+}
+
+// audit records an admin change in the tenant's audit log. A failure to
+// record is logged, not returned: the change itself has happened, and an
+// error would tell the caller otherwise.
+func (s *Server) audit(r *http.Request, t session.TenantID, action, target string, before, after any) {
+	e := session.AuditEntry{Actor: principalFrom(r.Context()).actor(), Action: action, Target: target}
+	if before != nil {
+		e.Before, _ = json.Marshal(before)
+	}
+	if after != nil {
+		e.After, _ = json.Marshal(after)
+	}
+	if err := s.m.Audit(context.WithoutCancel(r.Context()), t, e); err != nil {
+		s.log.ErrorContext(r.Context(), "could not write the audit log", "tenant", t, "action", action, "err", err)
+	}
 }
 
 // pathTenant parses {tenant}; a malformed ID cannot exist, so it is a 404.
@@ -122,10 +147,35 @@ func (s *Server) handlePutTenant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in.ID = id
+	before, err := s.m.GetTenant(r.Context(), id)
+	exists := err == nil
+	if err != nil && !errors.Is(err, session.ErrNotFound) {
+		s.writeError(w, r, err)
+		return
+	}
+	if principalFrom(r.Context()).key != nil {
+		// A tenant admin manages its origins, cookie and session policy and
+		// login limits. Hostnames route a domain to a tenant and must be
+		// verified; dev opens the tenant to any local process: both stay
+		// with the platform.
+		switch {
+		case !exists:
+			s.writeError(w, r, fmt.Errorf("%w: tenant %q", session.ErrNotFound, id))
+			return
+		case !slices.Equal(normalHostnames(in.Hostnames), normalHostnames(before.Hostnames)) || in.Dev != before.Dev:
+			s.writeError(w, r, fmt.Errorf("%w: only the platform token may change hostnames or dev", session.ErrForbidden))
+			return
+		}
+	}
 	t, created, err := s.m.PutTenant(r.Context(), in.Tenant)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if created {
+		s.audit(r, t.ID, "tenant.create", string(t.ID), nil, t)
+	} else {
+		s.audit(r, t.ID, "tenant.update", string(t.ID), before, t)
 	}
 	s.log.InfoContext(r.Context(), "tenant saved", "tenant", t.ID, "created", created)
 	for _, w := range t.Warnings() {
@@ -139,16 +189,29 @@ func (s *Server) handlePutTenant(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDeleteTenant(w http.ResponseWriter, r *http.Request) {
-	id, err := pathTenant(r)
-	if err == nil {
-		err = s.m.DeleteTenant(r.Context(), id)
+	before, err := s.adminTenant(r)
+	if errors.Is(err, session.ErrNotFound) {
+		w.WriteHeader(http.StatusNoContent) // idempotent
+		return
 	}
-	if err != nil && !errors.Is(err, session.ErrNotFound) {
+	if err == nil {
+		err = s.m.DeleteTenant(r.Context(), before.ID)
+	}
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.log.InfoContext(r.Context(), "tenant deleted", "tenant", id)
+	s.log.InfoContext(r.Context(), "tenant deleted", "tenant", before.ID)
+	s.audit(r, before.ID, "tenant.delete", string(before.ID), before, nil)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// normalHostnames treats a missing list and an empty one alike.
+func normalHostnames(hs []string) []string {
+	if len(hs) == 0 {
+		return nil
+	}
+	return hs
 }
 
 // decodeAdmin reads a JSON admin request body.
@@ -216,6 +279,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.audit(r, t.ID, "user.create", u.Username, nil, userAdminOf(u))
 	writeJSON(w, http.StatusCreated, userAdminOf(u))
 }
 
@@ -236,22 +300,35 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	u, err := s.m.UpdateUser(r.Context(), t.ID, chi.URLParam(r, "username"), session.UserInput{
+	before, err := s.m.GetUser(r.Context(), t.ID, chi.URLParam(r, "username"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	u, err := s.m.UpdateUser(r.Context(), t.ID, before.Username, session.UserInput{
 		Password: in.Password, PasswordHash: in.PasswordHash, Disabled: in.Disabled,
 	})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	// The fact of a password change, never the password or its hash.
+	after := struct {
+		userAdmin
+		PasswordChanged bool `json:"password_changed"`
+	}{userAdminOf(u), u.PasswordHash != before.PasswordHash}
+	s.audit(r, t.ID, "user.update", u.Username, userAdminOf(before), after)
 	writeJSON(w, http.StatusOK, userAdminOf(u))
 }
 
 func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
 	t := tenantFromContext(r.Context())
-	if err := s.m.DeleteUser(r.Context(), t.ID, chi.URLParam(r, "username")); err != nil {
+	name := chi.URLParam(r, "username")
+	if err := s.m.DeleteUser(r.Context(), t.ID, name); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	s.audit(r, t.ID, "user.delete", name, nil, nil)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -272,18 +349,131 @@ func (s *Server) handleAdminListSessions(w http.ResponseWriter, r *http.Request)
 
 func (s *Server) handleAdminRevokeSessions(w http.ResponseWriter, r *http.Request) {
 	t := tenantFromContext(r.Context())
-	if err := s.m.RevokeAll(r.Context(), t, chi.URLParam(r, "username")); err != nil {
+	name := chi.URLParam(r, "username")
+	if err := s.m.RevokeAll(r.Context(), t, name); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	s.audit(r, t.ID, "user.sessions.revoke", name, nil, nil)
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) handleAdminRevokeSession(w http.ResponseWriter, r *http.Request) {
 	t := tenantFromContext(r.Context())
-	if err := s.m.Revoke(r.Context(), t, chi.URLParam(r, "username"), chi.URLParam(r, "id")); err != nil && !errors.Is(err, session.ErrNotFound) {
+	name, id := chi.URLParam(r, "username"), chi.URLParam(r, "id")
+	err := s.m.Revoke(r.Context(), t, name, id)
+	if err != nil && !errors.Is(err, session.ErrNotFound) {
 		s.writeError(w, r, err)
 		return
 	}
+	if err == nil {
+		s.audit(r, t.ID, "user.session.revoke", name+" "+id, nil, nil)
+	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+type keyView struct {
+	ID        string     `json:"id"`
+	Tenant    string     `json:"tenant"`
+	Name      string     `json:"name"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	Expired   bool       `json:"expired"`
+	// Key is the secret, present only in the answer that creates it.
+	Key string `json:"key,omitempty"`
+}
+
+func (s *Server) keyViewOf(k session.AdminKey) keyView {
+	v := keyView{ID: k.ID, Tenant: string(k.Tenant), Name: k.Name, CreatedAt: k.CreatedAt.UTC(), Expired: k.Expired(time.Now())}
+	if !k.ExpiresAt.IsZero() {
+		e := k.ExpiresAt.UTC()
+		v.ExpiresAt = &e
+	}
+	return v
+}
+
+type keyList struct {
+	Keys []keyView `json:"keys"`
+}
+
+func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request) {
+	t := tenantFromContext(r.Context())
+	ks, err := s.m.ListAdminKeys(r.Context(), t.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := keyList{Keys: make([]keyView, len(ks))}
+	for i, k := range ks {
+		out.Keys[i] = s.keyViewOf(k)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+type keyInput struct {
+	Name      string     `json:"name"`
+	ExpiresAt *time.Time `json:"expires_at"`
+}
+
+// handleCreateKey makes a tenant admin key and shows its secret this once.
+func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request) {
+	t := tenantFromContext(r.Context())
+	var in keyInput
+	if err := s.decodeAdmin(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var exp time.Time
+	if in.ExpiresAt != nil {
+		exp = *in.ExpiresAt
+	}
+	k, secret, err := s.m.CreateAdminKey(r.Context(), t.ID, in.Name, exp)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	v := s.keyViewOf(k)
+	s.audit(r, t.ID, "key.create", k.ID, nil, v) // before the secret is added
+	v.Key = secret
+	writeJSON(w, http.StatusCreated, v)
+}
+
+func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request) {
+	t := tenantFromContext(r.Context())
+	id := chi.URLParam(r, "id")
+	if err := s.m.DeleteAdminKey(r.Context(), t.ID, id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.audit(r, t.ID, "key.delete", id, nil, nil)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type auditList struct {
+	Entries []session.AuditEntry `json:"entries"`
+}
+
+// handleListAudit returns the newest audit entries, ?limit=1..1000
+// (default 100). The log outlives its tenant, so this needs no tenant.
+func (s *Server) handleListAudit(w http.ResponseWriter, r *http.Request) {
+	id, err := pathTenant(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	limit := 100
+	if q := r.URL.Query().Get("limit"); q != "" {
+		n, err := strconv.Atoi(q)
+		if err != nil || n < 1 || n > session.MaxAudit {
+			s.writeError(w, r, errorf(kindBadRequest, fmt.Sprintf("limit must be 1 to %d", session.MaxAudit)))
+			return
+		}
+		limit = n
+	}
+	es, err := s.m.ListAudit(r.Context(), id, limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, auditList{Entries: es})
 }

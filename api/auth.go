@@ -86,6 +86,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		Username:  in.Username,
 		Password:  in.Password,
 		UserAgent: r.UserAgent(),
+		ClientIP:  s.clientIP(r),
 		Presented: cookieValues(r, t),
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -38,6 +39,8 @@ var (
 	kindInvalidCreds      = kind{"invalid-credentials", http.StatusUnauthorized, "Invalid username or password"}
 	kindUnauthenticated   = kind{"unauthenticated", http.StatusUnauthorized, "No valid session"}
 	kindForbiddenOrigin   = kind{"forbidden-origin", http.StatusForbidden, "Cross-origin request refused"}
+	kindForbidden         = kind{"forbidden", http.StatusForbidden, "Not allowed with these credentials"}
+	kindRateLimited       = kind{"rate-limited", http.StatusTooManyRequests, "Too many failed logins"}
 	kindNotFound          = kind{"not-found", http.StatusNotFound, "Not found"}
 	kindMethodNotAllowed  = kind{"method-not-allowed", http.StatusMethodNotAllowed, "Method not allowed"}
 	kindConflict          = kind{"conflict", http.StatusConflict, "Conflict"}
@@ -68,6 +71,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var (
 		he *httpError
 		ve *session.ValidationError
+		rl *session.RateLimitError
 		p  problem
 	)
 	switch {
@@ -76,6 +80,16 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &ve):
 		p = newProblem(kindInvalidConfig, "see errors for each problem")
 		p.Errors = ve.Problems
+	case errors.As(err, &rl):
+		// The same answer whether or not the user exists, and no password
+		// was checked.
+		w.Header().Set("Retry-After", strconv.Itoa(int(max(1, math.Ceil(rl.RetryAfter.Seconds())))))
+		p = newProblem(kindRateLimited, "too many failed logins for this account or address; retry later")
+	case errors.Is(err, session.ErrBusy):
+		w.Header().Set("Retry-After", "1")
+		p = newProblem(kindUnavailable, "too many logins in progress; retry shortly")
+	case errors.Is(err, session.ErrForbidden):
+		p = newProblem(kindForbidden, detailOf(err, session.ErrForbidden))
 	case errors.Is(err, session.ErrInvalidCredentials):
 		p = newProblem(kindInvalidCreds, "the username or password is wrong")
 	case errors.Is(err, session.ErrUnauthenticated):

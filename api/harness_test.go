@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -73,6 +74,8 @@ type envOptions struct {
 	newStore func(now func() time.Time) store.Store // nil: a memstore on the env's clock
 	keys     [][]byte                               // nil: one fixed key
 	token    string                                 // admin token; "" disables the admin API
+	trusted  []netip.Prefix                         // trusted proxies (Config.TrustedProxies)
+	manager  func(*session.Config)                  // adjusts the Manager's config
 }
 
 var testKey = bytes.Repeat([]byte("k"), 32)
@@ -95,11 +98,15 @@ func newEnv(tb testing.TB, opt envOptions) *env {
 	}
 	log := slog.New(slog.NewTextHandler(tlogWriter{tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	var err error
-	e.m, err = session.NewManager(e.st, session.Config{Keys: keys, Now: e.clock.Now, Logger: log, Password: cheapParams})
+	mcfg := session.Config{Keys: keys, Now: e.clock.Now, Logger: log, Password: cheapParams}
+	if opt.manager != nil {
+		opt.manager(&mcfg)
+	}
+	e.m, err = session.NewManager(e.st, mcfg)
 	if err != nil {
 		tb.Fatalf("NewManager: %v", err)
 	}
-	e.srv, err = NewServer(e.m, Config{Logger: log, AdminToken: opt.token})
+	e.srv, err = NewServer(e.m, Config{Logger: log, AdminToken: opt.token, TrustedProxies: opt.trusted})
 	if err != nil {
 		tb.Fatalf("NewServer: %v", err)
 	}

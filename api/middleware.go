@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -76,20 +78,82 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 	})
 }
 
-// requireAdmin checks the admin bearer token in constant time. Comparing
-// SHA-256 digests keeps the comparison length-independent too.
+// principal is who is calling the admin API: the platform (the
+// LATCHKEY_ADMIN_TOKEN holder), or a tenant admin key scoped to one tenant.
+type principal struct {
+	key *session.AdminKey // nil for the platform
+}
+
+// actor names the principal in the audit log, never with a secret.
+func (p principal) actor() string {
+	if p.key == nil {
+		return "platform"
+	}
+	return "key:" + p.key.ID + " (" + p.key.Name + ")"
+}
+
+type principalKey struct{}
+
+func principalFrom(ctx context.Context) principal {
+	p, _ := ctx.Value(principalKey{}).(principal)
+	return p
+}
+
+// requireAdmin authenticates the admin API's bearer token: the platform
+// token, compared in constant time (SHA-256 digests, so length-independent
+// too), or a tenant admin key, looked up by its hash.
 func (s *Server) requireAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.adminEnabled {
 			s.writeError(w, r, errorf(kindNotFound, "the admin API is disabled: set LATCHKEY_ADMIN_TOKEN to enable it"))
 			return
 		}
-		auth := r.Header.Get("Authorization")
-		scheme, token, ok := strings.Cut(auth, " ")
+		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			s.denyAdmin(w, r)
+			return
+		}
 		sum := sha256.Sum256([]byte(token))
-		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(sum[:], s.adminToken[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="latchkey-admin"`)
-			s.writeError(w, r, errorf(kindAdminUnauthorized, "send Authorization: Bearer <admin token>"))
+		var p principal
+		if subtle.ConstantTimeCompare(sum[:], s.adminToken[:]) != 1 {
+			k, err := s.m.AdminKeyFor(r.Context(), token)
+			if errors.Is(err, session.ErrUnauthenticated) {
+				s.denyAdmin(w, r)
+				return
+			}
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			p.key = &k
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	})
+}
+
+func (s *Server) denyAdmin(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="latchkey-admin"`)
+	s.writeError(w, r, errorf(kindAdminUnauthorized, "send Authorization: Bearer <admin token or tenant admin key>"))
+}
+
+// requirePlatform refuses tenant admin keys.
+func (s *Server) requirePlatform(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if principalFrom(r.Context()).key != nil {
+			s.writeError(w, r, fmt.Errorf("%w: only the platform token may do this", session.ErrForbidden))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// scopeTenant hides every other tenant from a tenant admin key: their
+// routes answer 404, as for a tenant that does not exist, so a key cannot
+// even learn which tenants exist.
+func (s *Server) scopeTenant(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if k := principalFrom(r.Context()).key; k != nil && string(k.Tenant) != chi.URLParam(r, "tenant") {
+			s.writeError(w, r, fmt.Errorf("%w: tenant %q", session.ErrNotFound, chi.URLParam(r, "tenant")))
 			return
 		}
 		next.ServeHTTP(w, r)

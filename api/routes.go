@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 
@@ -21,6 +22,11 @@ type Config struct {
 	// AdminToken is the bearer token of the admin API. Empty disables the
 	// admin API (health endpoints stay up).
 	AdminToken string
+	// TrustedProxies are the proxies (an ingress, a load balancer) whose
+	// X-Forwarded-For is believed when finding a client's address for the
+	// per-IP login limit. Empty means none: the connection's peer is the
+	// client.
+	TrustedProxies []netip.Prefix
 }
 
 // minAdminToken is the shortest admin token accepted, in bytes.
@@ -34,6 +40,8 @@ type Server struct {
 
 	adminEnabled bool
 	adminToken   [32]byte // SHA-256 of the token, for a constant-time compare
+
+	trustedProxies []netip.Prefix
 
 	policies     atomic.Pointer[policySet]
 	tenantRoutes *chi.Mux
@@ -57,7 +65,7 @@ func NewServer(m *session.Manager, cfg Config) (*Server, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	s := &Server{m: m, log: cfg.Logger, adminEnabled: cfg.AdminToken != ""}
+	s := &Server{m: m, log: cfg.Logger, adminEnabled: cfg.AdminToken != "", trustedProxies: cfg.TrustedProxies}
 	if s.adminEnabled {
 		s.adminToken = sha256.Sum256([]byte(cfg.AdminToken))
 	}
@@ -185,9 +193,17 @@ func (s *Server) Admin() http.Handler {
 		r.Use(s.requireAdmin)
 		r.Get("/tenants", s.handleListTenants)
 		r.Route("/tenants/{tenant}", func(r chi.Router) {
+			r.Use(s.scopeTenant)
 			r.Get("/", s.handleGetTenant)
 			r.Put("/", s.handlePutTenant)
-			r.Delete("/", s.handleDeleteTenant)
+			r.With(s.requirePlatform).Delete("/", s.handleDeleteTenant)
+			r.Get("/audit", s.handleListAudit)
+			r.Group(func(r chi.Router) {
+				r.Use(s.requirePlatform, s.requireAdminTenant)
+				r.Get("/keys", s.handleListKeys)
+				r.Post("/keys", s.handleCreateKey)
+				r.Delete("/keys/{id}", s.handleDeleteKey)
+			})
 			r.Group(func(r chi.Router) {
 				r.Use(s.requireAdminTenant)
 				r.Get("/users", s.handleListUsers)

@@ -52,9 +52,9 @@ func (in *UserInput) validate(create bool) error {
 
 // apply sets the fields in changes on u and reports whether the change must
 // end the user's sessions (a new password or disabling does).
-func (m *Manager) apply(u *User, in UserInput) (endSessions bool, err error) {
+func (m *Manager) apply(ctx context.Context, u *User, in UserInput) (endSessions bool, err error) {
 	if in.Password != nil {
-		if u.PasswordHash, err = HashPassword(*in.Password, m.params); err != nil {
+		if u.PasswordHash, err = m.hash(ctx, *in.Password); err != nil {
 			return false, err
 		}
 		endSessions = true
@@ -83,7 +83,7 @@ func (m *Manager) CreateUser(ctx context.Context, t TenantID, in UserInput) (Use
 	}
 	now := m.now().UTC().Truncate(time.Second)
 	u := User{Username: in.Username, CreatedAt: now, UpdatedAt: now}
-	if _, err := m.apply(&u, in); err != nil {
+	if _, err := m.apply(ctx, &u, in); err != nil {
 		return User{}, err
 	}
 	// A user of this name may have existed before; nothing of it survives.
@@ -103,7 +103,7 @@ func (m *Manager) UpdateUser(ctx context.Context, t TenantID, username string, i
 	if err != nil {
 		return User{}, err
 	}
-	end, err := m.apply(&u, in)
+	end, err := m.apply(ctx, &u, in)
 	if err != nil {
 		return User{}, err
 	}

@@ -2,6 +2,8 @@ package session
 
 import (
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/latchkeyhq/latchkey/store"
 )
@@ -26,7 +28,24 @@ var (
 	// ErrConflict reports a create that collides with what exists (a user
 	// that already exists, a hostname claimed by another tenant).
 	ErrConflict = errors.New("session: conflict")
+
+	// ErrBusy reports a login that could not get a password-hashing slot in
+	// time: the process refuses work rather than run out of memory.
+	ErrBusy = errors.New("session: too many logins in progress")
+
+	// ErrForbidden reports an action the caller may not take.
+	ErrForbidden = errors.New("session: forbidden")
 )
+
+// RateLimitError reports a login refused by LoginLimits. It says the same
+// whether or not the user exists.
+type RateLimitError struct {
+	RetryAfter time.Duration // until the counting window resets
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("session: too many failed logins; retry in %s", e.RetryAfter.Round(time.Second))
+}
 
 // ErrUnavailable is store.ErrUnavailable, re-exported so that the HTTP edge
 // can map an outage to 503 without importing the store contract.

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -12,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 
 	"github.com/latchkeyhq/latchkey/store"
 )
@@ -30,7 +33,21 @@ type Config struct {
 	// MaxSessionsPerUser bounds a user's live sessions; logging in past it
 	// ends the oldest. Zero means DefaultMaxSessionsPerUser.
 	MaxSessionsPerUser int
+	// HashMemory bounds the memory, in bytes, that concurrent argon2id
+	// hashes may use together; a login that cannot fit within HashWait
+	// fails with ErrBusy. Zero means DefaultHashMemory.
+	HashMemory int64
+	// HashWait is how long a login waits for hashing memory. Zero means
+	// DefaultHashWait.
+	HashWait time.Duration
 }
+
+// Defaults of the hashing bound: 128 MiB is six concurrent hashes at the
+// default 19 MiB, more than two cores can run at once anyway.
+const (
+	DefaultHashMemory = 128 << 20
+	DefaultHashWait   = time.Second
+)
 
 // DefaultMaxSessionsPerUser bounds how many sessions one user keeps, so that
 // a script logging in in a loop cannot grow one user's index without end.
@@ -52,6 +69,10 @@ type Manager struct {
 	// dummyHash is verified against when the user does not exist, so that an
 	// unknown username costs the same time as a wrong password.
 	dummyHash string
+	// hashMem is a semaphore over hashing memory, in KiB.
+	hashMem    *semaphore.Weighted
+	hashMemKiB int64
+	hashWait   time.Duration
 }
 
 // NewManager returns a Manager over st after validating cfg.
@@ -66,6 +87,9 @@ func NewManager(st store.Store, cfg Config) (*Manager, error) {
 	}
 	if cfg.MaxSessionsPerUser < 0 {
 		errs = append(errs, errors.New("session: MaxSessionsPerUser must not be negative"))
+	}
+	if cfg.HashMemory < 0 || cfg.HashWait < 0 {
+		errs = append(errs, errors.New("session: HashMemory and HashWait must not be negative"))
 	}
 	params := cfg.Password
 	if params == (PasswordParams{}) {
@@ -95,6 +119,12 @@ func NewManager(st store.Store, cfg Config) (*Manager, error) {
 	if m.maxSessions == 0 {
 		m.maxSessions = DefaultMaxSessionsPerUser
 	}
+	m.hashMemKiB = cmp.Or(cfg.HashMemory, DefaultHashMemory) >> 10
+	if m.hashMemKiB < int64(params.Memory) {
+		return nil, fmt.Errorf("session: HashMemory (%d KiB) is below one hash (%d KiB)", m.hashMemKiB, params.Memory)
+	}
+	m.hashMem = semaphore.NewWeighted(m.hashMemKiB)
+	m.hashWait = cmp.Or(cfg.HashWait, DefaultHashWait)
 	m.dummyHash, err = HashPassword(rand.Text(), params)
 	if err != nil {
 		return nil, err
@@ -136,6 +166,8 @@ type LoginInput struct {
 	Username  string
 	Password  string
 	UserAgent string
+	// ClientIP is the caller's address, for the per-IP limit; "" skips it.
+	ClientIP string
 	// Presented holds the values of session cookies that came with the login
 	// request; their sessions end once the login succeeds (no fixation, no
 	// orphaned sessions).
@@ -146,19 +178,57 @@ type LoginInput struct {
 // Unknown user, wrong password and disabled user all return
 // ErrInvalidCredentials after the same amount of hashing work.
 func (m *Manager) Login(ctx context.Context, t *Tenant, in LoginInput) (Session, *http.Cookie, error) {
+	lim := t.LoginLimits
+	window := time.Duration(lim.Window)
+	validName := validUsername(in.Username) == "" && len(in.Password) <= MaxPasswordLen
+	// Count the attempt before checking it, atomically, so that parallel
+	// guesses cannot slip past the limit; a success gives it back. Keys do
+	// not depend on whether the user exists, so neither does the answer.
+	var counted []string
+	undo := func() {
+		for _, k := range counted {
+			if _, _, err := m.st.Count(context.WithoutCancel(ctx), string(t.ID), k, -1, window); err != nil {
+				m.log.WarnContext(ctx, "could not give back a login attempt", "tenant", t.ID, "err", err)
+			}
+		}
+	}
+	for _, c := range []struct {
+		key   string
+		limit int
+		skip  bool
+	}{
+		{"a:" + in.Username, lim.PerAccount, !validName},
+		{"ip:" + in.ClientIP, lim.PerIP, in.ClientIP == ""},
+	} {
+		if c.skip {
+			continue
+		}
+		n, left, err := m.st.Count(ctx, string(t.ID), c.key, 1, window)
+		if err != nil {
+			undo()
+			return Session{}, nil, err
+		}
+		counted = append(counted, c.key)
+		if n > int64(c.limit) {
+			return Session{}, nil, &RateLimitError{RetryAfter: left}
+		}
+	}
+
 	var su store.User
 	var u User
 	found := false
-	if validUsername(in.Username) == "" && len(in.Password) <= MaxPasswordLen {
+	if validName {
 		var err error
 		su, err = m.st.GetUser(ctx, string(t.ID), in.Username)
 		switch {
 		case err == nil:
 			if u, err = decodeUser(su); err != nil {
+				undo()
 				return Session{}, nil, err
 			}
 			found = true
 		case !errors.Is(err, store.ErrNotFound):
+			undo()
 			return Session{}, nil, err
 		}
 	}
@@ -166,9 +236,20 @@ func (m *Manager) Login(ctx context.Context, t *Tenant, in LoginInput) (Session,
 	if found {
 		hash = u.PasswordHash
 	}
-	ok := verifyPassword(hash, in.Password)
+	ok, err := m.verify(ctx, hash, in.Password)
+	if err != nil {
+		undo() // never checked: not a failure to count
+		return Session{}, nil, err
+	}
 	if !found || !ok || u.Disabled {
 		return Session{}, nil, ErrInvalidCredentials
+	}
+	if err := m.st.ResetCount(ctx, string(t.ID), "a:"+in.Username); err != nil {
+		m.log.WarnContext(ctx, "could not reset the account's failed-login count", "tenant", t.ID, "err", err)
+	}
+	if in.ClientIP != "" {
+		counted = counted[len(counted)-1:] // give back the IP's attempt only
+		undo()
 	}
 
 	now := m.now().UTC().Truncate(time.Second)

@@ -345,3 +345,41 @@ func TestRecordRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestHashingBudget(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	m, err := NewManager(f.st, Config{Keys: [][]byte{key1}, Now: f.clock.Now, Password: cheapParams,
+		HashMemory: int64(cheapParams.Memory) << 10, HashWait: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, v := f.login(t, m)
+	// Another login holds the only hashing slot.
+	if err := m.hashMem.Acquire(t.Context(), m.hashMemKiB); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, _, err = m.Login(t.Context(), f.t, LoginInput{Username: "alice", Password: "correct horse"})
+	if !errors.Is(err, ErrBusy) {
+		t.Errorf("Login while hashing is saturated = %v, want ErrBusy", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Login waited %v for a slot, want about HashWait", d)
+	}
+	// Loading a session hashes nothing, so it never waits.
+	if _, err := m.Load(t.Context(), f.t, []string{v}); err != nil {
+		t.Errorf("Load while hashing is saturated = %v, want nil", err)
+	}
+	// Nor does a login refused by its limit: no password is checked.
+	f.t.LoginLimits = LoginLimits{PerAccount: 1, PerIP: 100, Window: Duration(time.Minute)}
+	m.hashMem.Release(m.hashMemKiB)
+	m.Login(t.Context(), f.t, LoginInput{Username: "alice", Password: "wrong"})
+	m.hashMem.Acquire(t.Context(), m.hashMemKiB)
+	_, _, err = m.Login(t.Context(), f.t, LoginInput{Username: "alice", Password: "correct horse"})
+	var rl *RateLimitError
+	if !errors.As(err, &rl) {
+		t.Errorf("limited Login while hashing is saturated = %v, want a RateLimitError (no hashing attempted)", err)
+	}
+	m.hashMem.Release(m.hashMemKiB)
+}

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -110,6 +111,52 @@ func verifyPassword(hash, password string) bool {
 	if err != nil {
 		return false
 	}
+	return h.matches(password)
+}
+
+func (h *phc) matches(password string) bool {
 	key := argon2.IDKey([]byte(password), h.salt, h.p.Time, h.p.Memory, h.p.Threads, h.p.KeyLen)
 	return subtle.ConstantTimeCompare(key, h.key) == 1
+}
+
+// withHashMemory runs f holding memKiB of the hashing budget, waiting at
+// most m.hashWait for it. A flood of logins then queues briefly and fails
+// with ErrBusy instead of allocating 19 MiB each until the process dies;
+// requests that do not hash (me, preflights, logout) never wait here.
+func (m *Manager) withHashMemory(ctx context.Context, memKiB uint32, f func()) error {
+	w := min(int64(memKiB), m.hashMemKiB)
+	wctx, cancel := context.WithTimeout(ctx, m.hashWait)
+	defer cancel()
+	if err := m.hashMem.Acquire(wctx, w); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return ErrBusy
+	}
+	defer m.hashMem.Release(w)
+	f()
+	return nil
+}
+
+// verify checks password against hash within the hashing budget.
+func (m *Manager) verify(ctx context.Context, hash, password string) (bool, error) {
+	h, err := parsePHC(hash)
+	if err != nil {
+		return false, nil // validated on save; a corrupt hash never matches
+	}
+	ok := false
+	err = m.withHashMemory(ctx, h.p.Memory, func() { ok = h.matches(password) })
+	return ok, err
+}
+
+// hash hashes password within the hashing budget.
+func (m *Manager) hash(ctx context.Context, password string) (string, error) {
+	var (
+		out string
+		err error
+	)
+	if werr := m.withHashMemory(ctx, m.params.Memory, func() { out, err = HashPassword(password, m.params) }); werr != nil {
+		return "", werr
+	}
+	return out, err
 }

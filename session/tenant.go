@@ -52,6 +52,24 @@ type SessionPolicy struct {
 	AbsoluteLifetime Duration `json:"absolute_lifetime" yaml:"absolute_lifetime"`
 }
 
+// LoginLimits bound failed logins, counted in the store so that every
+// replica sees the same counts. An attempt over either limit is refused
+// with ErrRateLimited before any password check, whether or not the user
+// exists. A successful login resets its account's count.
+type LoginLimits struct {
+	PerAccount int      `json:"per_account,omitzero" yaml:"per_account"` // failures per username per window
+	PerIP      int      `json:"per_ip,omitzero" yaml:"per_ip"`           // failures per client IP per window
+	Window     Duration `json:"window,omitzero" yaml:"window"`
+}
+
+// Defaults of LoginLimits: OWASP's guidance of a handful of attempts per
+// account; an IP gets more, since offices and mobile carriers share one.
+const (
+	DefaultLoginsPerAccount = 10
+	DefaultLoginsPerIP      = 100
+	DefaultLoginWindow      = 15 * time.Minute
+)
+
 // Defaults and bounds of a SessionPolicy.
 const (
 	DefaultIdleTimeout      = 12 * time.Hour
@@ -78,9 +96,10 @@ type Tenant struct {
 	// origin check.
 	Origins []string `json:"origins" yaml:"origins"`
 	// Hostnames are this tenant's own domains (host form). Optional.
-	Hostnames []string      `json:"hostnames" yaml:"hostnames"`
-	Cookie    CookiePolicy  `json:"cookie" yaml:"cookie"`
-	Session   SessionPolicy `json:"session" yaml:"session"`
+	Hostnames   []string      `json:"hostnames" yaml:"hostnames"`
+	Cookie      CookiePolicy  `json:"cookie" yaml:"cookie"`
+	Session     SessionPolicy `json:"session" yaml:"session"`
+	LoginLimits LoginLimits   `json:"login_limits,omitzero" yaml:"login_limits"`
 }
 
 // Limits on a tenant's configuration, so that one tenant cannot make the
@@ -104,6 +123,15 @@ func (t Tenant) withDefaults() Tenant {
 	}
 	if t.Session.AbsoluteLifetime == 0 {
 		t.Session.AbsoluteLifetime = Duration(DefaultAbsoluteLifetime)
+	}
+	if t.LoginLimits.PerAccount == 0 {
+		t.LoginLimits.PerAccount = DefaultLoginsPerAccount
+	}
+	if t.LoginLimits.PerIP == 0 {
+		t.LoginLimits.PerIP = DefaultLoginsPerIP
+	}
+	if t.LoginLimits.Window == 0 {
+		t.LoginLimits.Window = Duration(DefaultLoginWindow)
 	}
 	if t.Origins == nil {
 		t.Origins = []string{}
@@ -203,6 +231,16 @@ func (t *Tenant) validate(ps *problems) {
 	}
 	if abs < idle {
 		ps.add("session.absolute_lifetime", "must not be shorter than idle_timeout (%s), got %s", idle, abs)
+	}
+	ll := t.LoginLimits
+	if ll.PerAccount < 1 || ll.PerAccount > 1000 {
+		ps.add("login_limits.per_account", "must be 1 to 1000 failures per window, got %d", ll.PerAccount)
+	}
+	if ll.PerIP < 1 || ll.PerIP > 1_000_000 {
+		ps.add("login_limits.per_ip", "must be 1 to 1000000 failures per window, got %d", ll.PerIP)
+	}
+	if w := time.Duration(ll.Window); w < time.Minute || w > 24*time.Hour {
+		ps.add("login_limits.window", "must be 1m to 24h, got %s", w)
 	}
 }
 

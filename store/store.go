@@ -102,7 +102,7 @@ type Store interface {
 	PutTenant(ctx context.Context, id string, data []byte) error
 
 	// DeleteTenant removes the tenant's configuration, its users and their
-	// sessions, and notifies subscribers. Deleting a missing tenant is not an
+	// sessions, and its admin keys, and notifies subscribers. Deleting a missing tenant is not an
 	// error.
 	DeleteTenant(ctx context.Context, id string) error
 
@@ -116,6 +116,52 @@ type Store interface {
 	// reload periodically. The channel is closed when ctx is done.
 	Changes(ctx context.Context) <-chan struct{}
 
+	// Count adds delta to the tenant's counter key and returns the new value
+	// and the time left until the counter resets. A counter starts at its
+	// first positive delta and lasts window from then (a fixed window); a
+	// negative delta never creates one, and one that drops to zero or below
+	// is removed. Delta 0 reads. Brute-force limits count failed logins
+	// with it, so it is shared by every replica on the same backend.
+	Count(ctx context.Context, tenant, key string, delta int64, window time.Duration) (int64, time.Duration, error)
+
+	// ResetCount removes a counter. Removing a missing one is not an error.
+	ResetCount(ctx context.Context, tenant, key string) error
+
+	// PutAdminKey creates or replaces a tenant admin key, found later by its
+	// ID (a hash of the secret; the secret itself is never stored).
+	PutAdminKey(ctx context.Context, k AdminKey) error
+
+	// GetAdminKey returns the admin key with that ID, or ErrNotFound.
+	GetAdminKey(ctx context.Context, id string) (AdminKey, error)
+
+	// ListAdminKeys returns the tenant's admin keys, in no particular order.
+	ListAdminKeys(ctx context.Context, tenant string) ([]AdminKey, error)
+
+	// DeleteAdminKey removes the tenant's admin key with that ID. A missing
+	// key, or one of another tenant, is left alone and is not an error.
+	DeleteAdminKey(ctx context.Context, tenant, id string) error
+
+	// AppendAudit records one entry in the tenant's audit log, which keeps
+	// the newest MaxAudit entries. The log outlives the tenant, so that its
+	// deletion stays on record.
+	AppendAudit(ctx context.Context, tenant string, entry []byte) error
+
+	// ListAudit returns up to limit of the tenant's newest audit entries,
+	// newest first.
+	ListAudit(ctx context.Context, tenant string, limit int) ([][]byte, error)
+
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error
 }
+
+// AdminKey is a stored tenant admin key, opaque to the store but for its
+// lookup ID and tenant. DeleteTenant removes the tenant's keys, so that a
+// tenant recreated under the same ID does not inherit them.
+type AdminKey struct {
+	ID     string
+	Tenant string
+	Data   []byte
+}
+
+// MaxAudit is how many entries a tenant's audit log keeps.
+const MaxAudit = 1000

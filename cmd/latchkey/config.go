@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/latchkeyhq/latchkey/session"
@@ -22,6 +24,12 @@ type config struct {
 	CookieKeys  string
 	AdminToken  string
 	LogLevel    string
+	// TrustedProxies and HashMemoryMiB are the parsed forms of their
+	// settings, filled in by validate.
+	TrustedProxiesRaw string
+	HashMemoryRaw     string
+	TrustedProxies    []netip.Prefix
+	HashMemoryMiB     int64
 }
 
 // setting ties a config field to its flag and environment variable.
@@ -40,6 +48,8 @@ func (c *config) settings() []setting {
 		{"cookie-keys", "LATCHKEY_COOKIE_KEYS", "", "comma-separated base64 cookie keys (>= 32 bytes each); the first signs", &c.CookieKeys, true},
 		{"admin-token", "LATCHKEY_ADMIN_TOKEN", "", "bearer token of the admin API; unset disables it", &c.AdminToken, true},
 		{"log-level", "LATCHKEY_LOG_LEVEL", "info", "debug, info, warn or error", &c.LogLevel, false},
+		{"trusted-proxies", "LATCHKEY_TRUSTED_PROXIES", "", "comma-separated CIDRs or IPs of proxies whose X-Forwarded-For is believed (e.g. the ingress)", &c.TrustedProxiesRaw, false},
+		{"hash-memory", "LATCHKEY_HASH_MEMORY_MIB", "128", "MiB that concurrent password hashes may use together", &c.HashMemoryRaw, false},
 	}
 }
 
@@ -97,6 +107,27 @@ func (c *config) validate() error {
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		errs = append(errs, errors.New("LATCHKEY_ADMIN_TOKEN: must be at least 16 bytes; generate one with `openssl rand -base64 32`"))
+	}
+	for p := range strings.SplitSeq(c.TrustedProxiesRaw, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				errs = append(errs, fmt.Errorf("LATCHKEY_TRUSTED_PROXIES: %q is not a CIDR or an IP address", p))
+				continue
+			}
+			prefix = netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen())
+		}
+		c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
+	}
+	if n, err := strconv.ParseInt(c.HashMemoryRaw, 10, 64); err != nil || n < 20 || n > 1<<20 {
+		errs = append(errs, fmt.Errorf("LATCHKEY_HASH_MEMORY_MIB: %q is not a whole number of MiB from 20 (one hash) to 1048576", c.HashMemoryRaw))
+	} else {
+		c.HashMemoryMiB = n
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -197,17 +197,19 @@ tenants:
 func TestConfigProblemsReportedTogether(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{
-		"LATCHKEY_ADDR":        "nonsense",
-		"LATCHKEY_REDIS_URL":   "http://user:hunter2@example",
-		"LATCHKEY_ADMIN_TOKEN": "short",
-		"LATCHKEY_LOG_LEVEL":   "loud",
+		"LATCHKEY_ADDR":            "nonsense",
+		"LATCHKEY_REDIS_URL":       "http://user:hunter2@example",
+		"LATCHKEY_ADMIN_TOKEN":     "short",
+		"LATCHKEY_LOG_LEVEL":       "loud",
+		"LATCHKEY_TRUSTED_PROXIES": "10.0.0.0/8, ingress",
+		"LATCHKEY_HASH_MEMORY_MIB": "1",
 	}
 	var out bytes.Buffer
 	err := run(context.Background(), []string{"serve"}, func(k string) string { return env[k] }, nil, &out, &out)
 	if err == nil {
 		t.Fatal("run = nil, want configuration errors")
 	}
-	for _, want := range []string{"LATCHKEY_ADDR", "LATCHKEY_REDIS_URL", "LATCHKEY_COOKIE_KEYS: required", "LATCHKEY_ADMIN_TOKEN", "LATCHKEY_LOG_LEVEL"} {
+	for _, want := range []string{"LATCHKEY_ADDR", "LATCHKEY_REDIS_URL", "LATCHKEY_COOKIE_KEYS: required", "LATCHKEY_ADMIN_TOKEN", "LATCHKEY_LOG_LEVEL", `"ingress" is not a CIDR`, "LATCHKEY_HASH_MEMORY_MIB"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}

@@ -51,7 +51,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	m, err := session.NewManager(st, session.Config{Keys: keys, Logger: log})
+	m, err := session.NewManager(st, session.Config{Keys: keys, Logger: log, HashMemory: cfg.HashMemoryMiB << 20})
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}
 
-	srv, err := api.NewServer(m, api.Config{Logger: log, AdminToken: cfg.AdminToken})
+	srv, err := api.NewServer(m, api.Config{Logger: log, AdminToken: cfg.AdminToken, TrustedProxies: cfg.TrustedProxies})
 	if err != nil {
 		return err
 	}

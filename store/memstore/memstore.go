@@ -28,6 +28,16 @@ type Store struct {
 	tenants map[string][]byte              // tenant ID -> configuration
 	users   map[string]map[string]*account // tenant ID -> user name -> account
 	subs    map[chan struct{}]struct{}     // Changes subscribers
+
+	counters  map[string]map[string]*counter // tenant ID -> key -> counter
+	adminKeys map[string]store.AdminKey      // key ID -> key
+	audit     map[string][][]byte            // tenant ID -> entries, oldest first
+}
+
+// counter is one fixed-window counter.
+type counter struct {
+	n       int64
+	resetAt time.Time
 }
 
 // account is one user record and its sessions, kept together so that
@@ -48,6 +58,10 @@ func New(cfg Config) *Store {
 		tenants: map[string][]byte{},
 		users:   map[string]map[string]*account{},
 		subs:    map[chan struct{}]struct{}{},
+
+		counters:  map[string]map[string]*counter{},
+		adminKeys: map[string]store.AdminKey{},
+		audit:     map[string][][]byte{},
 	}
 }
 
@@ -255,6 +269,11 @@ func (st *Store) DeleteTenant(ctx context.Context, id string) error {
 	defer st.mu.Unlock()
 	delete(st.tenants, id)
 	delete(st.users, id)
+	for kid, k := range st.adminKeys {
+		if k.Tenant == id {
+			delete(st.adminKeys, kid)
+		}
+	}
 	st.notify()
 	return nil
 }
@@ -352,4 +371,150 @@ func (a *account) prune(now time.Time) {
 func clone(s store.Session) store.Session {
 	s.Data = bytes.Clone(s.Data)
 	return s
+}
+
+// Count adds delta to a fixed-window counter; see store.Store.
+func (st *Store) Count(ctx context.Context, tenant, key string, delta int64, window time.Duration) (int64, time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, 0, fmt.Errorf("memstore: count: %w", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	now := st.now()
+	cs := st.counters[tenant]
+	c := cs[key]
+	if c != nil && !now.Before(c.resetAt) {
+		delete(cs, key) // the window is over
+		c = nil
+	}
+	if c == nil {
+		if delta <= 0 {
+			return 0, 0, nil
+		}
+		if cs == nil {
+			cs = map[string]*counter{}
+			st.counters[tenant] = cs
+		}
+		c = &counter{resetAt: now.Add(window)}
+		cs[key] = c
+	}
+	c.n += delta
+	if c.n <= 0 {
+		delete(cs, key)
+		return 0, 0, nil
+	}
+	st.pruneCounters(cs, now)
+	return c.n, c.resetAt.Sub(now), nil
+}
+
+// pruneCounters drops a few expired counters, so that counters of
+// addresses never seen again do not pile up. The caller holds st.mu.
+func (st *Store) pruneCounters(cs map[string]*counter, now time.Time) {
+	checked := 0
+	for k, c := range cs {
+		if !now.Before(c.resetAt) {
+			delete(cs, k)
+		}
+		if checked++; checked == 8 {
+			return
+		}
+	}
+}
+
+// ResetCount removes a counter.
+func (st *Store) ResetCount(ctx context.Context, tenant, key string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: reset count: %w", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	delete(st.counters[tenant], key)
+	return nil
+}
+
+// PutAdminKey creates or replaces an admin key.
+func (st *Store) PutAdminKey(ctx context.Context, k store.AdminKey) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: put admin key: %w", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	k.Data = bytes.Clone(k.Data)
+	st.adminKeys[k.ID] = k
+	return nil
+}
+
+// GetAdminKey returns the admin key with that ID, or store.ErrNotFound.
+func (st *Store) GetAdminKey(ctx context.Context, id string) (store.AdminKey, error) {
+	if err := ctx.Err(); err != nil {
+		return store.AdminKey{}, fmt.Errorf("memstore: get admin key: %w", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	k, ok := st.adminKeys[id]
+	if !ok {
+		return store.AdminKey{}, fmt.Errorf("memstore: get admin key: %w", store.ErrNotFound)
+	}
+	k.Data = bytes.Clone(k.Data)
+	return k, nil
+}
+
+// ListAdminKeys returns the tenant's admin keys.
+func (st *Store) ListAdminKeys(ctx context.Context, tenant string) ([]store.AdminKey, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memstore: list admin keys: %w", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var out []store.AdminKey
+	for _, k := range st.adminKeys {
+		if k.Tenant == tenant {
+			k.Data = bytes.Clone(k.Data)
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+// DeleteAdminKey removes the tenant's admin key with that ID.
+func (st *Store) DeleteAdminKey(ctx context.Context, tenant, id string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: delete admin key: %w", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if k, ok := st.adminKeys[id]; ok && k.Tenant == tenant {
+		delete(st.adminKeys, id)
+	}
+	return nil
+}
+
+// AppendAudit records one audit entry, keeping the newest store.MaxAudit.
+func (st *Store) AppendAudit(ctx context.Context, tenant string, entry []byte) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: append audit: %w", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	log := append(st.audit[tenant], bytes.Clone(entry))
+	if len(log) > store.MaxAudit {
+		log = append([][]byte(nil), log[len(log)-store.MaxAudit:]...)
+	}
+	st.audit[tenant] = log
+	return nil
+}
+
+// ListAudit returns up to limit of the tenant's newest entries, newest first.
+func (st *Store) ListAudit(ctx context.Context, tenant string, limit int) ([][]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memstore: list audit: %w", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	log := st.audit[tenant]
+	out := make([][]byte, 0, min(limit, len(log)))
+	for i := len(log) - 1; i >= 0 && len(out) < limit; i-- {
+		out = append(out, bytes.Clone(log[i]))
+	}
+	return out, nil
 }

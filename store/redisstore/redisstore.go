@@ -456,6 +456,9 @@ func (st *Store) DeleteTenant(ctx context.Context, id string) error {
 	if err := st.client.Publish(ctx, st.changesKey(), id).Err(); err != nil {
 		return st.fail(ctx, op, err)
 	}
+	if err := st.deleteAdminKeys(ctx, id); err != nil {
+		return err // already wrapped by DeleteAdminKey
+	}
 	// Until the index is empty rather than one SMEMBERS and a DEL of the
 	// index: a user added meanwhile must not be left out of the index.
 	// The set key vanishes with its last member.

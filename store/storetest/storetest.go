@@ -95,6 +95,9 @@ func TestStore(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"DeleteTenant", testDeleteTenant},
 		{"Changes", testChanges},
 		{"Concurrency", testConcurrency},
+		{"Counters", testCounters},
+		{"AdminKeys", testAdminKeys},
+		{"Audit", testAudit},
 		{"CancelledContext", testCancelledContext},
 		{"Ping", testPing},
 	}
@@ -806,6 +809,28 @@ func testCancelledContext(t *testing.T, mk func(*testing.T) Harness) {
 		{"DeleteTenant", func(ctx context.Context) error { return h.Store.DeleteTenant(ctx, tenantA) }},
 		{"ListTenants", func(ctx context.Context) error {
 			_, err := h.Store.ListTenants(ctx)
+			return err
+		}},
+		{"Count", func(ctx context.Context) error {
+			_, _, err := h.Store.Count(ctx, tenantA, "k", 1, time.Minute)
+			return err
+		}},
+		{"ResetCount", func(ctx context.Context) error { return h.Store.ResetCount(ctx, tenantA, "k") }},
+		{"PutAdminKey", func(ctx context.Context) error {
+			return h.Store.PutAdminKey(ctx, store.AdminKey{ID: "k", Tenant: tenantA})
+		}},
+		{"GetAdminKey", func(ctx context.Context) error {
+			_, err := h.Store.GetAdminKey(ctx, "k")
+			return err
+		}},
+		{"ListAdminKeys", func(ctx context.Context) error {
+			_, err := h.Store.ListAdminKeys(ctx, tenantA)
+			return err
+		}},
+		{"DeleteAdminKey", func(ctx context.Context) error { return h.Store.DeleteAdminKey(ctx, tenantA, "k") }},
+		{"AppendAudit", func(ctx context.Context) error { return h.Store.AppendAudit(ctx, tenantA, []byte("e")) }},
+		{"ListAudit", func(ctx context.Context) error {
+			_, err := h.Store.ListAudit(ctx, tenantA, 1)
 			return err
 		}},
 		{"Ping", func(ctx context.Context) error { return h.Store.Ping(ctx) }},

@@ -1,0 +1,144 @@
+package storetest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/latchkeyhq/latchkey/store"
+)
+
+// testCounters checks the fixed-window counters behind brute-force limits:
+// they count, expire with their window, never go below zero or appear from
+// a decrement, reset, and stay within their tenant.
+func testCounters(t *testing.T, mk func(*testing.T) Harness) {
+	h := mk(t)
+	ctx := t.Context()
+	count := func(tenant, key string, delta int64, window time.Duration) (int64, time.Duration) {
+		t.Helper()
+		n, left, err := h.Store.Count(ctx, tenant, key, delta, window)
+		if err != nil {
+			t.Fatalf("Count(%s, %s, %d) err=%v, want nil", tenant, key, delta, err)
+		}
+		return n, left
+	}
+	const window = 2 * time.Second
+	if n, left := count(tenantA, "a:alice", 0, window); n != 0 || left != 0 {
+		t.Errorf("read of a missing counter = %d, %v; want 0, 0", n, left)
+	}
+	if n, _ := count(tenantA, "a:alice", -1, window); n != 0 {
+		t.Errorf("decrement of a missing counter = %d, want 0", n)
+	}
+	if n, _ := count(tenantA, "a:alice", 0, window); n != 0 {
+		t.Errorf("a decrement created a counter: %d, want 0", n)
+	}
+	for i := int64(1); i <= 3; i++ {
+		n, left := count(tenantA, "a:alice", 1, window)
+		if n != i {
+			t.Errorf("hit %d: count=%d, want %d", i, n, i)
+		}
+		if left <= 0 || left > window {
+			t.Errorf("hit %d: time left=%v, want in (0, %v]", i, left, window)
+		}
+	}
+	if n, _ := count(tenantB, "a:alice", 0, window); n != 0 {
+		t.Errorf("tenant B sees tenant A's counter: %d, want 0", n)
+	}
+	if n, _ := count(tenantA, "a:alice", -1, window); n != 2 {
+		t.Errorf("after a decrement count=%d, want 2", n)
+	}
+	if n, _ := count(tenantA, "a:alice", -5, window); n != 0 {
+		t.Errorf("a decrement below zero = %d, want 0 (removed)", n)
+	}
+	count(tenantA, "a:alice", 1, window)
+	mustOK(t, "ResetCount", h.Store.ResetCount(ctx, tenantA, "a:alice"))
+	mustOK(t, "ResetCount of a missing counter", h.Store.ResetCount(ctx, tenantA, "a:nobody"))
+	if n, _ := count(tenantA, "a:alice", 0, window); n != 0 {
+		t.Errorf("after ResetCount count=%d, want 0", n)
+	}
+
+	// The window is fixed: it runs from the first hit, and hits inside it do
+	// not extend it.
+	count(tenantA, "ip:192.0.2.1", 1, window)
+	h.Advance(window / 2)
+	count(tenantA, "ip:192.0.2.1", 1, window)
+	h.Advance(window/2 + 200*time.Millisecond)
+	if n, _ := count(tenantA, "ip:192.0.2.1", 0, window); n != 0 {
+		t.Errorf("after the window count=%d, want 0", n)
+	}
+	if n, _ := count(tenantA, "ip:192.0.2.1", 1, window); n != 1 {
+		t.Errorf("first hit of a new window = %d, want 1", n)
+	}
+}
+
+// testAdminKeys checks admin key storage: lookup by ID, per-tenant listing
+// and deletion, and removal with the tenant.
+func testAdminKeys(t *testing.T, mk func(*testing.T) Harness) {
+	h := mk(t)
+	ctx := t.Context()
+	id := func(s string) string { return fmt.Sprintf("%s-%d", s, time.Now().UnixNano()) }
+	ka := store.AdminKey{ID: id("ka"), Tenant: tenantA, Data: []byte("a\x00\xff")}
+	kb := store.AdminKey{ID: id("kb"), Tenant: tenantB, Data: []byte("b")}
+	mustOK(t, "PutAdminKey", h.Store.PutAdminKey(ctx, ka))
+	mustOK(t, "PutAdminKey", h.Store.PutAdminKey(ctx, kb))
+	got, err := h.Store.GetAdminKey(ctx, ka.ID)
+	if err != nil || got.Tenant != tenantA || !bytes.Equal(got.Data, ka.Data) {
+		t.Errorf("GetAdminKey = %+v, %v; want %+v", got, err, ka)
+	}
+	if _, err := h.Store.GetAdminKey(ctx, "missing"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetAdminKey(missing) err=%v, want %v", err, store.ErrNotFound)
+	}
+	list, err := h.Store.ListAdminKeys(ctx, tenantA)
+	if err != nil || len(list) != 1 || list[0].ID != ka.ID {
+		t.Errorf("ListAdminKeys(A) = %+v, %v; want [%s]", list, err, ka.ID)
+	}
+	// Tenant A cannot delete tenant B's key.
+	mustOK(t, "DeleteAdminKey", h.Store.DeleteAdminKey(ctx, tenantA, kb.ID))
+	if _, err := h.Store.GetAdminKey(ctx, kb.ID); err != nil {
+		t.Errorf("B's key after A deleted it: err=%v, want still there", err)
+	}
+	mustOK(t, "DeleteAdminKey", h.Store.DeleteAdminKey(ctx, tenantB, kb.ID))
+	mustOK(t, "DeleteAdminKey again", h.Store.DeleteAdminKey(ctx, tenantB, kb.ID))
+	if _, err := h.Store.GetAdminKey(ctx, kb.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("deleted key: err=%v, want %v", err, store.ErrNotFound)
+	}
+	// Deleting the tenant deletes its keys.
+	mustOK(t, "PutTenant", h.Store.PutTenant(ctx, tenantA, []byte("cfg")))
+	mustOK(t, "DeleteTenant", h.Store.DeleteTenant(ctx, tenantA))
+	if _, err := h.Store.GetAdminKey(ctx, ka.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("key of a deleted tenant: err=%v, want %v", err, store.ErrNotFound)
+	}
+	if list, _ := h.Store.ListAdminKeys(ctx, tenantA); len(list) != 0 {
+		t.Errorf("keys listed for a deleted tenant: %+v", list)
+	}
+}
+
+// testAudit checks the audit log: newest first, limited, capped at
+// store.MaxAudit, per tenant, and kept when the tenant is deleted.
+func testAudit(t *testing.T, mk func(*testing.T) Harness) {
+	h := mk(t)
+	ctx := t.Context()
+	for i := range 5 {
+		mustOK(t, "AppendAudit", h.Store.AppendAudit(ctx, tenantA, []byte(fmt.Sprintf("e%d", i))))
+	}
+	mustOK(t, "AppendAudit", h.Store.AppendAudit(ctx, tenantB, []byte("other")))
+	got, err := h.Store.ListAudit(ctx, tenantA, 3)
+	want := [][]byte{[]byte("e4"), []byte("e3"), []byte("e2")}
+	if err != nil || !slices.EqualFunc(got, want, bytes.Equal) {
+		t.Errorf("ListAudit(A, 3) = %q, %v; want %q", got, err, want)
+	}
+	mustOK(t, "DeleteTenant", h.Store.DeleteTenant(ctx, tenantA))
+	if got, _ := h.Store.ListAudit(ctx, tenantA, 100); len(got) != 5 {
+		t.Errorf("audit entries after the tenant's deletion = %d, want 5 (kept)", len(got))
+	}
+	for i := range store.MaxAudit + 5 {
+		mustOK(t, "AppendAudit", h.Store.AppendAudit(ctx, tenantB, []byte(fmt.Sprintf("f%d", i))))
+	}
+	got, _ = h.Store.ListAudit(ctx, tenantB, store.MaxAudit+100)
+	if len(got) != store.MaxAudit || string(got[0]) != fmt.Sprintf("f%d", store.MaxAudit+4) {
+		t.Errorf("capped log: %d entries, newest %q; want %d, f%d", len(got), got[0], store.MaxAudit, store.MaxAudit+4)
+	}
+}
