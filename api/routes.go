@@ -105,7 +105,13 @@ func (s *Server) Public() http.Handler {
 	})
 	r.Mount("/v1", http.HandlerFunc(s.serveHostForm))
 	r.NotFound(s.handleUnknownTenant)
-	r.MethodNotAllowed(s.handleUnknownTenant)
+	// Only a method chi does not know (PURGE, FOO) gets here: the mounts
+	// take every known one.
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Vary", "Origin")
+		w.Header().Set("Allow", "GET, POST, DELETE, OPTIONS")
+		s.writeError(w, r, errorf(kindMethodNotAllowed, "the public API uses GET, POST, DELETE and OPTIONS"))
+	})
 	return r
 }
 
