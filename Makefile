@@ -8,11 +8,13 @@ GO ?= go
 run:
 	./scripts/run.sh
 
-## test: vet, then the whole suite under the race detector against a real Redis
+## test: vet, the whole suite under the race detector against a real Redis and
+## Chromium (seed corpora included), then each fuzz target briefly
 test: vet
 	./scripts/ensure-chromium.sh
 	./scripts/with-redis.sh sh -c '$(GO) test -race -count=1 -timeout 10m $$($(GO) list ./... | grep -v /e2e$$) && \
 		$(GO) test -race -count=1 -timeout 10m -v ./e2e/'
+	FUZZTIME=$${FUZZTIME:-4s} ./scripts/fuzz.sh
 # The browser suite runs verbosely so that the log shows Chromium's version
 # and every scenario; artifacts/e2e/ holds its screenshots and summary.
 

@@ -47,7 +47,7 @@ func TestBadCookiesCostNoStoreRead(t *testing.T) {
 		{"tampered", []*http.Cookie{{Name: good.Name, Value: good.Value[:len(good.Value)-4] + "AAAA"}}, 0},
 		{"truncated", []*http.Cookie{{Name: good.Name, Value: good.Value[:30]}}, 0},
 		{"oversized", []*http.Cookie{{Name: good.Name, Value: strings.Repeat("x", 4000)}}, 0},
-		{"re-encoded", []*http.Cookie{{Name: good.Name, Value: strings.ReplaceAll(good.Value, "-", "+")}}, 0},
+		{"re-encoded", []*http.Cookie{{Name: good.Name, Value: reencoded(good.Value)}}, 0},
 		{"another tenant's", []*http.Cookie{{Name: good.Name, Value: other.Value}}, 0},
 		{"duplicated", []*http.Cookie{good, good}, 0},
 		{"signed by a rotated-out key", []*http.Cookie{{Name: good.Name, Value: rotatedOut(t, e)}}, 0},
@@ -62,6 +62,25 @@ func TestBadCookiesCostNoStoreRead(t *testing.T) {
 			t.Errorf("%s: %d store reads, want %d", tt.name, got, tt.reads)
 		}
 	}
+}
+
+// reencoded returns value with the same bytes encoded differently: base64
+// that securecookie's lenient decoder maps to the same bytes (a non-zero
+// spare bit before the padding), or without padding, or in the standard
+// alphabet. Each must be refused before any store read.
+func reencoded(value string) string {
+	if strings.HasSuffix(value, "=") {
+		// Flip the lowest bit of the last data character: its spare bits
+		// are padding, so lenient decoders yield the same bytes.
+		i := len(strings.TrimRight(value, "=")) - 1
+		const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+		j := strings.IndexByte(alphabet, value[i])
+		return value[:i] + string(alphabet[j^1]) + value[i+1:]
+	}
+	if std := strings.NewReplacer("-", "+", "_", "/").Replace(value); std != value {
+		return std
+	}
+	return value + "==" // padding where none belongs
 }
 
 // rotatedOut returns a cookie for alice signed by a key the env does not

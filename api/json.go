@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"unicode/utf8"
 )
 
@@ -63,6 +64,9 @@ func readJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, 
 // decodeJSON decodes exactly one JSON value from body into dst, refusing
 // unknown fields and trailing data, with a detail that says what is wrong.
 func decodeJSON(body []byte, dst any) error {
+	if err := checkKeys(body, reflect.TypeOf(dst)); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(dst)

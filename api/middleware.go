@@ -2,11 +2,11 @@ package api
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"

@@ -154,11 +154,28 @@ func cookiePayload(token []byte, username string) []byte {
 
 // parseCookie verifies value and returns the token and username in it.
 func (m *Manager) parseCookie(t *Tenant, value string) (token []byte, username string, err error) {
+	if !canonicalCookie(value) {
+		return nil, "", ErrUnauthenticated
+	}
 	p, err := m.codec.decode(t.CookieName(), time.Duration(t.Session.AbsoluteLifetime), value)
 	if err != nil || len(p) <= tokenLen {
 		return nil, "", ErrUnauthenticated
 	}
 	return p[:tokenLen], string(p[tokenLen:]), nil
+}
+
+// canonicalCookie reports whether value is in the exact form Codec
+// produces. securecookie decodes its outer base64 leniently (spare bits
+// before padding, CR and LF are ignored) and its MAC covers the decoded
+// bytes, so without this check one session would answer to several cookie
+// values, and anything keyed on the raw value (a cache, a log filter)
+// could be fooled.
+func canonicalCookie(value string) bool {
+	if strings.ContainsAny(value, "\r\n") {
+		return false
+	}
+	_, err := base64.URLEncoding.Strict().DecodeString(value)
+	return err == nil
 }
 
 // LoginInput is what a login presents.
@@ -181,35 +198,29 @@ func (m *Manager) Login(ctx context.Context, t *Tenant, in LoginInput) (Session,
 	lim := t.LoginLimits
 	window := time.Duration(lim.Window)
 	validName := validUsername(in.Username) == "" && len(in.Password) <= MaxPasswordLen
-	// Count the attempt before checking it, atomically, so that parallel
-	// guesses cannot slip past the limit; a success gives it back. Keys do
-	// not depend on whether the user exists, so neither does the answer.
-	var counted []string
-	undo := func() {
-		for _, k := range counted {
-			if _, _, err := m.st.Count(context.WithoutCancel(ctx), string(t.ID), k, -1, window); err != nil {
-				m.log.WarnContext(ctx, "could not give back a login attempt", "tenant", t.ID, "err", err)
-			}
-		}
+	// Read the counts first and refuse, before any hashing, at the limit.
+	// Keys do not depend on whether the user exists, so neither does the
+	// answer. Only a check that fails counts (below): counting attempts
+	// up front would make a burst of correct logins, or logins cut short
+	// by a store failure, look like guesses. Parallel guesses can overshoot
+	// the limit by those in flight, which the hashing budget bounds.
+	type limit struct {
+		key string
+		max int
 	}
-	for _, c := range []struct {
-		key   string
-		limit int
-		skip  bool
-	}{
-		{"a:" + in.Username, lim.PerAccount, !validName},
-		{"ip:" + in.ClientIP, lim.PerIP, in.ClientIP == ""},
-	} {
-		if c.skip {
-			continue
-		}
-		n, left, err := m.st.Count(ctx, string(t.ID), c.key, 1, window)
+	var limits []limit
+	if validName {
+		limits = append(limits, limit{"a:" + in.Username, lim.PerAccount})
+	}
+	if in.ClientIP != "" {
+		limits = append(limits, limit{"ip:" + in.ClientIP, lim.PerIP})
+	}
+	for _, l := range limits {
+		n, left, err := m.st.Count(ctx, string(t.ID), l.key, 0, window)
 		if err != nil {
-			undo()
 			return Session{}, nil, err
 		}
-		counted = append(counted, c.key)
-		if n > int64(c.limit) {
+		if n >= int64(l.max) {
 			return Session{}, nil, &RateLimitError{RetryAfter: left}
 		}
 	}
@@ -223,12 +234,10 @@ func (m *Manager) Login(ctx context.Context, t *Tenant, in LoginInput) (Session,
 		switch {
 		case err == nil:
 			if u, err = decodeUser(su); err != nil {
-				undo()
 				return Session{}, nil, err
 			}
 			found = true
 		case !errors.Is(err, store.ErrNotFound):
-			undo()
 			return Session{}, nil, err
 		}
 	}
@@ -238,18 +247,23 @@ func (m *Manager) Login(ctx context.Context, t *Tenant, in LoginInput) (Session,
 	}
 	ok, err := m.verify(ctx, hash, in.Password)
 	if err != nil {
-		undo() // never checked: not a failure to count
-		return Session{}, nil, err
+		return Session{}, nil, err // never checked: not a failure to count
 	}
 	if !found || !ok || u.Disabled {
+		for _, l := range limits {
+			if _, _, err := m.st.Count(ctx, string(t.ID), l.key, 1, window); err != nil {
+				m.log.WarnContext(ctx, "could not count a failed login", "tenant", t.ID, "err", err)
+			}
+		}
 		return Session{}, nil, ErrInvalidCredentials
 	}
-	if err := m.st.ResetCount(ctx, string(t.ID), "a:"+in.Username); err != nil {
-		m.log.WarnContext(ctx, "could not reset the account's failed-login count", "tenant", t.ID, "err", err)
+	if validName {
+		if err := m.st.ResetCount(ctx, string(t.ID), "a:"+in.Username); err != nil {
+			m.log.WarnContext(ctx, "could not reset the account's failed-login count", "tenant", t.ID, "err", err)
+		}
 	}
-	if in.ClientIP != "" {
-		counted = counted[len(counted)-1:] // give back the IP's attempt only
-		undo()
+	if su, err = m.upgradeHash(ctx, t, su, u, in.Password); err != nil {
+		m.log.WarnContext(ctx, "could not upgrade a password hash", "tenant", t.ID, "err", err)
 	}
 
 	now := m.now().UTC().Truncate(time.Second)
@@ -285,6 +299,27 @@ func (m *Manager) Login(ctx context.Context, t *Tenant, in LoginInput) (Session,
 	m.endPresented(ctx, t, in.Presented, s.ID)
 	m.enforceLimit(ctx, t, u.Username)
 	return s, m.cookie(t, value, int(s.ExpiresAt.Sub(now)/time.Second)), nil
+}
+
+// upgradeHash re-hashes a password stored with other argon2id parameters
+// than the current ones, once its owner has proved it. Until then an
+// imported hash costs a different time than the dummy hash unknown users
+// are checked against, which would tell which usernames exist. It returns
+// the stored user as it now is, for the session's ownership check.
+func (m *Manager) upgradeHash(ctx context.Context, t *Tenant, su store.User, u User, password string) (store.User, error) {
+	h, err := parsePHC(u.PasswordHash)
+	if err != nil || (h.p.Memory == m.params.Memory && h.p.Time == m.params.Time && h.p.Threads == m.params.Threads) {
+		return su, nil
+	}
+	if u.PasswordHash, err = m.hash(ctx, password); err != nil {
+		return su, err
+	}
+	u.UpdatedAt = m.now().UTC().Truncate(time.Second)
+	nu := encodeUser(t.ID, u)
+	if err := m.st.PutUser(ctx, nu, false); err != nil {
+		return su, err
+	}
+	return nu, nil
 }
 
 // endPresented ends the sessions of cookies presented with a login. Failures

@@ -383,3 +383,46 @@ func TestHashingBudget(t *testing.T) {
 	}
 	m.hashMem.Release(m.hashMemKiB)
 }
+
+func TestLoginUpgradesForeignHashes(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	// A hash imported with other parameters than the Manager's.
+	foreign, err := HashPassword("imported pw", PasswordParams{Memory: 128, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.CreateUser(t.Context(), "acme", UserInput{Username: "imp", PasswordHash: &foreign}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.m.Login(t.Context(), f.t, LoginInput{Username: "imp", Password: "imported pw"}); err != nil {
+		t.Fatalf("Login: %v", err)
+	}
+	u, err := f.m.GetUser(t.Context(), "acme", "imp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := parsePHC(u.PasswordHash)
+	if err != nil || h.p.Memory != cheapParams.Memory || h.p.Time != cheapParams.Time || !verifyPassword(u.PasswordHash, "imported pw") {
+		t.Errorf("stored hash after login = %q, want one with the Manager's parameters for the same password", u.PasswordHash)
+	}
+}
+
+func TestFailedLoginsOnlyCountFailures(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.t.LoginLimits = LoginLimits{PerAccount: 2, PerIP: 100, Window: Duration(time.Minute)}
+	// Many correct logins in a row never lock the account.
+	for i := range 5 {
+		if _, _, err := f.m.Login(t.Context(), f.t, LoginInput{Username: "alice", Password: "correct horse", ClientIP: "192.0.2.1"}); err != nil {
+			t.Fatalf("correct login %d: %v", i+1, err)
+		}
+	}
+	for range 2 {
+		f.m.Login(t.Context(), f.t, LoginInput{Username: "alice", Password: "wrong", ClientIP: "192.0.2.1"})
+	}
+	var rl *RateLimitError
+	if _, _, err := f.m.Login(t.Context(), f.t, LoginInput{Username: "alice", Password: "correct horse"}); !errors.As(err, &rl) {
+		t.Errorf("after 2 failures = %v, want a RateLimitError", err)
+	}
+}

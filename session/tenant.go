@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
@@ -278,8 +279,21 @@ func validateOrigins(ps *problems, origins []string, dev bool) {
 			ps.add(field, "%q is a wildcard pattern; list each exact origin (credentialed CORS and the CSRF check trust exact origins only)", o)
 			continue
 		}
-		if !dev && isLoopbackOrigin(o) {
+		u, err := url.Parse(o)
+		switch {
+		case o == "null" || strings.HasPrefix(o, "file:"):
+			ps.add(field, "%q is prohibited: null and file origins can be produced by any page", o)
+			continue
+		case err != nil || (u.Scheme != "https" && u.Scheme != "http"):
+			ps.add(field, "%q is not an https origin (http is allowed for localhost and loopback on a dev tenant only)", o)
+			continue
+		case !dev && isLoopbackOrigin(o):
 			ps.add(field, "%q is a localhost or loopback origin, which any local process can serve; allow it only on a tenant marked dev: true", o)
+			continue
+		}
+		// The CSRF check must be able to trust exactly this origin too.
+		if err := http.NewCrossOriginProtection().AddTrustedOrigin(o); err != nil {
+			ps.add(field, "%q is not a serialized origin: use scheme://host[:port] in lowercase, with no path, trailing slash, userinfo or default port", o)
 			continue
 		}
 		exact = append(exact, o)
@@ -367,7 +381,8 @@ func isLoopbackOrigin(o string) bool {
 	if err != nil {
 		return false
 	}
-	h := u.Hostname()
+	// A trailing dot names the same host ("localhost." is localhost).
+	h := strings.TrimSuffix(u.Hostname(), ".")
 	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
 		return true
 	}

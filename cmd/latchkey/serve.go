@@ -106,6 +106,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		m.WatchTenants(watchCtx, tenantReload, func(ts []session.Tenant) {
+			if file != nil && lostTenants(file, ts) {
+				// A Redis restarted without persistence comes back empty;
+				// serving no tenant until the next restart would be an
+				// outage. The file is the configuration: apply it again.
+				log.Error("the store has lost the tenants of the tenants file (a Redis restart without persistence?); applying the file again")
+				if err := m.Apply(watchCtx, file); err != nil {
+					log.Error("could not apply the tenants file again", "err", err)
+				}
+				return // the store's change notification brings them back
+			}
 			srv.SetTenants(ts)
 			srv.MarkReady()
 		})
@@ -143,6 +153,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	stopWatch()
 	wg.Wait()
 	return errors.Join(serveErr, err)
+}
+
+// lostTenants reports whether the store holds none of the file's tenants:
+// not one deleted on purpose, but a store that lost everything.
+func lostTenants(f *session.TenantsFile, ts []session.Tenant) bool {
+	for _, spec := range f.Tenants {
+		for _, t := range ts {
+			if t.ID == spec.ID {
+				return false
+			}
+		}
+	}
+	return len(f.Tenants) > 0
 }
 
 // warnBrowserTrouble logs each way t's configuration would fail in a
@@ -188,6 +211,9 @@ func openStore(cfg *config, log *slog.Logger) (store.Store, func(), error) {
 	opts.ReadTimeout = time.Second
 	opts.WriteTimeout = time.Second
 	opts.PoolTimeout = 2 * time.Second
+	// Honour request deadlines too (a readiness probe's 800 ms), not only
+	// the socket timeouts above.
+	opts.ContextTimeoutEnabled = true
 	setRedisLogger.Do(func() { redis.SetLogger(redisLogger{log}) }) // a global: set once
 	client := redis.NewClient(opts)
 	st, err := redisstore.New(client, redisstore.Config{})

@@ -33,20 +33,6 @@ func (st *Store) Count(ctx context.Context, tenant, key string, delta int64, win
 	if err := st.check(ctx, op, tenant); err != nil {
 		return 0, 0, err
 	}
-	if delta == 0 {
-		n, err := st.client.Get(ctx, st.counterKey(tenant, key)).Int64()
-		if errors.Is(err, redis.Nil) {
-			return 0, 0, nil
-		}
-		if err != nil {
-			return 0, 0, st.fail(ctx, op, err)
-		}
-		ttl, err := st.client.PTTL(ctx, st.counterKey(tenant, key)).Result()
-		if err != nil {
-			return 0, 0, st.fail(ctx, op, err)
-		}
-		return n, max(ttl, 0), nil
-	}
 	res, err := countScript.Run(ctx, st.client, []string{st.counterKey(tenant, key)}, delta, max(window.Milliseconds(), 1)).Int64Slice()
 	if err != nil {
 		return 0, 0, st.fail(ctx, op, err)

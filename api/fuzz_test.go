@@ -1,0 +1,420 @@
+package api
+
+// Fuzz targets for the HTTP edge. `go test` runs each target's seeds (its
+// f.Add calls and testdata/fuzz/<FuzzName>/) as ordinary regression tests;
+// scripts/fuzz.sh fuzzes every target briefly. Each builds one env (see
+// harness_test.go) per process, outside f.Fuzz, and talks to it directly
+// rather than through env.do: the OpenAPI check there is too slow for
+// fuzzing, and env methods call tb.Helper, which f forbids inside f.Fuzz.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"reflect"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/latchkeyhq/latchkey/session"
+)
+
+// fuzzTB is the testing.TB a fuzz target gives newEnv. Inside f.Fuzz, f's
+// own methods panic, so the env's log lines (tlogWriter calls Log) go to
+// the t of the input being run, and are dropped between inputs.
+type fuzzTB struct {
+	*testing.F
+	cur     atomic.Pointer[testing.T]
+	fuzzing atomic.Bool
+}
+
+func newFuzzTB(f *testing.F) *fuzzTB { return &fuzzTB{F: f} }
+
+// Log sends a log line to the current input's t, or to f before fuzzing.
+func (tb *fuzzTB) Log(args ...any) {
+	if t := tb.cur.Load(); t != nil {
+		t.Log(args...)
+	} else if !tb.fuzzing.Load() {
+		tb.F.Log(args...)
+	}
+}
+
+// use makes t the destination of log lines while it runs. Call it first in
+// the fuzz function.
+func (tb *fuzzTB) use(t *testing.T) {
+	tb.fuzzing.Store(true)
+	tb.cur.Store(t)
+	t.Cleanup(func() { tb.cur.Store(nil) })
+}
+
+// checkProblem reports what is wrong with an error response: it must be
+// application/problem+json whose status matches the response's.
+func checkProblem(status int, h http.Header, body []byte) string {
+	if ct := h.Get("Content-Type"); ct != "application/problem+json" {
+		return "Content-Type " + ct + ", want application/problem+json"
+	}
+	var p problem
+	if err := json.Unmarshal(body, &p); err != nil {
+		return "body is not a problem: " + err.Error()
+	}
+	if p.Status != status || !strings.HasPrefix(p.Type, problemTypePrefix) || p.Detail == "" {
+		return "problem " + string(body) + " does not match its response"
+	}
+	return ""
+}
+
+// exactCredentials reports whether body is a JSON object with exactly two
+// members, "username" and "password" (each once, in that exact case), whose
+// values are the strings of alice's credentials, within the login body
+// limit: the only bodies a login may succeed with.
+func exactCredentials(body []byte) bool {
+	if len(body) > maxLoginBody || !utf8.Valid(body) {
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return false
+	}
+	members := map[string]string{}
+	for dec.More() {
+		k, err := dec.Token()
+		key, ok := k.(string)
+		if err != nil || !ok {
+			return false
+		}
+		v, err := dec.Token()
+		val, ok := v.(string)
+		if _, dup := members[key]; err != nil || !ok || dup {
+			return false
+		}
+		members[key] = val
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return false
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return false
+	}
+	return len(members) == 2 && members["username"] == "alice" && members["password"] == alicePassword
+}
+
+// FuzzLoginBody posts a fuzzed body to acme's login, from acme's SPA, over
+// a real connection. Property: the status is 200, 400, 401 or 413; every
+// other answer than 200 is a problem+json; a 200 (with the session cookie)
+// happens exactly when the body is a JSON object with exactly alice's
+// username and password; and every answer carries acme's CORS headers for
+// the SPA's origin, so the SPA can read it.
+func FuzzLoginBody(f *testing.F) {
+	tb := newFuzzTB(f)
+	e := newEnv(tb, envOptions{})
+	client := e.pub.Client()
+	for _, body := range []string{
+		`{"username":"alice","password":"correct horse battery"}`,
+		` { "password" : "correct horse battery" , "username" : "alice" } ` + "\n",
+		`{"username":"\u0061lice","password":"correct horse battery"}`,
+		`{"username":"alice","password":"correct horse battery "}`,
+		`{"username":"alice","password":"wrong"}`,
+		`{"username":"nobody","password":"correct horse battery"}`,
+		`{"username":"","password":"x"}`,
+		`{"username":"alice"}`,
+		`{"username":"alice","password":"correct horse battery","extra":1}`,
+		`{"username":"alice","password":"correct horse battery"}{}`,
+		`{"username":"alice","password":"correct horse battery"`,
+		`{"username":1,"password":"x"}`,
+		`{"username":"alice","password":null}`,
+		`{"username":["alice"],"password":"x"}`,
+		`["alice","correct horse battery"]`,
+		`"alice"`,
+		`null`,
+		``,
+		`{}`,
+		"{\"username\":\"alice\",\"password\":\"correct horse battery\xff\"}",
+		`{"username":"alice","password":"\ud800"}`,
+		`{"username":"alice","password":"` + strings.Repeat("x", maxLoginBody) + `"}`,
+		`{"username":"` + strings.Repeat("a", session.MaxUsernameLen+1) + `","password":"x"}`,
+	} {
+		f.Add([]byte(body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		tb.use(t)
+		// Start every request in a fresh failed-login window: the limits
+		// are counted in the store on the env's clock, and what is tested
+		// here is the body, not the rate limiter.
+		e.clock.Advance(24*time.Hour + time.Second)
+		r, err := http.NewRequestWithContext(t.Context(), http.MethodPost, e.pub.URL+"/v1/login", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Host = acmeHost
+		r.Header.Set("Origin", acmeApp)
+		r.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(r)
+		if err != nil {
+			t.Fatalf("POST /v1/login: %v", err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("reading the response: %v", err)
+		}
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != acmeApp || resp.Header.Get("Access-Control-Allow-Credentials") != "true" {
+			t.Errorf("status %d: Access-Control-Allow-Origin %q, Allow-Credentials %q; want %q and true", resp.StatusCode, got, resp.Header.Get("Access-Control-Allow-Credentials"), acmeApp)
+		}
+		switch resp.StatusCode {
+		case http.StatusOK:
+			var v sessionView
+			if err := json.Unmarshal(b, &v); err != nil || v.User.Username != "alice" || resp.Header.Get("Content-Type") != "application/json" {
+				t.Errorf("200 with %s %s, want alice's session as JSON", resp.Header.Get("Content-Type"), b)
+			}
+			if !slices.ContainsFunc(resp.Cookies(), func(c *http.Cookie) bool { return c.Name == "__Host-latchkey-acme" && c.Value != "" }) {
+				t.Error("200 without a session cookie")
+			}
+		case http.StatusBadRequest, http.StatusUnauthorized, http.StatusRequestEntityTooLarge:
+			if why := checkProblem(resp.StatusCode, resp.Header, b); why != "" {
+				t.Errorf("status %d: %s", resp.StatusCode, why)
+			}
+		default:
+			t.Fatalf("status %d (%s), want 200, 400, 401 or 413", resp.StatusCode, b)
+		}
+		switch exact := exactCredentials(body); {
+		case exact && resp.StatusCode != http.StatusOK:
+			t.Errorf("status %d for %q, which is exactly alice's credentials; want 200", resp.StatusCode, body)
+		case !exact && resp.StatusCode == http.StatusOK:
+			t.Errorf("status 200 for %q, which is not a JSON object with exactly alice's username and password", body)
+		}
+	})
+}
+
+// Methods and origins FuzzTenantResolution picks from.
+var (
+	fuzzMethods = []string{http.MethodGet, http.MethodPost, http.MethodDelete, http.MethodOptions, http.MethodPut, http.MethodHead, http.MethodPatch}
+	fuzzOrigins = []string{acmeApp, betaDev, "", "https://evil.example", "null", acmeAdmin}
+)
+
+// tenantOrigins are the origins of the env's tenants.
+var tenantOrigins = map[string][]string{"acme": {acmeApp, acmeAdmin}, "beta": {betaDev}}
+
+// servingTenants returns the tenants that may answer a request for
+// routePath (what chi routes on) sent to host: acme in host form on its
+// own hostname, acme or beta in path form on any other host. An empty list
+// means that no tenant may answer.
+func servingTenants(host, routePath string) []string {
+	onAcme := session.NormalizeHost(host) == acmeHost
+	if rest, ok := strings.CutPrefix(routePath, "/v1/t/"); ok {
+		seg, _, _ := strings.Cut(rest, "/")
+		switch {
+		case onAcme && seg == "":
+			// Not a path-form URL: it may fall through to the host form.
+			return []string{"acme"}
+		case onAcme:
+			// A tenant's own hostname serves that tenant in host form only.
+			return nil
+		case seg == "acme" || seg == "beta":
+			return []string{seg}
+		}
+		return nil
+	}
+	if onAcme && (routePath == "/v1" || strings.HasPrefix(routePath, "/v1/")) {
+		return []string{"acme"}
+	}
+	return nil
+}
+
+// FuzzTenantResolution sends a request with a fuzzed Host and path (a path
+// not starting with '/' is a suffix of "/v1/"), a method and an Origin to
+// the public handler. Property: never a 5xx; a 2xx or 401 only for a URL
+// that resolves to a known tenant (acme on a Host that normalizes to
+// auth.acme.com with /v1/…, acme or beta in /v1/t/{tenant}/… on any other
+// host); CORS headers only with an origin of the tenant that may answer;
+// and a URL that resolves to no tenant is a 404 problem without
+// Access-Control-Allow-Origin.
+func FuzzTenantResolution(f *testing.F) {
+	tb := newFuzzTB(f)
+	e := newEnv(tb, envOptions{})
+	h := e.srv.Public()
+	const get, post, options = 0, 1, 3
+	const fromAcme, fromBeta, none, evil = 0, 1, 2, 3
+	for _, seed := range []struct {
+		host, target   string
+		method, origin uint8
+	}{
+		{acmeHost, "/v1/me", get, fromAcme},
+		{"AUTH.ACME.COM:443", "me", get, fromAcme},
+		{"auth.acme.com.", "login", post, fromAcme},
+		{"[auth.acme.com]:80", "/v1/sessions", get, fromAcme},
+		{acmeHost, "/v1/login", options, fromAcme},
+		{acmeHost, "/v1/login", options, evil},
+		{acmeHost, "/v1/login", post, evil},
+		{acmeHost, "/v1/me", get, fromBeta},
+		{acmeHost, "/v1/t/beta/me", get, fromBeta},
+		{acmeHost, "/v1/t//me", get, fromAcme},
+		{acmeHost, "/v1//me", get, fromAcme},
+		{sharedHost, "/v1/t/beta/me", get, fromBeta},
+		{sharedHost, "/v1/t/beta/login", options, fromBeta},
+		{sharedHost, "/v1/t/acme/me", get, fromAcme},
+		{sharedHost, "/v1/t/beta/me", get, fromAcme},
+		{sharedHost, "/v1/me", get, fromAcme},
+		{sharedHost, "/v1/t/gamma/me", get, fromAcme},
+		{sharedHost, "/v1/t/Beta/me", get, fromBeta},
+		{sharedHost, "/v1/t/beta%2Fme", get, fromBeta},
+		{sharedHost, "/v1/t/b%65ta/me", get, fromBeta},
+		{sharedHost, "/v1/t/beta/../acme/me", get, fromAcme},
+		{sharedHost, "/v1/t/beta/sessions", post, fromBeta},
+		{"", "/v1/t/beta/logout", post, fromBeta},
+		{"evil.example", "/v1/me", get, evil},
+		{"auth.acme.com.evil.example", "/v1/me", get, fromAcme},
+		{"auth.acme.com:99999", "/healthz", get, none},
+		{"auth.acme.co\u212a", "/v1/me", get, fromAcme},
+		{sharedHost, "/admin/v1/tenants", get, none},
+		{sharedHost, "*", options, fromAcme},
+	} {
+		f.Add(seed.host, seed.target, seed.method, seed.origin)
+	}
+	f.Fuzz(func(t *testing.T, host, target string, method, origin uint8) {
+		tb.use(t)
+		if !strings.HasPrefix(target, "/") {
+			target = "/v1/" + target
+		}
+		u, err := url.ParseRequestURI(target)
+		if err != nil {
+			// net/http would refuse it; the router must still cope.
+			u = &url.URL{Path: target}
+		}
+		m := fuzzMethods[int(method)%len(fuzzMethods)]
+		o := fuzzOrigins[int(origin)%len(fuzzOrigins)]
+		var body io.Reader
+		if m == http.MethodPost {
+			body = strings.NewReader("{}")
+		}
+		r := httptest.NewRequest(m, "/", body)
+		r = r.WithContext(t.Context())
+		r.URL, r.RequestURI, r.Host = u, target, host
+		if o != "" {
+			r.Header.Set("Origin", o)
+		}
+		if m == http.MethodPost {
+			r.Header.Set("Content-Type", "application/json")
+		}
+		if m == http.MethodOptions {
+			r.Header.Set("Access-Control-Request-Method", http.MethodPost)
+			r.Header.Set("Access-Control-Request-Headers", "content-type")
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		res := rec.Result()
+		b := rec.Body.Bytes()
+
+		routePath := u.RawPath
+		if routePath == "" {
+			routePath = u.Path
+		}
+		serving := servingTenants(host, routePath)
+		acao := res.Header.Get("Access-Control-Allow-Origin")
+		switch {
+		case res.StatusCode >= 500:
+			t.Fatalf("%s %q on Host %q: status %d (%s), want no 5xx", m, target, host, res.StatusCode, b)
+		case len(serving) == 0:
+			if res.StatusCode != http.StatusNotFound || acao != "" || res.Header.Get("Access-Control-Allow-Credentials") != "" {
+				t.Errorf("%s %q on Host %q from %q: status %d, ACAO %q; want 404 without CORS headers: no tenant is served here", m, target, host, o, res.StatusCode, acao)
+			}
+			if why := checkProblem(res.StatusCode, res.Header, b); why != "" && m != http.MethodHead {
+				t.Errorf("%s %q on Host %q: %s", m, target, host, why)
+			}
+			if !slices.Contains(res.Header.Values("Vary"), "Origin") {
+				t.Errorf("%s %q on Host %q: Vary %q, want Origin", m, target, host, res.Header.Values("Vary"))
+			}
+		case acao != "":
+			allowed := false
+			for _, tn := range serving {
+				allowed = allowed || slices.Contains(tenantOrigins[tn], acao)
+			}
+			if acao != o || !allowed {
+				t.Errorf("%s %q on Host %q from %q: ACAO %q, want the request's origin, and only if %v allow it", m, target, host, o, acao, serving)
+			}
+		}
+	})
+}
+
+// FuzzAdminTenantBody puts a fuzzed JSON body as the tenant "fuzz" through
+// the admin API. Property: the status is 200, 201, 400, 409, 413 or 415,
+// never a 5xx; errors are problem+json; a 2xx says 201 exactly when the
+// tenant did not exist, and returns a tenant that validates, is what the
+// store now holds (nothing lost), and can be served (its policy builds).
+func FuzzAdminTenantBody(f *testing.F) {
+	tb := newFuzzTB(f)
+	e := newEnv(tb, envOptions{token: adminToken})
+	h := e.srv.Admin()
+	for _, body := range []string{
+		`{"name":"Fuzz","origins":["https://app.fuzz.example"],"cookie":{"same_site":"strict"}}`,
+		`{"id":"fuzz","name":"Fuzz","dev":true,"origins":["http://localhost:5173","http://[::1]:5173"],"hostnames":["auth.fuzz.example"],"cookie":{"same_site":"none","partitioned":true},"session":{"idle_timeout":"1h","absolute_lifetime":"24h"}}`,
+		`{"name":"Fuzz","origins":["https://app.fuzz.example"],"hostnames":["auth.acme.com"],"cookie":{"same_site":"lax"}}`,
+		`{"id":"other","name":"Fuzz","origins":["https://app.fuzz.example"],"cookie":{"same_site":"lax"}}`,
+		`{"name":"Fuzz","origins":["*","null","http://evil.example","https://App.fuzz.example/"],"cookie":{"same_site":"lax","partitioned":true}}`,
+		`{"name":"Fuzz","origins":["https://app.fuzz.example"],"cookie":{"same_site":"lax"},"session":{"idle_timeout":3600}}`,
+		`{"name":"Fuzz","origins":["https://app.fuzz.example"],"cookie":{"same_site":"lax"},"session":{"idle_timeout":"forever"}}`,
+		`{"name":"Fuzz","origins":["https://app.fuzz.example"],"cookie":{"same_site":"lax"},"colour":"red"}`,
+		`{"name":"Fuzz","origins":"https://app.fuzz.example","cookie":{"same_site":"lax"}}`,
+		`{"name":"Fuzz","origins":["https://app.fuzz.example"],"cookie":{"same_site":"lax"}} {}`,
+		`{"name":"F\u0000","origins":["https://app.fuzz.example"],"cookie":{"same_site":"lax"}}`,
+		`{"name":"Fuzz","origins":["https://app.fuzz.example"],"hostnames":["Auth.Fuzz.example."],"cookie":{"same_site":"lax"}}`,
+		`{"NAME":"Fuzz","Origins":["https://app.fuzz.example"],"cookie":{"same_site":"lax"}}`,
+		`null`, `[]`, `{}`, ``, `{`, "\xff",
+		`{"name":"` + strings.Repeat("x", maxAdminBody) + `"}`,
+	} {
+		f.Add([]byte(body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		tb.use(t)
+		ctx := t.Context()
+		_, err := e.m.GetTenant(ctx, "fuzz")
+		existed := err == nil
+		r := httptest.NewRequest(http.MethodPut, "/admin/v1/tenants/fuzz", bytes.NewReader(body)).WithContext(ctx)
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Authorization", "Bearer "+adminToken)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		res, b := rec.Result(), rec.Body.Bytes()
+		switch res.StatusCode {
+		case http.StatusOK, http.StatusCreated:
+		case http.StatusBadRequest, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
+			if why := checkProblem(res.StatusCode, res.Header, b); why != "" {
+				t.Errorf("status %d: %s", res.StatusCode, why)
+			}
+			return
+		default:
+			t.Fatalf("status %d (%s), want 200, 201, 400, 409, 413 or 415", res.StatusCode, b)
+		}
+		if created := res.StatusCode == http.StatusCreated; created == existed {
+			t.Errorf("status %d, but the tenant existed before: %v", res.StatusCode, existed)
+		}
+		var got session.Tenant
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&got); err != nil {
+			t.Fatalf("status %d with %s: not a tenant: %v", res.StatusCode, b, err)
+		}
+		if got.ID != "fuzz" {
+			t.Errorf("saved tenant %q, want fuzz", got.ID)
+		}
+		if err := got.Validate(); err != nil {
+			t.Errorf("saved a tenant that does not validate: %v", err)
+		}
+		stored, err := e.m.GetTenant(ctx, "fuzz")
+		if err != nil {
+			t.Fatalf("status %d, but GetTenant(fuzz) = %v: the tenant was lost", res.StatusCode, err)
+		}
+		if !reflect.DeepEqual(stored, got) {
+			t.Errorf("the store holds %+v, the response said %+v", stored, got)
+		}
+		if _, err := e.srv.newPolicy(got); err != nil {
+			t.Errorf("saved tenant %+v, which cannot be served: %v", got, err)
+		}
+	})
+}
