@@ -354,6 +354,7 @@ func (s *Server) handleAdminRevokeSessions(w http.ResponseWriter, r *http.Reques
 		s.writeError(w, r, err)
 		return
 	}
+	s.metrics.sessionsRevoked.WithLabelValues(string(t.ID), "admin").Inc()
 	s.audit(r, t.ID, "user.sessions.revoke", name, nil, nil)
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -367,6 +368,7 @@ func (s *Server) handleAdminRevokeSession(w http.ResponseWriter, r *http.Request
 		return
 	}
 	if err == nil {
+		s.metrics.sessionsRevoked.WithLabelValues(string(t.ID), "admin").Inc()
 		s.audit(r, t.ID, "user.session.revoke", name+" "+id, nil, nil)
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -246,3 +246,36 @@ func TestAdminChangeReachesPolicies(t *testing.T) {
 		t.Errorf("beta's ACAO after acme's change = %q, want %q", got, betaDev)
 	}
 }
+
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	e.loginAlice()
+	e.do(req{method: "POST", path: "/v1/login", host: acmeHost, origin: acmeApp, json: map[string]string{"username": "alice", "password": "nope"}})
+	e.do(req{method: "POST", path: "/v1/login", host: acmeHost, origin: "https://evil.example", json: map[string]string{"username": "alice", "password": "nope"}})
+	e.do(req{method: "OPTIONS", path: "/v1/login", host: acmeHost, origin: "https://evil.example", header: map[string]string{"Access-Control-Request-Method": "POST"}})
+	e.do(req{method: "GET", path: "/v1/t/beta/me", origin: betaDev})
+	r := e.do(req{admin: true, method: "GET", path: "/metrics"})
+	if r.StatusCode != 200 {
+		t.Fatalf("metrics: status %d", r.StatusCode)
+	}
+	body := string(r.body)
+	for _, want := range []string{
+		`latchkey_logins_total{outcome="success",tenant="acme"} 1`,
+		`latchkey_logins_total{outcome="bad_credentials",tenant="acme"} 1`,
+		`latchkey_logins_total{outcome="csrf_refused",tenant="acme"} 1`,
+		`latchkey_logins_total{outcome="cors_refused",tenant="acme"} 1`,
+		`latchkey_sessions_created_total{tenant="acme"} 1`,
+		`latchkey_csrf_refused_total{tenant="acme"} 1`,
+		`latchkey_cors_preflights_refused_total{tenant="acme"} 1`,
+		`latchkey_http_requests_total{listener="public",method="GET",route="/v1/t/{tenant}/me",status="401",tenant="beta"} 1`,
+		`latchkey_http_request_duration_seconds_bucket{listener="public",method="POST",route="/v1/login"`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(body, alicePassword) || strings.Contains(body, "alice") {
+		t.Error("metrics mention a user or password")
+	}
+}

@@ -89,10 +89,12 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		ClientIP:  s.clientIP(r),
 		Presented: cookieValues(r, t),
 	})
+	s.metrics.logins.WithLabelValues(string(t.ID), loginOutcome(err)).Inc()
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	s.metrics.sessionsCreated.WithLabelValues(string(t.ID)).Inc()
 	http.SetCookie(w, cookie)
 	writeJSON(w, http.StatusOK, viewOf(sess))
 }
@@ -131,9 +133,13 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := s.m.Logout(r.Context(), t, cookieValues(r, t)); err != nil {
+	presented := cookieValues(r, t)
+	if err := s.m.Logout(r.Context(), t, presented); err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if len(presented) > 0 {
+		s.metrics.sessionsRevoked.WithLabelValues(string(t.ID), "logout").Inc()
 	}
 	clearCookies(w, s.m.ClearCookies(t))
 	w.WriteHeader(http.StatusNoContent)
@@ -180,6 +186,7 @@ func (s *Server) handleRevokeSession(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.metrics.sessionsRevoked.WithLabelValues(string(t.ID), "revoke").Inc()
 	if id == sess.ID {
 		clearCookies(w, s.m.ClearCookies(t))
 	}
@@ -195,6 +202,7 @@ func (s *Server) handleRevokeAllSessions(w http.ResponseWriter, r *http.Request)
 		s.writeError(w, r, err)
 		return
 	}
+	s.metrics.sessionsRevoked.WithLabelValues(string(t.ID), "revoke_all").Inc()
 	clearCookies(w, s.m.ClearCookies(t))
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 
 	"github.com/jub0bs/cors"
 
@@ -95,5 +96,11 @@ func preflightVary(h http.Handler) http.Handler {
 // denyOrigin answers a state-changing request that the CSRF origin check
 // refused.
 func (s *Server) denyOrigin(w http.ResponseWriter, r *http.Request) {
+	if t := tenantFromContext(r.Context()); t != nil {
+		s.metrics.csrfRefused.WithLabelValues(string(t.ID)).Inc()
+		if strings.HasSuffix(r.URL.Path, "/login") {
+			s.metrics.logins.WithLabelValues(string(t.ID), loginCSRF).Inc()
+		}
+	}
 	s.writeError(w, r, errorf(kindForbiddenOrigin, "this origin may not make state-changing requests to this tenant"))
 }

@@ -31,34 +31,41 @@ func setLogTenant(ctx context.Context, t session.TenantID) {
 	}
 }
 
-// logRequests writes one line per request: request ID, tenant, route
-// template (never the raw path, which can hold usernames), status and
-// duration. It never logs headers, so cookies and tokens stay out of logs.
-func (s *Server) logRequests(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		id := rand.Text()[:16]
-		w.Header().Set("X-Request-Id", id)
-		li := &logInfo{}
-		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-		next.ServeHTTP(ww, r.WithContext(context.WithValue(r.Context(), logKey{}, li)))
-		route := ""
-		if rc := chi.RouteContext(r.Context()); rc != nil {
-			route = rc.RoutePattern()
-		}
-		status := ww.Status()
-		if status == 0 {
-			status = http.StatusOK
-		}
-		s.log.InfoContext(r.Context(), "request",
-			"request_id", id,
-			"tenant", string(li.tenant),
-			"method", r.Method,
-			"route", route,
-			"status", status,
-			"duration_ms", float64(time.Since(start).Microseconds())/1000,
-		)
-	})
+// instrument writes one log line and the metrics of each request: request
+// ID, tenant, route template (never the raw path, which can hold
+// usernames), status, duration and client address. It never logs headers,
+// so cookies and tokens stay out of logs.
+func (s *Server) instrument(listener string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			id := rand.Text()[:16]
+			w.Header().Set("X-Request-Id", id)
+			li := &logInfo{}
+			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			next.ServeHTTP(ww, r.WithContext(context.WithValue(r.Context(), logKey{}, li)))
+			route := ""
+			if rc := chi.RouteContext(r.Context()); rc != nil {
+				route = rc.RoutePattern()
+			}
+			status := ww.Status()
+			if status == 0 {
+				status = http.StatusOK
+			}
+			d := time.Since(start)
+			s.metrics.observe(listener, r, route, status, li.tenant, d)
+			s.log.InfoContext(r.Context(), "request",
+				"request_id", id,
+				"listener", listener,
+				"tenant", string(li.tenant),
+				"method", r.Method,
+				"route", route,
+				"status", status,
+				"duration_ms", float64(d.Microseconds())/1000,
+				"client_ip", s.clientIP(r),
+			)
+		})
+	}
 }
 
 // recoverer turns a panic into a 500 problem instead of a dropped
@@ -115,7 +122,7 @@ func (s *Server) requireAdmin(next http.Handler) http.Handler {
 		}
 		sum := sha256.Sum256([]byte(token))
 		var p principal
-		if subtle.ConstantTimeCompare(sum[:], s.adminToken[:]) != 1 {
+		if subtle.ConstantTimeCompare(sum[:], s.adminToken.Load()[:]) != 1 {
 			k, err := s.m.AdminKeyFor(r.Context(), token)
 			if errors.Is(err, session.ErrUnauthenticated) {
 				s.denyAdmin(w, r)

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/latchkeyhq/latchkey/session"
 )
@@ -27,6 +28,10 @@ type Config struct {
 	// per-IP login limit. Empty means none: the connection's peer is the
 	// client.
 	TrustedProxies []netip.Prefix
+	// Registry receives the HTTP metrics and is served at /metrics on the
+	// admin listener, with whatever else the caller registered on it
+	// (runtime, Redis). Nil means a registry of the Server's own.
+	Registry *prometheus.Registry
 }
 
 // minAdminToken is the shortest admin token accepted, in bytes.
@@ -39,9 +44,10 @@ type Server struct {
 	log *slog.Logger
 
 	adminEnabled bool
-	adminToken   [32]byte // SHA-256 of the token, for a constant-time compare
+	adminToken   atomic.Pointer[[32]byte] // SHA-256 of the token, for a constant-time compare
 
 	trustedProxies []netip.Prefix
+	metrics        *metrics
 
 	policies     atomic.Pointer[policySet]
 	tenantRoutes *chi.Mux
@@ -65,13 +71,32 @@ func NewServer(m *session.Manager, cfg Config) (*Server, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	s := &Server{m: m, log: cfg.Logger, adminEnabled: cfg.AdminToken != "", trustedProxies: cfg.TrustedProxies}
+	reg := cfg.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	s := &Server{m: m, log: cfg.Logger, adminEnabled: cfg.AdminToken != "", trustedProxies: cfg.TrustedProxies, metrics: newMetrics(reg)}
 	if s.adminEnabled {
-		s.adminToken = sha256.Sum256([]byte(cfg.AdminToken))
+		sum := sha256.Sum256([]byte(cfg.AdminToken))
+		s.adminToken.Store(&sum)
 	}
 	s.tenantRoutes = s.newTenantRoutes()
 	s.policies.Store(&policySet{})
 	return s, nil
+}
+
+// SetAdminToken replaces the platform token, for a token file that changed.
+// It cannot enable an admin API that started disabled.
+func (s *Server) SetAdminToken(token string) error {
+	if !s.adminEnabled {
+		return errors.New("api: the admin API is disabled")
+	}
+	if len(token) < minAdminToken {
+		return errors.New("api: the admin token must be at least 16 bytes")
+	}
+	sum := sha256.Sum256([]byte(token))
+	s.adminToken.Store(&sum)
+	return nil
 }
 
 // newTenantRoutes lists every public route, relative to the tenant prefix
@@ -99,7 +124,7 @@ func (s *Server) newTenantRoutes() *chi.Mux {
 // client could set. An unknown tenant is a 404 with no CORS headers.
 func (s *Server) Public() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.recoverer, s.logRequests, noStore)
+	r.Use(s.recoverer, s.instrument("public"), noStore)
 	r.Route("/v1/t/{tenant}", func(r chi.Router) {
 		r.Mount("/", http.HandlerFunc(s.servePathForm))
 	})
@@ -192,9 +217,10 @@ func tenantFromContext(ctx context.Context) *session.Tenant {
 // when a token is configured, the admin API.
 func (s *Server) Admin() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.recoverer, s.logRequests, noStore)
+	r.Use(s.recoverer, s.instrument("admin"), noStore)
 	r.Get("/healthz", s.handleHealth)
 	r.Get("/readyz", s.handleReady)
+	r.Get("/metrics", s.metrics.handler().ServeHTTP)
 	r.Route("/admin/v1", func(r chi.Router) {
 		r.Use(s.requireAdmin)
 		r.Get("/tenants", s.handleListTenants)

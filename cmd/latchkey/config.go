@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
+	"time"
 	"strings"
 
 	"github.com/latchkeyhq/latchkey/session"
@@ -28,6 +29,10 @@ type config struct {
 	// settings, filled in by validate.
 	TrustedProxiesRaw string
 	HashMemoryRaw     string
+	CookieKeysFile    string
+	AdminTokenFile    string
+	DrainDelayRaw     string
+	DrainDelay        time.Duration
 	TrustedProxies    []netip.Prefix
 	HashMemoryMiB     int64
 }
@@ -50,6 +55,9 @@ func (c *config) settings() []setting {
 		{"log-level", "LATCHKEY_LOG_LEVEL", "info", "debug, info, warn or error", &c.LogLevel, false},
 		{"trusted-proxies", "LATCHKEY_TRUSTED_PROXIES", "", "comma-separated CIDRs or IPs of proxies whose X-Forwarded-For is believed (e.g. the ingress)", &c.TrustedProxiesRaw, false},
 		{"hash-memory", "LATCHKEY_HASH_MEMORY_MIB", "128", "MiB that concurrent password hashes may use together", &c.HashMemoryRaw, false},
+		{"cookie-keys-file", "LATCHKEY_COOKIE_KEYS_FILE", "", "file holding LATCHKEY_COOKIE_KEYS, re-read when it changes", &c.CookieKeysFile, false},
+		{"admin-token-file", "LATCHKEY_ADMIN_TOKEN_FILE", "", "file holding LATCHKEY_ADMIN_TOKEN, re-read when it changes", &c.AdminTokenFile, false},
+		{"drain-delay", "LATCHKEY_DRAIN_DELAY", "0s", "after SIGTERM, how long to keep serving with /readyz failing before closing", &c.DrainDelayRaw, false},
 	}
 }
 
@@ -85,6 +93,35 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 
 func (c *config) validate() error {
 	var errs []error
+	// A secret given as a file is read now, so that its problems are
+	// reported with the rest; it is re-read while serving.
+	for _, s := range []struct {
+		name, file string
+		dst        *string
+	}{{"LATCHKEY_COOKIE_KEYS", c.CookieKeysFile, &c.CookieKeys}, {"LATCHKEY_ADMIN_TOKEN", c.AdminTokenFile, &c.AdminToken}} {
+		if s.file == "" {
+			continue
+		}
+		if *s.dst != "" {
+			errs = append(errs, fmt.Errorf("%s and %s_FILE are both set: give one", s.name, s.name))
+			continue
+		}
+		v, err := readSecretFile(s.file)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s_FILE: %w", s.name, err))
+			continue
+		}
+		if v == "" {
+			errs = append(errs, fmt.Errorf("%s_FILE: %s is empty", s.name, s.file))
+			continue
+		}
+		*s.dst = v
+	}
+	if d, err := time.ParseDuration(c.DrainDelayRaw); err != nil || d < 0 || d > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("LATCHKEY_DRAIN_DELAY: %q is not a duration from 0s to 5m", c.DrainDelayRaw))
+	} else {
+		c.DrainDelay = d
+	}
 	for _, a := range []struct{ name, v string }{{"LATCHKEY_ADDR", c.Addr}, {"LATCHKEY_ADMIN_ADDR", c.AdminAddr}} {
 		if _, _, err := net.SplitHostPort(a.v); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %q is not host:port", a.name, a.v))

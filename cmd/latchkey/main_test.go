@@ -187,6 +187,17 @@ tenants:
 	if sc := r.Header.Get("Set-Cookie"); !strings.Contains(sc, "SameSite=None") || !strings.Contains(sc, "Partitioned") {
 		t.Errorf("Set-Cookie = %q, want SameSite=None and Partitioned", sc)
 	}
+	mr, err := http.Get(adm + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(mr.Body)
+	mr.Body.Close()
+	for _, want := range []string{"latchkey_redis_commands_total{", "latchkey_redis_command_duration_seconds_bucket{", "go_goroutines", "process_resident_memory_bytes", `latchkey_logins_total{outcome="success",tenant="` + id + `"} 1`} {
+		if !strings.Contains(string(mb), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	for _, secret := range []string{key, token, r.Cookies()[0].Value, "correct horse"} {
 		if strings.Contains(out.String(), secret) {
 			t.Errorf("a secret reached the output")
@@ -260,5 +271,111 @@ func TestTenantsFileBrowserWarnings(t *testing.T) {
 	_, _, out := boot(t, map[string]string{"LATCHKEY_TENANTS_FILE": file})
 	if !strings.Contains(out.String(), "will not work in browsers") || !strings.Contains(out.String(), "add a hostname on the SPA's site (e.g. auth.shop.test)") {
 		t.Errorf("no browser warning naming the fix in the output:\n%s", out)
+	}
+}
+
+func init() {
+	// Secret files are polled every 10 s in production; tests do not wait
+	// that long. Set before any test starts, so no test races on it.
+	secretReload = 100 * time.Millisecond
+}
+
+func TestSecretFilesRotate(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	keysFile, tokenFile := filepath.Join(dir, "keys"), filepath.Join(dir, "token")
+	key1 := "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
+	key2 := "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="
+	write := func(path, v string) {
+		t.Helper()
+		// Write then rename, as a Secret volume's symlink swap is atomic.
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, []byte(v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(keysFile, key1)
+	write(tokenFile, "first-admin-token-0123")
+	pub, adm, out := boot(t, map[string]string{"LATCHKEY_COOKIE_KEYS_FILE": keysFile, "LATCHKEY_ADMIN_TOKEN_FILE": tokenFile})
+	pw := regexp.MustCompile(`username "demo" with password (\S+)`).FindStringSubmatch(out.String())[1]
+
+	login := func() *http.Cookie {
+		t.Helper()
+		req, _ := http.NewRequest("POST", pub+"/v1/t/example/login", strings.NewReader(fmt.Sprintf(`{"username":"demo","password":%q}`, pw)))
+		req.Header.Set("Content-Type", "application/json")
+		r, err := http.DefaultClient.Do(req)
+		if err != nil || r.StatusCode != 200 {
+			t.Fatalf("login: %v %v", r, err)
+		}
+		r.Body.Close()
+		return r.Cookies()[0]
+	}
+	me := func(c *http.Cookie) int {
+		req, _ := http.NewRequest("GET", pub+"/v1/t/example/me", nil)
+		req.AddCookie(c)
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0
+		}
+		r.Body.Close()
+		return r.StatusCode
+	}
+	admin := func(token string) int {
+		req, _ := http.NewRequest("GET", adm+"/admin/v1/tenants", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0
+		}
+		r.Body.Close()
+		return r.StatusCode
+	}
+	eventually := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if cond() {
+				return
+			}
+		}
+		t.Fatalf("%s did not happen within 5 s", what)
+	}
+
+	old := login()
+	if admin("first-admin-token-0123") != 200 {
+		t.Fatal("the first admin token does not work")
+	}
+	// Rotate: the new key signs, the old one still verifies.
+	write(keysFile, key2+","+key1)
+	write(tokenFile, "second-admin-token-456")
+	eventually("the token rotation", func() bool { return admin("second-admin-token-456") == 200 })
+	if got := admin("first-admin-token-0123"); got != 401 {
+		t.Errorf("old admin token after rotation: %d, want 401", got)
+	}
+	if got := me(old); got != 200 {
+		t.Errorf("old cookie during key rotation: %d, want 200", got)
+	}
+	fresh := login()
+	// Retire the old key: old cookies end, new ones live on.
+	write(keysFile, key2)
+	eventually("the old key's retirement", func() bool { return me(old) == 401 })
+	if got := me(fresh); got != 200 {
+		t.Errorf("cookie signed with the new key: %d, want 200", got)
+	}
+	// A broken file is refused and the current keys kept.
+	write(keysFile, "not base64!")
+	time.Sleep(500 * time.Millisecond)
+	if got := me(fresh); got != 200 {
+		t.Errorf("after a broken keys file: %d, want 200 (current keys kept)", got)
+	}
+	if !strings.Contains(out.String(), "unusable value") {
+		t.Error("no log line about the unusable keys file")
+	}
+	for _, secret := range []string{key1, key2, "second-admin-token-456", "first-admin-token-0123"} {
+		if strings.Contains(out.String(), secret) {
+			t.Errorf("a secret reached the log")
+		}
 	}
 }

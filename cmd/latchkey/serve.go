@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/latchkeyhq/latchkey/api"
@@ -41,7 +43,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	log := newLogger(stdout, cfg.LogLevel)
 
-	st, closeStore, err := openStore(cfg, log)
+	reg := newRegistry()
+	st, closeStore, err := openStore(cfg, log, reg)
 	if err != nil {
 		return err
 	}
@@ -81,7 +84,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}
 
-	srv, err := api.NewServer(m, api.Config{Logger: log, AdminToken: cfg.AdminToken, TrustedProxies: cfg.TrustedProxies})
+	srv, err := api.NewServer(m, api.Config{Logger: log, AdminToken: cfg.AdminToken, TrustedProxies: cfg.TrustedProxies, Registry: reg})
 	if err != nil {
 		return err
 	}
@@ -121,6 +124,25 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		})
 	})
 
+	var secrets []*secretFile
+	if cfg.CookieKeysFile != "" {
+		secrets = append(secrets, &secretFile{setting: "LATCHKEY_COOKIE_KEYS_FILE", path: cfg.CookieKeysFile, apply: func(v string) error {
+			keys, err := session.ParseKeys(v)
+			if err != nil {
+				return err
+			}
+			return m.Codec().SetKeys(keys)
+		}})
+	}
+	if cfg.AdminTokenFile != "" {
+		secrets = append(secrets, &secretFile{setting: "LATCHKEY_ADMIN_TOKEN_FILE", path: cfg.AdminTokenFile, apply: srv.SetAdminToken})
+	}
+	for _, f := range secrets {
+		v, _ := readSecretFile(f.path) // read once already by parseConfig
+		f.sum = sha256.Sum256([]byte(v))
+	}
+	wg.Go(func() { watchSecretFiles(watchCtx, log, secretReload, secrets) })
+
 	pub := newHTTPServer(srv.Public(), log)
 	adm := newHTTPServer(srv.Admin(), log)
 	errc := make(chan error, 2)
@@ -146,7 +168,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	case serveErr = <-errc:
 		log.Error("listener failed", "err", serveErr)
 	}
+	// Fail readiness first and keep serving while load balancers notice,
+	// then stop taking connections and let in-flight requests finish.
 	srv.Drain()
+	if serveErr == nil && cfg.DrainDelay > 0 {
+		log.Info("draining", "delay", cfg.DrainDelay.String())
+		time.Sleep(cfg.DrainDelay)
+	}
 	shutCtx, cancelShut := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancelShut()
 	err = errors.Join(pub.Shutdown(shutCtx), adm.Shutdown(shutCtx))
@@ -196,7 +224,7 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
-func openStore(cfg *config, log *slog.Logger) (store.Store, func(), error) {
+func openStore(cfg *config, log *slog.Logger, reg prometheus.Registerer) (store.Store, func(), error) {
 	if cfg.RedisURL == "" {
 		log.Warn("using the in-memory store: sessions are lost on restart and not shared between replicas; set LATCHKEY_REDIS_URL in production")
 		return memstore.New(memstore.Config{}), func() {}, nil
@@ -216,6 +244,7 @@ func openStore(cfg *config, log *slog.Logger) (store.Store, func(), error) {
 	opts.ContextTimeoutEnabled = true
 	setRedisLogger.Do(func() { redis.SetLogger(redisLogger{log}) }) // a global: set once
 	client := redis.NewClient(opts)
+	client.AddHook(newRedisMetrics(reg))
 	st, err := redisstore.New(client, redisstore.Config{})
 	if err != nil {
 		client.Close()

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+)
+
+// secretReload is how often secret files are checked for a new value. A
+// Kubernetes Secret volume updates within about a minute; polling the
+// content (not watching inodes) survives the symlink swap it uses.
+var secretReload = 10 * time.Second
+
+// maxSecretFile bounds what a secret file may hold, in bytes.
+const maxSecretFile = 64 << 10
+
+// readSecretFile returns a secret file's content without its trailing
+// newline, which editors and `kubectl create secret --from-file` add. The
+// error names the file, never its content.
+func readSecretFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b := make([]byte, maxSecretFile+1)
+	n, _ := f.Read(b)
+	if n > maxSecretFile {
+		return "", fmt.Errorf("%s is larger than %d bytes", path, maxSecretFile)
+	}
+	return strings.TrimRight(string(b[:n]), "\r\n"), nil
+}
+
+// secretFile is a setting given as a file, applied again whenever the
+// file's content changes, so that a mounted Secret rotates it without a
+// restart.
+type secretFile struct {
+	setting string // e.g. LATCHKEY_COOKIE_KEYS_FILE, for logs
+	path    string
+	apply   func(value string) error
+	sum     [32]byte
+}
+
+// watchSecretFiles polls the files until ctx is done. A value that does not
+// apply (a half-written file, a malformed key) is logged and the current
+// one kept; the log names the setting, never the value.
+func watchSecretFiles(ctx context.Context, log *slog.Logger, interval time.Duration, files []*secretFile) {
+	if len(files) == 0 {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, f := range files {
+			v, err := readSecretFile(f.path)
+			if err != nil {
+				log.Error("cannot read a secret file; keeping the current value", "setting", f.setting, "err", err)
+				continue
+			}
+			sum := sha256.Sum256([]byte(v))
+			if sum == f.sum {
+				continue
+			}
+			if err := f.apply(v); err != nil {
+				log.Error("a secret file changed to an unusable value; keeping the current one", "setting", f.setting, "err", err)
+				continue
+			}
+			f.sum = sum
+			log.Info("secret file changed; new value in use", "setting", f.setting)
+		}
+	}
+}
