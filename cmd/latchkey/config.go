@@ -9,8 +9,8 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
-	"time"
 	"strings"
+	"time"
 
 	"github.com/latchkeyhq/latchkey/session"
 )
