@@ -17,6 +17,8 @@ import (
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/chromedp"
+
+	"github.com/latchkeyhq/latchkey/internal/proctest"
 )
 
 // chromiumPath is Debian's chromium, which the suite drives unless
@@ -73,7 +75,7 @@ type browser struct {
 	UserAgent string
 	ctx       context.Context
 	dataDir   string
-	out       *syncBuffer
+	out       *proctest.SyncBuffer
 }
 
 // startBrowser starts Chromium for spec, headless, with its own fresh
@@ -96,7 +98,7 @@ func startBrowser(tb testing.TB, execPath string, spec browserSpec, spkiHash str
 			tb.Fatalf("preferences: %v", err)
 		}
 	}
-	out := &syncBuffer{}
+	out := &proctest.SyncBuffer{}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(execPath),
 		chromedp.UserDataDir(dataDir),

@@ -3,11 +3,11 @@ package e2e
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/latchkeyhq/latchkey/examples/spa"
+	"github.com/latchkeyhq/latchkey/internal/proctest"
 	"github.com/latchkeyhq/latchkey/internal/redistest"
 )
 
@@ -48,7 +48,7 @@ type deployment struct {
 	Run      string // random suffix of this run's tenants and sites
 	Password string // every test user's password
 	Front    *front
-	Latchkey *latchkeyProc
+	Latchkey *proctest.Latchkey
 	Tenants  map[string]tenantConfig
 	Pages    map[string]page
 	Browsers map[string]*browser
@@ -116,24 +116,18 @@ func newDeployment(tb testing.TB, browsers map[string]browserSpec) *deployment {
 	tenantsFile := writeTenantsFile(tb, []tenantConfig{d.Tenants[tenantLax], d.Tenants[tenantChips], d.Tenants[tenantNoChips]})
 
 	// Build Latchkey while the browsers start.
-	var wg sync.WaitGroup
-	var bin string
-	var buildErr error
-	root, binDir := moduleRoot(tb), tb.TempDir()
-	tb.Cleanup(wg.Wait) // should a browser fail to start, before binDir goes
-	wg.Go(func() { bin, buildErr = buildLatchkey(root, binDir) })
+	proctest.PrebuildLatchkey()
 	d.Version = chromiumVersion(tb, chromium)
 	for role, spec := range browsers {
 		spec.Name = role
 		d.Browsers[role] = startBrowser(tb, chromium, spec, pki.SPKIHash)
 	}
-	wg.Wait()
-	if buildErr != nil {
-		tb.Fatal(buildErr)
-	}
 
-	d.Latchkey = startLatchkey(tb, bin, tenantsFile)
-	d.Latchkey.deleteTenantsAtEnd(tb, []string{d.Tenants[tenantLax].ID, d.Tenants[tenantChips].ID, d.Tenants[tenantNoChips].ID})
+	d.Latchkey = proctest.StartLatchkey(tb, proctest.LatchkeyConfig{
+		RedisURL:    "redis://" + redistest.Addr() + "/0",
+		TenantsFile: tenantsFile,
+	})
+	deleteTenantsAtEnd(tb, d.Latchkey, []string{d.Tenants[tenantLax].ID, d.Tenants[tenantChips].ID, d.Tenants[tenantNoChips].ID})
 	for _, p := range d.Pages {
 		h, err := spa.Handler(spa.Config{API: p.API})
 		if err != nil {

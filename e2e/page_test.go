@@ -17,6 +17,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/chromedp"
+
+	"github.com/latchkeyhq/latchkey/internal/proctest"
 )
 
 // tab is one page in a browser context of its own (an incognito-like
@@ -385,7 +387,7 @@ func (n *netRecorder) dump() string {
 // previous run.
 func artifactsDir(tb testing.TB) string {
 	tb.Helper()
-	dir := filepath.Join(moduleRoot(tb), "artifacts", "e2e")
+	dir := filepath.Join(proctest.ModuleRoot(tb), "artifacts", "e2e")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		tb.Fatalf("artifacts: %v", err)
 	}

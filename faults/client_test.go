@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/latchkeyhq/latchkey/internal/proctest"
 )
 
 // Problem types the tests check (README, "Errors").
@@ -188,13 +190,13 @@ func get(c *http.Client, url string) result {
 }
 
 // admin calls the admin API of p with its bearer token.
-func admin(c *http.Client, p *latchkeyProc, method, path string, body any) result {
+func admin(c *http.Client, p *proctest.Latchkey, method, path string, body any) result {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, p.Admin+"/admin/v1"+path, rd)
+	req, err := http.NewRequest(method, "http://"+p.Admin+"/admin/v1"+path, rd)
 	if err != nil {
 		return result{Err: err}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/latchkeyhq/latchkey/api"
+	"github.com/latchkeyhq/latchkey/internal/proctest"
 	"github.com/latchkeyhq/latchkey/session"
 	"github.com/latchkeyhq/latchkey/store/redisstore"
 )
@@ -102,7 +103,7 @@ func TestConcurrentLoginLogout(t *testing.T) {
 		opsPer      = 20
 		maxDuration = 20 * time.Second
 	)
-	rd := startRedis(t, redisOptions{})
+	rd := proctest.StartRedis(t, proctest.RedisConfig{})
 	alice := testUser{Name: "alice", Password: rand.Text()}
 	pub := startInProcess(t, rd.Addr(), writeTenantsFile(t, []testUser{alice}, cheapParams))
 	c := newAPIClient(pub, 15*time.Second)
@@ -233,10 +234,10 @@ func TestConcurrentLoginLogout(t *testing.T) {
 func TestSimultaneousLoginsOfOneAccount(t *testing.T) {
 	t.Parallel()
 	const burst = 16
-	rd := startRedis(t, redisOptions{})
+	rd := proctest.StartRedis(t, proctest.RedisConfig{})
 	alice := testUser{Name: "alice", Password: rand.Text()}
-	lk := startLatchkey(t, rd.Addr(), writeTenantsFile(t, []testUser{alice}, session.DefaultPasswordParams))
-	c := newAPIClient(lk.Public, 15*time.Second)
+	lk := proctest.StartLatchkey(t, proctest.LatchkeyConfig{RedisURL: rd.URL(), TenantsFile: writeTenantsFile(t, []testUser{alice}, session.DefaultPasswordParams)})
+	c := newAPIClient("http://"+lk.Public, 15*time.Second)
 	// One kept-alive connection per request, opened beforehand, so that the
 	// logins arrive together rather than one TCP handshake apart.
 	c.client.Transport = &http.Transport{MaxIdleConnsPerHost: burst}

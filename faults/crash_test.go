@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/latchkeyhq/latchkey/internal/proctest"
 )
 
 // Key layout of redisstore with its default prefix (store/redisstore/doc.go).
@@ -47,14 +49,14 @@ func TestNoHalfWrittenSessions(t *testing.T) {
 		maxRounds    = 30
 		maxDuration  = 15 * time.Second
 	)
-	rd := startRedis(t, redisOptions{AOF: true})
+	rd := proctest.StartRedis(t, proctest.RedisConfig{AOF: true})
 	password := rand.Text()
 	users := make([]testUser, workers)
 	for i := range users {
 		users[i] = testUser{Name: fmt.Sprintf("user%d", i), Password: password}
 	}
-	lk := startLatchkey(t, rd.Addr(), writeTenantsFile(t, users, cheapParams))
-	api := newAPIClient(lk.Public, 15*time.Second)
+	lk := proctest.StartLatchkey(t, proctest.LatchkeyConfig{RedisURL: rd.URL(), TenantsFile: writeTenantsFile(t, users, cheapParams)})
+	api := newAPIClient("http://"+lk.Public, 15*time.Second)
 	hc := &http.Client{Timeout: 15 * time.Second}
 	rc := rd.Client()
 
@@ -168,7 +170,7 @@ func TestNoHalfWrittenSessions(t *testing.T) {
 			}
 		}
 	}
-	if r := get(hc, lk.Admin+"/readyz"); r.Status != http.StatusOK {
+	if r := get(hc, "http://"+lk.Admin+"/readyz"); r.Status != http.StatusOK {
 		t.Errorf("readyz after the last crash: %v, want 200", r)
 	}
 	if !lk.Alive() {
@@ -196,7 +198,7 @@ func TestNoHalfWrittenSessions(t *testing.T) {
 // a login with the right password is still accepted: no wrong password was
 // ever sent from this address, so the crashes must not have counted as
 // failures. It does nothing on a build without login limits.
-func checkNoPhantomFailures(t testing.TB, lk *latchkeyProc, api *apiClient, u testUser) {
+func checkNoPhantomFailures(t testing.TB, lk *proctest.Latchkey, api *apiClient, u testUser) {
 	t.Helper()
 	hc := &http.Client{Timeout: 15 * time.Second}
 	r := admin(hc, lk, http.MethodGet, "/tenants/"+tenantID, nil)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/latchkeyhq/latchkey/internal/proctest"
 )
 
 // Bounds on answers while Redis is down or hung: an SPA must get its 503
@@ -63,10 +65,10 @@ func checkPrompt(t testing.TB, what string, durs []time.Duration) {
 // the old session again and new logins, without a restart.
 func TestRedisDownAndBack(t *testing.T) {
 	t.Parallel()
-	rd := startRedis(t, redisOptions{AOF: true})
+	rd := proctest.StartRedis(t, proctest.RedisConfig{AOF: true})
 	alice := testUser{Name: "alice", Password: rand.Text()}
-	lk := startLatchkey(t, rd.Addr(), writeTenantsFile(t, []testUser{alice}, cheapParams))
-	api := newAPIClient(lk.Public, 15*time.Second)
+	lk := proctest.StartLatchkey(t, proctest.LatchkeyConfig{RedisURL: rd.URL(), TenantsFile: writeTenantsFile(t, []testUser{alice}, cheapParams)})
+	api := newAPIClient("http://"+lk.Public, 15*time.Second)
 	hc := &http.Client{Timeout: 15 * time.Second}
 
 	in := api.Login(alice.Name, alice.Password)
@@ -98,10 +100,10 @@ func TestRedisDownAndBack(t *testing.T) {
 			}
 		}
 	}
-	if r := get(hc, lk.Admin+"/readyz"); r.Status != http.StatusServiceUnavailable || r.Dur > promptAnswer {
+	if r := get(hc, "http://"+lk.Admin+"/readyz"); r.Status != http.StatusServiceUnavailable || r.Dur > promptAnswer {
 		t.Errorf("readyz with Redis down: %v, want 503 within %v", r, promptAnswer)
 	}
-	if r := get(hc, lk.Admin+"/healthz"); r.Status != http.StatusOK {
+	if r := get(hc, "http://"+lk.Admin+"/healthz"); r.Status != http.StatusOK {
 		t.Errorf("healthz with Redis down: %v, want 200 (the process itself is fine)", r)
 	}
 	if !lk.Alive() {
@@ -112,7 +114,7 @@ func TestRedisDownAndBack(t *testing.T) {
 	rd.Restart()
 	var seen []string // me's answers while recovering, in order, deduplicated
 	took, ok := pollUntil(maxRecovery, 100*time.Millisecond, func() bool {
-		ready := get(hc, lk.Admin+"/readyz").Status == http.StatusOK
+		ready := get(hc, "http://"+lk.Admin+"/readyz").Status == http.StatusOK
 		r := api.Me(cookie)
 		if s := r.String(); len(seen) == 0 || !strings.HasPrefix(s, seen[len(seen)-1]) {
 			seen = append(seen, strings.SplitN(s, " in ", 2)[0])
@@ -146,10 +148,10 @@ func TestRedisDownAndBack(t *testing.T) {
 // and the old session must work again once Redis resumes.
 func TestRedisHangs(t *testing.T) {
 	t.Parallel()
-	rd := startRedis(t, redisOptions{AOF: true})
+	rd := proctest.StartRedis(t, proctest.RedisConfig{AOF: true})
 	alice := testUser{Name: "alice", Password: rand.Text()}
-	lk := startLatchkey(t, rd.Addr(), writeTenantsFile(t, []testUser{alice}, cheapParams))
-	api := newAPIClient(lk.Public, 30*time.Second)
+	lk := proctest.StartLatchkey(t, proctest.LatchkeyConfig{RedisURL: rd.URL(), TenantsFile: writeTenantsFile(t, []testUser{alice}, cheapParams)})
+	api := newAPIClient("http://"+lk.Public, 30*time.Second)
 	hc := &http.Client{Timeout: 15 * time.Second}
 
 	in := api.Login(alice.Name, alice.Password)
@@ -163,7 +165,7 @@ func TestRedisHangs(t *testing.T) {
 	var durs []time.Duration
 	for range 2 {
 		me, login := api.Me(cookie), api.Login(alice.Name, alice.Password)
-		ready := get(hc, lk.Admin+"/readyz")
+		ready := get(hc, "http://"+lk.Admin+"/readyz")
 		t.Logf("Redis hung: me %v, login %v, readyz %v", me, login, ready)
 		checkUnavailable(t, "me", me)
 		checkUnavailable(t, "login", login)
@@ -201,10 +203,10 @@ func TestRedisHangs(t *testing.T) {
 // API answers 404 until someone re-creates it.
 func TestRedisRestartWithoutPersistence(t *testing.T) {
 	t.Parallel()
-	rd := startRedis(t, redisOptions{AOF: false})
+	rd := proctest.StartRedis(t, proctest.RedisConfig{AOF: false})
 	alice := testUser{Name: "alice", Password: rand.Text()}
-	lk := startLatchkey(t, rd.Addr(), writeTenantsFile(t, []testUser{alice}, cheapParams))
-	api := newAPIClient(lk.Public, 15*time.Second)
+	lk := proctest.StartLatchkey(t, proctest.LatchkeyConfig{RedisURL: rd.URL(), TenantsFile: writeTenantsFile(t, []testUser{alice}, cheapParams)})
+	api := newAPIClient("http://"+lk.Public, 15*time.Second)
 	hc := &http.Client{Timeout: 15 * time.Second}
 
 	in := api.Login(alice.Name, alice.Password)
@@ -252,7 +254,7 @@ func TestRedisRestartWithoutPersistence(t *testing.T) {
 		s := step{at: time.Since(restarted)}
 		s.me = check("me with the old cookie", api.Me(cookie), problemUnauthenticated)
 		s.login = check("login", api.Login(alice.Name, alice.Password), problemInvalidCreds, "200")
-		ready := get(hc, lk.Admin+"/readyz")
+		ready := get(hc, "http://"+lk.Admin+"/readyz")
 		if ready.Status != http.StatusOK && ready.Status != http.StatusServiceUnavailable {
 			t.Errorf("readyz after the wipe: %v, want 200 or 503", ready)
 		}
@@ -316,7 +318,7 @@ func TestRedisRestartWithoutPersistence(t *testing.T) {
 	if r := api.Me(login.Cookie()); r.Status != http.StatusOK {
 		t.Errorf("me with the new cookie: %v, want 200", r)
 	}
-	if r := get(hc, lk.Admin+"/readyz"); r.Status != http.StatusOK {
+	if r := get(hc, "http://"+lk.Admin+"/readyz"); r.Status != http.StatusOK {
 		t.Errorf("readyz at the end: %v, want 200", r)
 	}
 }

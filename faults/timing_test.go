@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkeyhq/latchkey/internal/proctest"
 	"github.com/latchkeyhq/latchkey/session"
 )
 
@@ -37,7 +38,7 @@ func TestLoginTimingIndistinguishable(t *testing.T) {
 		accounts  = 4    // of each kind, so each takes few failures
 		tolerance = 0.25 // relative to the wrong-password median
 	)
-	rd := startRedis(t, redisOptions{})
+	rd := proctest.StartRedis(t, proctest.RedisConfig{})
 	password := rand.Text()
 	var users []testUser
 	for i := range accounts {
@@ -49,8 +50,8 @@ func TestLoginTimingIndistinguishable(t *testing.T) {
 	// which Latchkey accepts; she is only measured, see below.
 	users = append(users, testUser{Name: "carol", Password: password, Params: &cheapParams})
 	path := writeTenantsFile(t, users, session.DefaultPasswordParams)
-	lk := startLatchkey(t, rd.Addr(), path)
-	c := newAPIClient(lk.Public, 15*time.Second)
+	lk := proctest.StartLatchkey(t, proctest.LatchkeyConfig{RedisURL: rd.URL(), TenantsFile: path})
+	c := newAPIClient("http://"+lk.Public, 15*time.Second)
 
 	kinds := []struct {
 		name string

@@ -12,41 +12,22 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/latchkeyhq/latchkey/internal/proctest"
 	"github.com/latchkeyhq/latchkey/internal/redistest"
 	"github.com/latchkeyhq/latchkey/session"
 )
 
-// syncBuffer is a bytes.Buffer safe to write from the server goroutines
-// while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // boot runs serve on loopback port 0 with env and returns the two base URLs
 // and the output; the process is stopped (and checked to stop cleanly) when
 // the test ends.
-func boot(t *testing.T, env map[string]string) (pub, adm string, out *syncBuffer) {
+func boot(t *testing.T, env map[string]string) (pub, adm string, out *proctest.SyncBuffer) {
 	t.Helper()
 	env["LATCHKEY_ADDR"] = "127.0.0.1:0"
 	env["LATCHKEY_ADMIN_ADDR"] = "127.0.0.1:0"
-	out = &syncBuffer{}
+	out = &proctest.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	addrs := make(chan [2]net.Addr, 1)
 	errc := make(chan error, 1)

@@ -1,36 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/latchkeyhq/latchkey/internal/proctest"
 )
-
-// syncBuffer is a bytes.Buffer safe to write from the server goroutines
-// while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestRunServesAndStops(t *testing.T) {
 	t.Parallel()
@@ -49,7 +30,7 @@ func TestRunServesAndStops(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			out := &syncBuffer{}
+			out := &proctest.SyncBuffer{}
 			addrs := make(chan net.Addr, 1)
 			errc := make(chan error, 1)
 			go func() {
@@ -110,7 +91,7 @@ func TestRunRefuses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			out := &syncBuffer{}
+			out := &proctest.SyncBuffer{}
 			err := run(context.Background(), tt.args, func(k string) string { return tt.env[k] }, out, out, nil)
 			switch {
 			case err == nil:
