@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -225,6 +226,45 @@ func (m *Manager) Login(ctx context.Context, t *Tenant, in LoginInput) (Session,
 		}
 	}
 
+	// A concurrent change to the user (another login upgrading its hash,
+	// an admin edit) makes CreateSession refuse the session; check the
+	// password once more against the user as it now is.
+	for attempt := 0; ; attempt++ {
+		s, c, err := m.login(ctx, t, in, validName)
+		switch {
+		case errors.Is(err, ErrInvalidCredentials):
+			for _, l := range limits {
+				if _, _, err := m.st.Count(ctx, string(t.ID), l.key, 1, window); err != nil {
+					m.log.WarnContext(ctx, "could not count a failed login", "tenant", t.ID, "err", err)
+				}
+			}
+			return Session{}, nil, err
+		case errors.Is(err, store.ErrConflict) && attempt < maxLoginAttempts-1:
+			continue
+		case errors.Is(err, store.ErrConflict):
+			// The user keeps changing, or was disabled or deleted while we
+			// were hashing: refuse, without counting a failure.
+			return Session{}, nil, ErrInvalidCredentials
+		case err != nil:
+			return Session{}, nil, err
+		}
+		if validName {
+			if err := m.st.ResetCount(ctx, string(t.ID), "a:"+in.Username); err != nil {
+				m.log.WarnContext(ctx, "could not reset the account's failed-login count", "tenant", t.ID, "err", err)
+			}
+		}
+		return s, c, nil
+	}
+}
+
+// maxLoginAttempts bounds how often a login re-checks a user that changed
+// under it: logins racing a hash upgrade settle within two.
+const maxLoginAttempts = 3
+
+// login checks the password and creates the session once. It returns
+// ErrInvalidCredentials for a failed check and store.ErrConflict when the
+// user changed between the check and the session's creation.
+func (m *Manager) login(ctx context.Context, t *Tenant, in LoginInput, validName bool) (Session, *http.Cookie, error) {
 	var su store.User
 	var u User
 	found := false
@@ -250,17 +290,7 @@ func (m *Manager) Login(ctx context.Context, t *Tenant, in LoginInput) (Session,
 		return Session{}, nil, err // never checked: not a failure to count
 	}
 	if !found || !ok || u.Disabled {
-		for _, l := range limits {
-			if _, _, err := m.st.Count(ctx, string(t.ID), l.key, 1, window); err != nil {
-				m.log.WarnContext(ctx, "could not count a failed login", "tenant", t.ID, "err", err)
-			}
-		}
 		return Session{}, nil, ErrInvalidCredentials
-	}
-	if validName {
-		if err := m.st.ResetCount(ctx, string(t.ID), "a:"+in.Username); err != nil {
-			m.log.WarnContext(ctx, "could not reset the account's failed-login count", "tenant", t.ID, "err", err)
-		}
 	}
 	if su, err = m.upgradeHash(ctx, t, su, u, in.Password); err != nil {
 		m.log.WarnContext(ctx, "could not upgrade a password hash", "tenant", t.ID, "err", err)
@@ -289,10 +319,6 @@ func (m *Manager) Login(ctx context.Context, t *Tenant, in LoginInput) (Session,
 	err = m.st.CreateSession(ctx, store.Session{
 		Tenant: string(t.ID), User: u.Username, ID: s.ID, Data: encodeRecord(&s), Expires: s.expires(),
 	}, su)
-	if errors.Is(err, store.ErrConflict) {
-		// The user was disabled, changed or deleted while we were hashing.
-		return Session{}, nil, ErrInvalidCredentials
-	}
 	if err != nil {
 		return Session{}, nil, err
 	}
@@ -310,6 +336,12 @@ func (m *Manager) upgradeHash(ctx context.Context, t *Tenant, su store.User, u U
 	h, err := parsePHC(u.PasswordHash)
 	if err != nil || (h.p.Memory == m.params.Memory && h.p.Time == m.params.Time && h.p.Threads == m.params.Threads) {
 		return su, nil
+	}
+	// Another login of the same user may have upgraded it meanwhile; then
+	// there is nothing to do, and writing again would only make more
+	// logins re-check.
+	if cur, err := m.st.GetUser(ctx, string(t.ID), u.Username); err != nil || !bytes.Equal(cur.Data, su.Data) {
+		return su, err
 	}
 	if u.PasswordHash, err = m.hash(ctx, password); err != nil {
 		return su, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -424,5 +425,31 @@ func TestFailedLoginsOnlyCountFailures(t *testing.T) {
 	var rl *RateLimitError
 	if _, _, err := f.m.Login(t.Context(), f.t, LoginInput{Username: "alice", Password: "correct horse"}); !errors.As(err, &rl) {
 		t.Errorf("after 2 failures = %v, want a RateLimitError", err)
+	}
+}
+
+func TestConcurrentLoginsDuringHashUpgrade(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	foreign, _ := HashPassword("imported pw", PasswordParams{Memory: 128, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32})
+	if _, err := f.m.CreateUser(t.Context(), "acme", UserInput{Username: "imp", PasswordHash: &foreign}); err != nil {
+		t.Fatal(err)
+	}
+	// Every login but the first races the first one's re-hash, which
+	// changes the stored user under them; none may fail for it.
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			_, _, err := f.m.Login(t.Context(), f.t, LoginInput{Username: "imp", Password: "imported pw"})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("a correct login during the hash upgrade = %v, want nil", err)
+		}
 	}
 }
