@@ -1,7 +1,7 @@
 # The two commands a fresh machine needs: `make run` and `make test`.
 GO ?= go
 
-.PHONY: run test vet build
+.PHONY: run test vet build image-build-check
 
 ## run: Latchkey on :8080 with no configuration (in-memory store, demo
 ## tenant) and the example SPA on http://localhost:5173
@@ -15,6 +15,7 @@ test: vet
 	./scripts/with-redis.sh sh -c '$(GO) test -race -count=1 -timeout 10m $$($(GO) list ./... | grep -v /e2e$$) && \
 		$(GO) test -race -count=1 -timeout 10m -v ./e2e/'
 	FUZZTIME=$${FUZZTIME:-4s} ./scripts/fuzz.sh
+	cd deploy && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 10m ./...
 # The browser suite runs verbosely so that the log shows Chromium's version
 # and every scenario; artifacts/e2e/ holds its screenshots and summary.
 
@@ -25,3 +26,8 @@ vet:
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/latchkey ./cmd/latchkey
+
+## image-build-check: run the Dockerfile's build stage (its exact go build
+## command) without a container engine, and check the binary is static
+image-build-check:
+	cd deploy && $(GO) run ./cmd/image-build-check
