@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -132,15 +133,7 @@ func (m *Manager) ListUsers(ctx context.Context, t TenantID) ([]User, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]User, 0, len(sus))
-	for _, su := range sus {
-		u, err := decodeUser(su)
-		if err != nil {
-			m.log.ErrorContext(ctx, "unreadable user record", "tenant", t, "err", err)
-			continue
-		}
-		out = append(out, u)
-	}
+	out := decodeEach(ctx, m.log, "unreadable user record", t, sus, decodeUser)
 	slices.SortFunc(out, func(a, b User) int { return strings.Compare(a.Username, b.Username) })
 	return out, nil
 }
@@ -297,4 +290,19 @@ func dropHostnameConflicts(ts []Tenant, m *Manager) []Tenant {
 		ts[i].Hostnames = kept
 	}
 	return ts
+}
+
+// decodeEach decodes stored records, logging and leaving out any that
+// cannot be read, so that one corrupt record does not hide the others.
+func decodeEach[S, T any](ctx context.Context, log *slog.Logger, msg string, t TenantID, in []S, decode func(S) (T, error)) []T {
+	out := make([]T, 0, len(in))
+	for _, rec := range in {
+		v, err := decode(rec)
+		if err != nil {
+			log.ErrorContext(ctx, msg, "tenant", t, "err", err)
+			continue
+		}
+		out = append(out, v)
+	}
+	return out
 }

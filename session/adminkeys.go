@@ -118,15 +118,7 @@ func (m *Manager) ListAdminKeys(ctx context.Context, t TenantID) ([]AdminKey, er
 	if err != nil {
 		return nil, err
 	}
-	out := make([]AdminKey, 0, len(sks))
-	for _, sk := range sks {
-		k, err := decodeAdminKey(sk)
-		if err != nil {
-			m.log.ErrorContext(ctx, "unreadable admin key", "tenant", t, "err", err)
-			continue
-		}
-		out = append(out, k)
-	}
+	out := decodeEach(ctx, m.log, "unreadable admin key", t, sks, decodeAdminKey)
 	slices.SortFunc(out, func(a, b AdminKey) int {
 		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
 			return c
@@ -170,16 +162,11 @@ func (m *Manager) ListAudit(ctx context.Context, t TenantID, limit int) ([]Audit
 	if err != nil {
 		return nil, err
 	}
-	out := make([]AuditEntry, 0, len(raw))
-	for _, r := range raw {
+	return decodeEach(ctx, m.log, "unreadable audit entry", t, raw, func(r []byte) (AuditEntry, error) {
 		var e AuditEntry
-		if err := json.Unmarshal(r, &e); err != nil {
-			m.log.ErrorContext(ctx, "unreadable audit entry", "tenant", t, "err", err)
-			continue
-		}
-		out = append(out, e)
-	}
-	return out, nil
+		err := json.Unmarshal(r, &e)
+		return e, err
+	}), nil
 }
 
 // MaxAudit is how many entries a tenant's audit log keeps.
