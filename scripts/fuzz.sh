@@ -27,3 +27,4 @@ fuzz ./session FuzzNormalizeHost
 fuzz ./api FuzzLoginBody
 fuzz ./api FuzzTenantResolution
 fuzz ./api FuzzAdminTenantBody
+fuzz ./cmd/latchkey FuzzParseRedisURL

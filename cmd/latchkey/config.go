@@ -1,13 +1,13 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +35,16 @@ type config struct {
 	DrainDelay        time.Duration
 	TrustedProxies    []netip.Prefix
 	HashMemoryMiB     int64
+	// The Redis connection's files; Redis, RedisTLS and RedisPassword
+	// are their parsed forms, with LATCHKEY_REDIS_URL's, filled in by
+	// validate.
+	RedisCAFile       string
+	RedisCertFile     string
+	RedisKeyFile      string
+	RedisPasswordFile string
+	Redis             *redisTarget
+	RedisTLS          *tls.Config
+	RedisPassword     string
 }
 
 // setting ties a config field to its flag and environment variable.
@@ -48,7 +58,7 @@ func (c *config) settings() []setting {
 	return []setting{
 		{"addr", "LATCHKEY_ADDR", ":8080", "public listener (the SPA-facing API)", &c.Addr, false},
 		{"admin-addr", "LATCHKEY_ADMIN_ADDR", "127.0.0.1:8081", "admin listener: admin API, /healthz, /readyz", &c.AdminAddr, false},
-		{"redis-url", "LATCHKEY_REDIS_URL", "", "redis:// or rediss:// URL; unset means the in-memory store", &c.RedisURL, true},
+		{"redis-url", "LATCHKEY_REDIS_URL", "", "redis://, redis-sentinel:// or redis-cluster:// URL (rediss… for TLS); unset means the in-memory store", &c.RedisURL, true},
 		{"tenants-file", "LATCHKEY_TENANTS_FILE", "", "YAML tenants file applied at start-up", &c.TenantsFile, false},
 		{"cookie-keys", "LATCHKEY_COOKIE_KEYS", "", "comma-separated base64 cookie keys (>= 32 bytes each); the first signs", &c.CookieKeys, true},
 		{"admin-token", "LATCHKEY_ADMIN_TOKEN", "", "bearer token of the admin API; unset disables it", &c.AdminToken, true},
@@ -58,6 +68,10 @@ func (c *config) settings() []setting {
 		{"cookie-keys-file", "LATCHKEY_COOKIE_KEYS_FILE", "", "file holding LATCHKEY_COOKIE_KEYS, re-read when it changes", &c.CookieKeysFile, false},
 		{"admin-token-file", "LATCHKEY_ADMIN_TOKEN_FILE", "", "file holding LATCHKEY_ADMIN_TOKEN, re-read when it changes", &c.AdminTokenFile, false},
 		{"drain-delay", "LATCHKEY_DRAIN_DELAY", "0s", "after SIGTERM, how long to keep serving with /readyz failing before closing", &c.DrainDelayRaw, false},
+		{"redis-ca-file", "LATCHKEY_REDIS_CA_FILE", "", "PEM file of the CA certificates that Redis's TLS certificate must verify against (rediss… URLs); unset means the system's", &c.RedisCAFile, false},
+		{"redis-cert-file", "LATCHKEY_REDIS_CERT_FILE", "", "PEM file of the TLS client certificate to present to Redis, with -redis-key-file", &c.RedisCertFile, false},
+		{"redis-key-file", "LATCHKEY_REDIS_KEY_FILE", "", "PEM file of the TLS client certificate's private key", &c.RedisKeyFile, false},
+		{"redis-password-file", "LATCHKEY_REDIS_PASSWORD_FILE", "", "file holding the Redis password, re-read when it changes; the URL then holds none", &c.RedisPasswordFile, false},
 	}
 }
 
@@ -127,12 +141,9 @@ func (c *config) validate() error {
 			errs = append(errs, fmt.Errorf("%s: %q is not host:port", a.name, a.v))
 		}
 	}
+	// Never echo the URL: it may hold a password.
+	errs = append(errs, c.validateRedis()...)
 	if c.RedisURL != "" {
-		u, err := url.Parse(c.RedisURL)
-		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-			// Never echo the URL: it may hold a password.
-			errs = append(errs, errors.New("LATCHKEY_REDIS_URL: must be a redis:// or rediss:// URL"))
-		}
 		if c.CookieKeys == "" {
 			errs = append(errs, errors.New("LATCHKEY_COOKIE_KEYS: required with LATCHKEY_REDIS_URL, or replicas would reject each other's cookies and every restart would log everyone out"))
 		}

@@ -229,29 +229,19 @@ func openStore(cfg *config, log *slog.Logger, reg prometheus.Registerer) (store.
 		log.Warn("using the in-memory store: sessions are lost on restart and not shared between replicas; set LATCHKEY_REDIS_URL in production")
 		return memstore.New(memstore.Config{}), func() {}, nil
 	}
-	opts, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil {
-		return nil, nil, errors.New("LATCHKEY_REDIS_URL: cannot be parsed") // never echo: it may hold a password
-	}
-	// Short timeouts: a Redis that does not answer must become a quick 503,
-	// not a request that hangs until the client gives up.
-	opts.DialTimeout = 2 * time.Second
-	opts.ReadTimeout = time.Second
-	opts.WriteTimeout = time.Second
-	opts.PoolTimeout = 2 * time.Second
-	// Honour request deadlines too (a readiness probe's 800 ms), not only
-	// the socket timeouts above.
-	opts.ContextTimeoutEnabled = true
 	setRedisLogger.Do(func() { redis.SetLogger(redisLogger{log}) }) // a global: set once
-	client := redis.NewClient(opts)
-	client.AddHook(newRedisMetrics(reg))
-	st, err := redisstore.New(client, redisstore.Config{})
+	// Standalone, Sentinel or Cluster, with the same timeouts and metrics;
+	// see redis.go.
+	rc, err := openRedis(cfg, log, reg)
 	if err != nil {
-		client.Close()
 		return nil, nil, err
 	}
-	log.Info("using the Redis store", "addr", opts.Addr, "db", opts.DB, "tls", opts.TLSConfig != nil)
-	return st, func() { client.Close() }, nil
+	st, err := redisstore.New(rc.client, redisstore.Config{})
+	if err != nil {
+		rc.Close()
+		return nil, nil, err
+	}
+	return st, rc.Close, nil
 }
 
 var setRedisLogger sync.Once

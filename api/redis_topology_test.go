@@ -1,0 +1,165 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/latchkeyhq/latchkey/session"
+	"github.com/latchkeyhq/latchkey/store"
+	"github.com/latchkeyhq/latchkey/store/redisstore"
+	"github.com/latchkeyhq/latchkey/topology"
+)
+
+// TestRedisCluster runs the API's Redis suite on a Redis Cluster of three
+// masters, each store over a redis.ClusterClient: a user's keys share a
+// slot, so nothing the API does may fail with CROSSSLOT.
+func TestRedisCluster(t *testing.T) {
+	t.Parallel()
+	c := topology.StartCluster(t)
+	testRedisTopology(t, func(t *testing.T) redis.UniversalClient { return c.Client(t) })
+}
+
+// TestRedisSentinel runs the API's Redis suite on a Sentinel set-up, each
+// store over a redis.FailoverClient.
+func TestRedisSentinel(t *testing.T) {
+	t.Parallel()
+	s := topology.StartSentinel(t)
+	testRedisTopology(t, func(t *testing.T) redis.UniversalClient { return s.Client(t) })
+}
+
+// testRedisTopology runs the public and admin API over stores that
+// newClient's clients reach, each subtest under a key prefix of its own.
+func testRedisTopology(t *testing.T, newClient func(t *testing.T) redis.UniversalClient) {
+	newStore := func(t *testing.T, prefix string, now func() time.Time) store.Store {
+		t.Helper()
+		st, err := redisstore.New(newClient(t), redisstore.Config{Prefix: prefix, Now: now})
+		if err != nil {
+			t.Fatalf("redisstore.New: %v", err)
+		}
+		return st
+	}
+	topologyEnv := func(t *testing.T, token string) (*env, string) {
+		t.Helper()
+		// The set-up is the test's own and goes with it: nothing to clean.
+		prefix := "lktest:" + strings.ToLower(rand.Text()[:16]) + ":"
+		return newEnv(t, envOptions{token: token, newStore: func(now func() time.Time) store.Store { return newStore(t, prefix, now) }}), prefix
+	}
+
+	t.Run("LoginMeSessionsLogout", func(t *testing.T) {
+		t.Parallel()
+		e, _ := topologyEnv(t, "")
+		testLoginMeSessionsLogout(t, e, "/v1", acmeHost, acmeApp, "alice", alicePassword)
+		testLoginMeSessionsLogout(t, e, "/v1/t/beta", "", betaDev, "bob", bobPassword)
+	})
+
+	t.Run("AdminUsersAndTenants", func(t *testing.T) {
+		t.Parallel()
+		e, _ := topologyEnv(t, adminToken)
+		base := "/admin/v1/tenants/acme/users"
+		if r := e.do(adminReq("POST", base, map[string]any{"username": "dave", "password": "dave's password"})); r.StatusCode != http.StatusCreated {
+			t.Fatalf("create dave: status %d, want 201; body %s", r.StatusCode, r.body)
+		}
+		login := func(pw string) *http.Cookie {
+			r := e.do(req{method: "POST", path: "/v1/login", host: acmeHost, origin: acmeApp, json: map[string]string{"username": "dave", "password": pw}})
+			if r.StatusCode != http.StatusOK {
+				return nil
+			}
+			return r.cookie("__Host-latchkey-acme")
+		}
+		alive := func(c *http.Cookie) bool {
+			return e.do(req{method: "GET", path: "/v1/me", host: acmeHost, cookies: []*http.Cookie{c}}).StatusCode == http.StatusOK
+		}
+		c := login("dave's password")
+		if c == nil || !alive(c) {
+			t.Fatal("dave cannot log in")
+		}
+		// A password change ends the sessions in the same step as it
+		// writes the record: one MULTI/EXEC over one slot.
+		if r := e.do(adminReq("PATCH", base+"/dave", map[string]any{"password": "a new password"})); r.StatusCode != http.StatusOK {
+			t.Fatalf("set password: status %d, want 200; body %s", r.StatusCode, r.body)
+		}
+		if alive(c) || login("dave's password") != nil {
+			t.Error("after a password change, the old session or the old password still works")
+		}
+		c = login("a new password")
+		if r := e.do(adminReq("DELETE", base+"/dave", nil)); r.StatusCode != http.StatusNoContent || alive(c) {
+			t.Errorf("delete dave: status %d, alive %v; want 204 and ended", r.StatusCode, alive(c))
+		}
+		// Deleting a tenant deletes users spread over the slots.
+		bob := e.loginBob()
+		if r := e.do(adminReq("DELETE", "/admin/v1/tenants/beta", nil)); r.StatusCode != http.StatusNoContent {
+			t.Fatalf("delete beta: status %d, want 204; body %s", r.StatusCode, r.body)
+		}
+		e.reload()
+		if r := e.do(req{method: "GET", path: "/v1/t/beta/me", origin: betaDev, cookies: []*http.Cookie{bob}}); r.StatusCode != http.StatusNotFound {
+			t.Errorf("me on the deleted tenant: status %d, want 404", r.StatusCode)
+		}
+		if !alive(e.loginAlice()) {
+			t.Error("alice lost access")
+		}
+	})
+
+	t.Run("Replicas", func(t *testing.T) {
+		t.Parallel()
+		a, prefix := topologyEnv(t, adminToken)
+		log := slog.New(slog.NewTextHandler(tlogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		mB, err := session.NewManager(newStore(t, prefix, time.Now), session.Config{Keys: [][]byte{testKey}, Logger: log, Password: cheapParams})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srvB, err := NewServer(mB, Config{Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); mB.WatchTenants(ctx, time.Hour, srvB.SetTenants) }()
+		t.Cleanup(func() { cancel(); <-done })
+		pubB := httptest.NewServer(srvB.Public())
+		t.Cleanup(pubB.Close)
+		b := &env{tb: t, m: mB, srv: srvB, pub: pubB, adm: a.adm, spec: a.spec}
+
+		cookie := a.loginAlice()
+		me := func(e *env) int {
+			return e.do(req{method: "GET", path: "/v1/me", host: acmeHost, origin: acmeApp, cookies: []*http.Cookie{cookie}}).StatusCode
+		}
+		for deadline := time.Now().Add(5 * time.Second); me(b) != http.StatusOK && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond) // B's first tenant load
+		}
+		if got := me(b); got != http.StatusOK {
+			t.Fatalf("me on replica B with A's cookie: %d, want 200", got)
+		}
+		if r := b.do(req{method: "POST", path: "/v1/logout", host: acmeHost, origin: acmeApp, ct: "application/json", cookies: []*http.Cookie{cookie}}); r.StatusCode != http.StatusNoContent {
+			t.Fatalf("logout on B: %d", r.StatusCode)
+		}
+		if got := me(a); got != http.StatusUnauthorized {
+			t.Errorf("me on A after logout on B: %d, want 401", got)
+		}
+
+		const newOrigin = "https://new.acme.com"
+		tn := acmeTenant()
+		tn.Origins = append(tn.Origins, newOrigin)
+		start := time.Now()
+		if r := a.do(adminReq("PUT", "/admin/v1/tenants/acme", tn)); r.StatusCode != http.StatusOK {
+			t.Fatalf("PUT acme on A: %d %s", r.StatusCode, r.body)
+		}
+		acao := func() string {
+			return b.do(req{method: "GET", path: "/v1/me", host: acmeHost, origin: newOrigin}).Header.Get("Access-Control-Allow-Origin")
+		}
+		for acao() != newOrigin && time.Since(start) < time.Second {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if got := acao(); got != newOrigin {
+			t.Errorf("replica B's ACAO for the new origin 1s after the change on A = %q, want %q", got, newOrigin)
+		}
+		t.Logf("tenant change reached replica B in %v", time.Since(start).Round(time.Millisecond))
+	})
+}
