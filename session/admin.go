@@ -109,6 +109,9 @@ func (m *Manager) UpdateUser(ctx context.Context, t TenantID, username string, i
 		return User{}, err
 	}
 	u.UpdatedAt = m.now().UTC().Truncate(time.Second)
+	if end {
+		defer m.forget(t, username)
+	}
 	if err := m.st.PutUser(ctx, encodeUser(t, u), end); err != nil {
 		return User{}, err
 	}
@@ -141,6 +144,7 @@ func (m *Manager) ListUsers(ctx context.Context, t TenantID) ([]User, error) {
 // DeleteUser removes a user and ends its sessions. Deleting a missing user
 // is not an error.
 func (m *Manager) DeleteUser(ctx context.Context, t TenantID, username string) error {
+	defer m.forget(t, username)
 	return m.st.DeleteUser(ctx, string(t), username)
 }
 
@@ -233,6 +237,7 @@ func decodeTenant(data []byte) (Tenant, error) {
 
 // DeleteTenant removes a tenant with its users and their sessions.
 func (m *Manager) DeleteTenant(ctx context.Context, id TenantID) error {
+	defer m.forget(id, "")
 	return m.st.DeleteTenant(ctx, string(id))
 }
 

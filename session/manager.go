@@ -1,7 +1,6 @@
 package session
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -13,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -74,6 +74,8 @@ type Manager struct {
 	hashMem    *semaphore.Weighted
 	hashMemKiB int64
 	hashWait   time.Duration
+	// cache holds recently loaded sessions; nil until EnableCache.
+	cache atomic.Pointer[cache]
 }
 
 // NewManager returns a Manager over st after validating cfg.
@@ -337,18 +339,16 @@ func (m *Manager) upgradeHash(ctx context.Context, t *Tenant, su store.User, u U
 	if err != nil || (h.p.Memory == m.params.Memory && h.p.Time == m.params.Time && h.p.Threads == m.params.Threads) {
 		return su, nil
 	}
-	// Another login of the same user may have upgraded it meanwhile; then
-	// there is nothing to do, and writing again would only make more
-	// logins re-check.
-	if cur, err := m.st.GetUser(ctx, string(t.ID), u.Username); err != nil || !bytes.Equal(cur.Data, su.Data) {
-		return su, err
-	}
 	if u.PasswordHash, err = m.hash(ctx, password); err != nil {
 		return su, err
 	}
 	u.UpdatedAt = m.now().UTC().Truncate(time.Second)
 	nu := encodeUser(t.ID, u)
-	if err := m.st.PutUser(ctx, nu, false); err != nil {
+	// Only if nobody changed the user meanwhile: concurrent logins of the
+	// same user each re-hash, and one write is enough.
+	if err := m.st.SwapUser(ctx, su, nu); errors.Is(err, store.ErrConflict) {
+		return su, nil
+	} else if err != nil {
 		return su, err
 	}
 	return nu, nil
@@ -443,16 +443,28 @@ func (m *Manager) Load(ctx context.Context, t *Tenant, values []string) (Session
 	if err != nil {
 		return Session{}, err
 	}
-	s, err := m.get(ctx, t, user, sessionID(token))
+	id := sessionID(token)
+	now := m.now().UTC().Truncate(time.Second)
+	idle := time.Duration(t.Session.IdleTimeout)
+	c := m.cache.Load()
+	var gen uint64
+	if c != nil {
+		if s, ok := c.get(t.ID, user, id); ok && now.Before(s.expires()) && now.Sub(s.LastSeenAt) < refreshAfter(idle) {
+			return s, nil
+		}
+		gen = c.gen.Load()
+	}
+	s, err := m.get(ctx, t, user, id)
 	if errors.Is(err, ErrNotFound) {
 		return Session{}, ErrUnauthenticated
 	}
 	if err != nil {
 		return Session{}, err
 	}
-	now := m.now().UTC().Truncate(time.Second)
-	idle := time.Duration(t.Session.IdleTimeout)
 	if now.Sub(s.LastSeenAt) < refreshAfter(idle) {
+		if c != nil {
+			c.put(s, gen)
+		}
 		return s, nil
 	}
 	s.LastSeenAt = now
@@ -470,6 +482,8 @@ func (m *Manager) Load(ctx context.Context, t *Tenant, values []string) (Session
 		// The session was valid when read; failing to slide its expiry is
 		// not a reason to refuse this request.
 		m.log.WarnContext(ctx, "could not refresh session idle expiry", "tenant", t.ID, "err", err)
+	case c != nil:
+		c.put(s, gen)
 	}
 	return s, nil
 }
@@ -513,6 +527,7 @@ func (m *Manager) Logout(ctx context.Context, t *Tenant, values []string) error 
 		if err := m.st.DeleteSession(ctx, string(t.ID), user, sessionID(token)); err != nil {
 			return err
 		}
+		m.forget(t.ID, user)
 	}
 	return nil
 }
@@ -547,10 +562,12 @@ func (m *Manager) Revoke(ctx context.Context, t *Tenant, username, id string) er
 	if _, err := m.get(ctx, t, username, id); err != nil {
 		return err
 	}
+	defer m.forget(t.ID, username)
 	return m.st.DeleteSession(ctx, string(t.ID), username, id)
 }
 
 // RevokeAll ends every session of the user ("log out everywhere").
 func (m *Manager) RevokeAll(ctx context.Context, t *Tenant, username string) error {
+	defer m.forget(t.ID, username)
 	return m.st.DeleteSessions(ctx, string(t.ID), username)
 }

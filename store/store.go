@@ -89,6 +89,12 @@ type Store interface {
 	// all of the user's sessions in the same atomic step.
 	PutUser(ctx context.Context, u User, endSessions bool) error
 
+	// SwapUser replaces the user's record with u if, and only if, it still
+	// equals old (Data compared); otherwise it returns ErrConflict and
+	// changes nothing. Sessions are kept. Concurrent logins re-hashing the
+	// same password use it so that one of them writes, not each.
+	SwapUser(ctx context.Context, old, u User) error
+
 	// DeleteUser removes the user and all of its sessions in one atomic step.
 	// Deleting a missing user is not an error.
 	DeleteUser(ctx context.Context, tenant, name string) error
@@ -149,6 +155,21 @@ type Store interface {
 	// ListAudit returns up to limit of the tenant's newest audit entries,
 	// newest first.
 	ListAudit(ctx context.Context, tenant string, limit int) ([][]byte, error)
+
+	// WatchInvalidations calls fn, until ctx is done, after any process
+	// sharing the backend may have ended sessions: fn(tenant, user) after a
+	// session was deleted, all of a user's were, or the user was changed
+	// with endSessions or deleted; fn(tenant, "") for a whole tenant; and
+	// fn("", "") when the feed may have missed some (after a reconnection),
+	// meaning everything. Every method that ends sessions publishes its
+	// invalidation atomically with the change.
+	//
+	// The returned function reports whether every invalidation published
+	// more than within ago has already been passed to fn. A per-process
+	// cache of sessions serves from memory only while it reports true, so
+	// that a revocation anywhere reaches it within that bound, even when
+	// the feed's connection silently fails.
+	WatchInvalidations(ctx context.Context, fn func(tenant, user string)) (current func(within time.Duration) bool)
 
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error

@@ -107,6 +107,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
 	var wg sync.WaitGroup
+	// Serve `me` from memory while the store's invalidation feed is
+	// current; a revocation on any replica reaches this one within 50 ms.
+	m.EnableCache(watchCtx)
 	wg.Go(func() {
 		m.WatchTenants(watchCtx, tenantReload, func(ts []session.Tenant) {
 			if file != nil && lostTenants(file, ts) {

@@ -25,9 +25,10 @@ type Store struct {
 	now func() time.Time
 
 	mu      sync.Mutex
-	tenants map[string][]byte              // tenant ID -> configuration
-	users   map[string]map[string]*account // tenant ID -> user name -> account
-	subs    map[chan struct{}]struct{}     // Changes subscribers
+	tenants map[string][]byte                       // tenant ID -> configuration
+	users   map[string]map[string]*account          // tenant ID -> user name -> account
+	subs    map[chan struct{}]struct{}              // Changes subscribers
+	invals  map[*func(tenant, user string)]struct{} // WatchInvalidations subscribers
 
 	counters  map[string]map[string]*counter // tenant ID -> key -> counter
 	adminKeys map[string]store.AdminKey      // key ID -> key
@@ -58,6 +59,7 @@ func New(cfg Config) *Store {
 		tenants: map[string][]byte{},
 		users:   map[string]map[string]*account{},
 		subs:    map[chan struct{}]struct{}{},
+		invals:  map[*func(tenant, user string)]struct{}{},
 
 		counters:  map[string]map[string]*counter{},
 		adminKeys: map[string]store.AdminKey{},
@@ -139,6 +141,7 @@ func (st *Store) DeleteSession(ctx context.Context, tenant, user, id string) err
 	if a := st.account(tenant, user); a != nil {
 		delete(a.sessions, id)
 	}
+	st.invalidate(tenant, user)
 	return nil
 }
 
@@ -172,6 +175,7 @@ func (st *Store) DeleteSessions(ctx context.Context, tenant, user string) error 
 	if a := st.account(tenant, user); a != nil {
 		a.sessions = nil
 	}
+	st.invalidate(tenant, user)
 	return nil
 }
 
@@ -210,6 +214,7 @@ func (st *Store) PutUser(ctx context.Context, u store.User, endSessions bool) er
 	a.data = bytes.Clone(u.Data)
 	if endSessions {
 		a.sessions = nil
+		st.invalidate(u.Tenant, u.Name)
 	}
 	return nil
 }
@@ -228,6 +233,7 @@ func (st *Store) DeleteUser(ctx context.Context, tenant, name string) error {
 			delete(st.users, tenant)
 		}
 	}
+	st.invalidate(tenant, name)
 	return nil
 }
 
@@ -274,6 +280,7 @@ func (st *Store) DeleteTenant(ctx context.Context, id string) error {
 			delete(st.adminKeys, kid)
 		}
 	}
+	st.invalidate(id, "")
 	st.notify()
 	return nil
 }
@@ -517,4 +524,41 @@ func (st *Store) ListAudit(ctx context.Context, tenant string, limit int) ([][]b
 		out = append(out, bytes.Clone(log[i]))
 	}
 	return out, nil
+}
+
+// WatchInvalidations calls fn synchronously, under the store's lock, from
+// every method that ends sessions, so the returned function always reports
+// true: nothing published can still be on its way.
+func (st *Store) WatchInvalidations(ctx context.Context, fn func(tenant, user string)) func(time.Duration) bool {
+	st.mu.Lock()
+	st.invals[&fn] = struct{}{}
+	st.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		delete(st.invals, &fn)
+	})
+	return func(time.Duration) bool { return true }
+}
+
+// invalidate tells every watcher. The caller holds st.mu.
+func (st *Store) invalidate(tenant, user string) {
+	for fn := range st.invals {
+		(*fn)(tenant, user)
+	}
+}
+
+// SwapUser replaces the user's record if it still equals old.
+func (st *Store) SwapUser(ctx context.Context, old, u store.User) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: swap user: %w", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	a := st.account(u.Tenant, u.Name)
+	if a == nil || old.Tenant != u.Tenant || old.Name != u.Name || !bytes.Equal(a.data, old.Data) {
+		return fmt.Errorf("memstore: swap user: %w", store.ErrConflict)
+	}
+	a.data = bytes.Clone(u.Data)
+	return nil
 }

@@ -198,3 +198,30 @@ func (st *Store) counterKey(tenant, key string) string { return st.prefix + "n:"
 func (st *Store) adminKey(id string) string            { return st.prefix + "ak:" + id }
 func (st *Store) adminIndexKey(tenant string) string   { return st.prefix + "aks:" + tenant }
 func (st *Store) auditKey(tenant string) string        { return st.prefix + "audit:" + tenant }
+
+// swapUserScript sets KEYS[1] to ARGV[2] only if it holds ARGV[1].
+var swapUserScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+`)
+
+// SwapUser replaces the user's record if it still equals old, in one
+// script over one key.
+func (st *Store) SwapUser(ctx context.Context, old, u store.User) error {
+	const op = "swap user"
+	if err := st.check(ctx, op, u.Tenant); err != nil {
+		return err
+	}
+	if old.Tenant != u.Tenant || old.Name != u.Name {
+		return fmt.Errorf("redisstore: %s: %w", op, store.ErrConflict)
+	}
+	n, err := swapUserScript.Run(ctx, st.client, []string{st.userKey(u.Tenant, u.Name)}, old.Data, u.Data).Int()
+	if err != nil {
+		return st.fail(ctx, op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("redisstore: %s: %w", op, store.ErrConflict)
+	}
+	return nil
+}

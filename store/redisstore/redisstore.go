@@ -231,7 +231,12 @@ func (st *Store) DeleteSession(ctx context.Context, tenant, user, id string) err
 	if err := st.check(ctx, op, tenant); err != nil {
 		return err
 	}
-	if err := st.client.HDel(ctx, st.sessionsKey(tenant, user), id).Err(); err != nil {
+	_, err := st.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HDel(ctx, st.sessionsKey(tenant, user), id)
+		st.publishInvalidation(ctx, p, tenant, user)
+		return nil
+	})
+	if err != nil {
 		return st.fail(ctx, op, err)
 	}
 	return nil
@@ -276,7 +281,12 @@ func (st *Store) DeleteSessions(ctx context.Context, tenant, user string) error 
 	if err := st.check(ctx, op, tenant); err != nil {
 		return err
 	}
-	if err := st.client.Del(ctx, st.sessionsKey(tenant, user)).Err(); err != nil {
+	_, err := st.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, st.sessionsKey(tenant, user))
+		st.publishInvalidation(ctx, p, tenant, user)
+		return nil
+	})
+	if err != nil {
 		return st.fail(ctx, op, err)
 	}
 	return nil
@@ -314,6 +324,7 @@ func (st *Store) PutUser(ctx context.Context, u store.User, endSessions bool) er
 		p.Set(ctx, st.userKey(u.Tenant, u.Name), u.Data, 0)
 		if endSessions {
 			p.Del(ctx, st.sessionsKey(u.Tenant, u.Name))
+			st.publishInvalidation(ctx, p, u.Tenant, u.Name)
 		}
 		return nil
 	})
@@ -327,6 +338,14 @@ func (st *Store) PutUser(ctx context.Context, u store.User, endSessions bool) er
 	}
 	return nil
 }
+
+// deleteUserScript deletes a user's record and sessions and publishes the
+// invalidation, as one step.
+var deleteUserScript = redis.NewScript(`
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return 1
+`)
 
 // DeleteUser removes the user and its sessions with one DEL of both keys.
 // Deleting a missing user is not an error.
@@ -348,8 +367,10 @@ func (st *Store) DeleteUser(ctx context.Context, tenant, name string) error {
 func (st *Store) deleteUsers(ctx context.Context, tenant string, names []string) error {
 	_, err := st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, name := range names {
-			// One command over one slot: atomic, also on Cluster.
-			p.Del(ctx, st.userKey(tenant, name), st.sessionsKey(tenant, name))
+			// One script over one slot: the deletion and its invalidation
+			// are atomic, also on Cluster.
+			deleteUserScript.Eval(ctx, p, []string{st.userKey(tenant, name), st.sessionsKey(tenant, name)},
+				st.invalidationsKey(), invalidation(tenant, name))
 		}
 		return nil
 	})
@@ -454,6 +475,9 @@ func (st *Store) DeleteTenant(ctx context.Context, id string) error {
 		return st.fail(ctx, op, err)
 	}
 	if err := st.client.Publish(ctx, st.changesKey(), id).Err(); err != nil {
+		return st.fail(ctx, op, err)
+	}
+	if err := st.client.Publish(ctx, st.invalidationsKey(), invalidation(id, "")).Err(); err != nil {
 		return st.fail(ctx, op, err)
 	}
 	if err := st.deleteAdminKeys(ctx, id); err != nil {

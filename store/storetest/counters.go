@@ -142,3 +142,85 @@ func testAudit(t *testing.T, mk func(*testing.T) Harness) {
 		t.Errorf("capped log: %d entries, newest %q; want %d, f%d", len(got), got[0], store.MaxAudit, store.MaxAudit+4)
 	}
 }
+
+// testSwapUser checks the compare-and-swap of a user record.
+func testSwapUser(t *testing.T, mk func(*testing.T) Harness) {
+	h := mk(t)
+	ctx := t.Context()
+	v1 := putUser(t, h.Store, tenantA, "alice", []byte("v1"))
+	s := createSession(t, h.Store, v1, "sid-1", []byte("d"), expiresIn(h, time.Hour))
+	v2 := store.User{Tenant: tenantA, Name: "alice", Data: []byte("v2")}
+	mustOK(t, "SwapUser", h.Store.SwapUser(ctx, v1, v2))
+	if got, _ := h.Store.GetUser(ctx, tenantA, "alice"); !bytes.Equal(got.Data, v2.Data) {
+		t.Errorf("after SwapUser Data=%q, want %q", got.Data, v2.Data)
+	}
+	if _, err := h.Store.GetSession(ctx, tenantA, "alice", s.ID); err != nil {
+		t.Errorf("SwapUser ended a session: %v", err)
+	}
+	// A stale expectation changes nothing.
+	v3 := store.User{Tenant: tenantA, Name: "alice", Data: []byte("v3")}
+	if err := h.Store.SwapUser(ctx, v1, v3); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("SwapUser from a stale record err=%v, want %v", err, store.ErrConflict)
+	}
+	if got, _ := h.Store.GetUser(ctx, tenantA, "alice"); !bytes.Equal(got.Data, v2.Data) {
+		t.Errorf("a failed SwapUser changed Data to %q", got.Data)
+	}
+	if err := h.Store.SwapUser(ctx, store.User{Tenant: tenantA, Name: "nobody"}, store.User{Tenant: tenantA, Name: "nobody", Data: []byte("x")}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("SwapUser of a missing user err=%v, want %v", err, store.ErrConflict)
+	}
+}
+
+// testInvalidations checks that ending sessions through one Store reaches
+// the invalidation watchers of another on the same backend, and that the
+// feed becomes current.
+func testInvalidations(t *testing.T, mk func(*testing.T) Harness) {
+	h := mk(t)
+	ctx := t.Context()
+	got := make(chan [2]string, 16)
+	current := h.Store.WatchInvalidations(ctx, func(tenant, user string) {
+		select {
+		case got <- [2]string{tenant, user}:
+		default:
+		}
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for !current(50*time.Millisecond) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !current(50 * time.Millisecond) {
+		t.Fatal("the invalidation feed never became current")
+	}
+	drain := func() {
+		for {
+			select {
+			case <-got:
+			default:
+				return
+			}
+		}
+	}
+	u := putUser(t, h.Peer, tenantA, "alice", []byte("v1"))
+	createSession(t, h.Peer, u, "sid-1", []byte("d"), expiresIn(h, time.Hour))
+	for _, tt := range []struct {
+		name string
+		do   func() error
+		want [2]string
+	}{
+		{"DeleteSession", func() error { return h.Peer.DeleteSession(ctx, tenantA, "alice", "sid-1") }, [2]string{tenantA, "alice"}},
+		{"DeleteSessions", func() error { return h.Peer.DeleteSessions(ctx, tenantA, "alice") }, [2]string{tenantA, "alice"}},
+		{"PutUser endSessions", func() error { return h.Peer.PutUser(ctx, u, true) }, [2]string{tenantA, "alice"}},
+		{"DeleteUser", func() error { return h.Peer.DeleteUser(ctx, tenantA, "alice") }, [2]string{tenantA, "alice"}},
+		{"DeleteTenant", func() error { return h.Peer.DeleteTenant(ctx, tenantA) }, [2]string{tenantA, ""}},
+	} {
+		drain()
+		mustOK(t, tt.name, tt.do())
+		select {
+		case inv := <-got:
+			if inv != tt.want && inv != [2]string{"", ""} {
+				t.Errorf("%s: invalidation %q, want %q", tt.name, inv, tt.want)
+			}
+		case <-time.After(2 * time.Second):
+			t.Errorf("%s: no invalidation within 2 s", tt.name)
+		}
+	}
+}

@@ -96,6 +96,8 @@ func TestStore(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"Changes", testChanges},
 		{"Concurrency", testConcurrency},
 		{"Counters", testCounters},
+		{"SwapUser", testSwapUser},
+		{"Invalidations", testInvalidations},
 		{"AdminKeys", testAdminKeys},
 		{"Audit", testAudit},
 		{"CancelledContext", testCancelledContext},
