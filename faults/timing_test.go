@@ -35,13 +35,17 @@ func TestLoginTimingIndistinguishable(t *testing.T) {
 	const (
 		rounds    = 25
 		warmup    = 2
-		accounts  = 4    // of each kind, so each takes few failures
+		accounts  = 4    // of each kind per attempt, so each takes few failures
 		tolerance = 0.25 // relative to the wrong-password median
+		// attempts: a measurement on a loaded machine (go test runs other
+		// packages beside this one) can be skewed by a burst of load;
+		// a real timing difference shows in every attempt.
+		attempts = 3
 	)
 	rd := proctest.StartRedis(t, proctest.RedisConfig{})
 	password := rand.Text()
 	var users []testUser
-	for i := range accounts {
+	for i := range accounts * attempts {
 		users = append(users,
 			testUser{Name: fmt.Sprintf("alice%d", i), Password: password},
 			testUser{Name: fmt.Sprintf("dora%d", i), Password: password, Disabled: true})
@@ -53,43 +57,60 @@ func TestLoginTimingIndistinguishable(t *testing.T) {
 	lk := proctest.StartLatchkey(t, proctest.LatchkeyConfig{RedisURL: rd.URL(), TenantsFile: path})
 	c := newAPIClient("http://"+lk.Public, 15*time.Second)
 
-	kinds := []struct {
-		name string
-		try  func(i int) result
-	}{
-		{"unknown user", func(int) result { return c.Login("ghost-"+strings.ToLower(rand.Text()[:10]), password) }},
-		{"wrong password", func(i int) result { return c.Login(fmt.Sprintf("alice%d", i%accounts), "wrong-"+password) }},
-		{"disabled user", func(i int) result { return c.Login(fmt.Sprintf("dora%d", i%accounts), password) }},
-	}
-	durs := make([][]time.Duration, len(kinds))
 	var body []byte
-	for i := range warmup + rounds {
-		for _, k := range mrand.Perm(len(kinds)) {
-			r := kinds[k].try(i)
-			if r.Status != http.StatusUnauthorized || r.Problem() != problemInvalidCreds {
-				t.Fatalf("%s: %v (body %s), want 401 %s", kinds[k].name, r, r.Body, problemInvalidCreds)
-			}
-			if body == nil {
-				body = r.Body
-			} else if !bytes.Equal(r.Body, body) {
-				t.Errorf("%s: body %q differs from %q: the answer tells the cases apart", kinds[k].name, r.Body, body)
-			}
-			if i >= warmup {
-				durs[k] = append(durs[k], r.Dur)
+	measure := func(attempt int) (failures []string) {
+		// Each attempt from its own loopback address and on its own
+		// accounts, so that the failed-login limits never answer.
+		ca := &apiClient{base: c.base, client: fromLoopback(fmt.Sprintf("127.0.1.%d", attempt+1), 15*time.Second)}
+		acct := func(i int) int { return attempt*accounts + i%accounts }
+		kinds := []struct {
+			name string
+			try  func(i int) result
+		}{
+			{"unknown user", func(int) result { return ca.Login("ghost-"+strings.ToLower(rand.Text()[:10]), password) }},
+			{"wrong password", func(i int) result { return ca.Login(fmt.Sprintf("alice%d", acct(i)), "wrong-"+password) }},
+			{"disabled user", func(i int) result { return ca.Login(fmt.Sprintf("dora%d", acct(i)), password) }},
+		}
+		durs := make([][]time.Duration, len(kinds))
+		for i := range warmup + rounds {
+			for _, k := range mrand.Perm(len(kinds)) {
+				r := kinds[k].try(i)
+				if r.Status != http.StatusUnauthorized || r.Problem() != problemInvalidCreds {
+					t.Fatalf("%s: %v (body %s), want 401 %s", kinds[k].name, r, r.Body, problemInvalidCreds)
+				}
+				if body == nil {
+					body = r.Body
+				} else if !bytes.Equal(r.Body, body) {
+					t.Errorf("%s: body %q differs from %q: the answer tells the cases apart", kinds[k].name, r.Body, body)
+				}
+				if i >= warmup {
+					durs[k] = append(durs[k], r.Dur)
+				}
 			}
 		}
-	}
-	meds := make([]time.Duration, len(kinds))
-	for k := range kinds {
-		meds[k] = median(durs[k])
-		t.Logf("%-15s median %s (min %s, max %s, n=%d)", kinds[k].name, ms(meds[k]), ms(durs[k][0]), ms(durs[k][len(durs[k])-1]), len(durs[k]))
-	}
-	ref := meds[1] // wrong password
-	for k := range kinds {
-		if ratio := float64(meds[k]) / float64(ref); ratio < 1-tolerance || ratio > 1+tolerance {
-			t.Errorf("%s: median %s is %.2f× the wrong-password median %s, want within ±%.0f%%: the timing tells the cases apart",
-				kinds[k].name, ms(meds[k]), ratio, ms(ref), tolerance*100)
+		meds := make([]time.Duration, len(kinds))
+		for k := range kinds {
+			meds[k] = median(durs[k])
+			t.Logf("attempt %d: %-15s median %s (min %s, max %s, n=%d)", attempt+1, kinds[k].name, ms(meds[k]), ms(durs[k][0]), ms(durs[k][len(durs[k])-1]), len(durs[k]))
 		}
+		ref := meds[1] // wrong password
+		for k := range kinds {
+			if ratio := float64(meds[k]) / float64(ref); ratio < 1-tolerance || ratio > 1+tolerance {
+				failures = append(failures, fmt.Sprintf("%s: median %s is %.2f× the wrong-password median %s, want within ±%.0f%%",
+					kinds[k].name, ms(meds[k]), ratio, ms(ref), tolerance*100))
+			}
+		}
+		return failures
+	}
+	var failures []string
+	for attempt := range attempts {
+		if failures = measure(attempt); len(failures) == 0 {
+			break
+		}
+		t.Logf("attempt %d told the cases apart, measuring again: %s", attempt+1, strings.Join(failures, "; "))
+	}
+	for _, f := range failures {
+		t.Errorf("in every one of %d attempts the timing told the cases apart; last: %s", attempts, f)
 	}
 
 	// Measured, not asserted: the dummy hash has the Manager's parameters,
