@@ -31,3 +31,14 @@ build:
 ## command) without a container engine, and check the binary is static
 image-build-check:
 	cd deploy && $(GO) run ./cmd/image-build-check
+
+## bench: the performance benchmark, not part of `make test` (about seven
+## minutes): micro-benchmarks of the cookie codec, the session lookup and
+## the CORS decision, then Latchkey, a bare handler and Redis as processes
+## on loopback under load; the report goes to stdout and to
+## artifacts/bench/latest.md. Settings: BENCH_CONNS, BENCH_DURATION,
+## BENCH_ROUNDS and more, see bench/README.md.
+.PHONY: bench
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./session/ ./api/
+	$(GO) test -tags bench -run '^TestBench$$' -count=1 -v -timeout 60m ./bench/

@@ -1,0 +1,113 @@
+package api
+
+// Micro-benchmarks of the public handler, run by `make bench` (and by any
+// `go test -bench`): the CORS decision of a preflight, allowed and refused,
+// and allowed actual requests, through Server.Public() with
+// httptest.NewRecorder. The process-level benchmark is in bench/.
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/latchkeyhq/latchkey/session"
+	"github.com/latchkeyhq/latchkey/store/memstore"
+)
+
+const (
+	benchOrigin = "https://app.bench.test"
+	benchEvil   = "https://evil.bench.test"
+)
+
+// benchPublic returns the public handler of a Server over memstore with
+// one tenant, "bench" (path form), and a valid session cookie for it, with
+// the per-process session cache on as `latchkey serve` has it. The logger
+// discards, as at LATCHKEY_LOG_LEVEL=warn, and the clock stands still, so
+// that no request writes a session back.
+func benchPublic(b *testing.B) (http.Handler, *http.Cookie) {
+	b.Helper()
+	now := time.Now().UTC().Truncate(time.Second)
+	clock := func() time.Time { return now }
+	m, err := session.NewManager(memstore.New(memstore.Config{Now: clock}), session.Config{
+		Keys: [][]byte{bytes.Repeat([]byte("b"), 32)}, Now: clock,
+		Password: session.PasswordParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m.EnableCache(b.Context())
+	srv, err := NewServer(m, Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := b.Context()
+	t, _, err := m.PutTenant(ctx, session.Tenant{ID: "bench", Name: "Bench", Origins: []string{benchOrigin},
+		Cookie: session.CookiePolicy{SameSite: session.SameSiteNone, Partitioned: true}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv.SetTenants([]session.Tenant{t})
+	pw := "bench-password"
+	if _, err := m.CreateUser(ctx, t.ID, session.UserInput{Username: "u000042", Password: &pw}); err != nil {
+		b.Fatal(err)
+	}
+	_, c, err := m.Login(ctx, &t, session.LoginInput{Username: "u000042", Password: pw, UserAgent: "Go-http-client/1.1"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return srv.Public(), c
+}
+
+// benchServe serves req once per iteration into a fresh recorder and
+// checks the status and Access-Control-Allow-Origin.
+func benchServe(b *testing.B, h http.Handler, req *http.Request, status int, acao string) {
+	b.Helper()
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != status || rec.Header().Get("Access-Control-Allow-Origin") != acao {
+			b.Fatalf("status %d, ACAO %q; want %d, %q", rec.Code, rec.Header().Get("Access-Control-Allow-Origin"), status, acao)
+		}
+	}
+}
+
+func benchPreflight(origin string) *http.Request {
+	req := httptest.NewRequest(http.MethodOptions, "http://auth.bench.test/v1/t/bench/login", nil)
+	req.Header.Set("Origin", origin)
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "content-type")
+	return req
+}
+
+func BenchmarkPublicPreflight(b *testing.B) {
+	h, _ := benchPublic(b)
+	benchServe(b, h, benchPreflight(benchOrigin), http.StatusNoContent, benchOrigin)
+}
+
+func BenchmarkPublicPreflightRefused(b *testing.B) {
+	h, _ := benchPublic(b)
+	benchServe(b, h, benchPreflight(benchEvil), http.StatusForbidden, "")
+}
+
+// BenchmarkPublicMe is an allowed actual request with a valid session:
+// CORS, the CSRF check, routing, the session lookup and the JSON answer.
+func BenchmarkPublicMe(b *testing.B) {
+	h, c := benchPublic(b)
+	req := httptest.NewRequest(http.MethodGet, "http://auth.bench.test/v1/t/bench/me", nil)
+	req.Header.Set("Origin", benchOrigin)
+	req.AddCookie(c)
+	benchServe(b, h, req, http.StatusOK, benchOrigin)
+}
+
+// BenchmarkPublicMeNoCookie is an allowed actual request without a cookie:
+// the same path without the session lookup (401 problem).
+func BenchmarkPublicMeNoCookie(b *testing.B) {
+	h, _ := benchPublic(b)
+	req := httptest.NewRequest(http.MethodGet, "http://auth.bench.test/v1/t/bench/me", nil)
+	req.Header.Set("Origin", benchOrigin)
+	benchServe(b, h, req, http.StatusUnauthorized, benchOrigin)
+}
