@@ -43,13 +43,20 @@ func TestRedisLoginMeSessionsLogout(t *testing.T) {
 func TestRedisReplicas(t *testing.T) {
 	t.Parallel()
 	a, prefix := redisEnv(t, adminToken)
-	c := redistest.Client(t)
-	stB, err := redisstore.New(c, redisstore.Config{Prefix: prefix})
+	stB, err := redisstore.New(redistest.Client(t), redisstore.Config{Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
+	testReplicas(t, a, replicaOf(t, a, stB))
+}
+
+// replicaOf returns a second replica beside a over st (the same backend):
+// its own Manager and Server, its tenants kept current by WatchTenants with
+// an hour's interval, so that only change notifications can update them.
+func replicaOf(t *testing.T, a *env, st store.Store) *env {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(tlogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	mB, err := session.NewManager(stB, session.Config{Keys: [][]byte{testKey}, Logger: log, Password: cheapParams})
+	mB, err := session.NewManager(st, session.Config{Keys: [][]byte{testKey}, Logger: log, Password: cheapParams})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,8 +70,14 @@ func TestRedisReplicas(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 	pubB := httptest.NewServer(srvB.Public())
 	t.Cleanup(pubB.Close)
-	b := &env{tb: t, m: mB, srv: srvB, pub: pubB, adm: a.adm, spec: a.spec}
+	return &env{tb: t, m: mB, srv: srvB, pub: pubB, adm: a.adm, spec: a.spec}
+}
 
+// testReplicas checks two replicas on one backend: a session made on A
+// works on B, a logout on B ends it on A, and a tenant change made through
+// A's admin API reaches B's policies within a second.
+func testReplicas(t *testing.T, a, b *env) {
+	t.Helper()
 	cookie := a.loginAlice()
 	me := func(e *env) int {
 		return e.do(req{method: "GET", path: "/v1/me", host: acmeHost, origin: acmeApp, cookies: []*http.Cookie{cookie}}).StatusCode

@@ -1,18 +1,14 @@
 package api
 
 import (
-	"context"
 	"crypto/rand"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/latchkeyhq/latchkey/session"
 	"github.com/latchkeyhq/latchkey/store"
 	"github.com/latchkeyhq/latchkey/store/redisstore"
 	"github.com/latchkeyhq/latchkey/topology"
@@ -110,56 +106,6 @@ func testRedisTopology(t *testing.T, newClient func(t *testing.T) redis.Universa
 	t.Run("Replicas", func(t *testing.T) {
 		t.Parallel()
 		a, prefix := topologyEnv(t, adminToken)
-		log := slog.New(slog.NewTextHandler(tlogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		mB, err := session.NewManager(newStore(t, prefix, time.Now), session.Config{Keys: [][]byte{testKey}, Logger: log, Password: cheapParams})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srvB, err := NewServer(mB, Config{Logger: log})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); mB.WatchTenants(ctx, time.Hour, srvB.SetTenants) }()
-		t.Cleanup(func() { cancel(); <-done })
-		pubB := httptest.NewServer(srvB.Public())
-		t.Cleanup(pubB.Close)
-		b := &env{tb: t, m: mB, srv: srvB, pub: pubB, adm: a.adm, spec: a.spec}
-
-		cookie := a.loginAlice()
-		me := func(e *env) int {
-			return e.do(req{method: "GET", path: "/v1/me", host: acmeHost, origin: acmeApp, cookies: []*http.Cookie{cookie}}).StatusCode
-		}
-		for deadline := time.Now().Add(5 * time.Second); me(b) != http.StatusOK && time.Now().Before(deadline); {
-			time.Sleep(20 * time.Millisecond) // B's first tenant load
-		}
-		if got := me(b); got != http.StatusOK {
-			t.Fatalf("me on replica B with A's cookie: %d, want 200", got)
-		}
-		if r := b.do(req{method: "POST", path: "/v1/logout", host: acmeHost, origin: acmeApp, ct: "application/json", cookies: []*http.Cookie{cookie}}); r.StatusCode != http.StatusNoContent {
-			t.Fatalf("logout on B: %d", r.StatusCode)
-		}
-		if got := me(a); got != http.StatusUnauthorized {
-			t.Errorf("me on A after logout on B: %d, want 401", got)
-		}
-
-		const newOrigin = "https://new.acme.com"
-		tn := acmeTenant()
-		tn.Origins = append(tn.Origins, newOrigin)
-		start := time.Now()
-		if r := a.do(adminReq("PUT", "/admin/v1/tenants/acme", tn)); r.StatusCode != http.StatusOK {
-			t.Fatalf("PUT acme on A: %d %s", r.StatusCode, r.body)
-		}
-		acao := func() string {
-			return b.do(req{method: "GET", path: "/v1/me", host: acmeHost, origin: newOrigin}).Header.Get("Access-Control-Allow-Origin")
-		}
-		for acao() != newOrigin && time.Since(start) < time.Second {
-			time.Sleep(5 * time.Millisecond)
-		}
-		if got := acao(); got != newOrigin {
-			t.Errorf("replica B's ACAO for the new origin 1s after the change on A = %q, want %q", got, newOrigin)
-		}
-		t.Logf("tenant change reached replica B in %v", time.Since(start).Round(time.Millisecond))
+		testReplicas(t, a, replicaOf(t, a, newStore(t, prefix, time.Now)))
 	})
 }
