@@ -140,16 +140,8 @@ func TestAdminUsers(t *testing.T) {
 		t.Errorf("users = %+v, want alice and dave", users.Users)
 	}
 
-	login := func(pw string) *http.Cookie {
-		r := e.do(req{method: "POST", path: "/v1/login", host: acmeHost, origin: acmeApp, json: map[string]string{"username": "dave", "password": pw}})
-		if r.StatusCode != http.StatusOK {
-			return nil
-		}
-		return r.cookie("__Host-latchkey-acme")
-	}
-	alive := func(c *http.Cookie) bool {
-		return e.do(req{method: "GET", path: "/v1/me", host: acmeHost, cookies: []*http.Cookie{c}}).StatusCode == http.StatusOK
-	}
+	login := func(pw string) *http.Cookie { return e.loginAcme("dave", pw) }
+	alive := e.aliveAcme
 	c := login("dave's password")
 	if c == nil {
 		t.Fatal("dave cannot log in")

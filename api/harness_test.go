@@ -247,6 +247,23 @@ func (e *env) login(tenantPath, host, origin, user, pw string) *http.Cookie {
 	return nil
 }
 
+// loginAcme logs user in on acme's hostname and returns the session cookie,
+// or nil when the login is refused.
+func (e *env) loginAcme(user, pw string) *http.Cookie {
+	e.tb.Helper()
+	r := e.do(req{method: "POST", path: "/v1/login", host: acmeHost, origin: acmeApp, json: map[string]string{"username": user, "password": pw}})
+	if r.StatusCode != http.StatusOK {
+		return nil
+	}
+	return r.cookie("__Host-latchkey-acme")
+}
+
+// aliveAcme reports whether c still opens a session on acme.
+func (e *env) aliveAcme(c *http.Cookie) bool {
+	e.tb.Helper()
+	return e.do(req{method: "GET", path: "/v1/me", host: acmeHost, cookies: []*http.Cookie{c}}).StatusCode == http.StatusOK
+}
+
 // loginAlice and loginBob log the fixture users in through their usual
 // form: alice on acme's own hostname, bob on beta's path on the shared host.
 func (e *env) loginAlice() *http.Cookie {

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -54,6 +55,11 @@ func (s *Server) instrument(listener string) func(http.Handler) http.Handler {
 			}
 			d := time.Since(start)
 			s.metrics.observe(listener, r, route, status, li.tenant, d)
+			// Check first: the attributes (the client address in particular)
+			// cost work on the hot path even when the line is dropped.
+			if !s.log.Enabled(r.Context(), slog.LevelInfo) {
+				return
+			}
 			s.log.InfoContext(r.Context(), "request",
 				"request_id", id,
 				"listener", listener,

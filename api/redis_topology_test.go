@@ -63,16 +63,8 @@ func testRedisTopology(t *testing.T, newClient func(t *testing.T) redis.Universa
 		if r := e.do(adminReq("POST", base, map[string]any{"username": "dave", "password": "dave's password"})); r.StatusCode != http.StatusCreated {
 			t.Fatalf("create dave: status %d, want 201; body %s", r.StatusCode, r.body)
 		}
-		login := func(pw string) *http.Cookie {
-			r := e.do(req{method: "POST", path: "/v1/login", host: acmeHost, origin: acmeApp, json: map[string]string{"username": "dave", "password": pw}})
-			if r.StatusCode != http.StatusOK {
-				return nil
-			}
-			return r.cookie("__Host-latchkey-acme")
-		}
-		alive := func(c *http.Cookie) bool {
-			return e.do(req{method: "GET", path: "/v1/me", host: acmeHost, cookies: []*http.Cookie{c}}).StatusCode == http.StatusOK
-		}
+		login := func(pw string) *http.Cookie { return e.loginAcme("dave", pw) }
+		alive := e.aliveAcme
 		c := login("dave's password")
 		if c == nil || !alive(c) {
 			t.Fatal("dave cannot log in")
