@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -21,10 +20,8 @@ import (
 // label).
 type TenantID string
 
-var tenantIDPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-
 // Valid reports whether id is a well-formed tenant ID.
-func (id TenantID) Valid() bool { return tenantIDPattern.MatchString(string(id)) }
+func (id TenantID) Valid() bool { return validLabel(string(id)) }
 
 // SameSite is a tenant's choice for the session cookie's SameSite attribute.
 type SameSite string
@@ -390,7 +387,22 @@ func isLoopbackOrigin(o string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-var hostnameLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+// validLabel reports whether l matches ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$:
+// a lowercase DNS label, which is also the form of a tenant ID. It is a
+// loop rather than a regexp because every public request resolves its
+// tenant through it (a regexp match cost a tenth of a preflight).
+func validLabel(l string) bool {
+	if len(l) == 0 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(l); i++ {
+		c := l[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}
 
 // validHostname reports whether h is a lowercase DNS name without port or
 // trailing dot: exactly what NormalizeHost produces from a Host header.
@@ -399,7 +411,7 @@ func validHostname(h string) bool {
 		return false
 	}
 	for l := range strings.SplitSeq(h, ".") {
-		if !hostnameLabel.MatchString(l) {
+		if !validLabel(l) {
 			return false
 		}
 	}
@@ -429,8 +441,12 @@ func validateHostnames(ps *problems, hosts []string) {
 // stored in: lowercase, without port or a trailing dot. It returns "" for a
 // host that no tenant could have claimed.
 func NormalizeHost(host string) string {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
+	// Only a host with a colon can have a port; SplitHostPort allocates an
+	// error for every host without one, the common case.
+	if strings.IndexByte(host, ':') >= 0 {
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
 	}
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
 	if !validHostname(host) {

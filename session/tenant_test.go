@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -131,6 +132,35 @@ func TestNormalizeHost(t *testing.T) {
 	for _, tt := range tests {
 		if got := NormalizeHost(tt.in); got != tt.want {
 			t.Errorf("NormalizeHost(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestValidLabelMatchesPattern checks the hand-written label check against
+// the regular expression it replaces, on every short string over an
+// alphabet with each character class at its edges, and on lengths around
+// the 63-byte limit.
+func TestValidLabelMatchesPattern(t *testing.T) {
+	re := regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	alphabet := []string{"a", "z", "0", "9", "-", "A", "Z", ".", "_", "`", "{", "/", ":", "\x00", "\u00e9"}
+	inputs := []string{""}
+	for n, prev := 0, []string{""}; n < 4; n++ {
+		var next []string
+		for _, p := range prev {
+			for _, c := range alphabet {
+				next = append(next, p+c)
+			}
+		}
+		inputs = append(inputs, next...)
+		prev = next
+	}
+	for _, n := range []int{61, 62, 63, 64, 65} {
+		body := strings.Repeat("a", n)
+		inputs = append(inputs, body, "-"+body[1:], body[1:]+"-", body[:n/2]+"-"+body[n/2+1:])
+	}
+	for _, in := range inputs {
+		if got, want := validLabel(in), re.MatchString(in); got != want {
+			t.Errorf("validLabel(%q) = %v, want %v", in, got, want)
 		}
 	}
 }
