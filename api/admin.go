@@ -117,7 +117,8 @@ func (s *Server) requireAdminTenant(next http.Handler) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tenantKey{}, &t)))
+		withTenant(r, &t)
+		next.ServeHTTP(w, r)
 	})
 }
 

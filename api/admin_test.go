@@ -247,6 +247,8 @@ func TestMetrics(t *testing.T) {
 	e.do(req{method: "POST", path: "/v1/login", host: acmeHost, origin: "https://evil.example", json: map[string]string{"username": "alice", "password": "nope"}})
 	e.do(req{method: "OPTIONS", path: "/v1/login", host: acmeHost, origin: "https://evil.example", header: map[string]string{"Access-Control-Request-Method": "POST"}})
 	e.do(req{method: "GET", path: "/v1/t/beta/me", origin: betaDev})
+	e.do(req{method: "GET", path: "/v1/t/nosuch/me", origin: betaDev})
+	e.do(req{method: "GET", path: "/v1/t/beta/nosuch", origin: betaDev})
 	r := e.do(req{admin: true, method: "GET", path: "/metrics"})
 	if r.StatusCode != 200 {
 		t.Fatalf("metrics: status %d", r.StatusCode)
@@ -262,12 +264,17 @@ func TestMetrics(t *testing.T) {
 		`latchkey_cors_preflights_refused_total{tenant="acme"} 1`,
 		`latchkey_http_requests_total{listener="public",method="GET",route="/v1/t/{tenant}/me",status="401",tenant="beta"} 1`,
 		`latchkey_http_request_duration_seconds_bucket{listener="public",method="POST",route="/v1/login"`,
+		// Requests no route took: the tenant prefix, or nothing without a
+		// tenant, never the raw path.
+		`latchkey_http_requests_total{listener="public",method="OPTIONS",route="/v1/*",status="403",tenant="acme"} 1`,
+		`latchkey_http_requests_total{listener="public",method="GET",route="/v1/t/{tenant}/*",status="404",tenant="beta"} 1`,
+		`latchkey_http_requests_total{listener="public",method="GET",route="unmatched",status="404",tenant=""} 1`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
-	if strings.Contains(body, alicePassword) || strings.Contains(body, "alice") {
+	if strings.Contains(body, alicePassword) || strings.Contains(body, "alice") || strings.Contains(body, "nosuch") {
 		t.Error("metrics mention a user or password")
 	}
 }

@@ -2,59 +2,90 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/latchkeyhq/latchkey/session"
 )
 
-// logInfo is filled in as a request travels inward (the tenant is known only
-// after resolution) and read by logRequests once it returns.
-type logInfo struct {
-	tenant session.TenantID
+// reqInfo is the edge's per-request state, one context value filled in as
+// the request travels inward and read by instrument once it returns: the
+// tenant (known only after resolution) and, on the public listener, the
+// route label and the routing context of the tenant routes, which the edge
+// resolves itself (see Server.Public).
+type reqInfo struct {
+	tenant *session.Tenant
+	route  string // metrics and log label; "" means ask chi
+	rctx   chi.Context
 }
 
-type logKey struct{}
+type reqInfoKey struct{}
 
-func setLogTenant(ctx context.Context, t session.TenantID) {
-	if li, ok := ctx.Value(logKey{}).(*logInfo); ok {
-		li.tenant = t
+func reqInfoFrom(ctx context.Context) *reqInfo {
+	ri, _ := ctx.Value(reqInfoKey{}).(*reqInfo)
+	return ri
+}
+
+// tenantFromContext returns the tenant resolved for the request.
+func tenantFromContext(ctx context.Context) *session.Tenant {
+	if ri := reqInfoFrom(ctx); ri != nil {
+		return ri.tenant
+	}
+	return nil
+}
+
+// withTenant records the tenant the request is for.
+func withTenant(r *http.Request, t *session.Tenant) {
+	if ri := reqInfoFrom(r.Context()); ri != nil {
+		ri.tenant = t
 	}
 }
 
 // instrument writes one log line and the metrics of each request: request
 // ID, tenant, route template (never the raw path, which can hold
 // usernames), status, duration and client address. It never logs headers,
-// so cookies and tokens stay out of logs.
-func (s *Server) instrument(listener string) func(http.Handler) http.Handler {
+// so cookies and tokens stay out of logs. With routing set, it also puts
+// the routing context the public listener's own tenant resolution fills
+// in, so that each request is copied once for its context, not once per
+// layer.
+func (s *Server) instrument(listener string, routing bool) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			id := rand.Text()[:16]
-			w.Header().Set("X-Request-Id", id)
-			li := &logInfo{}
-			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-			next.ServeHTTP(ww, r.WithContext(context.WithValue(r.Context(), logKey{}, li)))
-			route := ""
-			if rc := chi.RouteContext(r.Context()); rc != nil {
-				route = rc.RoutePattern()
+			id := newRequestID()
+			w.Header()["X-Request-Id"] = []string{id}
+			ri := &reqInfo{}
+			ctx := context.WithValue(r.Context(), reqInfoKey{}, ri)
+			if routing {
+				ctx = context.WithValue(ctx, chi.RouteCtxKey, &ri.rctx)
 			}
-			status := ww.Status()
+			sw := &statusWriter{ResponseWriter: w}
+			next.ServeHTTP(sw, r.WithContext(ctx))
+			route := ri.route
+			if route == "" {
+				if rc := chi.RouteContext(r.Context()); rc != nil {
+					route = rc.RoutePattern()
+				}
+			}
+			status := sw.status
 			if status == 0 {
 				status = http.StatusOK
 			}
+			var tenant session.TenantID
+			if ri.tenant != nil {
+				tenant = ri.tenant.ID
+			}
 			d := time.Since(start)
-			s.metrics.observe(listener, r, route, status, li.tenant, d)
+			s.metrics.observe(listener, r, route, status, tenant, d)
 			// Check first: the attributes (the client address in particular)
 			// cost work on the hot path even when the line is dropped.
 			if !s.log.Enabled(r.Context(), slog.LevelInfo) {
@@ -63,7 +94,7 @@ func (s *Server) instrument(listener string) func(http.Handler) http.Handler {
 			s.log.InfoContext(r.Context(), "request",
 				"request_id", id,
 				"listener", listener,
-				"tenant", string(li.tenant),
+				"tenant", string(tenant),
 				"method", r.Method,
 				"route", route,
 				"status", status,
@@ -73,6 +104,49 @@ func (s *Server) instrument(listener string) func(http.Handler) http.Handler {
 		})
 	}
 }
+
+// newRequestID returns 16 random base-32 characters (80 bits): unique
+// enough to find one request in the logs of every replica. They identify,
+// they do not authenticate, so math/rand/v2's generator (ChaCha8, seeded
+// by the runtime) does, at a fraction of crypto/rand's cost on a path
+// every request takes.
+func newRequestID() string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+	var b [16]byte
+	hi, lo := rand.Uint64(), rand.Uint64()
+	for i := range 12 {
+		b[i] = alphabet[hi&31]
+		hi >>= 5
+	}
+	for i := 12; i < 16; i++ {
+		b[i] = alphabet[lo&31]
+		lo >>= 5
+	}
+	return string(b[:])
+}
+
+// statusWriter records the status a handler answered with. Unwrap lets
+// http.ResponseController reach the connection's writer.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // recoverer turns a panic into a 500 problem instead of a dropped
 // connection, and logs it.

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"crypto/sha256"
 	"errors"
 	"log/slog"
@@ -51,8 +50,10 @@ type Server struct {
 
 	policies     atomic.Pointer[policySet]
 	tenantRoutes *chi.Mux
-	ready        atomic.Bool
-	draining     atomic.Bool
+	// Metrics labels of the tenant routes in path and host form.
+	pathFormLabels, hostFormLabels map[string]string
+	ready                          atomic.Bool
+	draining                       atomic.Bool
 }
 
 // NewServer returns a Server over m. It serves no tenant until SetTenants is
@@ -81,6 +82,8 @@ func NewServer(m *session.Manager, cfg Config) (*Server, error) {
 		s.adminToken.Store(&sum)
 	}
 	s.tenantRoutes = s.newTenantRoutes()
+	s.pathFormLabels = routeLabels(s.tenantRoutes, "/v1/t/{tenant}")
+	s.hostFormLabels = routeLabels(s.tenantRoutes, "/v1")
 	s.policies.Store(&policySet{})
 	return s, nil
 }
@@ -122,45 +125,63 @@ func (s *Server) newTenantRoutes() *chi.Mux {
 // or the host form /v1/… on one of the tenant's own hostnames. The host is
 // the one the request was sent to (r.Host), never X-Forwarded-Host, which a
 // client could set. An unknown tenant is a 404 with no CORS headers.
+//
+// The two prefixes are told apart here rather than by an outer chi router:
+// every `me` and preflight of every SPA takes this path, and a second
+// router cost a context copy, a route search and a route pattern per
+// request. The tenant's own routes are a chi router (newTenantRoutes).
 func (s *Server) Public() http.Handler {
-	r := chi.NewRouter()
-	r.Use(s.recoverer, s.instrument("public"), noStore)
-	r.Route("/v1/t/{tenant}", func(r chi.Router) {
-		r.Mount("/", http.HandlerFunc(s.servePathForm))
-	})
-	r.Mount("/v1", http.HandlerFunc(s.serveHostForm))
-	r.NotFound(s.handleUnknownTenant)
-	// Only a method chi does not know (PURGE, FOO) gets here: the mounts
-	// take every known one.
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Add("Vary", "Origin")
-		w.Header().Set("Allow", "GET, POST, DELETE, OPTIONS")
-		s.writeError(w, r, errorf(kindMethodNotAllowed, "the public API uses GET, POST, DELETE and OPTIONS"))
-	})
-	return r
+	return s.recoverer(s.instrument("public", true)(noStore(http.HandlerFunc(s.servePublic))))
 }
 
-func (s *Server) servePathForm(w http.ResponseWriter, r *http.Request) {
-	set := s.policies.Load()
-	// A tenant's own hostname serves that tenant in host form only, so that
-	// one host never answers for two tenants' cookies.
-	if _, claimed := set.byHost[session.NormalizeHost(r.Host)]; claimed {
-		s.handleUnknownTenant(w, r)
-		return
+const pathFormPrefix = "/v1/t/"
+
+func (s *Server) servePublic(w http.ResponseWriter, r *http.Request) {
+	ri := reqInfoFrom(r.Context())
+	path := r.URL.RawPath // as chi routes: escaped slashes stay in their segment
+	if path == "" {
+		path = r.URL.Path
 	}
-	p := set.byID[session.TenantID(chi.URLParam(r, "tenant"))]
-	s.serveTenant(w, r, p)
-}
-
-func (s *Server) serveHostForm(w http.ResponseWriter, r *http.Request) {
-	s.serveTenant(w, r, s.policies.Load().byHost[session.NormalizeHost(r.Host)])
-}
-
-func (s *Server) serveTenant(w http.ResponseWriter, r *http.Request, p *policy) {
+	set := s.policies.Load()
+	var (
+		p      *policy
+		rest   string
+		labels map[string]string
+	)
+	switch {
+	case strings.HasPrefix(path, pathFormPrefix):
+		id, _, _ := strings.Cut(path[len(pathFormPrefix):], "/")
+		rest = path[len(pathFormPrefix)+len(id):]
+		labels = s.pathFormLabels
+		// A tenant's own hostname serves that tenant in host form only, so
+		// that one host never answers for two tenants' cookies.
+		if _, claimed := set.byHost[session.NormalizeHost(r.Host)]; !claimed {
+			p = set.byID[session.TenantID(id)]
+		}
+	case path == "/v1" || strings.HasPrefix(path, "/v1/"):
+		rest = path[len("/v1"):]
+		labels = s.hostFormLabels
+		p = set.byHost[session.NormalizeHost(r.Host)]
+	}
 	if p == nil {
 		s.handleUnknownTenant(w, r)
 		return
 	}
+	if rest == "" {
+		rest = "/"
+	}
+	ri.tenant = p.tenant
+	ri.rctx.RoutePath = rest
+	s.serveTenant(w, r, p)
+	// A request the policy answered (a preflight, a refused origin) never
+	// reached the routes: label it with the tenant prefix alone.
+	ri.route = labels[ri.rctx.RoutePattern()]
+	if ri.route == "" {
+		ri.route = labels["/*"]
+	}
+}
+
+func (s *Server) serveTenant(w http.ResponseWriter, r *http.Request, p *policy) {
 	if len(r.Header.Values("Origin")) > 1 {
 		// Browsers send one Origin. jub0bs/cors and CrossOriginProtection
 		// both read the first line only, so "allowed, then evil" would be
@@ -169,8 +190,19 @@ func (s *Server) serveTenant(w http.ResponseWriter, r *http.Request, p *policy) 
 		s.writeError(w, r, errorf(kindBadRequest, "several Origin headers"))
 		return
 	}
-	setLogTenant(r.Context(), p.tenant.ID)
-	p.h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tenantKey{}, p.tenant)))
+	p.h.ServeHTTP(w, r)
+}
+
+// routeLabels maps each tenant route's pattern to its metrics label under
+// prefix ("/me" to "/v1/t/{tenant}/me"), computed once so that labelling a
+// request allocates nothing. "/*" labels requests no route took.
+func routeLabels(routes chi.Routes, prefix string) map[string]string {
+	labels := map[string]string{"/*": prefix + "/*"}
+	chi.Walk(routes, func(_, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		labels[route] = prefix + route
+		return nil
+	})
+	return labels
 }
 
 // handleUnknownTenant fails closed: no CORS headers, so no origin can read
@@ -205,19 +237,11 @@ func (s *Server) methodNotAllowed(routes chi.Routes, relative bool) http.Handler
 	}
 }
 
-type tenantKey struct{}
-
-// tenantFromContext returns the tenant resolved for the request.
-func tenantFromContext(ctx context.Context) *session.Tenant {
-	t, _ := ctx.Value(tenantKey{}).(*session.Tenant)
-	return t
-}
-
 // Admin returns the handler of the admin listener: health, readiness and,
 // when a token is configured, the admin API.
 func (s *Server) Admin() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.recoverer, s.instrument("admin"), noStore)
+	r.Use(s.recoverer, s.instrument("admin", false), noStore)
 	r.Get("/healthz", s.handleHealth)
 	r.Get("/readyz", s.handleReady)
 	r.Get("/metrics", s.metrics.handler().ServeHTTP)
