@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 
@@ -14,16 +15,20 @@ import (
 // policy is one tenant's immutable request policy: its configuration and the
 // handler chain built from its origin list alone,
 //
-//	preflight Vary → CORS (jub0bs/cors) → CSRF origin check (COP) → routes
+//	preflight Vary → CORS (jub0bs/cors) → CSRF origin check (COP) → routes,
+//	each route behind refuseForeign
 //
 // CORS comes first so that preflights are answered before any session or
 // routing logic and every response, errors included, carries the CORS
 // headers an allowed origin needs to read it. The CSRF check uses the very
-// same origin list as its trusted origins (CORS.md §2.4). A change to the
-// tenant builds a new policy; nothing is ever mutated in place.
+// same origin list as its trusted origins (CORS.md §2.4); it refuses
+// state-changing requests, and refuseForeign then refuses the safe ones
+// (a `me` from another site) before any route reads a session. A change to
+// the tenant builds a new policy; nothing is ever mutated in place.
 type policy struct {
-	tenant *session.Tenant
-	h      http.Handler
+	tenant  *session.Tenant
+	allowed map[string]bool // t.Origins, for refuseForeign
+	h       http.Handler
 }
 
 // policySet is the immutable lookup table swapped atomically on change.
@@ -47,10 +52,49 @@ func (s *Server) newPolicy(t session.Tenant) (*policy, error) {
 		}
 	}
 	cop.SetDenyHandler(http.HandlerFunc(s.denyOrigin))
+	allowed := make(map[string]bool, len(t.Origins))
+	for _, o := range t.Origins {
+		allowed[o] = true
+	}
 	return &policy{
-		tenant: &t,
-		h:      preflightVary(mw.Wrap(cop.Handler(s.tenantRoutes))),
+		tenant:  &t,
+		allowed: allowed,
+		h:       preflightVary(mw.Wrap(cop.Handler(s.tenantRoutes))),
 	}, nil
+}
+
+// refuseForeign answers 403 to a request for one of the tenant's routes
+// whose Origin is neither one of the tenant's origins nor the service's
+// own, whatever its method. The browser would withhold the answer anyway
+// (it carries no CORS grant, CORS.md R1.7), so refusing changes nothing
+// for a page that may read it, and it means a foreign origin never costs a
+// session lookup: a page on any site can make its visitors' browsers send
+// `me` with their cookies. It sits on the routes, after routing, so that
+// paths and methods no route takes keep their 404 and 405. Requests without
+// Origin (navigations, same-origin GETs, server-side clients) pass, as does
+// an empty one, which no browser sends. "Own origin" follows
+// CrossOriginProtection: Sec-Fetch-Site same-origin or none, or, from
+// browsers too old to send it, an Origin naming the Host.
+func (s *Server) refuseForeign(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header["Origin"] // serveTenant refused several
+		ri := reqInfoFrom(r.Context())
+		if len(origin) == 0 || origin[0] == "" || ri.policy.allowed[origin[0]] {
+			next.ServeHTTP(w, r)
+			return
+		}
+		switch r.Header.Get("Sec-Fetch-Site") {
+		case "same-origin", "none":
+			next.ServeHTTP(w, r)
+			return
+		case "":
+			if u, err := url.Parse(origin[0]); err == nil && u.Host == r.Host {
+				next.ServeHTTP(w, r)
+				return
+			}
+		}
+		writeCanned(w, problemForeignOrigin)
+	})
 }
 
 // SetTenants replaces the tenants the public API serves. It is what

@@ -542,20 +542,23 @@ func TestCORSActualResponsesWithoutGrant(t *testing.T) {
 	for _, tc := range corsTenants() {
 		good, _ := corsLogin(t, e, tc, tc.user)
 		origins := append([]string{"", corsEvil, "null"}, tc.foreign...)
+		// want is the status without Origin, from a non-browser client.
+		// From any other origin a route refuses the request (403) before it
+		// reads a session; a path or method no route takes keeps its 404 or
+		// 405.
 		cases := []struct {
-			name string
-			q    req
-			want int
+			name   string
+			q      req
+			want   int
+			routed bool
 		}{
-			{name: "me 200", q: req{method: "GET", path: "/me", cookies: []*http.Cookie{good}}, want: http.StatusOK},
-			{name: "sessions 200", q: req{method: "GET", path: "/sessions", cookies: []*http.Cookie{good}}, want: http.StatusOK},
-			{name: "me 401", q: req{method: "GET", path: "/me"}, want: http.StatusUnauthorized},
+			{name: "me 200", q: req{method: "GET", path: "/me", cookies: []*http.Cookie{good}}, want: http.StatusOK, routed: true},
+			{name: "sessions 200", q: req{method: "GET", path: "/sessions", cookies: []*http.Cookie{good}}, want: http.StatusOK, routed: true},
+			{name: "me 401", q: req{method: "GET", path: "/me"}, want: http.StatusUnauthorized, routed: true},
 			{name: "404 unknown route", q: req{method: "GET", path: "/nope"}, want: http.StatusNotFound},
 			{name: "405 GET logout", q: req{method: "GET", path: "/logout"}, want: http.StatusMethodNotAllowed},
-			// From no Origin this is a non-browser client and gets 401; from
-			// any other origin the CSRF check refuses it first.
 			{name: "login bad password", q: req{method: "POST", path: "/login",
-				json: map[string]string{"username": tc.user, "password": "wrong password"}}, want: 0},
+				json: map[string]string{"username": tc.user, "password": "wrong password"}}, want: http.StatusUnauthorized, routed: true},
 		}
 		for _, origin := range origins {
 			for _, c := range cases {
@@ -571,14 +574,14 @@ func TestCORSActualResponsesWithoutGrant(t *testing.T) {
 					q.origin = origin
 					r := corsEnvFor(t, e).do(q)
 					want := c.want
-					if want == 0 {
+					if origin != "" && c.routed {
 						want = http.StatusForbidden
-						if origin == "" {
-							want = http.StatusUnauthorized
-						}
 					}
 					if r.StatusCode != want {
 						t.Errorf("StatusCode=%v, want %v (body %s)", r.StatusCode, want, r.body)
+					}
+					if want == http.StatusForbidden && r.problemType() != "forbidden-origin" {
+						t.Errorf("problem type=%q, want forbidden-origin", r.problemType())
 					}
 					corsHdrWantNoGrant(t, r)
 				})
@@ -733,12 +736,16 @@ func TestCORSMisconfigurationClasses(t *testing.T) {
 				t.Parallel()
 				r := corsEnvFor(t, e).do(req{method: "GET", path: g.tenant.base + "/me", host: g.tenant.host,
 					origin: c.origin, cookies: []*http.Cookie{g.cookie}})
-				if r.StatusCode != http.StatusOK {
-					t.Errorf("StatusCode=%v, want %v (a valid session; only the read must be blocked)", r.StatusCode, http.StatusOK)
-				}
 				if c.grant {
+					if r.StatusCode != http.StatusOK {
+						t.Errorf("StatusCode=%v, want %v", r.StatusCode, http.StatusOK)
+					}
 					corsHdrWantGrant(t, r, c.origin)
 					return
+				}
+				// Refused before the session is read, and never granted.
+				if r.StatusCode != http.StatusForbidden || r.problemType() != "forbidden-origin" {
+					t.Errorf("StatusCode=%v problem %q, want 403 forbidden-origin", r.StatusCode, r.problemType())
 				}
 				corsHdrWantNoGrant(t, r)
 			})
@@ -1013,8 +1020,11 @@ func TestCSRFSafeMethodsChangeNothing(t *testing.T) {
 			{name: "GET logout evil origin", method: "GET", path: "/logout", origin: corsEvil, want: http.StatusMethodNotAllowed},
 			{name: "GET logout no origin", method: "GET", path: "/logout", want: http.StatusMethodNotAllowed},
 			{name: "HEAD logout", method: "HEAD", path: "/logout", origin: corsEvil, want: http.StatusMethodNotAllowed},
+			{name: "HEAD logout allowed origin", method: "HEAD", path: "/logout", origin: tc.origins[0], want: http.StatusMethodNotAllowed},
 			{name: "GET login", method: "GET", path: "/login", origin: corsEvil, want: http.StatusMethodNotAllowed},
+			{name: "GET login allowed origin", method: "GET", path: "/login", origin: tc.origins[0], want: http.StatusMethodNotAllowed},
 			{name: "GET session by id", method: "GET", path: "/sessions/{id}", origin: corsEvil, want: http.StatusMethodNotAllowed},
+			{name: "GET session by id no origin", method: "GET", path: "/sessions/{id}", want: http.StatusMethodNotAllowed},
 			// HEAD on a GET route: its status is not this test's concern (chi
 			// answers 405), only that nothing changes.
 			{name: "HEAD sessions", method: "HEAD", path: "/sessions", origin: corsEvil},
@@ -1187,13 +1197,15 @@ func TestCORSHostResolution(t *testing.T) {
 		{name: "acme host with default port", host: acmeHost + ":443", path: "/v1/me", origin: acmeApp, cookie: alice, want: http.StatusOK, grant: true, wantWho: "alice"},
 		{name: "acme host trailing dot", host: acmeHost + ".", path: "/v1/me", origin: acmeApp, cookie: alice, want: http.StatusOK, grant: true, wantWho: "alice"},
 		{name: "acme host trailing dot and port", host: "AUTH.acme.com.:8443", path: "/v1/me", origin: acmeApp, cookie: alice, want: http.StatusOK, grant: true, wantWho: "alice"},
-		{name: "acme host beta origin", host: acmeHost, path: "/v1/me", origin: betaDev, cookie: alice, want: http.StatusOK, wantWho: "alice"},
+		// The origin never picks the tenant: acme refuses beta's origin.
+		{name: "acme host beta origin", host: acmeHost, path: "/v1/me", origin: betaDev, cookie: alice, want: http.StatusForbidden},
+		{name: "acme host no origin", host: acmeHost, path: "/v1/me", cookie: alice, want: http.StatusOK, wantWho: "alice"},
 		{name: "X-Forwarded-Host on shared host", path: "/v1/me", origin: acmeApp, cookie: alice,
 			header: map[string]string{"X-Forwarded-Host": acmeHost}, want: http.StatusNotFound},
 		{name: "Forwarded host on shared host", path: "/v1/me", origin: acmeApp, cookie: alice,
 			header: map[string]string{"Forwarded": "host=" + acmeHost}, want: http.StatusNotFound},
-		{name: "X-Forwarded-Host acme on beta path", path: "/v1/t/beta/me", origin: acmeApp, cookie: bob,
-			header: map[string]string{"X-Forwarded-Host": acmeHost}, want: http.StatusOK, wantWho: "bob"},
+		{name: "X-Forwarded-Host acme on beta path", path: "/v1/t/beta/me", origin: betaDev, cookie: bob,
+			header: map[string]string{"X-Forwarded-Host": acmeHost}, want: http.StatusOK, grant: true, wantWho: "bob"},
 		{name: "X-Forwarded-Host shared on acme host", host: acmeHost, path: "/v1/t/beta/me", origin: betaDev, cookie: bob,
 			header: map[string]string{"X-Forwarded-Host": sharedHost}, want: http.StatusNotFound},
 		{name: "acme path form on acme host", host: acmeHost, path: "/v1/t/acme/me", origin: acmeApp, cookie: alice, want: http.StatusNotFound},
@@ -1238,6 +1250,51 @@ func TestCORSHostResolution(t *testing.T) {
 				if v.User.Username != c.wantWho {
 					t.Errorf("user.username=%q, want %q", v.User.Username, c.wantWho)
 				}
+			}
+		})
+	}
+}
+
+// TestForeignOriginRefusedBeforeSession: a route refuses an Origin that is
+// not one of the tenant's, whatever the method, unless the request comes
+// from the service's own origin (as CrossOriginProtection decides it).
+func TestForeignOriginRefusedBeforeSession(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	alice := e.loginAlice()
+	cases := []struct {
+		name   string
+		origin string
+		sfs    string // Sec-Fetch-Site
+		want   int
+	}{
+		{name: "tenant origin", origin: acmeApp, sfs: "same-site", want: http.StatusOK},
+		{name: "foreign origin", origin: corsEvil, want: http.StatusForbidden},
+		{name: "foreign origin cross-site", origin: corsEvil, sfs: "cross-site", want: http.StatusForbidden},
+		{name: "null origin", origin: "null", want: http.StatusForbidden},
+		{name: "own origin, same-origin", origin: "https://" + acmeHost, sfs: "same-origin", want: http.StatusOK},
+		{name: "any origin, Sec-Fetch-Site none", origin: corsEvil, sfs: "none", want: http.StatusOK},
+		{name: "own origin from an old browser", origin: "https://" + acmeHost, want: http.StatusOK},
+		{name: "own host but cross-site", origin: "https://" + acmeHost, sfs: "cross-site", want: http.StatusForbidden},
+		{name: "no origin", want: http.StatusOK},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			q := req{method: "GET", path: "/v1/me", host: acmeHost, origin: c.origin, cookies: []*http.Cookie{alice}}
+			if c.sfs != "" {
+				q.header = map[string]string{"Sec-Fetch-Site": c.sfs}
+			}
+			r := corsEnvFor(t, e).do(q)
+			if r.StatusCode != c.want {
+				t.Fatalf("StatusCode=%v, want %v (body %s)", r.StatusCode, c.want, r.body)
+			}
+			if c.want == http.StatusForbidden {
+				if got := r.problemType(); got != "forbidden-origin" {
+					t.Errorf("problem type=%q, want forbidden-origin", got)
+				}
+				corsHdrWantNoGrant(t, r)
+				corsHdrWantVaryOrigin(t, r.Header)
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -68,6 +69,11 @@ const retryAfter = 2
 // writeError is the one place where errors become HTTP statuses. Only 5xx
 // are logged, and internal error text never reaches the client.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if err == session.ErrUnauthenticated {
+		// Every logged-out page load: skip the errors.As walk below.
+		writeCanned(w, problemUnauthenticated)
+		return
+	}
 	var (
 		he *httpError
 		ve *session.ValidationError
@@ -93,7 +99,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, session.ErrInvalidCredentials):
 		p = newProblem(kindInvalidCreds, "the username or password is wrong")
 	case errors.Is(err, session.ErrUnauthenticated):
-		p = newProblem(kindUnauthenticated, "log in first; the session cookie is missing, invalid or expired")
+		writeCanned(w, problemUnauthenticated)
+		return
 	case errors.Is(err, session.ErrNotFound):
 		p = newProblem(kindNotFound, detailOf(err, session.ErrNotFound))
 	case errors.Is(err, session.ErrConflict):
@@ -130,16 +137,60 @@ func detailOf(err, sentinel error) string {
 	return ""
 }
 
+// Header values shared by every response that sends them, assigned under
+// their canonical names: Header.Set would canonicalize the name and
+// allocate the value on every request. Sharing is safe because a slice of
+// length and capacity one is copied, never written, by a later Add.
+var (
+	hdrProblemJSON = []string{"application/problem+json"}
+	hdrJSON        = []string{"application/json"}
+	hdrNoSniff     = []string{"nosniff"}
+	hdrNoStore     = []string{"no-store"}
+)
+
 func writeProblem(w http.ResponseWriter, p problem) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	h := w.Header()
+	h["Content-Type"] = hdrProblemJSON
+	h["X-Content-Type-Options"] = hdrNoSniff
 	w.WriteHeader(p.Status)
 	json.NewEncoder(w).Encode(p)
 }
 
+// cannedProblem is a problem encoded once, for the refusals that every
+// scanner and every logged-out page load trigger: answering them must cost
+// no more than a preflight.
+type cannedProblem struct {
+	status int
+	body   []byte
+}
+
+func canned(k kind, detail string) cannedProblem {
+	var b bytes.Buffer
+	p := newProblem(k, detail)
+	if err := json.NewEncoder(&b).Encode(p); err != nil {
+		panic(err) // a fixed struct of strings always encodes
+	}
+	return cannedProblem{status: p.Status, body: b.Bytes()}
+}
+
+var (
+	problemUnauthenticated = canned(kindUnauthenticated, "log in first; the session cookie is missing, invalid or expired")
+	problemUnknownTenant   = canned(kindNotFound, "no such tenant or route")
+	problemForeignOrigin   = canned(kindForbiddenOrigin, "this origin may not call this tenant")
+)
+
+func writeCanned(w http.ResponseWriter, p cannedProblem) {
+	h := w.Header()
+	h["Content-Type"] = hdrProblemJSON
+	h["X-Content-Type-Options"] = hdrNoSniff
+	w.WriteHeader(p.status)
+	w.Write(p.body)
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	h := w.Header()
+	h["Content-Type"] = hdrJSON
+	h["X-Content-Type-Options"] = hdrNoSniff
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
 }

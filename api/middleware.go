@@ -24,7 +24,8 @@ import (
 // resolves itself (see Server.Public).
 type reqInfo struct {
 	tenant *session.Tenant
-	route  string // metrics and log label; "" means ask chi
+	policy *policy // public listener only
+	route  string  // metrics and log label; "" means ask chi
 	rctx   chi.Context
 }
 

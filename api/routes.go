@@ -107,12 +107,15 @@ func (s *Server) SetAdminToken(token string) error {
 // openapi.yaml.
 func (s *Server) newTenantRoutes() *chi.Mux {
 	r := chi.NewRouter()
-	r.Post("/login", s.handleLogin)
-	r.Get("/me", s.handleMe)
-	r.Post("/logout", s.handleLogout)
-	r.Get("/sessions", s.handleListSessions)
-	r.Delete("/sessions", s.handleRevokeAllSessions)
-	r.Delete("/sessions/{id}", s.handleRevokeSession)
+	r.Group(func(r chi.Router) {
+		r.Use(s.refuseForeign)
+		r.Post("/login", s.handleLogin)
+		r.Get("/me", s.handleMe)
+		r.Post("/logout", s.handleLogout)
+		r.Get("/sessions", s.handleListSessions)
+		r.Delete("/sessions", s.handleRevokeAllSessions)
+		r.Delete("/sessions/{id}", s.handleRevokeSession)
+	})
 	r.NotFound(s.handleNotFound)
 	r.MethodNotAllowed(s.methodNotAllowed(r, true))
 	return r
@@ -170,7 +173,7 @@ func (s *Server) servePublic(w http.ResponseWriter, r *http.Request) {
 	if rest == "" {
 		rest = "/"
 	}
-	ri.tenant = p.tenant
+	ri.tenant, ri.policy = p.tenant, p
 	ri.rctx.RoutePath = rest
 	s.serveTenant(w, r, p)
 	// A request the policy answered (a preflight, a refused origin) never
@@ -208,8 +211,8 @@ func routeLabels(routes chi.Routes, prefix string) map[string]string {
 // handleUnknownTenant fails closed: no CORS headers, so no origin can read
 // even the error. Vary still says the answer could depend on Origin.
 func (s *Server) handleUnknownTenant(w http.ResponseWriter, r *http.Request) {
-	w.Header().Add("Vary", "Origin")
-	s.writeError(w, r, errorf(kindNotFound, "no such tenant or route"))
+	w.Header()["Vary"] = append(w.Header()["Vary"], "Origin")
+	writeCanned(w, problemUnknownTenant)
 }
 
 func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
@@ -282,7 +285,7 @@ func (s *Server) Admin() http.Handler {
 // sessions, users or per-origin CORS headers (CORS.md R1.11).
 func noStore(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
+		w.Header()["Cache-Control"] = hdrNoStore
 		next.ServeHTTP(w, r)
 	})
 }
