@@ -96,7 +96,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.sessionsCreated.WithLabelValues(string(t.ID)).Inc()
 	http.SetCookie(w, cookie)
-	writeJSON(w, http.StatusOK, viewOf(sess))
+	writeView(w, http.StatusOK, viewOf(sess))
 }
 
 // loadSession returns the request's session, or writes the error.
@@ -112,7 +112,7 @@ func (s *Server) loadSession(w http.ResponseWriter, r *http.Request) (*session.T
 
 func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 	if _, sess, ok := s.loadSession(w, r); ok {
-		writeJSON(w, http.StatusOK, viewOf(sess))
+		writeView(w, http.StatusOK, viewOf(sess))
 	}
 }
 

@@ -111,3 +111,33 @@ func BenchmarkPublicMeNoCookie(b *testing.B) {
 	req.Header.Set("Origin", benchOrigin)
 	benchServe(b, h, req, http.StatusUnauthorized, benchOrigin)
 }
+
+// The refusals the issue wants no dearer than a preflight: a cookie with a
+// wrong signature, a valid cookie from a disallowed origin, an unknown
+// tenant.
+
+func BenchmarkPublicMeBadSignature(b *testing.B) {
+	h, c := benchPublic(b)
+	req := httptest.NewRequest(http.MethodGet, "http://auth.bench.test/v1/t/bench/me", nil)
+	req.Header.Set("Origin", benchOrigin)
+	bad := *c
+	bad.Value = c.Value[:len(c.Value)-8] + "AAAAAAA="
+	req.AddCookie(&bad)
+	benchServe(b, h, req, http.StatusUnauthorized, benchOrigin)
+}
+
+func BenchmarkPublicMeDisallowedOrigin(b *testing.B) {
+	h, c := benchPublic(b)
+	req := httptest.NewRequest(http.MethodGet, "http://auth.bench.test/v1/t/bench/me", nil)
+	req.Header.Set("Origin", benchEvil)
+	req.AddCookie(c)
+	benchServe(b, h, req, http.StatusForbidden, "")
+}
+
+func BenchmarkPublicUnknownTenant(b *testing.B) {
+	h, c := benchPublic(b)
+	req := httptest.NewRequest(http.MethodGet, "http://auth.bench.test/v1/t/nosuch/me", nil)
+	req.Header.Set("Origin", benchOrigin)
+	req.AddCookie(c)
+	benchServe(b, h, req, http.StatusNotFound, "")
+}

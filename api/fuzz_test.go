@@ -418,3 +418,39 @@ func FuzzAdminTenantBody(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSessionViewJSON checks the hand-written encoding of the session view
+// (jsonview.go) against encoding/json on arbitrary strings and times.
+// Property: the bytes are exactly what json.Encoder writes.
+func FuzzSessionViewJSON(f *testing.F) {
+	for _, s := range []string{
+		"alice", "", `"quoted" \back\slash`, "<script>&amp;</script>", "tab\tnew\nline\rret\bback\fform",
+		"\x00\x01\x1f\x7f", "caf\u00e9 \u212a \U0001f600", "\u2028\u2029", "bad \xff\xfe utf8 \xe2\x80",
+		"Firefox on Linux", strings.Repeat("x", 300),
+	} {
+		f.Add(s, "S0mE-iD_", s, int64(1795000000), int64(1800), false)
+	}
+	f.Fuzz(func(t *testing.T, user, id, ua string, created, idle int64, current bool) {
+		at := func(sec int64) time.Time {
+			// encoding/json refuses years outside 0..9999; sessions never
+			// have them.
+			return time.Unix(sec%253402300799, 0).UTC()
+		}
+		v := sessionView{User: userView{Username: user}, Session: sessionInfo{
+			ID: id, CreatedAt: at(created), LastSeenAt: at(created + idle), IdleExpiresAt: at(created + 2*idle),
+			ExpiresAt: at(created + 3*idle), UserAgent: ua, Current: current,
+		}}
+		for _, tm := range []time.Time{v.Session.CreatedAt, v.Session.LastSeenAt, v.Session.IdleExpiresAt, v.Session.ExpiresAt} {
+			if tm.Year() < 0 || tm.Year() > 9999 {
+				return
+			}
+		}
+		var want bytes.Buffer
+		if err := json.NewEncoder(&want).Encode(v); err != nil {
+			t.Fatalf("encoding/json: %v", err)
+		}
+		if got := v.appendJSON(nil); !bytes.Equal(got, want.Bytes()) {
+			t.Fatalf("appendJSON:\n got %s\nwant %s", got, want.Bytes())
+		}
+	})
+}

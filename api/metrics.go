@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +19,9 @@ import (
 // configuration, statuses and outcomes are fixed sets.
 type metrics struct {
 	gatherer prometheus.Gatherer
+
+	mu    sync.RWMutex
+	byKey map[obsKey]obsHandles
 
 	requests         *prometheus.CounterVec
 	duration         *prometheus.HistogramVec
@@ -43,6 +47,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	f := func(c prometheus.Collector) { reg.MustRegister(c) }
 	m := &metrics{
 		gatherer: reg,
+		byKey:    map[obsKey]obsHandles{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "latchkey_http_requests_total",
 			Help: "HTTP requests answered, by listener, route template, method, status and tenant.",
@@ -85,6 +90,40 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	return m
 }
 
+// obsKey is one label set of the request metrics.
+type obsKey struct {
+	listener, route, method string
+	status                  int
+	tenant                  session.TenantID
+}
+
+// obsHandles are the request metrics' children for one obsKey.
+type obsHandles struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// handles returns the children for k, resolved once: WithLabelValues hashes
+// and compares every label on each call, a cost every `me` paid twice. The
+// table holds one entry per label set the Vecs hold anyway, so it is as
+// bounded as they are.
+func (m *metrics) handles(k obsKey) obsHandles {
+	m.mu.RLock()
+	h, ok := m.byKey[k]
+	m.mu.RUnlock()
+	if ok {
+		return h
+	}
+	h = obsHandles{
+		requests: m.requests.WithLabelValues(k.listener, k.route, k.method, strconv.Itoa(k.status), string(k.tenant)),
+		duration: m.duration.WithLabelValues(k.listener, k.route, k.method),
+	}
+	m.mu.Lock()
+	m.byKey[k] = h
+	m.mu.Unlock()
+	return h
+}
+
 // observe records one answered request.
 func (m *metrics) observe(listener string, r *http.Request, route string, status int, tenant session.TenantID, d time.Duration) {
 	if route == "" {
@@ -96,8 +135,9 @@ func (m *metrics) observe(listener string, r *http.Request, route string, status
 	default:
 		method = "other" // clients choose methods; keep the label set fixed
 	}
-	m.requests.WithLabelValues(listener, route, method, strconv.Itoa(status), string(tenant)).Inc()
-	m.duration.WithLabelValues(listener, route, method).Observe(d.Seconds())
+	h := m.handles(obsKey{listener, route, method, status, tenant})
+	h.requests.Inc()
+	h.duration.Observe(d.Seconds())
 	if tenant != "" && r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" && status == http.StatusForbidden {
 		m.preflightRefused.WithLabelValues(string(tenant)).Inc()
 		if strings.HasSuffix(r.URL.Path, "/login") {

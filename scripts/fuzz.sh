@@ -27,4 +27,5 @@ fuzz ./session FuzzNormalizeHost
 fuzz ./api FuzzLoginBody
 fuzz ./api FuzzTenantResolution
 fuzz ./api FuzzAdminTenantBody
+fuzz ./api FuzzSessionViewJSON
 fuzz ./cmd/latchkey FuzzParseRedisURL
