@@ -28,4 +28,5 @@ fuzz ./api FuzzLoginBody
 fuzz ./api FuzzTenantResolution
 fuzz ./api FuzzAdminTenantBody
 fuzz ./api FuzzSessionViewJSON
+fuzz ./api FuzzCookieValues
 fuzz ./cmd/latchkey FuzzParseRedisURL

@@ -34,7 +34,9 @@ type keyRing struct {
 	keys [][]byte
 	// byAge caches one codec list per maximum age (seconds). Tenants have few
 	// distinct lifetimes, and securecookie's MaxAge is a per-codec setting.
-	byAge sync.Map // int -> []securecookie.Codec
+	// A plain map: a sync.Map would box the int key on every lookup.
+	mu    sync.RWMutex
+	byAge map[int][]securecookie.Codec
 }
 
 // NewCodec returns a Codec over keys (the first signs). It round-trips a
@@ -61,7 +63,7 @@ func (c *Codec) SetKeys(keys [][]byte) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	r := &keyRing{keys: keys}
+	r := &keyRing{keys: keys, byAge: map[int][]securecookie.Codec{}}
 	probe := []byte("probe")
 	v, err := r.encode("probe", time.Hour, probe)
 	if err != nil {
@@ -76,17 +78,22 @@ func (c *Codec) SetKeys(keys [][]byte) error {
 
 func (r *keyRing) codecs(maxAge time.Duration) []securecookie.Codec {
 	age := int(maxAge / time.Second)
-	if cs, ok := r.byAge.Load(age); ok {
-		return cs.([]securecookie.Codec)
+	r.mu.RLock()
+	cs, ok := r.byAge[age]
+	r.mu.RUnlock()
+	if ok {
+		return cs
 	}
-	cs := make([]securecookie.Codec, len(r.keys))
+	cs = make([]securecookie.Codec, len(r.keys))
 	for i, k := range r.keys {
 		cs[i] = securecookie.New(k, nil).
 			SetSerializer(securecookie.NopEncoder{}).
 			MaxAge(age).
 			MaxLength(maxCookieLen)
 	}
-	r.byAge.Store(age, cs)
+	r.mu.Lock()
+	r.byAge[age] = cs
+	r.mu.Unlock()
 	return cs
 }
 

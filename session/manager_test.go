@@ -2,7 +2,9 @@ package session
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -450,6 +452,42 @@ func TestConcurrentLoginsDuringHashUpgrade(t *testing.T) {
 	for err := range errs {
 		if err != nil {
 			t.Errorf("a correct login during the hash upgrade = %v, want nil", err)
+		}
+	}
+}
+
+// TestCanonicalCookieMatchesStrictBase64 checks the hand-written canonical
+// form check against what it replaces: strict padded base64url decoding,
+// with CR and LF (which the decoder skips) refused.
+func TestCanonicalCookieMatchesStrictBase64(t *testing.T) {
+	ref := func(v string) bool {
+		if len(v) > maxCookieLen || strings.ContainsAny(v, "\r\n") {
+			return false
+		}
+		_, err := base64.URLEncoding.Strict().DecodeString(v)
+		return err == nil && v != ""
+	}
+	alphabet := []string{"A", "B", "Q", "g", "w", "z", "0", "9", "-", "_", "=", "+", "/", "\n", "\r", " ", "\x00", "\xff"}
+	inputs := []string{""}
+	for n, prev := 0, []string{""}; n < 4; n++ {
+		var next []string
+		for _, p := range prev {
+			for _, c := range alphabet {
+				next = append(next, p+c)
+			}
+		}
+		inputs = append(inputs, next...)
+		prev = next
+	}
+	for _, v := range slices.Clone(inputs) {
+		inputs = append(inputs, "AAAA"+v, v+"AAAA")
+	}
+	for _, n := range []int{maxCookieLen - 4, maxCookieLen, maxCookieLen + 4} {
+		inputs = append(inputs, strings.Repeat("A", n))
+	}
+	for _, v := range inputs {
+		if got, want := canonicalCookie(v), ref(v); got != want {
+			t.Errorf("canonicalCookie(%q) = %v, want %v", v, got, want)
 		}
 	}
 }
