@@ -300,7 +300,7 @@ func TestBench(t *testing.T) {
 	add(&benchCase{
 		Name: "refused: disallowed origin, valid cookie", Server: "A", Dataset: mainDS.Name, PID: pidOf(a1), RedisPID: redisPID(r1), Redis: mainDS.Client,
 		Request: func(seq int64) *http.Request { return get(pathBase(a1)+"/me", evilOrigin, nextMain(seq)) },
-		Check:   expect(http.StatusOK, ""), // answered, but unreadable: no CORS headers
+		Check:   expect(http.StatusForbidden, ""), // refused before the session is read, no CORS headers
 	})
 	add(&benchCase{
 		Name: "refused: unknown tenant", Server: "A", Dataset: mainDS.Name, PID: pidOf(a1), RedisPID: redisPID(r1), Redis: mainDS.Client,
