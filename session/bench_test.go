@@ -1,11 +1,15 @@
 package session
 
 // Micro-benchmarks of the session hot path, run by `make bench` (and by
-// any `go test -bench`): the cookie codec and Manager.Load over memstore.
+// any `go test -bench`): the cookie codec, Manager.Load over memstore, and
+// the per-process session cache.
 // The process-level benchmark is in bench/.
 
 import (
 	"bytes"
+	"fmt"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,4 +123,80 @@ func benchManagerLoad(b *testing.B, cached bool) {
 // map lookup.
 func BenchmarkManagerLoadCached(b *testing.B) {
 	benchManagerLoad(b, true)
+}
+
+// benchCacheSessions returns n sessions of distinct users as a load from
+// the store makes them: each with its own ID, username and user-agent
+// strings, which a cache entry keeps.
+func benchCacheSessions(n int) []Session {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	ss := make([]Session, n)
+	for i := range ss {
+		ss[i] = Session{
+			ID: sessionID(fmt.Appendf(nil, "token %d", i)), Tenant: "bench", Username: fmt.Sprintf("u%07d", i),
+			CreatedAt: now, LastSeenAt: now, IdleExpiresAt: now.Add(12 * time.Hour), ExpiresAt: now.Add(7 * 24 * time.Hour),
+			UserAgent: strings.Clone("Firefox on Linux"),
+		}
+	}
+	return ss
+}
+
+// benchFullCache returns a cache filled to cacheMax with sessions, whose
+// feed is always current.
+func benchFullCache() (*cache, []Session) {
+	c := &cache{users: map[userKey][]entry{}, current: func(time.Duration) bool { return true }}
+	ss := benchCacheSessions(cacheMax)
+	for _, s := range ss {
+		c.put(s, 0)
+	}
+	return c, ss
+}
+
+// BenchmarkCacheHit is a lookup that the cache answers, in a full cache:
+// what every cached `me` pays besides the cookie's MAC.
+func BenchmarkCacheHit(b *testing.B) {
+	c, ss := benchFullCache()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		s := &ss[i%len(ss)]
+		if _, ok := c.get(s.Tenant, s.Username, s.ID); !ok {
+			b.Fatal("a cached session missed")
+		}
+		i++
+	}
+}
+
+// BenchmarkCachePutFull caches sessions of new users in a full cache: what
+// a load that read the store pays to cache what it read.
+func BenchmarkCachePutFull(b *testing.B) {
+	c, _ := benchFullCache()
+	more := benchCacheSessions(cacheMax)
+	for i := range more {
+		more[i].Username = "v" + more[i].Username[1:]
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		c.put(more[i%len(more)], 0)
+		i++
+	}
+}
+
+// BenchmarkCacheMemory reports the live heap that a full cache takes per
+// session, the strings it keeps included: the figure that the cache's
+// bound is chosen from.
+func BenchmarkCacheMemory(b *testing.B) {
+	var per float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		c, _ := benchFullCache() // the sessions slice itself is garbage
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		per = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(c.n)
+		runtime.KeepAlive(c)
+	}
+	b.ReportMetric(per, "B/session")
 }

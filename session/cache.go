@@ -15,7 +15,8 @@ import (
 // connection, a stalled process) every load goes to the store.
 const cacheTrust = 30 * time.Millisecond
 
-// cacheMax bounds the sessions kept in memory per process: about 20 MB.
+// cacheMax bounds the sessions kept in memory per process: about 20 MB
+// (BenchmarkCacheMemory).
 const cacheMax = 100_000
 
 // cache keeps sessions loaded from the store, so that most loads (every
@@ -30,9 +31,12 @@ type cache struct {
 	// invalidation that overtakes the read must not be undone by it.
 	gen atomic.Uint64
 
-	mu    sync.Mutex
-	users map[userKey]map[string]Session
-	n     int
+	mu sync.Mutex
+	// users holds each user's cached sessions. A slice, not a map: users
+	// have one or a few sessions, and a Go map costs hundreds of bytes
+	// even for one entry.
+	users map[userKey][]entry
+	n     int // entries in users
 }
 
 type userKey struct {
@@ -40,11 +44,40 @@ type userKey struct {
 	user   string
 }
 
+// entry is one cached session in compact form: its tenant and username are
+// its user's key, and its times Unix seconds, as in the store's record.
+// Every byte here is live heap that the collector scans and that each
+// argon2id allocation's GC cycle carries.
+type entry struct {
+	id, userAgent                           string
+	created, lastSeen, idleExpires, expires int64
+}
+
+func newEntry(s *Session) entry {
+	return entry{
+		id: s.ID, userAgent: s.UserAgent,
+		created: s.CreatedAt.Unix(), lastSeen: s.LastSeenAt.Unix(),
+		idleExpires: s.IdleExpiresAt.Unix(), expires: s.ExpiresAt.Unix(),
+	}
+}
+
+// session rebuilds the Session that e caches for k, without allocating.
+func (e *entry) session(k userKey) Session {
+	return Session{
+		ID: e.id, Tenant: k.tenant, Username: k.user,
+		CreatedAt:     time.Unix(e.created, 0).UTC(),
+		LastSeenAt:    time.Unix(e.lastSeen, 0).UTC(),
+		IdleExpiresAt: time.Unix(e.idleExpires, 0).UTC(),
+		ExpiresAt:     time.Unix(e.expires, 0).UTC(),
+		UserAgent:     e.userAgent,
+	}
+}
+
 // EnableCache turns on the per-process session cache until ctx is done,
 // subscribing to the store's invalidations. Without it every load reads
 // the store.
 func (m *Manager) EnableCache(ctx context.Context) {
-	c := &cache{users: map[userKey]map[string]Session{}}
+	c := &cache{users: map[userKey][]entry{}}
 	c.current = m.st.WatchInvalidations(ctx, c.invalidate)
 	m.cache.Store(c)
 	context.AfterFunc(ctx, func() { m.cache.CompareAndSwap(c, nil) })
@@ -56,8 +89,14 @@ func (c *cache) get(t TenantID, user, id string) (Session, bool) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s, ok := c.users[userKey{t, user}][id]
-	return s, ok
+	k := userKey{t, user}
+	es := c.users[k]
+	for i := range es {
+		if es[i].id == id {
+			return es[i].session(k), true
+		}
+	}
+	return Session{}, false
 }
 
 // put caches s, read from the store after the generation gen was noted.
@@ -68,21 +107,18 @@ func (c *cache) put(s Session, gen uint64) {
 		return
 	}
 	k := userKey{s.Tenant, s.Username}
-	byID := c.users[k]
-	if byID == nil {
-		if c.n >= cacheMax {
+	es := c.users[k]
+	for i := range es {
+		if es[i].id == s.ID {
+			es[i] = newEntry(&s)
 			return
 		}
-		byID = map[string]Session{}
-		c.users[k] = byID
 	}
-	if _, replace := byID[s.ID]; !replace {
-		if c.n >= cacheMax {
-			return
-		}
-		c.n++
+	if c.n >= cacheMax {
+		return
 	}
-	byID[s.ID] = s
+	c.users[k] = append(es, newEntry(&s))
+	c.n++
 }
 
 // invalidate drops what a store invalidation names: a user's sessions, a
@@ -93,12 +129,12 @@ func (c *cache) invalidate(tenant, user string) {
 	c.gen.Add(1)
 	switch {
 	case tenant == "":
-		c.users = map[userKey]map[string]Session{}
+		c.users = map[userKey][]entry{}
 		c.n = 0
 	case user == "":
-		for k, byID := range c.users {
+		for k, es := range c.users {
 			if k.tenant == TenantID(tenant) {
-				c.n -= len(byID)
+				c.n -= len(es)
 				delete(c.users, k)
 			}
 		}

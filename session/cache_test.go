@@ -116,3 +116,16 @@ func TestCacheDistrustsALaggingFeed(t *testing.T) {
 		t.Errorf("store reads with a lagging feed = %d, want 3 (no answer from memory)", got)
 	}
 }
+
+func TestCacheEntryKeepsTheSession(t *testing.T) {
+	t.Parallel()
+	// As the store's record does, an entry keeps whole seconds: a cached
+	// session equals the one read from the store.
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	s := Session{ID: "id", Tenant: "acme", Username: "alice", CreatedAt: now.Add(-time.Hour), LastSeenAt: now,
+		IdleExpiresAt: now.Add(time.Hour), ExpiresAt: now.Add(24 * time.Hour), UserAgent: "Firefox on Linux"}
+	e := newEntry(&s)
+	if got := e.session(userKey{s.Tenant, s.Username}); got != s {
+		t.Errorf("session from its entry = %+v, want %+v", got, s)
+	}
+}
