@@ -144,10 +144,11 @@ func benchCacheSessions(n int) []Session {
 // benchFullCache returns a cache filled to cacheMax with sessions, whose
 // feed is always current.
 func benchFullCache() (*cache, []Session) {
-	c := &cache{users: map[userKey][]entry{}, current: func(time.Duration) bool { return true }}
+	c := newCache(cacheMax)
+	c.current = func(time.Duration) bool { return true }
 	ss := benchCacheSessions(cacheMax)
 	for _, s := range ss {
-		c.put(s, 0)
+		c.put(s, 0, s.LastSeenAt)
 	}
 	return c, ss
 }
@@ -160,7 +161,7 @@ func BenchmarkCacheHit(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		s := &ss[i%len(ss)]
-		if _, ok := c.get(s.Tenant, s.Username, s.ID); !ok {
+		if _, ok := c.get(s.Tenant, s.Username, s.ID, s.LastSeenAt, time.Minute); !ok {
 			b.Fatal("a cached session missed")
 		}
 		i++
@@ -178,7 +179,8 @@ func BenchmarkCachePutFull(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		c.put(more[i%len(more)], 0)
+		s := &more[i%len(more)]
+		c.put(*s, 0, s.LastSeenAt)
 		i++
 	}
 }

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,16 +16,25 @@ import (
 // connection, a stalled process) every load goes to the store.
 const cacheTrust = 30 * time.Millisecond
 
-// cacheMax bounds the sessions kept in memory per process: about 20 MB
+// cacheMax bounds the sessions kept in memory per process: about 22 MB
 // (BenchmarkCacheMemory).
 const cacheMax = 100_000
+
+// evictSamples is how many users a full cache looks at to choose what to
+// evict, as Redis's approximated LRU does (its maxmemory-samples): the
+// least recently used of five sessions met at random is, on average, among
+// the least recently used sixth of the cache, at a fixed cost per put.
+const evictSamples = 5
 
 // cache keeps sessions loaded from the store, so that most loads (every
 // `me` of every SPA) cost a MAC check and a map lookup instead of a store
 // round trip. It is keyed by user so that an invalidation, which names a
-// user, drops that user's sessions in one step.
+// user, drops that user's sessions in one step. When full, it evicts a
+// session that has not been used for a while, so that a long-running
+// process keeps caching its active users rather than those it met first.
 type cache struct {
 	current func(within time.Duration) bool
+	size    int // the most entries kept, at least 1
 
 	// gen counts invalidations. A load notes it before reading the store
 	// and caches what it read only if no invalidation came in between: an
@@ -36,7 +46,8 @@ type cache struct {
 	// have one or a few sessions, and a Go map costs hundreds of bytes
 	// even for one entry.
 	users map[userKey][]entry
-	n     int // entries in users
+	n     int    // entries in users
+	clock uint64 // counts hits and puts: the recency of entry.used
 }
 
 type userKey struct {
@@ -51,6 +62,7 @@ type userKey struct {
 type entry struct {
 	id, userAgent                           string
 	created, lastSeen, idleExpires, expires int64
+	used                                    uint64 // cache.clock at the last hit or put
 }
 
 func newEntry(s *Session) entry {
@@ -73,17 +85,31 @@ func (e *entry) session(k userKey) Session {
 	}
 }
 
+// expiredAt reports whether e's session has ended by now: at the earlier
+// of its idle and absolute expiry, both whole seconds.
+func (e *entry) expiredAt(now time.Time) bool {
+	return now.Unix() >= min(e.idleExpires, e.expires)
+}
+
 // EnableCache turns on the per-process session cache until ctx is done,
 // subscribing to the store's invalidations. Without it every load reads
 // the store.
 func (m *Manager) EnableCache(ctx context.Context) {
-	c := &cache{users: map[userKey][]entry{}}
+	c := newCache(cacheMax)
 	c.current = m.st.WatchInvalidations(ctx, c.invalidate)
 	m.cache.Store(c)
 	context.AfterFunc(ctx, func() { m.cache.CompareAndSwap(c, nil) })
 }
 
-func (c *cache) get(t TenantID, user, id string) (Session, bool) {
+func newCache(size int) *cache {
+	return &cache{size: size, users: map[userKey][]entry{}}
+}
+
+// get returns the cached session of t, user and id if it is live at now
+// and was last seen less than fresh ago; past that, the load reads the
+// store and writes the idle expiry back. An expired session met here is
+// dropped, never served.
+func (c *cache) get(t TenantID, user, id string, now time.Time, fresh time.Duration) (Session, bool) {
 	if !c.current(cacheTrust) {
 		return Session{}, false
 	}
@@ -92,33 +118,89 @@ func (c *cache) get(t TenantID, user, id string) (Session, bool) {
 	k := userKey{t, user}
 	es := c.users[k]
 	for i := range es {
-		if es[i].id == id {
-			return es[i].session(k), true
+		e := &es[i]
+		if e.id != id {
+			continue
 		}
+		if e.expiredAt(now) {
+			c.remove(k, es, i)
+			return Session{}, false
+		}
+		if now.Sub(time.Unix(e.lastSeen, 0)) >= fresh {
+			return Session{}, false
+		}
+		c.clock++
+		e.used = c.clock
+		return e.session(k), true
 	}
 	return Session{}, false
 }
 
-// put caches s, read from the store after the generation gen was noted.
-func (c *cache) put(s Session, gen uint64) {
+// put caches s, read from the store after the generation gen was noted,
+// evicting another session if the cache is full.
+func (c *cache) put(s Session, gen uint64, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen.Load() != gen || !c.current(cacheTrust) {
 		return
 	}
+	c.clock++
+	e := newEntry(&s)
+	e.used = c.clock
 	k := userKey{s.Tenant, s.Username}
 	es := c.users[k]
 	for i := range es {
 		if es[i].id == s.ID {
-			es[i] = newEntry(&s)
+			es[i] = e
 			return
 		}
 	}
-	if c.n >= cacheMax {
-		return
+	if c.n >= c.size {
+		c.evict(now)
+		es = c.users[k] // the victim may have been one of k's
 	}
-	c.users[k] = append(es, newEntry(&s))
+	c.users[k] = append(es, e)
 	c.n++
+}
+
+// evict drops one entry: the first expired session met, or else the least
+// recently used session of evictSamples users met in Go's randomized map
+// order (which starts anywhere, and goes on in hash order, unrelated to
+// use).
+func (c *cache) evict(now time.Time) {
+	var (
+		victim userKey
+		vi     = -1
+		oldest uint64
+		seen   int
+	)
+	for k, es := range c.users {
+		for i := range es {
+			if es[i].expiredAt(now) {
+				c.remove(k, es, i)
+				return
+			}
+			if vi < 0 || es[i].used < oldest {
+				victim, vi, oldest = k, i, es[i].used
+			}
+		}
+		if seen++; seen == evictSamples {
+			break
+		}
+	}
+	if vi >= 0 {
+		c.remove(victim, c.users[victim], vi)
+	}
+}
+
+// remove drops the i-th of es, the entries of k. The caller holds c.mu.
+func (c *cache) remove(k userKey, es []entry, i int) {
+	if len(es) == 1 {
+		delete(c.users, k)
+	} else {
+		c.users[k] = slices.Delete(es, i, i+1) // zeroes the freed slot
+	}
+	c.n--
 }
 
 // invalidate drops what a store invalidation names: a user's sessions, a

@@ -449,7 +449,7 @@ func (m *Manager) Load(ctx context.Context, t *Tenant, values []string) (Session
 	c := m.cache.Load()
 	var gen uint64
 	if c != nil {
-		if s, ok := c.get(t.ID, user, id); ok && now.Before(s.expires()) && now.Sub(s.LastSeenAt) < refreshAfter(idle) {
+		if s, ok := c.get(t.ID, user, id, now, refreshAfter(idle)); ok {
 			return s, nil
 		}
 		gen = c.gen.Load()
@@ -463,7 +463,7 @@ func (m *Manager) Load(ctx context.Context, t *Tenant, values []string) (Session
 	}
 	if now.Sub(s.LastSeenAt) < refreshAfter(idle) {
 		if c != nil {
-			c.put(s, gen)
+			c.put(s, gen, now)
 		}
 		return s, nil
 	}
@@ -483,7 +483,7 @@ func (m *Manager) Load(ctx context.Context, t *Tenant, values []string) (Session
 		// not a reason to refuse this request.
 		m.log.WarnContext(ctx, "could not refresh session idle expiry", "tenant", t.ID, "err", err)
 	case c != nil:
-		c.put(s, gen)
+		c.put(s, gen, now)
 	}
 	return s, nil
 }
