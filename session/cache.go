@@ -91,6 +91,13 @@ func (e *entry) expiredAt(now time.Time) bool {
 	return now.Unix() >= min(e.idleExpires, e.expires)
 }
 
+// deadAt reports whether e can no longer be served at now: its session has
+// ended, or it was last seen longer ago than any refresh interval, so that
+// the next load of it reads the store and caches it again anyway.
+func (e *entry) deadAt(now time.Time) bool {
+	return e.expiredAt(now) || now.Sub(time.Unix(e.lastSeen, 0)) >= maxRefreshAfter
+}
+
 // EnableCache turns on the per-process session cache until ctx is done,
 // subscribing to the store's invalidations. Without it every load reads
 // the store.
@@ -163,7 +170,7 @@ func (c *cache) put(s Session, gen uint64, now time.Time) {
 	c.n++
 }
 
-// evict drops one entry: the first expired session met, or else the least
+// evict drops one entry: the first dead one met, or else the least
 // recently used session of evictSamples users met in Go's randomized map
 // order (which starts anywhere, and goes on in hash order, unrelated to
 // use).
@@ -176,7 +183,7 @@ func (c *cache) evict(now time.Time) {
 	)
 	for k, es := range c.users {
 		for i := range es {
-			if es[i].expiredAt(now) {
+			if es[i].deadAt(now) {
 				c.remove(k, es, i)
 				return
 			}

@@ -299,6 +299,29 @@ func TestCacheNeverServesAnExpiredSession(t *testing.T) {
 		}
 	}
 	checkCount(t, c)
+	// Last seen longer ago than any refresh interval, a session will not
+	// be served from memory again: it goes before the least recently used
+	// too. Here cc and d are refreshed, then b is used, but its last write
+	// of LastSeenAt is older.
+	for _, s := range []Session{cc, d} {
+		s.LastSeenAt = later
+		c.put(s, 0, later)
+	}
+	if _, ok := c.get(b.Tenant, b.Username, b.ID, cacheNow.Add(4*time.Minute), time.Hour); !ok {
+		t.Fatalf("get(b) missed")
+	}
+	e := cacheSession("acme", "e", "5")
+	c.put(e, 0, cacheNow.Add(maxRefreshAfter))
+	for _, tc := range []struct {
+		s    Session
+		want bool
+	}{{b, false}, {cc, true}, {d, true}, {e, true}} {
+		if got := holds(c, tc.s); got != tc.want {
+			t.Errorf("holds(%s) = %v, want %v", tc.s.Username, got, tc.want)
+		}
+	}
+	checkCount(t, c)
+
 	// Met by a lookup at its end, idle or absolute, a session is dropped.
 	for _, tc := range []struct {
 		name      string

@@ -427,7 +427,11 @@ func (m *Manager) ClearCookies(t *Tenant) []*http.Cookie {
 // back. Writing on every request would put a store write on the hot path;
 // a tenth of the idle timeout, at most five minutes, keeps the idle expiry
 // accurate to within that.
-func refreshAfter(idle time.Duration) time.Duration { return min(idle/10, 5*time.Minute) }
+func refreshAfter(idle time.Duration) time.Duration { return min(idle/10, maxRefreshAfter) }
+
+// maxRefreshAfter bounds refreshAfter whatever the idle timeout, so that a
+// cached session last seen longer ago can no longer be served from memory.
+const maxRefreshAfter = 5 * time.Minute
 
 // Load returns the session named by the request's session cookies (every
 // value of the tenant's cookie name). Anything but exactly one valid cookie
