@@ -16,9 +16,13 @@ import (
 // connection, a stalled process) every load goes to the store.
 const cacheTrust = 30 * time.Millisecond
 
-// cacheMax bounds the sessions kept in memory per process: about 22 MB
-// (BenchmarkCacheMemory).
-const cacheMax = 100_000
+// DefaultCacheSize is the number of sessions a process caches unless told
+// otherwise: about 11 MB of live heap at some 220 bytes a session
+// (BenchmarkCacheMemory), which the collector scans and the heap's growth
+// target doubles. A cached session is served only within five minutes of
+// its last write-back, so this covers 50,000 sessions active on one
+// replica within five minutes.
+const DefaultCacheSize = 50_000
 
 // evictSamples is how many users a full cache looks at to choose what to
 // evict, as Redis's approximated LRU does (its maxmemory-samples): the
@@ -99,10 +103,18 @@ func (e *entry) deadAt(now time.Time) bool {
 }
 
 // EnableCache turns on the per-process session cache until ctx is done,
-// subscribing to the store's invalidations. Without it every load reads
-// the store.
-func (m *Manager) EnableCache(ctx context.Context) {
-	c := newCache(cacheMax)
+// subscribing to the store's invalidations. It keeps at most size
+// sessions, evicting the least recently used; a size of 0 leaves the cache
+// off. Without it every load reads the store. It panics if size is
+// negative.
+func (m *Manager) EnableCache(ctx context.Context, size int) {
+	if size < 0 {
+		panic("session: negative cache size")
+	}
+	if size == 0 {
+		return
+	}
+	c := newCache(size)
 	c.current = m.st.WatchInvalidations(ctx, c.invalidate)
 	m.cache.Store(c)
 	context.AfterFunc(ctx, func() { m.cache.CompareAndSwap(c, nil) })

@@ -37,7 +37,7 @@ func cachedManager(t *testing.T, f *fixture) (*Manager, *readCounter) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.EnableCache(t.Context())
+	m.EnableCache(t.Context(), DefaultCacheSize)
 	return m, rc
 }
 
@@ -391,4 +391,30 @@ func TestCacheHitDoesNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { c.get(s.Tenant, s.Username, s.ID, cacheNow, time.Minute) }); n != 0 {
 		t.Errorf("allocations per hit = %v, want 0", n)
 	}
+}
+
+func TestCacheSizeZeroLeavesItOff(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	rc := &readCounter{Store: f.st}
+	m, err := NewManager(rc, Config{Keys: [][]byte{key1}, Now: f.clock.Now, Password: cheapParams})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.EnableCache(t.Context(), 0)
+	_, v := f.login(t, m)
+	for range 3 {
+		if _, err := m.Load(t.Context(), f.t, []string{v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := rc.reads.Load(); got != 3 {
+		t.Errorf("store reads for 3 loads with size 0 = %d, want 3", got)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("EnableCache(-1) did not panic")
+		}
+	}()
+	m.EnableCache(t.Context(), -1)
 }

@@ -189,25 +189,64 @@ tenants:
 func TestConfigProblemsReportedTogether(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{
-		"LATCHKEY_ADDR":            "nonsense",
-		"LATCHKEY_REDIS_URL":       "http://user:hunter2@example",
-		"LATCHKEY_ADMIN_TOKEN":     "short",
-		"LATCHKEY_LOG_LEVEL":       "loud",
-		"LATCHKEY_TRUSTED_PROXIES": "10.0.0.0/8, ingress",
-		"LATCHKEY_HASH_MEMORY_MIB": "1",
+		"LATCHKEY_ADDR":               "nonsense",
+		"LATCHKEY_REDIS_URL":          "http://user:hunter2@example",
+		"LATCHKEY_ADMIN_TOKEN":        "short",
+		"LATCHKEY_LOG_LEVEL":          "loud",
+		"LATCHKEY_TRUSTED_PROXIES":    "10.0.0.0/8, ingress",
+		"LATCHKEY_HASH_MEMORY_MIB":    "1",
+		"LATCHKEY_SESSION_CACHE_SIZE": "-1",
 	}
 	var out bytes.Buffer
 	err := run(context.Background(), []string{"serve"}, func(k string) string { return env[k] }, nil, &out, &out)
 	if err == nil {
 		t.Fatal("run = nil, want configuration errors")
 	}
-	for _, want := range []string{"LATCHKEY_ADDR", "LATCHKEY_REDIS_URL", "LATCHKEY_COOKIE_KEYS: required", "LATCHKEY_ADMIN_TOKEN", "LATCHKEY_LOG_LEVEL", `"ingress" is not a CIDR`, "LATCHKEY_HASH_MEMORY_MIB"} {
+	for _, want := range []string{"LATCHKEY_ADDR", "LATCHKEY_REDIS_URL", "LATCHKEY_COOKIE_KEYS: required", "LATCHKEY_ADMIN_TOKEN", "LATCHKEY_LOG_LEVEL", `"ingress" is not a CIDR`, "LATCHKEY_HASH_MEMORY_MIB", "LATCHKEY_SESSION_CACHE_SIZE"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}
 	}
 	if strings.Contains(err.Error(), "hunter2") {
 		t.Error("the error echoes the Redis password")
+	}
+}
+
+func TestSessionCacheSize(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, env string
+		args      []string
+		want      int
+		wantErr   bool
+	}{
+		{name: "default", want: session.DefaultCacheSize},
+		{name: "off", env: "0", want: 0},
+		{name: "one", env: "1", want: 1},
+		{name: "largest", env: "10000000", want: 10_000_000},
+		{name: "the flag wins", env: "5", args: []string{"-session-cache-size", "7"}, want: 7},
+		{name: "negative", env: "-1", wantErr: true},
+		{name: "too large", env: "10000001", wantErr: true},
+		{name: "a fraction", env: "1.5", wantErr: true},
+		{name: "a unit", env: "20MB", wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"LATCHKEY_SESSION_CACHE_SIZE": tc.env}
+			c, err := parseConfig(tc.args, func(k string) string { return env[k] }, io.Discard)
+			if tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "LATCHKEY_SESSION_CACHE_SIZE: ") {
+					t.Errorf("parseConfig = %v, want an error naming LATCHKEY_SESSION_CACHE_SIZE", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.SessionCacheSize != tc.want {
+				t.Errorf("SessionCacheSize = %d, want %d", c.SessionCacheSize, tc.want)
+			}
+		})
 	}
 }
 
