@@ -44,6 +44,8 @@ type cache struct {
 	// and caches what it read only if no invalidation came in between: an
 	// invalidation that overtakes the read must not be undone by it.
 	gen atomic.Uint64
+	// lagging counts lookups refused because the feed was not current.
+	lagging atomic.Uint64
 
 	mu sync.Mutex
 	// users holds each user's cached sessions. A slice, not a map: users
@@ -52,6 +54,8 @@ type cache struct {
 	users map[userKey][]entry
 	n     int    // entries in users
 	clock uint64 // counts hits and puts: the recency of entry.used
+	// Counters for CacheStats.
+	hits, misses, evicted, expired uint64
 }
 
 type userKey struct {
@@ -130,6 +134,7 @@ func newCache(size int) *cache {
 // dropped, never served.
 func (c *cache) get(t TenantID, user, id string, now time.Time, fresh time.Duration) (Session, bool) {
 	if !c.current(cacheTrust) {
+		c.lagging.Add(1)
 		return Session{}, false
 	}
 	c.mu.Lock()
@@ -143,15 +148,18 @@ func (c *cache) get(t TenantID, user, id string, now time.Time, fresh time.Durat
 		}
 		if e.expiredAt(now) {
 			c.remove(k, es, i)
-			return Session{}, false
+			c.expired++
+			break
 		}
 		if now.Sub(time.Unix(e.lastSeen, 0)) >= fresh {
-			return Session{}, false
+			break
 		}
 		c.clock++
 		e.used = c.clock
+		c.hits++
 		return e.session(k), true
 	}
+	c.misses++
 	return Session{}, false
 }
 
@@ -197,6 +205,7 @@ func (c *cache) evict(now time.Time) {
 		for i := range es {
 			if es[i].deadAt(now) {
 				c.remove(k, es, i)
+				c.expired++
 				return
 			}
 			if vi < 0 || es[i].used < oldest {
@@ -209,6 +218,7 @@ func (c *cache) evict(now time.Time) {
 	}
 	if vi >= 0 {
 		c.remove(victim, c.users[victim], vi)
+		c.evicted++
 	}
 }
 
@@ -243,6 +253,40 @@ func (c *cache) invalidate(tenant, user string) {
 		k := userKey{TenantID(tenant), user}
 		c.n -= len(c.users[k])
 		delete(c.users, k)
+	}
+}
+
+// CacheStats is a snapshot of the session cache's state and counters. The
+// counters start at zero when EnableCache turns the cache on.
+type CacheStats struct {
+	// Size is the most sessions the cache keeps, and Entries the sessions
+	// it holds; both are 0 while the cache is off.
+	Size, Entries int
+	// Hits counts loads answered from memory. Misses counts loads that
+	// read the store although the invalidation feed was current: the
+	// session was not cached, had ended, or was due to have its idle
+	// expiry written back. Lagging counts loads that read the store
+	// because the feed was not proven current.
+	Hits, Misses, Lagging uint64
+	// Evicted counts sessions dropped to make room, the least recently
+	// used; Expired counts those dropped because they could no longer be
+	// served (ended, or due to be read from the store again).
+	// Invalidations are not counted.
+	Evicted, Expired uint64
+}
+
+// CacheStats returns the session cache's state and counters.
+func (m *Manager) CacheStats() CacheStats {
+	c := m.cache.Load()
+	if c == nil {
+		return CacheStats{}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return CacheStats{
+		Size: c.size, Entries: c.n,
+		Hits: c.hits, Misses: c.misses, Lagging: c.lagging.Load(),
+		Evicted: c.evicted, Expired: c.expired,
 	}
 }
 

@@ -418,3 +418,39 @@ func TestCacheSizeZeroLeavesItOff(t *testing.T) {
 	}()
 	m.EnableCache(t.Context(), -1)
 }
+
+func TestCacheStats(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	rc := &readCounter{Store: f.st}
+	m, err := NewManager(rc, Config{Keys: [][]byte{key1}, Now: f.clock.Now, Password: cheapParams})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.CacheStats(); got != (CacheStats{}) {
+		t.Errorf("CacheStats with the cache off = %+v, want zero", got)
+	}
+	m.EnableCache(t.Context(), 1)
+	_, v1 := f.login(t, m)
+	_, v2 := f.login(t, m)
+	load := func(v string) {
+		t.Helper()
+		if _, err := m.Load(t.Context(), f.t, []string{v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	load(v1) // miss, cached
+	load(v1) // hit
+	load(v2) // miss, cached in place of v1's session
+	rc.stale.Store(true)
+	load(v2) // lagging
+	rc.stale.Store(false)
+	f.clock.Advance(6 * time.Minute)
+	load(v2) // miss: due for its write-back, then cached again
+	f.clock.Advance(2 * time.Hour)
+	m.Load(t.Context(), f.t, []string{v2}) // miss: expired, dropped
+	want := CacheStats{Size: 1, Entries: 0, Hits: 1, Misses: 4, Lagging: 1, Evicted: 1, Expired: 1}
+	if got := m.CacheStats(); got != want {
+		t.Errorf("CacheStats = %+v, want %+v", got, want)
+	}
+}

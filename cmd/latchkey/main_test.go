@@ -117,8 +117,46 @@ func TestServeDemo(t *testing.T) {
 	if me.User.Username != "demo" {
 		t.Errorf("me = %+v, want demo", me)
 	}
+	// A second me is answered from the session cache, which /metrics shows.
+	r, err = http.DefaultClient.Do(req)
+	if err != nil || r.StatusCode != 200 {
+		t.Fatalf("second me: %v %v", r, err)
+	}
+	r.Body.Close()
+	mr, err := http.Get(adm + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(mr.Body)
+	mr.Body.Close()
+	for _, want := range []string{
+		`latchkey_session_cache_lookups_total{result="hit"} 1`, `latchkey_session_cache_lookups_total{result="miss"} 1`,
+		`latchkey_session_cache_lookups_total{result="lagging"} 0`, `latchkey_session_cache_evictions_total{reason="lru"} 0`,
+		"latchkey_session_cache_entries 1", "latchkey_session_cache_max_entries 50000",
+	} {
+		if !strings.Contains(string(mb), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	if strings.Contains(out.String(), cookie.Value) {
 		t.Error("the session cookie reached the log")
+	}
+}
+
+func TestServeWithoutSessionCache(t *testing.T) {
+	t.Parallel()
+	_, adm, out := boot(t, map[string]string{"LATCHKEY_SESSION_CACHE_SIZE": "0"})
+	if !strings.Contains(out.String(), "session cache disabled") {
+		t.Errorf("no log line saying the session cache is off:\n%s", out)
+	}
+	mr, err := http.Get(adm + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(mr.Body)
+	mr.Body.Close()
+	if !strings.Contains(string(mb), "latchkey_session_cache_max_entries 0") {
+		t.Errorf("/metrics lacks latchkey_session_cache_max_entries 0")
 	}
 }
 

@@ -110,6 +110,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// Serve `me` from memory while the store's invalidation feed is
 	// current; a revocation on any replica reaches this one within 50 ms.
 	m.EnableCache(watchCtx, cfg.SessionCacheSize)
+	newCacheMetrics(reg, m)
 	if cfg.SessionCacheSize == 0 {
 		log.Info("session cache disabled: every me reads the store")
 	}
