@@ -182,9 +182,8 @@ func (c *cache) put(s Session, gen uint64, now time.Time) {
 			return
 		}
 	}
-	if c.n >= c.size {
-		c.evict(now)
-		es = c.users[k] // the victim may have been one of k's
+	if c.n >= c.size && c.evict(now) == k {
+		es = c.users[k] // the victim was one of k's
 	}
 	c.users[k] = append(es, e)
 	c.n++
@@ -193,10 +192,11 @@ func (c *cache) put(s Session, gen uint64, now time.Time) {
 // evict drops one entry: the first dead one met, or else the least
 // recently used session of evictSamples users met in Go's randomized map
 // order (which starts anywhere, and goes on in hash order, unrelated to
-// use).
-func (c *cache) evict(now time.Time) {
+// use). It returns the user whose session it dropped.
+func (c *cache) evict(now time.Time) userKey {
 	var (
 		victim userKey
+		ves    []entry
 		vi     = -1
 		oldest uint64
 		seen   int
@@ -206,10 +206,10 @@ func (c *cache) evict(now time.Time) {
 			if es[i].deadAt(now) {
 				c.remove(k, es, i)
 				c.expired++
-				return
+				return k
 			}
 			if vi < 0 || es[i].used < oldest {
-				victim, vi, oldest = k, i, es[i].used
+				victim, ves, vi, oldest = k, es, i, es[i].used
 			}
 		}
 		if seen++; seen == evictSamples {
@@ -217,9 +217,10 @@ func (c *cache) evict(now time.Time) {
 		}
 	}
 	if vi >= 0 {
-		c.remove(victim, c.users[victim], vi)
+		c.remove(victim, ves, vi)
 		c.evicted++
 	}
+	return victim
 }
 
 // remove drops the i-th of es, the entries of k. The caller holds c.mu.
