@@ -38,7 +38,7 @@ func benchPublic(b *testing.B) (http.Handler, *http.Cookie) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m.EnableCache(b.Context())
+	m.EnableCache(b.Context(), session.DefaultCacheSize)
 	srv, err := NewServer(m, Config{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)

@@ -1,11 +1,15 @@
 package session
 
 // Micro-benchmarks of the session hot path, run by `make bench` (and by
-// any `go test -bench`): the cookie codec and Manager.Load over memstore.
+// any `go test -bench`): the cookie codec, Manager.Load over memstore, and
+// the per-process session cache.
 // The process-level benchmark is in bench/.
 
 import (
 	"bytes"
+	"fmt"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,7 +105,7 @@ func benchManagerLoad(b *testing.B, cached bool) {
 	}
 	values := []string{c.Value}
 	if cached {
-		m.EnableCache(ctx)
+		m.EnableCache(ctx, DefaultCacheSize)
 		if _, err := m.Load(ctx, &t, values); err != nil { // fills the cache
 			b.Fatal(err)
 		}
@@ -119,4 +123,89 @@ func benchManagerLoad(b *testing.B, cached bool) {
 // map lookup.
 func BenchmarkManagerLoadCached(b *testing.B) {
 	benchManagerLoad(b, true)
+}
+
+// benchCacheSessions returns n sessions of distinct users as a load from
+// the store makes them: each with its own ID, username and user-agent
+// strings, which a cache entry keeps.
+func benchCacheSessions(n int) []Session {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	ss := make([]Session, n)
+	for i := range ss {
+		ss[i] = Session{
+			ID: sessionID(fmt.Appendf(nil, "token %d", i)), Tenant: "bench", Username: fmt.Sprintf("u%07d", i),
+			CreatedAt: now, LastSeenAt: now, IdleExpiresAt: now.Add(12 * time.Hour), ExpiresAt: now.Add(7 * 24 * time.Hour),
+			UserAgent: strings.Clone("Firefox on Linux"),
+		}
+	}
+	return ss
+}
+
+// benchCacheSize is the size of the benchmarks' cache: the bound before it
+// could be set, so that figures compare across versions.
+const benchCacheSize = 100_000
+
+// benchFullCache returns a full cache of benchCacheSize sessions, whose
+// feed is always current.
+func benchFullCache() (*cache, []Session) {
+	c := newCache(benchCacheSize)
+	c.current = func(time.Duration) bool { return true }
+	ss := benchCacheSessions(benchCacheSize)
+	for _, s := range ss {
+		c.put(s, 0, s.LastSeenAt)
+	}
+	return c, ss
+}
+
+// BenchmarkCacheHit is a lookup that the cache answers, in a full cache:
+// what every cached `me` pays besides the cookie's MAC.
+func BenchmarkCacheHit(b *testing.B) {
+	c, ss := benchFullCache()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		s := &ss[i%len(ss)]
+		if _, ok := c.get(s.Tenant, s.Username, s.ID, s.LastSeenAt, time.Minute); !ok {
+			b.Fatal("a cached session missed")
+		}
+		i++
+	}
+}
+
+// BenchmarkCachePutFull caches sessions of new users in a full cache: what
+// a load that read the store pays to cache what it read, eviction
+// included. It alternates between two sets of sessions, each of which
+// fills the cache, so that every put is of a session not cached.
+func BenchmarkCachePutFull(b *testing.B) {
+	c, cached := benchFullCache()
+	more := benchCacheSessions(benchCacheSize)
+	for i := range more {
+		more[i].Username = "v" + more[i].Username[1:]
+	}
+	sets := [2][]Session{more, cached}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		s := &sets[i/benchCacheSize%2][i%benchCacheSize]
+		c.put(*s, 0, s.LastSeenAt)
+		i++
+	}
+}
+
+// BenchmarkCacheMemory reports the live heap that a full cache takes per
+// session, the strings it keeps included: the figure that the cache's
+// bound is chosen from.
+func BenchmarkCacheMemory(b *testing.B) {
+	var per float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		c, _ := benchFullCache() // the sessions slice itself is garbage
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		per = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(c.n)
+		runtime.KeepAlive(c)
+	}
+	b.ReportMetric(per, "B/session")
 }

@@ -466,7 +466,11 @@ func (m *Manager) ClearCookies(t *Tenant) []*http.Cookie {
 // back. Writing on every request would put a store write on the hot path;
 // a tenth of the idle timeout, at most five minutes, keeps the idle expiry
 // accurate to within that.
-func refreshAfter(idle time.Duration) time.Duration { return min(idle/10, 5*time.Minute) }
+func refreshAfter(idle time.Duration) time.Duration { return min(idle/10, maxRefreshAfter) }
+
+// maxRefreshAfter bounds refreshAfter whatever the idle timeout, so that a
+// cached session last seen longer ago can no longer be served from memory.
+const maxRefreshAfter = 5 * time.Minute
 
 // Load returns the session named by the request's session cookies (every
 // value of the tenant's cookie name). Anything but exactly one valid cookie
@@ -488,7 +492,7 @@ func (m *Manager) Load(ctx context.Context, t *Tenant, values []string) (Session
 	c := m.cache.Load()
 	var gen uint64
 	if c != nil {
-		if s, ok := c.get(t.ID, user, id); ok && now.Before(s.expires()) && now.Sub(s.LastSeenAt) < refreshAfter(idle) {
+		if s, ok := c.get(t.ID, user, id, now, refreshAfter(idle)); ok {
 			return s, nil
 		}
 		gen = c.gen.Load()
@@ -502,7 +506,7 @@ func (m *Manager) Load(ctx context.Context, t *Tenant, values []string) (Session
 	}
 	if now.Sub(s.LastSeenAt) < refreshAfter(idle) {
 		if c != nil {
-			c.put(s, gen)
+			c.put(s, gen, now)
 		}
 		return s, nil
 	}
@@ -522,7 +526,7 @@ func (m *Manager) Load(ctx context.Context, t *Tenant, values []string) (Session
 		// not a reason to refuse this request.
 		m.log.WarnContext(ctx, "could not refresh session idle expiry", "tenant", t.ID, "err", err)
 	case c != nil:
-		c.put(s, gen)
+		c.put(s, gen, now)
 	}
 	return s, nil
 }

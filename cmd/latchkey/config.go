@@ -25,16 +25,18 @@ type config struct {
 	CookieKeys  string
 	AdminToken  string
 	LogLevel    string
-	// TrustedProxies and HashMemoryMiB are the parsed forms of their
-	// settings, filled in by validate.
+	// TrustedProxies, HashMemoryMiB and SessionCacheSize are the parsed
+	// forms of their settings, filled in by validate.
 	TrustedProxiesRaw string
 	HashMemoryRaw     string
+	SessionCacheRaw   string
 	CookieKeysFile    string
 	AdminTokenFile    string
 	DrainDelayRaw     string
 	DrainDelay        time.Duration
 	TrustedProxies    []netip.Prefix
 	HashMemoryMiB     int64
+	SessionCacheSize  int
 	// The Redis connection's files; Redis, RedisTLS and RedisPassword
 	// are their parsed forms, with LATCHKEY_REDIS_URL's, filled in by
 	// validate.
@@ -46,6 +48,11 @@ type config struct {
 	RedisTLS          *tls.Config
 	RedisPassword     string
 }
+
+// maxSessionCache bounds LATCHKEY_SESSION_CACHE_SIZE: ten million
+// sessions take about 2 GB, more than a replica of a login service should
+// hold; a larger number is a typo.
+const maxSessionCache = 10_000_000
 
 // setting ties a config field to its flag and environment variable.
 type setting struct {
@@ -65,6 +72,7 @@ func (c *config) settings() []setting {
 		{"log-level", "LATCHKEY_LOG_LEVEL", "info", "debug, info, warn or error", &c.LogLevel, false},
 		{"trusted-proxies", "LATCHKEY_TRUSTED_PROXIES", "", "comma-separated CIDRs or IPs of proxies whose X-Forwarded-For is believed (e.g. the ingress)", &c.TrustedProxiesRaw, false},
 		{"hash-memory", "LATCHKEY_HASH_MEMORY_MIB", "128", "MiB that concurrent password hashes may use together", &c.HashMemoryRaw, false},
+		{"session-cache-size", "LATCHKEY_SESSION_CACHE_SIZE", strconv.Itoa(session.DefaultCacheSize), "sessions each replica keeps in memory for me (about 220 bytes each), evicting the least recently used; 0 disables the cache", &c.SessionCacheRaw, false},
 		{"cookie-keys-file", "LATCHKEY_COOKIE_KEYS_FILE", "", "file holding LATCHKEY_COOKIE_KEYS, re-read when it changes", &c.CookieKeysFile, false},
 		{"admin-token-file", "LATCHKEY_ADMIN_TOKEN_FILE", "", "file holding LATCHKEY_ADMIN_TOKEN, re-read when it changes", &c.AdminTokenFile, false},
 		{"drain-delay", "LATCHKEY_DRAIN_DELAY", "0s", "after SIGTERM, how long to keep serving with /readyz failing before closing", &c.DrainDelayRaw, false},
@@ -176,6 +184,11 @@ func (c *config) validate() error {
 		errs = append(errs, fmt.Errorf("LATCHKEY_HASH_MEMORY_MIB: %q is not a whole number of MiB from 20 (one hash) to 1048576", c.HashMemoryRaw))
 	} else {
 		c.HashMemoryMiB = n
+	}
+	if n, err := strconv.Atoi(c.SessionCacheRaw); err != nil || n < 0 || n > maxSessionCache {
+		errs = append(errs, fmt.Errorf("LATCHKEY_SESSION_CACHE_SIZE: %q is not a whole number of sessions from 0 (no cache) to %d", c.SessionCacheRaw, maxSessionCache))
+	} else {
+		c.SessionCacheSize = n
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

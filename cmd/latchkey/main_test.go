@@ -117,8 +117,46 @@ func TestServeDemo(t *testing.T) {
 	if me.User.Username != "demo" {
 		t.Errorf("me = %+v, want demo", me)
 	}
+	// A second me is answered from the session cache, which /metrics shows.
+	r, err = http.DefaultClient.Do(req)
+	if err != nil || r.StatusCode != 200 {
+		t.Fatalf("second me: %v %v", r, err)
+	}
+	r.Body.Close()
+	mr, err := http.Get(adm + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(mr.Body)
+	mr.Body.Close()
+	for _, want := range []string{
+		`latchkey_session_cache_lookups_total{result="hit"} 1`, `latchkey_session_cache_lookups_total{result="miss"} 1`,
+		`latchkey_session_cache_lookups_total{result="lagging"} 0`, `latchkey_session_cache_evictions_total{reason="lru"} 0`,
+		"latchkey_session_cache_entries 1", "latchkey_session_cache_max_entries 50000",
+	} {
+		if !strings.Contains(string(mb), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	if strings.Contains(out.String(), cookie.Value) {
 		t.Error("the session cookie reached the log")
+	}
+}
+
+func TestServeWithoutSessionCache(t *testing.T) {
+	t.Parallel()
+	_, adm, out := boot(t, map[string]string{"LATCHKEY_SESSION_CACHE_SIZE": "0"})
+	if !strings.Contains(out.String(), "session cache disabled") {
+		t.Errorf("no log line saying the session cache is off:\n%s", out)
+	}
+	mr, err := http.Get(adm + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(mr.Body)
+	mr.Body.Close()
+	if !strings.Contains(string(mb), "latchkey_session_cache_max_entries 0") {
+		t.Errorf("/metrics lacks latchkey_session_cache_max_entries 0")
 	}
 }
 
@@ -189,25 +227,64 @@ tenants:
 func TestConfigProblemsReportedTogether(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{
-		"LATCHKEY_ADDR":            "nonsense",
-		"LATCHKEY_REDIS_URL":       "http://user:hunter2@example",
-		"LATCHKEY_ADMIN_TOKEN":     "short",
-		"LATCHKEY_LOG_LEVEL":       "loud",
-		"LATCHKEY_TRUSTED_PROXIES": "10.0.0.0/8, ingress",
-		"LATCHKEY_HASH_MEMORY_MIB": "1",
+		"LATCHKEY_ADDR":               "nonsense",
+		"LATCHKEY_REDIS_URL":          "http://user:hunter2@example",
+		"LATCHKEY_ADMIN_TOKEN":        "short",
+		"LATCHKEY_LOG_LEVEL":          "loud",
+		"LATCHKEY_TRUSTED_PROXIES":    "10.0.0.0/8, ingress",
+		"LATCHKEY_HASH_MEMORY_MIB":    "1",
+		"LATCHKEY_SESSION_CACHE_SIZE": "-1",
 	}
 	var out bytes.Buffer
 	err := run(context.Background(), []string{"serve"}, func(k string) string { return env[k] }, nil, &out, &out)
 	if err == nil {
 		t.Fatal("run = nil, want configuration errors")
 	}
-	for _, want := range []string{"LATCHKEY_ADDR", "LATCHKEY_REDIS_URL", "LATCHKEY_COOKIE_KEYS: required", "LATCHKEY_ADMIN_TOKEN", "LATCHKEY_LOG_LEVEL", `"ingress" is not a CIDR`, "LATCHKEY_HASH_MEMORY_MIB"} {
+	for _, want := range []string{"LATCHKEY_ADDR", "LATCHKEY_REDIS_URL", "LATCHKEY_COOKIE_KEYS: required", "LATCHKEY_ADMIN_TOKEN", "LATCHKEY_LOG_LEVEL", `"ingress" is not a CIDR`, "LATCHKEY_HASH_MEMORY_MIB", "LATCHKEY_SESSION_CACHE_SIZE"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}
 	}
 	if strings.Contains(err.Error(), "hunter2") {
 		t.Error("the error echoes the Redis password")
+	}
+}
+
+func TestSessionCacheSize(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, env string
+		args      []string
+		want      int
+		wantErr   bool
+	}{
+		{name: "default", want: session.DefaultCacheSize},
+		{name: "off", env: "0", want: 0},
+		{name: "one", env: "1", want: 1},
+		{name: "largest", env: "10000000", want: 10_000_000},
+		{name: "the flag wins", env: "5", args: []string{"-session-cache-size", "7"}, want: 7},
+		{name: "negative", env: "-1", wantErr: true},
+		{name: "too large", env: "10000001", wantErr: true},
+		{name: "a fraction", env: "1.5", wantErr: true},
+		{name: "a unit", env: "20MB", wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"LATCHKEY_SESSION_CACHE_SIZE": tc.env}
+			c, err := parseConfig(tc.args, func(k string) string { return env[k] }, io.Discard)
+			if tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "LATCHKEY_SESSION_CACHE_SIZE: ") {
+					t.Errorf("parseConfig = %v, want an error naming LATCHKEY_SESSION_CACHE_SIZE", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.SessionCacheSize != tc.want {
+				t.Errorf("SessionCacheSize = %d, want %d", c.SessionCacheSize, tc.want)
+			}
+		})
 	}
 }
 

@@ -9,10 +9,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/latchkeyhq/latchkey/session"
 )
 
 // newRegistry returns the process's metrics registry with the Go runtime
-// and process collectors; the API and the Redis hook add theirs.
+// and process collectors; the API, the Redis hook and the session cache add
+// theirs.
 func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -81,4 +84,48 @@ func (m *redisMetrics) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 		m.commands.WithLabelValues("pipeline", result(err)).Inc()
 		return err
 	}
+}
+
+// cacheMetrics exports the session cache's counters, read from the manager
+// at each scrape so that a hit costs no more than it did.
+type cacheMetrics struct {
+	m                                   *session.Manager
+	lookups, evictions, entries, maxEnt *prometheus.Desc
+}
+
+func newCacheMetrics(reg prometheus.Registerer, m *session.Manager) {
+	reg.MustRegister(&cacheMetrics{
+		m: m,
+		lookups: prometheus.NewDesc("latchkey_session_cache_lookups_total",
+			"Session loads by how the per-replica cache took them: hit (answered from memory), miss (read from the store: not cached, ended, or due for its idle expiry's write-back), lagging (read from the store because the invalidation feed was not proven current).",
+			[]string{"result"}, nil),
+		evictions: prometheus.NewDesc("latchkey_session_cache_evictions_total",
+			"Sessions dropped from the cache, by reason: lru (least recently used, to make room) or expired (could no longer be served). Invalidations are not counted.",
+			[]string{"reason"}, nil),
+		entries: prometheus.NewDesc("latchkey_session_cache_entries",
+			"Sessions in the cache.", nil, nil),
+		maxEnt: prometheus.NewDesc("latchkey_session_cache_max_entries",
+			"The most sessions the cache keeps (LATCHKEY_SESSION_CACHE_SIZE); 0 when it is off.", nil, nil),
+	})
+}
+
+func (c *cacheMetrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.lookups
+	ch <- c.evictions
+	ch <- c.entries
+	ch <- c.maxEnt
+}
+
+func (c *cacheMetrics) Collect(ch chan<- prometheus.Metric) {
+	s := c.m.CacheStats()
+	for _, l := range []struct {
+		result string
+		n      uint64
+	}{{"hit", s.Hits}, {"miss", s.Misses}, {"lagging", s.Lagging}} {
+		ch <- prometheus.MustNewConstMetric(c.lookups, prometheus.CounterValue, float64(l.n), l.result)
+	}
+	ch <- prometheus.MustNewConstMetric(c.evictions, prometheus.CounterValue, float64(s.Evicted), "lru")
+	ch <- prometheus.MustNewConstMetric(c.evictions, prometheus.CounterValue, float64(s.Expired), "expired")
+	ch <- prometheus.MustNewConstMetric(c.entries, prometheus.GaugeValue, float64(s.Entries))
+	ch <- prometheus.MustNewConstMetric(c.maxEnt, prometheus.GaugeValue, float64(s.Size))
 }

@@ -109,7 +109,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var wg sync.WaitGroup
 	// Serve `me` from memory while the store's invalidation feed is
 	// current; a revocation on any replica reaches this one within 50 ms.
-	m.EnableCache(watchCtx)
+	m.EnableCache(watchCtx, cfg.SessionCacheSize)
+	newCacheMetrics(reg, m)
+	if cfg.SessionCacheSize == 0 {
+		log.Info("session cache disabled: every me reads the store")
+	}
 	wg.Go(func() {
 		m.WatchTenants(watchCtx, tenantReload, func(ts []session.Tenant) {
 			if file != nil && lostTenants(file, ts) {
