@@ -3,7 +3,6 @@ package api
 import (
 	"fmt"
 	"net/http"
-	"net/url"
 	"sort"
 	"strings"
 
@@ -88,7 +87,10 @@ func (s *Server) refuseForeign(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		case "":
-			if u, err := url.Parse(origin[0]); err == nil && u.Host == r.Host {
+			// CrossOriginProtection parses the Origin as a URL; a browser's
+			// Origin is scheme://host[:port], so the host is what follows
+			// "://" (anything else, userinfo included, fails to match).
+			if _, host, ok := strings.Cut(origin[0], "://"); ok && host == r.Host {
 				next.ServeHTTP(w, r)
 				return
 			}
