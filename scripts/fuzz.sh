@@ -24,6 +24,8 @@ fuzz ./session FuzzCookieDecode
 fuzz ./session FuzzParseTenantsFile
 fuzz ./session FuzzTenantValidate
 fuzz ./session FuzzNormalizeHost
+fuzz ./session FuzzDecodeRecord
+fuzz ./session FuzzRecordRoundTrip
 fuzz ./api FuzzLoginBody
 fuzz ./api FuzzTenantResolution
 fuzz ./api FuzzAdminTenantBody

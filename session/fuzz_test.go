@@ -559,3 +559,75 @@ func FuzzNormalizeHost(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeRecord decodes arbitrary bytes as a stored session record,
+// anchored on an arbitrary store expiry (unix milliseconds, as redisstore
+// keeps it). Property: no panic; a refusal is errBadRecord; a version 2
+// record decodes to ordered times (created, last seen, idle expiry,
+// absolute expiry); and whatever decodes comes back unchanged through
+// encodeRecord and decodeRecord anchored on its own expiry.
+func FuzzDecodeRecord(f *testing.F) {
+	fresh := managerSession(recordNow, recordNow, "Firefox on Linux")
+	late := managerSession(recordNow, recordNow.Add(163*time.Hour+5*time.Second), "Go HTTP client")
+	text := managerSession(recordNow, recordNow.Add(time.Minute), "PostmanRuntime/7.36.0")
+	for _, s := range []Session{fresh, late, text} {
+		f.Add(encodeRecord(&s), s.expires().UnixMilli())
+		f.Add(encodeRecordV1(&s), s.expires().UnixMilli())
+	}
+	f.Add([]byte{}, int64(0))
+	f.Add([]byte{recordV2, capped | 31, 0x80}, fresh.expires().UnixMilli())
+	f.Fuzz(func(t *testing.T, b []byte, expiresMilli int64) {
+		var s Session
+		err := decodeRecord(b, time.UnixMilli(expiresMilli), &s)
+		if err != nil {
+			if err != errBadRecord {
+				t.Fatalf("decodeRecord(%x)=%v, want nil or %v", b, err, errBadRecord)
+			}
+			return
+		}
+		if b[0] == recordV2 && (s.LastSeenAt.Before(s.CreatedAt) || s.IdleExpiresAt.Before(s.LastSeenAt) || s.ExpiresAt.Before(s.IdleExpiresAt)) {
+			t.Errorf("decodeRecord(%x)=%+v, want ordered times", b, s)
+		}
+		again := encodeRecord(&s)
+		var back Session
+		if err := decodeRecord(again, s.expires(), &back); err != nil {
+			t.Fatalf("decodeRecord(encodeRecord(%+v))=%v, want nil", s, err)
+		}
+		if !sameSession(s, back) {
+			t.Errorf("decodeRecord(encodeRecord(s))=%+v, want %+v", back, s)
+		}
+	})
+}
+
+// FuzzRecordRoundTrip encodes sessions with arbitrary times (unix seconds)
+// and user agents. Property: decodeRecord, anchored on the session's
+// expiry, gives the session back; a session ordered as Manager makes them
+// within 1970-2106 takes version 2, and at most a few bytes more than
+// its user agent in text.
+func FuzzRecordRoundTrip(f *testing.F) {
+	n := recordNow.Unix()
+	f.Add(n, n, n+43200, n+604800, "Firefox on Linux")
+	f.Add(n, n+5, n+5+43200, n+604800, "PostmanRuntime/7.36.0")
+	f.Add(n, n+600000, n+604800, n+604800, "")
+	f.Add(n, n, n+7200, n+3600, "Chrome on Linux")
+	f.Add(int64(-1), int64(0), int64(1<<32), int64(1<<62), "\xff")
+	f.Fuzz(func(t *testing.T, created, seen, idleAt, at int64, ua string) {
+		s := Session{
+			CreatedAt: time.Unix(created, 0).UTC(), LastSeenAt: time.Unix(seen, 0).UTC(),
+			IdleExpiresAt: time.Unix(idleAt, 0).UTC(), ExpiresAt: time.Unix(at, 0).UTC(), UserAgent: ua,
+		}
+		b := encodeRecord(&s)
+		var got Session
+		if err := decodeRecord(b, s.expires(), &got); err != nil {
+			t.Fatalf("decodeRecord(encodeRecord(%+v))=%v, want nil", s, err)
+		}
+		if !sameSession(s, got) {
+			t.Errorf("decodeRecord(encodeRecord(s))=%+v, want %+v", got, s)
+		}
+		if 0 <= created && created <= seen && seen <= idleAt && idleAt <= at && at <= maxSpan {
+			if b[0] != recordV2 || len(b) > 2+3*5+len(ua) {
+				t.Errorf("encodeRecord(%+v)=%x, want version 2 within %d bytes", s, b, 2+3*5+len(ua))
+			}
+		}
+	})
+}

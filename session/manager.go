@@ -552,7 +552,7 @@ func (m *Manager) get(ctx context.Context, t *Tenant, user, id string) (Session,
 
 func (m *Manager) decodeSession(rec store.Session) (Session, error) {
 	s := Session{ID: rec.ID, Tenant: TenantID(rec.Tenant), Username: rec.User}
-	if err := decodeRecord(rec.Data, &s); err != nil {
+	if err := decodeRecord(rec.Data, rec.Expires, &s); err != nil {
 		m.log.Error("unreadable session record", "tenant", rec.Tenant, "err", err)
 		return Session{}, err
 	}

@@ -327,28 +327,6 @@ func TestSummarizeUserAgent(t *testing.T) {
 	}
 }
 
-func TestRecordRoundTrip(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	in := Session{CreatedAt: now, LastSeenAt: now.Add(time.Minute), IdleExpiresAt: now.Add(time.Hour), ExpiresAt: now.Add(24 * time.Hour), UserAgent: "Firefox on Linux"}
-	b := encodeRecord(&in)
-	var out Session
-	if err := decodeRecord(b, &out); err != nil {
-		t.Fatal(err)
-	}
-	if out != in {
-		t.Errorf("decodeRecord(encodeRecord(s)) = %+v, want %+v", out, in)
-	}
-	if len(b) > 40 {
-		t.Errorf("encoded record is %d bytes, want at most 40", len(b))
-	}
-	for _, bad := range [][]byte{nil, {9}, {recordVersion}, {recordVersion, 0x80}} {
-		if err := decodeRecord(bad, &out); err == nil {
-			t.Errorf("decodeRecord(%x) = nil, want an error", bad)
-		}
-	}
-}
-
 func TestHashingBudget(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)

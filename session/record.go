@@ -26,28 +26,128 @@ func (s *Session) expires() time.Time {
 	return s.ExpiresAt
 }
 
-// recordVersion prefixes every encoded session so the format can evolve.
-const recordVersion = 1
+// Record versions: the first byte of every encoded session, so that the
+// format can evolve. Every live session costs Redis memory, a user's only
+// session most (see docs/operations.md), so records are a handful of
+// bytes. Decoding accepts every version ever written; encoding writes the
+// newest one.
+//
+// Version 1 is self-contained: the four times as varint unix seconds,
+// then the user-agent summary as text.
+//
+// Version 2 leans on the store: store.Session.Expires is the earlier of
+// the idle and absolute expiry, which every store keeps and returns, so
+// the record holds only what that anchor does not give, as durations,
+// which are small and, for the ones a tenant configures, round:
+//
+//	0x02
+//	head     bit 7: the idle expiry is capped at the absolute one (equal);
+//	         bits 0-6: the user-agent code (uaCodes), 0 when the summary is
+//	         not in the table and follows as text at the end
+//	uvarint  seen: LastSeenAt - CreatedAt, in seconds
+//	duration lifetime: ExpiresAt - CreatedAt
+//	duration idle: IdleExpiresAt - LastSeenAt, only when not capped
+//	text     the summary, only with code 0
+//
+// where a duration is a uvarint of n<<2|unit, the time being n seconds,
+// minutes, hours or days (units 0-3). With the anchor E: not capped,
+// IdleExpiresAt = E, LastSeenAt = E - idle, CreatedAt = LastSeenAt - seen
+// and ExpiresAt = CreatedAt + lifetime; capped, IdleExpiresAt = ExpiresAt
+// = E, CreatedAt = E - lifetime and LastSeenAt = CreatedAt + seen. A
+// session of the default policy takes 5 to 7 bytes, against some 35 in
+// version 1.
+//
+// Version 2 holds only sessions as Manager makes them (CreatedAt <=
+// LastSeenAt <= IdleExpiresAt <= ExpiresAt, the anchor within 1970-2106,
+// spans under maxSpan); anything else is written as version 1.
+const (
+	recordV1 = 1
+	recordV2 = 2
+)
 
-// encodeRecord packs the parts of s that are not in its store key into a
-// few dozen bytes: every live session costs Redis memory, so the format is
-// binary (unix seconds as varints, then the user-agent summary).
+// maxSpan bounds the spans of a version 2 record, in seconds (136 years),
+// and its anchor, so that decoding cannot overflow whatever the bytes.
+const maxSpan = 1<<32 - 1
+
+// capped is the head bit of a version 2 record whose idle expiry equals
+// its absolute expiry.
+const capped = 0x80
+
+// unitSeconds are the units of a version 2 duration.
+var unitSeconds = [4]int64{1, 60, 3600, 86400}
+
+// encodeRecord packs the parts of s that are not in its store key. The
+// store must keep s.expires() with it, to the second, and hand it back to
+// decodeRecord.
 func encodeRecord(s *Session) []byte {
+	if b, ok := encodeRecordV2(s); ok {
+		return b
+	}
+	return encodeRecordV1(s)
+}
+
+func encodeRecordV1(s *Session) []byte {
 	b := make([]byte, 0, 1+4*binary.MaxVarintLen64+len(s.UserAgent))
-	b = append(b, recordVersion)
+	b = append(b, recordV1)
 	for _, t := range []time.Time{s.CreatedAt, s.LastSeenAt, s.IdleExpiresAt, s.ExpiresAt} {
 		b = binary.AppendVarint(b, t.Unix())
 	}
 	return append(b, s.UserAgent...)
 }
 
+// encodeRecordV2 reports false for a session that version 2 cannot hold.
+func encodeRecordV2(s *Session) ([]byte, bool) {
+	created, seen, idleAt, at := s.CreatedAt.Unix(), s.LastSeenAt.Unix(), s.IdleExpiresAt.Unix(), s.ExpiresAt.Unix()
+	if created < 0 || created > seen || seen > idleAt || idleAt > at || idleAt > maxSpan || at-created > maxSpan {
+		return nil, false
+	}
+	code := uaCodes[s.UserAgent] // 0, as text, when not in the table
+	head := code
+	if idleAt == at {
+		head |= capped
+	}
+	b := make([]byte, 0, 2+3*binary.MaxVarintLen64+len(s.UserAgent))
+	b = append(b, recordV2, head)
+	b = binary.AppendUvarint(b, uint64(seen-created))
+	b = appendDuration(b, at-created)
+	if head&capped == 0 {
+		b = appendDuration(b, idleAt-seen)
+	}
+	if code == 0 {
+		b = append(b, s.UserAgent...)
+	}
+	return b, true
+}
+
+// appendDuration appends d (seconds, 0 <= d <= maxSpan) in the largest
+// unit that divides it.
+func appendDuration(b []byte, d int64) []byte {
+	unit := len(unitSeconds) - 1
+	for unit > 0 && d%unitSeconds[unit] != 0 {
+		unit--
+	}
+	return binary.AppendUvarint(b, uint64(d/unitSeconds[unit])<<2|uint64(unit))
+}
+
 var errBadRecord = errors.New("session: malformed session record")
 
-func decodeRecord(b []byte, s *Session) error {
-	if len(b) == 0 || b[0] != recordVersion {
+// decodeRecord fills s from b and expires, the session's expiry as the
+// store returned it. It returns errBadRecord, never panics, on any bytes
+// that no version of encodeRecord wrote.
+func decodeRecord(b []byte, expires time.Time, s *Session) error {
+	if len(b) == 0 {
 		return errBadRecord
 	}
-	b = b[1:]
+	switch b[0] {
+	case recordV1:
+		return decodeRecordV1(b[1:], s)
+	case recordV2:
+		return decodeRecordV2(b[1:], expires.Unix(), s)
+	}
+	return errBadRecord
+}
+
+func decodeRecordV1(b []byte, s *Session) error {
 	for _, t := range []*time.Time{&s.CreatedAt, &s.LastSeenAt, &s.IdleExpiresAt, &s.ExpiresAt} {
 		v, n := binary.Varint(b)
 		if n <= 0 {
@@ -58,4 +158,100 @@ func decodeRecord(b []byte, s *Session) error {
 	}
 	s.UserAgent = string(b)
 	return nil
+}
+
+func decodeRecordV2(b []byte, anchor int64, s *Session) error {
+	if len(b) == 0 || anchor < 0 || anchor > maxSpan {
+		return errBadRecord
+	}
+	head := b[0]
+	b = b[1:]
+	seen, n := binary.Uvarint(b)
+	if n <= 0 || seen > maxSpan {
+		return errBadRecord
+	}
+	b = b[n:]
+	lifetime, n := readDuration(b)
+	if n <= 0 || seen > uint64(lifetime) {
+		return errBadRecord
+	}
+	b = b[n:]
+	var created, lastSeen, idleAt, at int64
+	if head&capped != 0 {
+		at, idleAt = anchor, anchor
+		created = at - lifetime
+		lastSeen = created + int64(seen)
+	} else {
+		idle, n := readDuration(b)
+		if n <= 0 {
+			return errBadRecord
+		}
+		b = b[n:]
+		idleAt = anchor
+		lastSeen = idleAt - idle
+		created = lastSeen - int64(seen)
+		at = created + lifetime
+		if at < idleAt {
+			return errBadRecord
+		}
+	}
+	ua := string(b)
+	if code := head &^ capped; code != 0 {
+		var ok bool
+		if ua, ok = uaSummary(code); !ok || len(b) != 0 {
+			return errBadRecord
+		}
+	}
+	s.CreatedAt = time.Unix(created, 0).UTC()
+	s.LastSeenAt = time.Unix(lastSeen, 0).UTC()
+	s.IdleExpiresAt = time.Unix(idleAt, 0).UTC()
+	s.ExpiresAt = time.Unix(at, 0).UTC()
+	s.UserAgent = ua
+	return nil
+}
+
+// readDuration reads a duration of a version 2 record, returning its
+// seconds and the bytes read, or n <= 0 if b does not start with one.
+func readDuration(b []byte) (int64, int) {
+	v, n := binary.Uvarint(b)
+	if n <= 0 {
+		return 0, n
+	}
+	unit := unitSeconds[v&3]
+	if v>>2 > maxSpan/uint64(unit) {
+		return 0, -1
+	}
+	return int64(v>>2) * unit, n
+}
+
+// User-agent codes of version 2 records: browser index << 3 | system
+// index, into the tables below (0: none). They are stored, so the tables
+// only ever grow at their ends, and a name past a full table (15
+// browsers, 7 systems) is stored as text. summarizeUserAgent's names must
+// all be here (TestUserAgentCodes).
+var (
+	uaBrowsers = [...]string{1: "Edge", "Opera", "Firefox", "Chrome", "Headless Chrome", "Chromium", "Safari", "curl", "Go HTTP client"}
+	uaSystems  = [...]string{1: "Windows", "iOS", "iPadOS", "macOS", "Android", "ChromeOS", "Linux"}
+	// uaCodes maps every summary with a code to it.
+	uaCodes = func() map[string]byte {
+		m := map[string]byte{}
+		for b := range uaBrowsers {
+			for o := range uaSystems {
+				if code := byte(b<<3 | o); code != 0 {
+					m[summary(uaBrowsers[b], uaSystems[o])] = code
+				}
+			}
+		}
+		return m
+	}()
+)
+
+// uaSummary returns the summary of a non-zero user-agent code, or false
+// for a code outside the tables.
+func uaSummary(code byte) (string, bool) {
+	b, o := int(code>>3), int(code&7)
+	if code == 0 || b >= len(uaBrowsers) || o >= len(uaSystems) {
+		return "", false
+	}
+	return summary(uaBrowsers[b], uaSystems[o]), true
 }

@@ -7,11 +7,18 @@
 //
 //	P u:{T:U}   string  the user record's Data
 //	P s:{T:U}   hash    the user's sessions: field = session ID, value =
-//	                    13-digit zero-padded expiry in unix milliseconds,
-//	                    followed directly by the session's Data
+//	                    0x01 and the expiry in unix milliseconds as 6
+//	                    bytes, big-endian, followed directly by the
+//	                    session's Data
 //	P users:T   set     the tenant's user names (an index for ListUsers)
 //	P tenants   hash    tenant ID -> tenant configuration
 //	P changes   channel PUBLISHed after every tenant change
+//
+// Releases before this format wrote the expiry as 13 zero-padded decimal
+// digits. Both forms are read, by the Go code and the Lua scripts alike
+// (a digit is never 0x01); a session is rewritten in the current form
+// when it is next refreshed. A release that knows only the digits cannot
+// read the current form: see docs/operations.md before a rolling upgrade.
 //
 // Tenant IDs must match ^[a-z0-9-]+$, which every method checks: with no
 // ':' or brace in T, the key of (T, U) is unique and one tenant's keys can

@@ -20,10 +20,16 @@ var _ store.Store = (*Store)(nil)
 const DefaultPrefix = "latchkey:"
 
 const (
-	// expiryDigits is the width of the expiry in front of a stored
-	// session: unix milliseconds fit 13 digits until the year 2286.
-	expiryDigits = 13
-	maxExpiry    = 9_999_999_999_999
+	// A stored session is its expiry in unix milliseconds, then its Data.
+	// The expiry is written as binaryMark and 6 bytes, big-endian; before,
+	// it was 13 decimal digits, which are still read. A digit is never
+	// binaryMark, so the first byte tells the two apart, here and in the
+	// Lua scripts (expiryOf).
+	binaryMark   = 0x01
+	binaryLen    = 1 + 6
+	legacyDigits = 13
+	// maxExpiry is what both forms hold: 13 digits, until the year 2286.
+	maxExpiry = 9_999_999_999_999
 
 	// deleteBatch is how many users DeleteTenant deletes per round trip.
 	deleteBatch = 500
@@ -81,6 +87,18 @@ func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 	return &Store{client: client, prefix: prefix, now: now}, nil
 }
 
+// expiryOf is shared Lua: it returns the expiry (unix ms) of a stored
+// session value in either form, or nil if the value is malformed.
+const expiryOf = `
+local function expiryOf(v)
+  if string.byte(v, 1) == 1 then
+    if #v < 7 then return nil end
+    return (struct.unpack('>I6', v, 2))
+  end
+  return tonumber(string.sub(v, 1, 13))
+end
+`
+
 // extendTTL is shared Lua: it keeps the TTL of the sessions hash KEYS[n] at
 // the latest expiry of its fields. GT alone would never set a first TTL,
 // because Redis treats a key without one as expiring never.
@@ -116,18 +134,17 @@ return 1
 
 // updateScript replaces a session only if it exists and has not expired,
 // so that a refresh racing a revocation cannot resurrect the session.
-// Expiries are compared as numbers; the stored value is binary after its
-// 13 digits.
+// The stored expiry may be in either form (expiryOf).
 //
 // KEYS: sessions hash. ARGV: session ID, stored value, expiry, now (both
 // unix ms). Returns 0 if the session is missing or expired, 1 otherwise.
-var updateScript = redis.NewScript(extendTTL + `
+var updateScript = redis.NewScript(extendTTL + expiryOf + `
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if not old then
   return 0
 end
 local now = tonumber(ARGV[4])
-local oldAt = tonumber(string.sub(old, 1, 13))
+local oldAt = expiryOf(old)
 if oldAt == nil or oldAt <= now then
   return 0
 end
@@ -146,12 +163,12 @@ return 1
 // re-checking keeps the deletion safe whatever happened in between.
 //
 // KEYS: sessions hash. ARGV: now (unix ms), then session IDs.
-var pruneScript = redis.NewScript(`
+var pruneScript = redis.NewScript(expiryOf + `
 local now = tonumber(ARGV[1])
 for i = 2, #ARGV do
   local v = redis.call('HGET', KEYS[1], ARGV[i])
   if v then
-    local at = tonumber(string.sub(v, 1, 13))
+    local at = expiryOf(v)
     if at ~= nil and at <= now then
       redis.call('HDEL', KEYS[1], ARGV[i])
     end
@@ -618,36 +635,52 @@ func validTenant(id string) bool {
 	return true
 }
 
-// expiryMillis returns t in unix milliseconds, clamped to what fits the
-// 13 digits in front of a stored session. Clamping at 0 only makes an
-// already expired session stay expired.
+// expiryMillis returns t in unix milliseconds, clamped to what a stored
+// session holds. Clamping at 0 only makes an already expired session stay
+// expired.
 func expiryMillis(t time.Time) int64 {
 	return min(max(t.UnixMilli(), 0), maxExpiry)
 }
 
-// encodeSession returns the stored form of s: its expiry as 13 decimal
-// digits, then Data verbatim.
+// encodeSession returns the stored form of s: binaryMark, its expiry as 6
+// bytes big-endian, then Data verbatim.
 func encodeSession(s store.Session) []byte {
-	b := make([]byte, 0, expiryDigits+len(s.Data))
-	b = fmt.Appendf(b, "%0*d", expiryDigits, expiryMillis(s.Expires))
+	at := expiryMillis(s.Expires)
+	b := make([]byte, binaryLen, binaryLen+len(s.Data))
+	b[0] = binaryMark
+	for i := binaryLen - 1; i > 0; i-- {
+		b[i] = byte(at)
+		at >>= 8
+	}
 	return append(b, s.Data...)
 }
 
-// decodeSession parses a stored session and also returns its expiry in
-// unix milliseconds.
+// decodeSession parses a stored session, in either form, and also returns
+// its expiry in unix milliseconds.
 func decodeSession(tenant, user, id, v string) (store.Session, int64, error) {
-	if len(v) < expiryDigits {
-		return store.Session{}, 0, errors.New("malformed session record")
-	}
-	at, err := strconv.ParseInt(v[:expiryDigits], 10, 64)
-	if err != nil || at < 0 {
+	var at int64
+	var data string
+	switch {
+	case len(v) >= binaryLen && v[0] == binaryMark:
+		for i := 1; i < binaryLen; i++ {
+			at = at<<8 | int64(v[i])
+		}
+		data = v[binaryLen:]
+	case len(v) >= legacyDigits:
+		var err error
+		at, err = strconv.ParseInt(v[:legacyDigits], 10, 64)
+		if err != nil || at < 0 {
+			return store.Session{}, 0, errors.New("malformed session record")
+		}
+		data = v[legacyDigits:]
+	default:
 		return store.Session{}, 0, errors.New("malformed session record")
 	}
 	return store.Session{
 		Tenant:  tenant,
 		User:    user,
 		ID:      id,
-		Data:    []byte(v[expiryDigits:]),
+		Data:    []byte(data),
 		Expires: time.UnixMilli(at),
 	}, at, nil
 }
