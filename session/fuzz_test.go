@@ -7,7 +7,9 @@ package session
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -22,6 +24,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gorilla/securecookie"
 	"github.com/jub0bs/cors"
 
 	"github.com/latchkeyhq/latchkey/store/memstore"
@@ -628,6 +631,73 @@ func FuzzRecordRoundTrip(f *testing.F) {
 			if b[0] != recordV2 || len(b) > 2+3*5+len(ua) {
 				t.Errorf("encodeRecord(%+v)=%x, want version 2 within %d bytes", s, b, 2+3*5+len(ua))
 			}
+		}
+	})
+}
+
+// FuzzCodecVerify checks the codec's own verification (keyRing.verify)
+// against securecookie's Decode, which it replaces on the hot path. Each
+// input is turned into a value two ways: taken as is, and signed with the
+// key over the fuzzed date and payload (so that the date and age checks
+// behind the MAC are explored too), optionally with one byte flipped.
+// Property: both accept the same values with the same payload, except a
+// date that securecookie's strconv.ParseInt takes and verify, by design,
+// does not (a sign, or 19 digits): only a key holder can make one, and
+// securecookie never does.
+func FuzzCodecVerify(f *testing.F) {
+	key := bytes.Repeat([]byte{'k'}, MinKeyLen)
+	ring, err := NewCodec([][]byte{key, bytes.Repeat([]byte{'o'}, MinKeyLen)})
+	if err != nil {
+		f.Fatal(err)
+	}
+	r := ring.ring.Load()
+	genuine, err := r.encode("__Host-latchkey-acme", time.Hour, []byte("0123456789abcdef0123456789abcdefalice"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	now := time.Now().Unix()
+	f.Add(genuine, "", []byte(nil), int64(3600), -1)
+	f.Add("", strconv.FormatInt(now, 10), []byte("payload"), int64(3600), -1)
+	f.Add("", strconv.FormatInt(now-7200, 10), []byte("old"), int64(3600), -1)
+	f.Add("", strconv.FormatInt(now, 10), []byte("flip"), int64(0), 5)
+	f.Add("", "+"+strconv.FormatInt(now, 10), []byte("signed"), int64(60), -1)
+	f.Add("", "12|34", []byte("pipe|in|payload"), int64(60), -1)
+	f.Add("", "", []byte(""), int64(0), -1)
+	f.Add("not base64 !", "", []byte(nil), int64(1), -1)
+	f.Fuzz(func(t *testing.T, value, date string, payload []byte, maxAge int64, flip int) {
+		maxAge %= 1 << 40
+		if maxAge < 0 {
+			maxAge = -maxAge
+		}
+		if value == "" {
+			// Sign date|base64(payload) with the key, as securecookie does.
+			enc := base64.URLEncoding.EncodeToString(payload)
+			h := hmac.New(sha256.New, key)
+			io.WriteString(h, "__Host-latchkey-acme|"+date+"|"+enc)
+			b := []byte(date + "|" + enc + "|")
+			b = h.Sum(b)
+			if flip >= 0 && len(b) > 0 {
+				b[flip%len(b)] ^= 1
+			}
+			value = base64.URLEncoding.EncodeToString(b)
+		}
+		if t1, err := strconv.ParseInt(date, 10, 64); err == nil {
+			if date[0] == '+' || date[0] == '-' || len(date) > 18 {
+				return // the documented difference
+			}
+			if d := t1 - (time.Now().Unix() - maxAge); maxAge > 0 && d > -3 && d < 3 {
+				return // the two checks read the clock at different times
+			}
+		}
+		age := time.Duration(maxAge) * time.Second
+		var want []byte
+		werr := securecookie.DecodeMulti("__Host-latchkey-acme", value, &want, r.codecs(age)...)
+		got, gerr := r.decode("__Host-latchkey-acme", age, value)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("verify error %v, securecookie error %v, for %q", gerr, werr, value)
+		}
+		if werr == nil && !bytes.Equal(got, want) {
+			t.Fatalf("verify payload %q, securecookie %q", got, want)
 		}
 	})
 }
