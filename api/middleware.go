@@ -22,14 +22,36 @@ import (
 // tenant (known only after resolution) and, on the public listener, the
 // route label and the routing context of the tenant routes, which the edge
 // resolves itself (see Server.Public).
+//
+// reqInfo is itself the request's context, answering for its own key and,
+// with routing, chi's, and delegating every other key to the context it
+// wraps: one allocation where two context.WithValue and a response wrapper
+// were three, on every request. Deriving a cancelable context from it
+// finds the parent's cancelation through that delegation.
 type reqInfo struct {
+	context.Context
+	routing bool
+
 	tenant *session.Tenant
 	policy *policy // public listener only
 	route  string  // metrics and log label; "" means ask chi
 	rctx   chi.Context
+	sw     statusWriter
 }
 
 type reqInfoKey struct{}
+
+func (ri *reqInfo) Value(key any) any {
+	switch key {
+	case reqInfoKey{}:
+		return ri
+	case chi.RouteCtxKey:
+		if ri.routing {
+			return &ri.rctx
+		}
+	}
+	return ri.Context.Value(key)
+}
 
 func reqInfoFrom(ctx context.Context) *reqInfo {
 	ri, _ := ctx.Value(reqInfoKey{}).(*reqInfo)
@@ -64,13 +86,10 @@ func (s *Server) instrument(listener string, routing bool) func(http.Handler) ht
 			start := time.Now()
 			id := newRequestID()
 			w.Header()["X-Request-Id"] = []string{id}
-			ri := &reqInfo{}
-			ctx := context.WithValue(r.Context(), reqInfoKey{}, ri)
-			if routing {
-				ctx = context.WithValue(ctx, chi.RouteCtxKey, &ri.rctx)
-			}
-			sw := &statusWriter{ResponseWriter: w}
-			next.ServeHTTP(sw, r.WithContext(ctx))
+			ri := &reqInfo{Context: r.Context(), routing: routing}
+			ri.sw.ResponseWriter = w
+			sw := &ri.sw
+			next.ServeHTTP(sw, r.WithContext(ri))
 			route := ri.route
 			if route == "" {
 				if rc := chi.RouteContext(r.Context()); rc != nil {
