@@ -125,6 +125,8 @@ func (s *Server) SetTenants(ts []session.Tenant) {
 	s.log.Info("tenants loaded", "count", len(ids), "tenants", ids)
 }
 
+var hdrPreflightVary = []string{"Origin, Access-Control-Request-Method, Access-Control-Request-Headers"}
+
 // preflightVary lists the preflight's inputs in Vary. jub0bs/cors leaves
 // Vary off preflight responses (RFC 9110 makes OPTIONS uncacheable), but a
 // misconfigured cache in front of Latchkey could otherwise serve one
@@ -133,7 +135,13 @@ func (s *Server) SetTenants(ts []session.Tenant) {
 func preflightVary(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodOptions {
-			w.Header().Add("Vary", "Origin, Access-Control-Request-Method, Access-Control-Request-Headers")
+			// Appended under the canonical name, from a shared value when
+			// nothing came before (a later append copies it).
+			if h := w.Header(); h["Vary"] == nil {
+				h["Vary"] = hdrPreflightVary
+			} else {
+				h["Vary"] = append(h["Vary"], hdrPreflightVary[0])
+			}
 		}
 		h.ServeHTTP(w, r)
 	})
