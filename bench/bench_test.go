@@ -60,6 +60,17 @@ func envInt(name string, def int) int {
 	return def
 }
 
+func envFloat(name string, def float64) float64 {
+	if v := os.Getenv(name); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			panic(fmt.Sprintf("%s=%q: %v", name, v, err))
+		}
+		return f
+	}
+	return def
+}
+
 func envDuration(name string, def time.Duration) time.Duration {
 	if v := os.Getenv(name); v != "" {
 		d, err := time.ParseDuration(v)
@@ -85,6 +96,7 @@ var (
 	flagLogoutPool  = flag.Int("logout-pool", envInt("BENCH_LOGOUT_POOL", 10_000), "fresh sessions seeded before each logout run")
 	flagRevocations = flag.Int("revocations", envInt("BENCH_REVOCATIONS", 200), "sessions revoked on A and polled on B")
 	flagLoginUsers  = flag.Int("login-users", envInt("BENCH_LOGIN_USERS", 32), "users with default-cost hashes for the login case")
+	flagPacedLoad   = flag.Float64("paced-load", envFloat("BENCH_PACED_LOAD", 0.5), "offered load of the paced latency cases, as a fraction of the bare handler's calibrated requests/s; 0 skips them")
 )
 
 // cookieKeys is the fixed LATCHKEY_COOKIE_KEYS of every process: the
@@ -275,6 +287,22 @@ func TestBench(t *testing.T) {
 		}
 	}
 	meMain := add(meCase("me", a1, "A", mainDS))
+	// Latency at an equal offered load: the bare handler and me paced at
+	// the same rate, a fraction of what the bare handler serves flat out
+	// (calibrated below, before the rounds).
+	var pacedRate float64
+	var pacedBare, pacedMe *benchCase
+	if *flagPacedLoad > 0 {
+		rate := func() float64 { return pacedRate }
+		pacedBare = add(&benchCase{
+			Name: "bare: GET /me, paced", Server: "bare", Dataset: "—", PID: bare.PID, Rate: rate,
+			Request: func(int64) *http.Request { return get("http://"+bare.Addr+"/me", "", "") },
+			Check:   expect(http.StatusOK, ""),
+		})
+		pacedMe = meCase("me, paced", a1, "A", mainDS)
+		pacedMe.Rate = rate
+		add(pacedMe)
+	}
 	nextMain := cycle(mainDS.MeCookies)
 	add(&benchCase{
 		Name: "me, request log on (info)", Server: "B", Dataset: mainDS.Name, PID: pidOf(b1), RedisPID: redisPID(r1), Redis: mainDS.Client,
@@ -350,6 +378,15 @@ func TestBench(t *testing.T) {
 		}
 	}
 
+	if *flagPacedLoad > 0 {
+		cal, err := runCase(ctx, cases[0], conns, *flagWarmup, *flagDuration)
+		if err != nil {
+			t.Fatalf("calibrating the paced rate: %v", err)
+		}
+		pacedRate = *flagPacedLoad * cal.RPS()
+		logf("paced cases: %.0f req/s (%.2f of the bare handler's %.0f)", pacedRate, *flagPacedLoad, cal.RPS())
+	}
+
 	// Rounds: every case once per round, the order rotated from round to
 	// round; ratios are taken within a round.
 	results := make(map[*benchCase][]runResult, len(cases))
@@ -386,7 +423,7 @@ func TestBench(t *testing.T) {
 
 	rep := &report{
 		Machine: mach, Conns: conns, Rounds: rounds, Duration: *flagDuration, Warmup: *flagWarmup,
-		Cases: cases, Results: results, Bare: cases[0],
+		Cases: cases, Results: results, Bare: cases[0], PacedBare: pacedBare, PacedMe: pacedMe, PacedRate: pacedRate, PacedLoad: *flagPacedLoad,
 		Datasets: []*dataset{mainDS, scale}, Revocation: rev, LogoutPool: *flagLogoutPool,
 		LoginUsers: *flagLoginUsers, MeCookies: *flagMeCookies, SeedBudget: *flagSeedBudget, SeedWorkers: workers,
 		Total: time.Since(began),

@@ -55,6 +55,11 @@ type benchCase struct {
 	WarmupRequests int64
 	// TrackRSS records the server's peak RSS during the measurement.
 	TrackRSS bool
+	// Rate, if set, paces the case (open loop): request n is sent no
+	// earlier than n/Rate() seconds after the run starts, whatever the
+	// answers, so that latency is measured at an offered load rather than
+	// at saturation, where it only restates throughput (Little's law).
+	Rate func() float64
 }
 
 // runResult is one run of one case: one cell of one round.
@@ -153,6 +158,11 @@ func runCase(ctx context.Context, c *benchCase, conns int, warmup, dur time.Dura
 	)
 	var phase atomic.Int32
 	var seq atomic.Int64
+	var rate float64
+	if c.Rate != nil {
+		rate = c.Rate()
+	}
+	began := time.Now()
 	type worker struct {
 		n    int
 		lat  []time.Duration
@@ -181,6 +191,12 @@ func runCase(ctx context.Context, c *benchCase, conns int, warmup, dur time.Dura
 				req := c.Request(n)
 				if req == nil {
 					return
+				}
+				if rate > 0 {
+					due := began.Add(time.Duration(float64(n) / rate * float64(time.Second)))
+					if d := time.Until(due); d > 0 {
+						time.Sleep(d)
+					}
 				}
 				start := time.Now()
 				res, err := client.Do(req.WithContext(ctx))

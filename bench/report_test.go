@@ -21,6 +21,8 @@ type report struct {
 	Cases                  []*benchCase
 	Results                map[*benchCase][]runResult
 	Bare                   *benchCase
+	PacedBare, PacedMe     *benchCase // nil when not run
+	PacedRate, PacedLoad   float64
 	Datasets               []*dataset // main, then scale (nil when skipped)
 	Scale                  []scalePair
 	Revocation             revocation
@@ -176,6 +178,9 @@ func (r *report) markdown() string {
 	w("| case | server | sessions in Redis | req/s | × bare | p50 ms | p99 ms | server CPU µs/req | Redis CPU µs/req | load gen CPU µs/req | errors | requests |\n")
 	w("|---|---|---|--:|--:|--:|--:|--:|--:|--:|---|--:|\n")
 	for _, c := range r.Cases {
+		if c.Rate != nil {
+			continue // paced: see the latency table
+		}
 		errs, n := r.errorsOf(c)
 		redis := "—"
 		if c.RedisPID != nil {
@@ -184,6 +189,21 @@ func (r *report) markdown() string {
 		w("| %s | %s | %s | %.0f | %.3f | %.2f | %.2f | %.1f | %s | %.1f | %s | %d |\n",
 			c.Name, c.Server, c.Dataset, r.per(c, rps), r.ratioToBare(c), r.per(c, p50), r.per(c, p99),
 			r.cpu(c, srvTicks), redis, r.cpu(c, selfTicks), errs, n)
+	}
+
+	if r.PacedBare != nil {
+		w("\n## Latency at an equal offered load\n\n")
+		w("At saturation (the table above) every server answers as fast as it can and %d connections queue on it, so its latency restates its throughput (Little's law: mean latency = connections / requests per second). Here the bare handler and `me` are both offered the same %.0f requests/s (%.2f of what the bare handler served flat out in a calibration run before the rounds), each request sent at its scheduled time whatever the answers to earlier ones, so the difference in latency is the cost of the session check itself. Latency runs from sending the request to reading the whole answer; medians over the rounds.\n\n", r.Conns, r.PacedRate, r.PacedLoad)
+		w("| case | server | offered req/s | served req/s | p50 ms | p90 ms | p99 ms | p99 − bare p99 (same round) ms | server CPU µs/req | errors |\n|---|---|--:|--:|--:|--:|--:|--:|--:|---|\n")
+		p90 := func(_ int, res runResult) float64 { return ms(res.Quantile(0.90)) }
+		for _, c := range []*benchCase{r.PacedBare, r.PacedMe} {
+			diff := r.per(c, func(i int, res runResult) float64 {
+				return ms(res.Quantile(0.99)) - ms(r.Results[r.PacedBare][i].Quantile(0.99))
+			})
+			errs, _ := r.errorsOf(c)
+			w("| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %+.2f | %.1f | %s |\n", c.Name, c.Server, r.PacedRate, r.per(c, rps),
+				r.per(c, p50), r.per(c, p90), r.per(c, p99), diff, r.cpu(c, srvTicks), errs)
+		}
 	}
 
 	w("\n## Login at the default argon2id cost (m=%d KiB, t=%d, p=%d; LATCHKEY_HASH_MEMORY_MIB default)\n\n",

@@ -203,22 +203,20 @@ func canonicalCookie(value string) bool {
 	return true
 }
 
-// base64URLValue is the 6-bit value of c in the URL alphabet, or -1.
-func base64URLValue(c byte) int {
-	switch {
-	case c >= 'A' && c <= 'Z':
-		return int(c - 'A')
-	case c >= 'a' && c <= 'z':
-		return int(c-'a') + 26
-	case c >= '0' && c <= '9':
-		return int(c-'0') + 52
-	case c == '-':
-		return 62
-	case c == '_':
-		return 63
+// base64URL maps each byte to its 6-bit value in the URL alphabet, or -1.
+var base64URL = func() (t [256]int8) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for i := range t {
+		t[i] = -1
 	}
-	return -1
-}
+	for i := range len(alphabet) {
+		t[alphabet[i]] = int8(i)
+	}
+	return t
+}()
+
+// base64URLValue is the 6-bit value of c in the URL alphabet, or -1.
+func base64URLValue(c byte) int { return int(base64URL[c]) }
 
 // LoginInput is what a login presents.
 type LoginInput struct {
