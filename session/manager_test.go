@@ -446,17 +446,7 @@ func TestCanonicalCookieMatchesStrictBase64(t *testing.T) {
 		return err == nil && v != ""
 	}
 	alphabet := []string{"A", "B", "Q", "g", "w", "z", "0", "9", "-", "_", "=", "+", "/", "\n", "\r", " ", "\x00", "\xff"}
-	inputs := []string{""}
-	for n, prev := 0, []string{""}; n < 4; n++ {
-		var next []string
-		for _, p := range prev {
-			for _, c := range alphabet {
-				next = append(next, p+c)
-			}
-		}
-		inputs = append(inputs, next...)
-		prev = next
-	}
+	inputs := allStrings(alphabet, 4)
 	for _, v := range slices.Clone(inputs) {
 		inputs = append(inputs, "AAAA"+v, v+"AAAA")
 	}

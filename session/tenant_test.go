@@ -143,17 +143,7 @@ func TestNormalizeHost(t *testing.T) {
 func TestValidLabelMatchesPattern(t *testing.T) {
 	re := regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	alphabet := []string{"a", "z", "0", "9", "-", "A", "Z", ".", "_", "`", "{", "/", ":", "\x00", "\u00e9"}
-	inputs := []string{""}
-	for n, prev := 0, []string{""}; n < 4; n++ {
-		var next []string
-		for _, p := range prev {
-			for _, c := range alphabet {
-				next = append(next, p+c)
-			}
-		}
-		inputs = append(inputs, next...)
-		prev = next
-	}
+	inputs := allStrings(alphabet, 4)
 	for _, n := range []int{61, 62, 63, 64, 65} {
 		body := strings.Repeat("a", n)
 		inputs = append(inputs, body, "-"+body[1:], body[1:]+"-", body[:n/2]+"-"+body[n/2+1:])
@@ -163,4 +153,23 @@ func TestValidLabelMatchesPattern(t *testing.T) {
 			t.Errorf("validLabel(%q) = %v, want %v", in, got, want)
 		}
 	}
+}
+
+// allStrings returns every string of at most n pieces drawn from alphabet,
+// the empty one included: exhaustive inputs for checking a hand-written
+// check against the reference it replaces.
+func allStrings(alphabet []string, n int) []string {
+	out := []string{""}
+	prev := []string{""}
+	for range n {
+		var next []string
+		for _, p := range prev {
+			for _, c := range alphabet {
+				next = append(next, p+c)
+			}
+		}
+		out = append(out, next...)
+		prev = next
+	}
+	return out
 }
