@@ -160,6 +160,23 @@ func holds(c *cache, s Session) bool {
 	return slices.ContainsFunc(c.users[userKey{s.Tenant, s.Username}], func(e entry) bool { return e.id == s.ID })
 }
 
+// wantHeld fails the test unless c holds every session of held and none
+// of gone, and checkCount holds.
+func wantHeld(tb testing.TB, c *cache, held, gone []Session) {
+	tb.Helper()
+	for _, s := range held {
+		if !holds(c, s) {
+			tb.Errorf("%s's session %s was dropped, want it cached", s.Username, s.ID)
+		}
+	}
+	for _, s := range gone {
+		if holds(c, s) {
+			tb.Errorf("%s's session %s is cached, want it dropped", s.Username, s.ID)
+		}
+	}
+	checkCount(tb, c)
+}
+
 // checkCount fails the test unless c.n counts c's entries, within its
 // size, and no user is kept with none.
 func checkCount(tb testing.TB, c *cache) {
@@ -195,15 +212,7 @@ func TestCacheEvictsTheLeastRecentlyUsed(t *testing.T) {
 	}
 	c.put(e, 0, cacheNow) // b is the least recently used
 	c.put(f, 0, cacheNow) // then d
-	for _, tc := range []struct {
-		s    Session
-		want bool
-	}{{a, true}, {b, false}, {cc, true}, {d, false}, {e, true}, {f, true}} {
-		if got := holds(c, tc.s); got != tc.want {
-			t.Errorf("holds(%s) = %v, want %v", tc.s.Username, got, tc.want)
-		}
-	}
-	checkCount(t, c)
+	wantHeld(t, c, []Session{a, cc, e, f}, []Session{b, d})
 }
 
 func TestCacheKeepsCachingWhenFull(t *testing.T) {
@@ -290,15 +299,7 @@ func TestCacheNeverServesAnExpiredSession(t *testing.T) {
 	}
 	// Full: the expired session goes before the least recently used.
 	c.put(d, 0, later)
-	for _, tc := range []struct {
-		s    Session
-		want bool
-	}{{short, false}, {b, true}, {cc, true}, {d, true}} {
-		if got := holds(c, tc.s); got != tc.want {
-			t.Errorf("holds(%s) = %v, want %v", tc.s.Username, got, tc.want)
-		}
-	}
-	checkCount(t, c)
+	wantHeld(t, c, []Session{b, cc, d}, []Session{short})
 	// Last seen longer ago than any refresh interval, a session will not
 	// be served from memory again: it goes before the least recently used
 	// too. Here cc and d are refreshed, then b is used, but its last write
@@ -312,15 +313,7 @@ func TestCacheNeverServesAnExpiredSession(t *testing.T) {
 	}
 	e := cacheSession("acme", "e", "5")
 	c.put(e, 0, cacheNow.Add(maxRefreshAfter))
-	for _, tc := range []struct {
-		s    Session
-		want bool
-	}{{b, false}, {cc, true}, {d, true}, {e, true}} {
-		if got := holds(c, tc.s); got != tc.want {
-			t.Errorf("holds(%s) = %v, want %v", tc.s.Username, got, tc.want)
-		}
-	}
-	checkCount(t, c)
+	wantHeld(t, c, []Session{cc, d, e}, []Session{b})
 
 	// Met by a lookup at its end, idle or absolute, a session is dropped.
 	for _, tc := range []struct {
