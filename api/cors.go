@@ -36,6 +36,12 @@ type policySet struct {
 	byHost map[string]*policy
 }
 
+// claims reports whether a tenant claims host (a request's Host).
+func (ps *policySet) claims(host string) bool {
+	_, ok := ps.byHost[session.NormalizeHost(host)]
+	return ok
+}
+
 func (s *Server) newPolicy(t session.Tenant) (*policy, error) {
 	mw, err := cors.NewMiddleware(t.CORSConfig())
 	if err != nil {

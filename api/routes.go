@@ -158,7 +158,8 @@ func (s *Server) servePublic(w http.ResponseWriter, r *http.Request) {
 		labels = s.pathFormLabels
 		// A tenant's own hostname serves that tenant in host form only, so
 		// that one host never answers for two tenants' cookies.
-		if _, claimed := set.byHost[session.NormalizeHost(r.Host)]; !claimed {
+		// Most deployments claim no hostname: then skip normalizing the Host.
+		if len(set.byHost) == 0 || !set.claims(r.Host) {
 			p = set.byID[session.TenantID(id)]
 		}
 	case path == "/v1" || strings.HasPrefix(path, "/v1/"):

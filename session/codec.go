@@ -111,8 +111,9 @@ func (r *keyRing) encode(name string, maxAge time.Duration, payload []byte) (str
 }
 
 func (r *keyRing) decode(name string, maxAge time.Duration, value string) ([]byte, error) {
+	now := time.Now().Unix()
 	for i := range r.keys {
-		if p, ok := r.verify(i, name, maxAge, value, time.Now().Unix()); ok {
+		if p, ok := r.verify(i, name, maxAge, value, now); ok {
 			return p, nil
 		}
 	}
