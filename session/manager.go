@@ -235,6 +235,7 @@ type LoginInput struct {
 // Unknown user, wrong password and disabled user all return
 // ErrInvalidCredentials after the same amount of hashing work.
 func (m *Manager) Login(ctx context.Context, t *Tenant, in LoginInput) (Session, *http.Cookie, error) {
+	in.Username = m.loginName(ctx, t.ID, in.Username) // "ａｌｉｃｅ" is alice, for the limits too
 	lim := t.LoginLimits
 	window := time.Duration(lim.Window)
 	validName := validUsername(in.Username) == "" && len(in.Password) <= MaxPasswordLen

@@ -74,13 +74,16 @@ func ParseTenantsFile(r io.Reader) (*TenantsFile, error) {
 		users := make(map[string]int)
 		for j, u := range spec.Users {
 			field := fmt.Sprintf("users[%d]", j)
-			if msg := validUsername(u.Username); msg != "" {
+			// Duplicates are found among the normalized forms, the ones
+			// the users are stored under.
+			n, msg := newUsername(u.Username)
+			if msg != "" {
 				tp.add(field+".username", "%s", msg)
+			} else if k, dup := users[n]; dup {
+				tp.add(field+".username", "%q is declared twice (also users[%d], the same name once normalized)", u.Username, k)
+			} else {
+				users[n] = j
 			}
-			if k, dup := users[u.Username]; dup {
-				tp.add(field+".username", "%q is declared twice (also users[%d])", u.Username, k)
-			}
-			users[u.Username] = j
 			if err := CheckPasswordHash(u.PasswordHash); err != nil {
 				tp.add(field+".password_hash", "%v; make one with `latchkey hash-password`", err)
 			}
