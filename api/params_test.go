@@ -455,3 +455,53 @@ func TestPathParamsReadOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestPublicHostKeepsThePathForm is the last finding of row 9 of the
+// hardening issue: a tenant claiming the host that serves the path form
+// took the path form away from every tenant, for the shared host then
+// served that tenant in host form only. With the host listed in
+// Config.PublicHosts, no tenant can claim it, and a claim stored before it
+// was listed is ignored.
+func TestPublicHostKeepsThePathForm(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{token: adminToken, manager: func(c *session.Config) { c.PublicHosts = []string{sharedHost} }})
+	bobMe := func() int {
+		return e.do(req{method: "GET", path: "/v1/t/beta/me", origin: betaDev, cookies: []*http.Cookie{e.loginBob()}}).StatusCode
+	}
+	if got := bobMe(); got != http.StatusOK {
+		t.Fatalf("bob's me in path form on the shared host: status %d, want 200", got)
+	}
+
+	gamma := map[string]any{
+		"name": "Gamma", "origins": []string{"https://app.gamma.example"}, "hostnames": []string{"auth.gamma.example", sharedHost},
+		"cookie": map[string]any{"same_site": "strict"},
+	}
+	r := e.do(adminReq("PUT", "/admin/v1/tenants/gamma", gamma))
+	var p problem
+	json.Unmarshal(r.body, &p)
+	if r.StatusCode != http.StatusBadRequest || r.problemType() != "invalid-config" || len(p.Errors) != 1 ||
+		p.Errors[0].Field != "hostnames[1]" || !strings.Contains(p.Errors[0].Message, "path form") {
+		t.Errorf("PUT a tenant claiming the shared host: status %d %s, errors %+v; want 400 invalid-config on hostnames[1] explaining the path form", r.StatusCode, r.problemType(), p.Errors)
+	}
+
+	// A claim stored by a replica that did not list the host yet.
+	other, err := session.NewManager(e.st, session.Config{Keys: [][]byte{testKey}, Password: cheapParams})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := betaTenant()
+	tn.ID, tn.Name, tn.Hostnames = "gamma", "Gamma", []string{sharedHost, "auth.gamma.example"}
+	if _, _, err := other.PutTenant(t.Context(), tn); err != nil {
+		t.Fatalf("PutTenant without PublicHosts: %v", err)
+	}
+	e.reload()
+	if got := bobMe(); got != http.StatusOK {
+		t.Errorf("bob's me in path form once gamma claims the shared host: status %d, want 200", got)
+	}
+	if got := e.do(req{method: "GET", path: "/v1/me", origin: betaDev}).StatusCode; got != http.StatusNotFound {
+		t.Errorf("host form on the shared host: status %d, want 404: the claim is ignored", got)
+	}
+	if got := e.do(req{method: "GET", path: "/v1/me", host: "auth.gamma.example", origin: betaDev}).StatusCode; got != http.StatusUnauthorized {
+		t.Errorf("gamma's own other hostname: status %d, want 401 (served, no session)", got)
+	}
+}

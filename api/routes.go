@@ -158,8 +158,10 @@ func (s *Server) servePublic(w http.ResponseWriter, r *http.Request) {
 		rest = path[len(pathFormPrefix)+len(id):]
 		labels = s.pathFormLabels
 		// A tenant's own hostname serves that tenant in host form only, so
-		// that one host never answers for two tenants' cookies.
-		// Most deployments claim no hostname: then skip normalizing the Host.
+		// that one host never answers for two tenants' cookies. No tenant
+		// can claim a public host (SetTenants), so the path form always
+		// works there. Most deployments claim no hostname: then skip
+		// normalizing the Host.
 		if len(set.byHost) == 0 || !set.claims(r.Host) {
 			p = set.byID[session.TenantID(unescapeParam(r, id))]
 		}

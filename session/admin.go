@@ -165,10 +165,14 @@ func (m *Manager) DeleteUser(ctx context.Context, t TenantID, username string) e
 
 // PutTenant creates or replaces a tenant's configuration, after applying
 // defaults and validating it, and reports whether it was created. A hostname
-// that another tenant claims is ErrConflict.
+// that another tenant claims is ErrConflict; one of Config.PublicHosts is a
+// *ValidationError.
 func (m *Manager) PutTenant(ctx context.Context, t Tenant) (Tenant, bool, error) {
 	t = t.withDefaults()
-	if err := t.Validate(); err != nil {
+	ps := &problems{tenant: string(t.ID)}
+	t.validate(ps)
+	checkPublicHosts(ps, t.Hostnames, m.publicHosts)
+	if err := ps.err(); err != nil {
 		return Tenant{}, false, err
 	}
 	all, err := m.ListTenants(ctx)

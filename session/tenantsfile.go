@@ -38,8 +38,9 @@ var yamlUnknownField = regexp.MustCompile(`^line (\d+): field (.+) not found in 
 
 // ParseTenantsFile parses and validates a tenants file, reporting every
 // problem at once as a *ValidationError: unknown keys, bad values, unsafe
-// origins, duplicate tenants, users or hostnames. Defaults are applied.
-func ParseTenantsFile(r io.Reader) (*TenantsFile, error) {
+// origins, duplicate tenants, users or hostnames, and hostnames that are
+// one of publicHosts (Config.PublicHosts). Defaults are applied.
+func ParseTenantsFile(r io.Reader, publicHosts ...string) (*TenantsFile, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxTenantsFile+1))
 	if err != nil {
 		return nil, fmt.Errorf("session: read tenants file: %w", err)
@@ -71,6 +72,7 @@ func ParseTenantsFile(r io.Reader) (*TenantsFile, error) {
 		}
 		seen[spec.ID] = i
 		spec.Tenant.validate(tp)
+		checkPublicHosts(tp, spec.Hostnames, publicHosts)
 		users := make(map[string]int)
 		for j, u := range spec.Users {
 			field := fmt.Sprintf("users[%d]", j)
