@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -275,5 +276,58 @@ func TestParseTenantsFileUsernames(t *testing.T) {
 	}
 	if us, _ := f.m.ListUsers(t.Context(), "acme"); len(us) != 2 {
 		t.Errorf("users after applying the file twice = %d, want alice and carol", len(us))
+	}
+}
+
+// FuzzNewUsername checks what newUsername promises of every name it
+// accepts: the stored form is stable (accepted again unchanged), is
+// exactly one URL path segment however it is escaped and decoded (once,
+// or once more by a careless proxy), compares equal to what was typed under
+// the profile, and fits the length bound.
+func FuzzNewUsername(f *testing.F) {
+	for _, s := range []string{"alice", zoeNFC, zoeNFD, "ａｌｉｃｅ", "ops/eve", "ops\uff0feve", "a%2Fb", "..", "al\u200dice", "Ω", "\u2126", "a?b#c", "ﾊﾙ"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, typed string) {
+		n, why := newUsername(typed)
+		if why != "" {
+			if n != "" {
+				t.Fatalf("newUsername(%q) = %q with refusal %q", typed, n, why)
+			}
+			return
+		}
+		if again, why := newUsername(n); again != n {
+			t.Fatalf("newUsername(%q) = %q, but that is not stable: %q (%s)", typed, n, again, why)
+		}
+		if len(n) > MaxUsernameLen || n == "." || n == ".." {
+			t.Fatalf("newUsername(%q) = %q: too long or a dot segment", typed, n)
+		}
+		seg := url.PathEscape(n)
+		if strings.Contains(seg, "/") {
+			t.Fatalf("%q escapes to %q, more than one segment", n, seg)
+		}
+		if dec, err := url.PathUnescape(seg); err != nil || dec != n {
+			t.Fatalf("%q escapes to %q, which decodes to %q, %v", n, seg, dec, err)
+		}
+		if twice, err := url.PathUnescape(n); err != nil || twice != n {
+			t.Fatalf("%q decodes again to %q, %v: a proxy decoding twice would name another user", n, twice, err)
+		}
+		if !usernameProfile.Compare(typed, n) {
+			t.Fatalf("%q and its stored form %q do not compare equal", typed, n)
+		}
+	})
+}
+
+// BenchmarkNormalUsername measures the normalization every login does
+// before anything else, for a name already in normal form (the usual
+// case) and for one that is not.
+func BenchmarkNormalUsername(b *testing.B) {
+	for _, name := range []string{"alice@example.com", "ａｌｉｃｅ@example.com"} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				normalUsername(name)
+			}
+		})
 	}
 }
