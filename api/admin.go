@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/latchkeyhq/latchkey/session"
 )
 
@@ -91,7 +89,7 @@ func (s *Server) audit(r *http.Request, t session.TenantID, action, target strin
 
 // pathTenant parses {tenant}; a malformed ID cannot exist, so it is a 404.
 func pathTenant(r *http.Request) (session.TenantID, error) {
-	id := session.TenantID(chi.URLParam(r, "tenant"))
+	id := session.TenantID(pathParam(r, "tenant"))
 	if !id.Valid() {
 		return "", errorf(kindNotFound, "no such tenant")
 	}
@@ -137,7 +135,7 @@ type tenantInput struct {
 }
 
 func (s *Server) handlePutTenant(w http.ResponseWriter, r *http.Request) {
-	id := session.TenantID(chi.URLParam(r, "tenant"))
+	id := session.TenantID(pathParam(r, "tenant"))
 	var in tenantInput
 	if err := s.decodeAdmin(w, r, &in); err != nil {
 		s.writeError(w, r, err)
@@ -189,12 +187,10 @@ func (s *Server) handlePutTenant(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, t)
 }
 
+// handleDeleteTenant answers 404 for a tenant that does not exist: a 204
+// would say that something was deleted.
 func (s *Server) handleDeleteTenant(w http.ResponseWriter, r *http.Request) {
 	before, err := s.adminTenant(r)
-	if errors.Is(err, session.ErrNotFound) {
-		w.WriteHeader(http.StatusNoContent) // idempotent
-		return
-	}
 	if err == nil {
 		err = s.m.DeleteTenant(r.Context(), before.ID)
 	}
@@ -284,9 +280,17 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, userAdminOf(u))
 }
 
+// pathUser returns the user {username} names (session.Manager.GetUser:
+// any form that normalizes to a stored name, or a stored name exactly), or
+// ErrNotFound. Handlers act on the returned User.Username, the stored
+// name, and answer 404 before doing anything for a user that does not
+// exist.
+func (s *Server) pathUser(r *http.Request) (session.User, error) {
+	return s.m.GetUser(r.Context(), tenantFromContext(r.Context()).ID, pathParam(r, "username"))
+}
+
 func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) {
-	t := tenantFromContext(r.Context())
-	u, err := s.m.GetUser(r.Context(), t.ID, chi.URLParam(r, "username"))
+	u, err := s.pathUser(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -301,7 +305,7 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	before, err := s.m.GetUser(r.Context(), t.ID, chi.URLParam(r, "username"))
+	before, err := s.pathUser(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -324,18 +328,21 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
 	t := tenantFromContext(r.Context())
-	name := chi.URLParam(r, "username")
-	if err := s.m.DeleteUser(r.Context(), t.ID, name); err != nil {
+	u, err := s.pathUser(r)
+	if err == nil {
+		err = s.m.DeleteUser(r.Context(), t.ID, u.Username)
+	}
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.audit(r, t.ID, "user.delete", name, nil, nil)
+	s.audit(r, t.ID, "user.delete", u.Username, userAdminOf(u), nil)
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) handleAdminListSessions(w http.ResponseWriter, r *http.Request) {
 	t := tenantFromContext(r.Context())
-	u, err := s.m.GetUser(r.Context(), t.ID, chi.URLParam(r, "username"))
+	u, err := s.pathUser(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -350,28 +357,34 @@ func (s *Server) handleAdminListSessions(w http.ResponseWriter, r *http.Request)
 
 func (s *Server) handleAdminRevokeSessions(w http.ResponseWriter, r *http.Request) {
 	t := tenantFromContext(r.Context())
-	name := chi.URLParam(r, "username")
-	if err := s.m.RevokeAll(r.Context(), t, name); err != nil {
+	u, err := s.pathUser(r)
+	if err == nil {
+		err = s.m.RevokeAll(r.Context(), t, u.Username)
+	}
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	s.metrics.sessionsRevoked.WithLabelValues(string(t.ID), "admin").Inc()
-	s.audit(r, t.ID, "user.sessions.revoke", name, nil, nil)
+	s.audit(r, t.ID, "user.sessions.revoke", u.Username, nil, nil)
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// handleAdminRevokeSession answers 404 for a session the user does not
+// have, as the public DELETE /sessions/{id} does.
 func (s *Server) handleAdminRevokeSession(w http.ResponseWriter, r *http.Request) {
 	t := tenantFromContext(r.Context())
-	name, id := chi.URLParam(r, "username"), chi.URLParam(r, "id")
-	err := s.m.Revoke(r.Context(), t, name, id)
-	if err != nil && !errors.Is(err, session.ErrNotFound) {
+	id := pathParam(r, "id")
+	u, err := s.pathUser(r)
+	if err == nil {
+		err = s.m.Revoke(r.Context(), t, u.Username, id)
+	}
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if err == nil {
-		s.metrics.sessionsRevoked.WithLabelValues(string(t.ID), "admin").Inc()
-		s.audit(r, t.ID, "user.session.revoke", name+" "+id, nil, nil)
-	}
+	s.metrics.sessionsRevoked.WithLabelValues(string(t.ID), "admin").Inc()
+	s.audit(r, t.ID, "user.session.revoke", u.Username+" "+id, nil, nil)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -441,14 +454,25 @@ func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, v)
 }
 
+// handleDeleteKey answers 404 for a key the tenant does not have.
 func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request) {
 	t := tenantFromContext(r.Context())
-	id := chi.URLParam(r, "id")
+	id := pathParam(r, "id")
+	ks, err := s.m.ListAdminKeys(r.Context(), t.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	i := slices.IndexFunc(ks, func(k session.AdminKey) bool { return k.ID == id })
+	if i < 0 {
+		s.writeError(w, r, fmt.Errorf("%w: admin key %q", session.ErrNotFound, id))
+		return
+	}
 	if err := s.m.DeleteAdminKey(r.Context(), t.ID, id); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.audit(r, t.ID, "key.delete", id, nil, nil)
+	s.audit(r, t.ID, "key.delete", id, s.keyViewOf(ks[i]), nil)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -474,6 +498,11 @@ func (s *Server) handleListAudit(w http.ResponseWriter, r *http.Request) {
 		limit = n
 	}
 	es, err := s.m.ListAudit(r.Context(), id, limit)
+	if err == nil && len(es) == 0 {
+		// No entries and no tenant: nothing by that name ever existed
+		// (a deleted tenant's log holds at least its deletion).
+		_, err = s.m.GetTenant(r.Context(), id)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

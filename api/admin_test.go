@@ -80,8 +80,8 @@ func TestAdminTenants(t *testing.T) {
 	if r = e.do(adminReq("DELETE", "/admin/v1/tenants/beta", nil)); r.StatusCode != http.StatusNoContent {
 		t.Errorf("delete beta: status %d, want 204", r.StatusCode)
 	}
-	if r = e.do(adminReq("DELETE", "/admin/v1/tenants/beta", nil)); r.StatusCode != http.StatusNoContent {
-		t.Errorf("delete beta again: status %d, want 204", r.StatusCode)
+	if r = e.do(adminReq("DELETE", "/admin/v1/tenants/beta", nil)); r.StatusCode != http.StatusNotFound {
+		t.Errorf("delete beta again: status %d, want 404: nothing was deleted", r.StatusCode)
 	}
 	if r = e.do(adminReq("GET", "/admin/v1/tenants/beta", nil)); r.StatusCode != http.StatusNotFound {
 		t.Errorf("get deleted beta: status %d, want 404", r.StatusCode)

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/latchkeyhq/latchkey/session"
 )
 
@@ -224,7 +222,7 @@ func (s *Server) handleRevokeSession(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	id := chi.URLParam(r, "id")
+	id := pathParam(r, "id")
 	if err := s.m.Revoke(r.Context(), t, sess.Username, id); err != nil {
 		s.writeError(w, r, err)
 		return

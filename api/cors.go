@@ -119,6 +119,12 @@ func (s *Server) SetTenants(ts []session.Tenant) {
 		}
 		set.byID[t.ID] = p
 		for _, h := range t.Hostnames {
+			if s.m.IsPublicHost(h) {
+				// Stored before the host was listed as public: honouring
+				// it would take the path form away from every tenant.
+				s.log.Error("ignoring a tenant's claim on a public host (LATCHKEY_PUBLIC_HOSTS); remove it from the tenant's hostnames", "tenant", t.ID, "hostname", h)
+				continue
+			}
 			set.byHost[h] = p
 		}
 	}

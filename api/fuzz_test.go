@@ -203,12 +203,20 @@ var tenantOrigins = map[string][]string{"acme": {acmeApp, acmeAdmin}, "beta": {b
 
 // servingTenants returns the tenants that may answer a request for
 // routePath (what chi routes on) sent to host: acme in host form on its
-// own hostname, acme or beta in path form on any other host. An empty list
-// means that no tenant may answer.
-func servingTenants(host, routePath string) []string {
+// own hostname, acme or beta in path form on any other host. The tenant
+// segment is decoded once when routePath is the escaped path (escaped is
+// set): "b%65ta" is beta, "beta%2Fme" no tenant. An empty list means that
+// no tenant may answer.
+func servingTenants(host, routePath string, escaped bool) []string {
 	onAcme := session.NormalizeHost(host) == acmeHost
 	if rest, ok := strings.CutPrefix(routePath, "/v1/t/"); ok {
 		seg, _, _ := strings.Cut(rest, "/")
+		if escaped {
+			var err error
+			if seg, err = url.PathUnescape(seg); err != nil {
+				return nil
+			}
+		}
 		switch {
 		case onAcme && seg == "":
 			// Not a path-form URL: it may fall through to the host form.
@@ -315,7 +323,7 @@ func FuzzTenantResolution(f *testing.F) {
 		if routePath == "" {
 			routePath = u.Path
 		}
-		serving := servingTenants(host, routePath)
+		serving := servingTenants(host, routePath, u.RawPath != "")
 		acao := res.Header.Get("Access-Control-Allow-Origin")
 		switch {
 		case res.StatusCode >= 500:

@@ -259,8 +259,8 @@ func (s *Server) requirePlatform(next http.Handler) http.Handler {
 // even learn which tenants exist.
 func (s *Server) scopeTenant(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if k := principalFrom(r.Context()).key; k != nil && string(k.Tenant) != chi.URLParam(r, "tenant") {
-			s.writeError(w, r, fmt.Errorf("%w: tenant %q", session.ErrNotFound, chi.URLParam(r, "tenant")))
+		if k := principalFrom(r.Context()).key; k != nil && string(k.Tenant) != pathParam(r, "tenant") {
+			s.writeError(w, r, fmt.Errorf("%w: tenant %q", session.ErrNotFound, pathParam(r, "tenant")))
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync/atomic"
 
@@ -157,10 +158,12 @@ func (s *Server) servePublic(w http.ResponseWriter, r *http.Request) {
 		rest = path[len(pathFormPrefix)+len(id):]
 		labels = s.pathFormLabels
 		// A tenant's own hostname serves that tenant in host form only, so
-		// that one host never answers for two tenants' cookies.
-		// Most deployments claim no hostname: then skip normalizing the Host.
+		// that one host never answers for two tenants' cookies. No tenant
+		// can claim a public host (SetTenants), so the path form always
+		// works there. Most deployments claim no hostname: then skip
+		// normalizing the Host.
 		if len(set.byHost) == 0 || !set.claims(r.Host) {
-			p = set.byID[session.TenantID(id)]
+			p = set.byID[session.TenantID(unescapeParam(r, id))]
 		}
 	case path == "/v1" || strings.HasPrefix(path, "/v1/"):
 		rest = path[len("/v1"):]
@@ -183,6 +186,34 @@ func (s *Server) servePublic(w http.ResponseWriter, r *http.Request) {
 	if ri.route == "" {
 		ri.route = labels["/*"]
 	}
+}
+
+// pathParam returns the path parameter key of the route chi matched,
+// decoded exactly once. Every handler reads its parameters through it
+// (TestPathParamsReadOnce), so that "ops%2Feve" and "%61lice" name the
+// users "ops/eve" and "alice" on every route alike, never a user named by
+// the escaped text.
+func pathParam(r *http.Request, key string) string {
+	return unescapeParam(r, chi.URLParam(r, key))
+}
+
+// unescapeParam decodes v, a segment of the path r was routed on. chi,
+// like servePublic, routes on r.URL.RawPath when it is set (the path had
+// escapes that its decoded form would lose, such as %2F, so that an
+// escaped slash stays in its segment) and on r.URL.Path otherwise: a
+// segment is still escaped in the first case and already decoded in the
+// second, where decoding it again would turn "a%2Fb" (sent as a%252Fb)
+// into "a/b". Malformed escapes, which net/http refuses before any
+// handler, decode to "", which names nothing.
+func unescapeParam(r *http.Request, v string) string {
+	if r.URL.RawPath == "" {
+		return v
+	}
+	u, err := url.PathUnescape(v)
+	if err != nil {
+		return ""
+	}
+	return u
 }
 
 func (s *Server) serveTenant(w http.ResponseWriter, r *http.Request, p *policy) {
@@ -226,7 +257,10 @@ func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
 // the tenant routes (relative), the whole path for a top-level router.
 func (s *Server) methodNotAllowed(routes chi.Routes, relative bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		path := r.URL.Path
+		path := r.URL.RawPath // as chi routes (see unescapeParam)
+		if path == "" {
+			path = r.URL.Path
+		}
 		if rc := chi.RouteContext(r.Context()); relative && rc != nil {
 			path = rc.RoutePath
 		}

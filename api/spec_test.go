@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -190,6 +191,14 @@ func (v *specValidator) validate(req *http.Request, reqBody []byte, res *http.Re
 	route, pathParams, err := v.router.FindRoute(r)
 	if err != nil {
 		return v.validateUndeclared(ctx, r, err, res, resBody)
+	}
+	// The router matches the escaped path, so that an escaped slash stays
+	// in its segment, and hands the parameters over still escaped; the
+	// document describes their values, decoded once.
+	for k, p := range pathParams {
+		if u, err := url.PathUnescape(p); err == nil {
+			pathParams[k] = u
+		}
 	}
 
 	in := &openapi3filter.RequestValidationInput{

@@ -25,6 +25,7 @@ fuzz ./session FuzzCodecVerify
 fuzz ./session FuzzParseTenantsFile
 fuzz ./session FuzzTenantValidate
 fuzz ./session FuzzNormalizeHost
+fuzz ./session FuzzNewUsername
 fuzz ./session FuzzDecodeRecord
 fuzz ./session FuzzRecordRoundTrip
 fuzz ./api FuzzLoginBody

@@ -23,12 +23,16 @@ type UserInput struct {
 	Disabled     *bool
 }
 
+// validate checks in, and on create replaces Username with its normalized
+// form, the one the user is stored under (see newUsername).
 func (in *UserInput) validate(create bool) error {
 	ps := &problems{}
 	if create {
-		if msg := validUsername(in.Username); msg != "" {
+		n, msg := newUsername(in.Username)
+		if msg != "" {
 			ps.add("username", "%s", msg)
 		}
+		in.Username = n
 	}
 	switch {
 	case in.Password != nil && in.PasswordHash != nil:
@@ -71,14 +75,18 @@ func (m *Manager) apply(ctx context.Context, u *User, in UserInput) (endSessions
 	return endSessions, nil
 }
 
-// CreateUser adds a user to tenant t. It returns ErrConflict if the user
-// exists and a *ValidationError for bad input.
+// CreateUser adds a user to tenant t under the normalized form of
+// in.Username (see newUsername), which the returned User carries. It
+// returns ErrConflict if a user of that name exists, in any form that
+// normalizes to it or, for a user created before normalization, exactly as
+// typed, and a *ValidationError for bad input.
 func (m *Manager) CreateUser(ctx context.Context, t TenantID, in UserInput) (User, error) {
+	typed := in.Username
 	if err := in.validate(true); err != nil {
 		return User{}, err
 	}
-	if _, err := m.st.GetUser(ctx, string(t), in.Username); err == nil {
-		return User{}, fmt.Errorf("%w: user %q already exists", ErrConflict, in.Username)
+	if su, err := m.findUser(ctx, t, typed); err == nil {
+		return User{}, fmt.Errorf("%w: user %q already exists", ErrConflict, su.Name)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return User{}, err
 	}
@@ -94,8 +102,9 @@ func (m *Manager) CreateUser(ctx context.Context, t TenantID, in UserInput) (Use
 	return u, nil
 }
 
-// UpdateUser changes a user. A new password or disabling ends the user's
-// sessions in the same atomic step as the change.
+// UpdateUser changes the user username names (as GetUser finds it). A new
+// password or disabling ends the user's sessions in the same atomic step as
+// the change.
 func (m *Manager) UpdateUser(ctx context.Context, t TenantID, username string, in UserInput) (User, error) {
 	if err := in.validate(false); err != nil {
 		return User{}, err
@@ -110,7 +119,7 @@ func (m *Manager) UpdateUser(ctx context.Context, t TenantID, username string, i
 	}
 	u.UpdatedAt = m.now().UTC().Truncate(time.Second)
 	if end {
-		defer m.forget(t, username)
+		defer m.forget(t, u.Username)
 	}
 	if err := m.st.PutUser(ctx, encodeUser(t, u), end); err != nil {
 		return User{}, err
@@ -118,9 +127,14 @@ func (m *Manager) UpdateUser(ctx context.Context, t TenantID, username string, i
 	return u, nil
 }
 
-// GetUser returns one user, or ErrNotFound.
+// GetUser returns the user username names, or ErrNotFound: the user stored
+// under exactly that name (users created before usernames were normalized
+// keep the name they were typed with), else the one stored under its
+// normalized form, so that "ａｌｉｃｅ" and a decomposed "zoë" find
+// "alice" and "zoë". The returned User.Username is the stored name: pass
+// that, not the typed one, to DeleteUser, Sessions, Revoke and RevokeAll.
 func (m *Manager) GetUser(ctx context.Context, t TenantID, username string) (User, error) {
-	su, err := m.st.GetUser(ctx, string(t), username)
+	su, err := m.findUser(ctx, t, username)
 	if errors.Is(err, store.ErrNotFound) {
 		return User{}, fmt.Errorf("%w: user %q", ErrNotFound, username)
 	}
@@ -141,8 +155,9 @@ func (m *Manager) ListUsers(ctx context.Context, t TenantID) ([]User, error) {
 	return out, nil
 }
 
-// DeleteUser removes a user and ends its sessions. Deleting a missing user
-// is not an error.
+// DeleteUser removes the user stored under exactly username (a
+// User.Username) and ends its sessions. Deleting a missing user is not an
+// error: callers that must tell look the user up first (GetUser).
 func (m *Manager) DeleteUser(ctx context.Context, t TenantID, username string) error {
 	defer m.forget(t, username)
 	return m.st.DeleteUser(ctx, string(t), username)
@@ -150,10 +165,14 @@ func (m *Manager) DeleteUser(ctx context.Context, t TenantID, username string) e
 
 // PutTenant creates or replaces a tenant's configuration, after applying
 // defaults and validating it, and reports whether it was created. A hostname
-// that another tenant claims is ErrConflict.
+// that another tenant claims is ErrConflict; one of Config.PublicHosts is a
+// *ValidationError.
 func (m *Manager) PutTenant(ctx context.Context, t Tenant) (Tenant, bool, error) {
 	t = t.withDefaults()
-	if err := t.Validate(); err != nil {
+	ps := &problems{tenant: string(t.ID)}
+	t.validate(ps)
+	checkPublicHosts(ps, t.Hostnames, m.publicHosts)
+	if err := ps.err(); err != nil {
 		return Tenant{}, false, err
 	}
 	all, err := m.ListTenants(ctx)

@@ -41,6 +41,12 @@ type Config struct {
 	// HashWait is how long a login waits for hashing memory. Zero means
 	// DefaultHashWait.
 	HashWait time.Duration
+	// PublicHosts are the hostnames of the shared public API, the ones that
+	// serve every tenant in path form (/v1/t/{tenant}/…), as lowercase DNS
+	// names. No tenant may claim one (PutTenant, ParseTenantsFile), and a
+	// claim stored before it was listed is ignored (IsPublicHost), so that
+	// no tenant can take the path form away from the others. Optional.
+	PublicHosts []string
 }
 
 // Defaults of the hashing bound: 128 MiB is six concurrent hashes at the
@@ -76,6 +82,8 @@ type Manager struct {
 	hashWait   time.Duration
 	// cache holds recently loaded sessions; nil until EnableCache.
 	cache atomic.Pointer[cache]
+	// publicHosts is Config.PublicHosts.
+	publicHosts []string
 }
 
 // NewManager returns a Manager over st after validating cfg.
@@ -93,6 +101,11 @@ func NewManager(st store.Store, cfg Config) (*Manager, error) {
 	}
 	if cfg.HashMemory < 0 || cfg.HashWait < 0 {
 		errs = append(errs, errors.New("session: HashMemory and HashWait must not be negative"))
+	}
+	for _, h := range cfg.PublicHosts {
+		if msg := ValidPublicHost(h); msg != "" {
+			errs = append(errs, fmt.Errorf("session: PublicHosts: %s", msg))
+		}
 	}
 	params := cfg.Password
 	if params == (PasswordParams{}) {
@@ -112,6 +125,7 @@ func NewManager(st store.Store, cfg Config) (*Manager, error) {
 		log:         cfg.Logger,
 		params:      params,
 		maxSessions: cfg.MaxSessionsPerUser,
+		publicHosts: slices.Clone(cfg.PublicHosts),
 	}
 	if m.now == nil {
 		m.now = time.Now
@@ -134,6 +148,10 @@ func NewManager(st store.Store, cfg Config) (*Manager, error) {
 	}
 	return m, nil
 }
+
+// IsPublicHost reports whether host, a hostname as tenants list them, is
+// one of Config.PublicHosts.
+func (m *Manager) IsPublicHost(host string) bool { return slices.Contains(m.publicHosts, host) }
 
 // Codec returns the cookie codec, so that keys can be rotated at run time.
 func (m *Manager) Codec() *Codec { return m.codec }
@@ -235,6 +253,7 @@ type LoginInput struct {
 // Unknown user, wrong password and disabled user all return
 // ErrInvalidCredentials after the same amount of hashing work.
 func (m *Manager) Login(ctx context.Context, t *Tenant, in LoginInput) (Session, *http.Cookie, error) {
+	in.Username = m.loginName(ctx, t.ID, in.Username) // "ａｌｉｃｅ" is alice, for the limits too
 	lim := t.LoginLimits
 	window := time.Duration(lim.Window)
 	validName := validUsername(in.Username) == "" && len(in.Password) <= MaxPasswordLen

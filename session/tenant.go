@@ -437,6 +437,27 @@ func validateHostnames(ps *problems, hosts []string) {
 	}
 }
 
+// ValidPublicHost reports why h cannot be a public host (the hostname of
+// the shared public API, which serves every tenant in path form), or "".
+func ValidPublicHost(h string) string {
+	if !validHostname(h) {
+		return fmt.Sprintf("%q is not a lowercase DNS name (no scheme, port or trailing dot)", h)
+	}
+	return ""
+}
+
+// checkPublicHosts refuses a tenant's claim on a public host: a hostname
+// chooses the tenant it serves, in host form only (see the api package), so
+// a claim on the host that serves the path form would take the path form
+// away from every other tenant.
+func checkPublicHosts(ps *problems, hostnames, public []string) {
+	for i, h := range hostnames {
+		if slices.Contains(public, h) {
+			ps.add(fmt.Sprintf("hostnames[%d]", i), "%q is a public host (LATCHKEY_PUBLIC_HOSTS): it serves every tenant in path form (/v1/t/{tenant}/…), which a tenant claiming it would take away from all the others; give the tenant a hostname of its own", h)
+		}
+	}
+}
+
 // NormalizeHost turns a request's Host into the form tenant hostnames are
 // stored in: lowercase, without port or a trailing dot. It returns "" for a
 // host that no tenant could have claimed.

@@ -38,8 +38,9 @@ var yamlUnknownField = regexp.MustCompile(`^line (\d+): field (.+) not found in 
 
 // ParseTenantsFile parses and validates a tenants file, reporting every
 // problem at once as a *ValidationError: unknown keys, bad values, unsafe
-// origins, duplicate tenants, users or hostnames. Defaults are applied.
-func ParseTenantsFile(r io.Reader) (*TenantsFile, error) {
+// origins, duplicate tenants, users or hostnames, and hostnames that are
+// one of publicHosts (Config.PublicHosts). Defaults are applied.
+func ParseTenantsFile(r io.Reader, publicHosts ...string) (*TenantsFile, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxTenantsFile+1))
 	if err != nil {
 		return nil, fmt.Errorf("session: read tenants file: %w", err)
@@ -71,16 +72,20 @@ func ParseTenantsFile(r io.Reader) (*TenantsFile, error) {
 		}
 		seen[spec.ID] = i
 		spec.Tenant.validate(tp)
+		checkPublicHosts(tp, spec.Hostnames, publicHosts)
 		users := make(map[string]int)
 		for j, u := range spec.Users {
 			field := fmt.Sprintf("users[%d]", j)
-			if msg := validUsername(u.Username); msg != "" {
+			// Duplicates are found among the normalized forms, the ones
+			// the users are stored under.
+			n, msg := newUsername(u.Username)
+			if msg != "" {
 				tp.add(field+".username", "%s", msg)
+			} else if k, dup := users[n]; dup {
+				tp.add(field+".username", "%q is declared twice (also users[%d], the same name once normalized)", u.Username, k)
+			} else {
+				users[n] = j
 			}
-			if k, dup := users[u.Username]; dup {
-				tp.add(field+".username", "%q is declared twice (also users[%d])", u.Username, k)
-			}
-			users[u.Username] = j
 			if err := CheckPasswordHash(u.PasswordHash); err != nil {
 				tp.add(field+".password_hash", "%v; make one with `latchkey hash-password`", err)
 			}

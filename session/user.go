@@ -1,11 +1,16 @@
 package session
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/secure/precis"
 
 	"github.com/latchkeyhq/latchkey/store"
 )
@@ -19,9 +24,20 @@ type User struct {
 	UpdatedAt    time.Time
 }
 
-// MaxUsernameLen bounds a username in bytes. Usernames are compared exactly
-// (no case folding), so "Alice" and "alice" are two users.
+// MaxUsernameLen bounds a username in bytes, as typed and once normalized.
 const MaxUsernameLen = 128
+
+// usernameProfile is how usernames are compared: the PRECIS
+// UsernameCasePreserved profile (RFC 8265 §3.4). It maps fullwidth and
+// halfwidth forms to their usual ones and puts the name in NFC, and
+// refuses what a reader cannot tell apart from something else (spaces,
+// control, format and zero-width characters outside the contexts that need
+// them, symbols, unassigned code points) and what the bidi rule forbids.
+// Case is preserved and significant, as it always was here: "Alice" and
+// "alice" stay two users, so no existing account merges with another or
+// changes its name, and the name an SPA gets from `me` is the one created.
+// Case differences are visible; the look-alikes PRECIS removes are not.
+var usernameProfile = precis.UsernameCasePreserved
 
 // validText reports whether s is UTF-8 without control characters.
 func validText(s string) bool {
@@ -36,7 +52,10 @@ func validText(s string) bool {
 	return true
 }
 
-// validUsername reports why name cannot be a username, or "".
+// validUsername reports why name cannot name a stored user, or "". It is
+// the rule every username created before normalization followed, and what
+// a login or a lookup may present; a new username must also pass
+// newUsername.
 func validUsername(name string) string {
 	switch {
 	case name == "":
@@ -52,6 +71,80 @@ func validUsername(name string) string {
 		}
 	}
 	return ""
+}
+
+// newUsername returns the normalized form of a username being created, the
+// form it is stored and compared under, or why it cannot be one. Beyond
+// the profile, a username must be one URL path segment however the URL
+// travels (the admin API addresses users as /users/{username}): no '/',
+// and no '\', which WHATWG URL parsers read as '/'; no '%', so that a
+// proxy decoding a path once more than it should cannot turn one name into
+// another; and not "." or "..", which clients and proxies remove as dot
+// segments (RFC 3986 §5.2.4). The check runs after mapping, which turns
+// the fullwidth solidus and percent sign into '/' and '%'.
+func newUsername(name string) (string, string) {
+	if msg := validUsername(name); msg != "" {
+		return "", msg
+	}
+	n, err := usernameProfile.String(name)
+	if err != nil {
+		return "", "must be letters, digits and ASCII punctuation, without spaces, symbols, emoji, or control, format or zero-width characters (the PRECIS UsernameCasePreserved profile, RFC 8265)"
+	}
+	switch {
+	case len(n) > MaxUsernameLen:
+		return "", fmt.Sprintf("is %d bytes long once normalized, at most %d allowed", len(n), MaxUsernameLen)
+	case strings.ContainsAny(n, `/\%`):
+		return "", `must not contain "/", "\" or "%": a username must be one URL path segment, which proxies may split or decode again at those characters`
+	case n == "." || n == "..":
+		return "", "must not be . or ..: URL clients and proxies remove such path segments"
+	}
+	return n, ""
+}
+
+// normalUsername returns name in the form new usernames are stored under,
+// or name itself when the profile refuses it (it can then only be the
+// exact name of a user created before normalization).
+func normalUsername(name string) string {
+	if n, err := usernameProfile.String(name); err == nil {
+		return n
+	}
+	return name
+}
+
+// findUser returns the stored user that name refers to: the user stored
+// under exactly name, or else the one stored under its normalized form.
+// Users created before usernames were normalized are stored as they were
+// typed, so their exact names keep working; every newer user is stored
+// normalized, so any form of its name finds it. When the forms differ both
+// are read, whichever exists, so that the time a login takes does not tell
+// which one does.
+func (m *Manager) findUser(ctx context.Context, t TenantID, name string) (store.User, error) {
+	exact, err := m.st.GetUser(ctx, string(t), name)
+	n := normalUsername(name)
+	if n == name {
+		return exact, err
+	}
+	normal, nerr := m.st.GetUser(ctx, string(t), n)
+	if err == nil || !errors.Is(err, store.ErrNotFound) {
+		return exact, err
+	}
+	return normal, nerr
+}
+
+// loginName returns the name a login presenting typed is for: typed when
+// it is already normalized (nothing to look up), else the stored name it
+// refers to (see findUser), else its normalized form. The account limit is
+// counted under this name, so that the width or normalization forms of one
+// name share one count.
+func (m *Manager) loginName(ctx context.Context, t TenantID, typed string) string {
+	n := normalUsername(typed)
+	if n == typed {
+		return typed
+	}
+	if su, err := m.findUser(ctx, t, typed); err == nil {
+		return su.Name
+	}
+	return n
 }
 
 // userRecord is the stored form of a User. JSON keeps it readable in a

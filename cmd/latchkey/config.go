@@ -47,6 +47,9 @@ type config struct {
 	Redis             *redisTarget
 	RedisTLS          *tls.Config
 	RedisPassword     string
+	// PublicHosts is the parsed form of LATCHKEY_PUBLIC_HOSTS.
+	PublicHostsRaw string
+	PublicHosts    []string
 }
 
 // maxSessionCache bounds LATCHKEY_SESSION_CACHE_SIZE: ten million
@@ -80,6 +83,7 @@ func (c *config) settings() []setting {
 		{"redis-cert-file", "LATCHKEY_REDIS_CERT_FILE", "", "PEM file of the TLS client certificate to present to Redis, with -redis-key-file", &c.RedisCertFile, false},
 		{"redis-key-file", "LATCHKEY_REDIS_KEY_FILE", "", "PEM file of the TLS client certificate's private key", &c.RedisKeyFile, false},
 		{"redis-password-file", "LATCHKEY_REDIS_PASSWORD_FILE", "", "file holding the Redis password, re-read when it changes; the URL then holds none", &c.RedisPasswordFile, false},
+		{"public-hosts", "LATCHKEY_PUBLIC_HOSTS", "", "comma-separated hostnames of the shared public API, which serve every tenant in path form (/v1/t/{tenant}/…); no tenant may claim one", &c.PublicHostsRaw, false},
 	}
 }
 
@@ -179,6 +183,16 @@ func (c *config) validate() error {
 			prefix = netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen())
 		}
 		c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
+	}
+	for h := range strings.SplitSeq(c.PublicHostsRaw, ",") {
+		if h = strings.TrimSpace(h); h == "" {
+			continue
+		}
+		if msg := session.ValidPublicHost(h); msg != "" {
+			errs = append(errs, fmt.Errorf("LATCHKEY_PUBLIC_HOSTS: %s", msg))
+			continue
+		}
+		c.PublicHosts = append(c.PublicHosts, h)
 	}
 	if n, err := strconv.ParseInt(c.HashMemoryRaw, 10, 64); err != nil || n < 20 || n > 1<<20 {
 		errs = append(errs, fmt.Errorf("LATCHKEY_HASH_MEMORY_MIB: %q is not a whole number of MiB from 20 (one hash) to 1048576", c.HashMemoryRaw))

@@ -437,3 +437,31 @@ func TestSecretFilesRotate(t *testing.T) {
 		}
 	}
 }
+
+func TestPublicHosts(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"LATCHKEY_PUBLIC_HOSTS": "auth.example.com, login.example.com,"}
+	c, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(c.PublicHosts, " "), "auth.example.com login.example.com"; got != want {
+		t.Errorf("PublicHosts = %q, want %q", got, want)
+	}
+	for _, bad := range []string{"Auth.Example.com", "auth.example.com:443", "https://auth.example.com"} {
+		env := map[string]string{"LATCHKEY_PUBLIC_HOSTS": bad}
+		if _, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard); err == nil || !strings.Contains(err.Error(), "LATCHKEY_PUBLIC_HOSTS: ") {
+			t.Errorf("LATCHKEY_PUBLIC_HOSTS=%q: %v, want an error naming the setting", bad, err)
+		}
+	}
+
+	// A tenants file claiming one is refused before anything is stored.
+	file := filepath.Join(t.TempDir(), "tenants.yaml")
+	os.WriteFile(file, []byte("tenants:\n  - id: acme\n    name: A\n    origins: [https://app.acme.test]\n    hostnames: [auth.example.com]\n    cookie: {same_site: lax}\n"), 0o600)
+	var out bytes.Buffer
+	env = map[string]string{"LATCHKEY_TENANTS_FILE": file, "LATCHKEY_PUBLIC_HOSTS": "auth.example.com", "LATCHKEY_ADDR": "127.0.0.1:0", "LATCHKEY_ADMIN_ADDR": "127.0.0.1:0"}
+	err = run(context.Background(), []string{"serve"}, func(k string) string { return env[k] }, nil, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), `hostnames[0]: "auth.example.com" is a public host`) {
+		t.Errorf("run = %v, want the claim on the public host refused", err)
+	}
+}

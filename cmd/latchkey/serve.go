@@ -54,7 +54,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	m, err := session.NewManager(st, session.Config{Keys: keys, Logger: log, HashMemory: cfg.HashMemoryMiB << 20})
+	m, err := session.NewManager(st, session.Config{Keys: keys, Logger: log, HashMemory: cfg.HashMemoryMiB << 20, PublicHosts: cfg.PublicHosts})
 	if err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// reported in full and changes nothing.
 	var file *session.TenantsFile
 	if cfg.TenantsFile != "" {
-		if file, err = readTenantsFile(cfg.TenantsFile); err != nil {
+		if file, err = readTenantsFile(cfg.TenantsFile, cfg.PublicHosts); err != nil {
 			return err
 		}
 		for _, spec := range file.Tenants {
@@ -269,13 +269,13 @@ func cookieKeys(cfg *config, log *slog.Logger) ([][]byte, error) {
 	return [][]byte{session.GenerateKey()}, nil
 }
 
-func readTenantsFile(path string) (*session.TenantsFile, error) {
+func readTenantsFile(path string, publicHosts []string) (*session.TenantsFile, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("LATCHKEY_TENANTS_FILE: %w", err)
 	}
 	defer f.Close()
-	tf, err := session.ParseTenantsFile(f)
+	tf, err := session.ParseTenantsFile(f, publicHosts...)
 	if err != nil {
 		return nil, fmt.Errorf("LATCHKEY_TENANTS_FILE %s: %w", path, err)
 	}
