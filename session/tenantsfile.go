@@ -2,7 +2,6 @@ package session
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -111,30 +110,4 @@ func yamlProblems(err error) error {
 		ps = append(ps, Problem{Message: e})
 	}
 	return &ValidationError{Problems: ps}
-}
-
-// Apply creates or updates every tenant and user of the file in the store.
-// Users not in the file are left alone, as are tenants not in it. A user
-// whose hash changed, or who is now disabled, loses its sessions; applying
-// the same file twice (every replica does at start-up) changes nothing.
-func (m *Manager) Apply(ctx context.Context, f *TenantsFile) error {
-	for _, spec := range f.Tenants {
-		if _, _, err := m.PutTenant(ctx, spec.Tenant); err != nil {
-			return fmt.Errorf("tenant %q: %w", spec.ID, err)
-		}
-		for _, us := range spec.Users {
-			hash, disabled := us.PasswordHash, us.Disabled
-			u, err := m.GetUser(ctx, spec.ID, us.Username)
-			switch {
-			case errors.Is(err, ErrNotFound):
-				_, err = m.CreateUser(ctx, spec.ID, UserInput{Username: us.Username, PasswordHash: &hash, Disabled: &disabled})
-			case err == nil && (u.PasswordHash != hash || u.Disabled != disabled):
-				_, err = m.UpdateUser(ctx, spec.ID, us.Username, UserInput{PasswordHash: &hash, Disabled: &disabled})
-			}
-			if err != nil {
-				return fmt.Errorf("tenant %q: user %q: %w", spec.ID, us.Username, err)
-			}
-		}
-	}
-	return nil
 }
