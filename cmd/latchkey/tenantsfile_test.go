@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -235,5 +238,46 @@ func TestDeletedTenantStaysDeleted(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "applying the file again") || strings.Contains(out.String(), "applied them again") {
 		t.Errorf("the replica re-applied the tenants file after a deletion:\n%s", out)
+	}
+}
+
+// TestServeReportsEveryTenantsFileProblem: `latchkey serve` with a broken
+// tenants file prints every problem, each with its line, tenant and field,
+// and exits non-zero having served nothing.
+func TestServeReportsEveryTenantsFileProblem(t *testing.T) {
+	t.Parallel()
+	bin := proctest.BuildLatchkey(t)
+	file := filepath.Join(t.TempDir(), "tenants.yaml")
+	os.WriteFile(file, []byte(`tenants:
+  - id: acme
+    name: Acme
+    colour: red
+    origins: [https://app.acme.com, null]
+    cookie: {same_site: lax, partitioned: true}
+    session: {idle_timeout: forever}
+    users:
+      - {username: alice, password_hash: plain}
+`), 0o600)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "serve")
+	cmd.Env = []string{"LATCHKEY_TENANTS_FILE=" + file, "LATCHKEY_ADDR=127.0.0.1:0", "LATCHKEY_ADMIN_ADDR=127.0.0.1:0"}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+		t.Fatalf("latchkey serve with a broken tenants file: %v, want a non-zero exit\n%s", err, stderr.String())
+	}
+	for _, want := range []string{
+		`line 4: tenant "acme": unknown key "colour"`,
+		`line 5: tenant "acme": origins[1]: is empty: an unquoted null`,
+		`line 6: tenant "acme": cookie.partitioned: requires same_site none`,
+		`line 7: tenant "acme": session.idle_timeout: invalid duration "forever"`,
+		`line 9: tenant "acme": users[0].password_hash: not an argon2id PHC string`,
+	} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
 	}
 }
