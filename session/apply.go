@@ -284,7 +284,7 @@ func (m *Manager) execute(ctx context.Context, spec TenantSpec, cur Tenant, exis
 		}
 	}
 	usersChanged := 0
-	for _, us := range spec.Users {
+	for j, us := range spec.Users {
 		fields, ok := plan.users[us.Username]
 		if !plan.create && !ok {
 			continue
@@ -294,7 +294,9 @@ func (m *Manager) execute(ctx context.Context, spec TenantSpec, cur Tenant, exis
 		}
 		changed, err := m.applyUser(ctx, id, us, fields)
 		if err != nil {
-			return fmt.Errorf("user %q: %w", us.Username, err)
+			// By position in the file: the error may be logged, and
+			// usernames never are.
+			return fmt.Errorf("users[%d]: %w", j, err)
 		}
 		if changed {
 			usersChanged++
@@ -335,7 +337,8 @@ func mergeSettings(cur, file Tenant, names []string) Tenant {
 
 // applyUser sets the named fields (nil: the whole entry) of a user from
 // the file, creating the user if it is gone, and reports whether it
-// changed anything.
+// changed anything. Its errors never name the user: the session errors
+// that do (not found, conflict) are retried instead.
 func (m *Manager) applyUser(ctx context.Context, t TenantID, us UserSpec, fields []string) (bool, error) {
 	take := func(f string) bool { return fields == nil || slices.Contains(fields, f) }
 	for range maxApplyAttempts {
@@ -368,6 +371,9 @@ func (m *Manager) applyUser(ctx context.Context, t TenantID, us UserSpec, fields
 			return false, nil
 		}
 		nu, err := m.UpdateUser(ctx, t, us.Username, in)
+		if errors.Is(err, ErrNotFound) {
+			continue // deleted meanwhile: create it instead
+		}
 		if err != nil {
 			return false, err
 		}
