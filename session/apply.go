@@ -170,9 +170,13 @@ func recordsEqual(a, b appliedRecord) bool {
 // to a tenant is changed in the store, and every change is audited. It
 // applies every tenant it can and reports the others' errors together.
 func (m *Manager) Apply(ctx context.Context, f *TenantsFile) error {
+	stored, err := m.tenantsByID(ctx)
+	if err != nil {
+		return err
+	}
 	var errs []error
 	for _, spec := range f.Tenants {
-		if _, err := m.applyTenant(ctx, spec, false); err != nil {
+		if _, err := m.applyTenant(ctx, spec, stored, false); err != nil {
 			errs = append(errs, fmt.Errorf("tenant %q: %w", spec.ID, err))
 		}
 	}
@@ -187,10 +191,14 @@ func (m *Manager) Apply(ctx context.Context, f *TenantsFile) error {
 // by, so that a replica running an older file never re-applies it. It
 // reports how many tenants it created.
 func (m *Manager) RestoreLostTenants(ctx context.Context, f *TenantsFile) (int, error) {
+	stored, err := m.tenantsByID(ctx)
+	if err != nil {
+		return 0, err
+	}
 	n := 0
 	var errs []error
 	for _, spec := range f.Tenants {
-		done, err := m.applyTenant(ctx, spec, true)
+		done, err := m.applyTenant(ctx, spec, stored, true)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("tenant %q: %w", spec.ID, err))
 		}
@@ -201,14 +209,30 @@ func (m *Manager) RestoreLostTenants(ctx context.Context, f *TenantsFile) (int, 
 	return n, errors.Join(errs...)
 }
 
+// tenantsByID lists the stored tenants once for a whole application, which
+// keeps a start with an unchanged file linear in the number of tenants.
+func (m *Manager) tenantsByID(ctx context.Context) (map[TenantID]Tenant, error) {
+	ts, err := m.ListTenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[TenantID]Tenant, len(ts))
+	for _, t := range ts {
+		out[t.ID] = t
+	}
+	return out, nil
+}
+
 // applyTenant applies one tenant of the file, or in restoreOnly mode only
-// a lost one, and reports whether it claimed the application.
-func (m *Manager) applyTenant(ctx context.Context, spec TenantSpec, restoreOnly bool) (bool, error) {
+// a lost one, and reports whether it claimed the application. stored is
+// the tenants as listed before; a retry reads the tenant again.
+func (m *Manager) applyTenant(ctx context.Context, spec TenantSpec, stored map[TenantID]Tenant, restoreOnly bool) (bool, error) {
 	spec.Tenant = spec.Tenant.withDefaults()
 	id := spec.ID
 	want := recordOf(spec)
 	wantData, _ := json.Marshal(want) // cannot fail: maps of strings
-	for range maxApplyAttempts {
+	cur, exists := stored[id]
+	for attempt := range maxApplyAttempts {
 		lastData, err := m.st.GetApplied(ctx, string(id))
 		if errors.Is(err, store.ErrNotFound) {
 			lastData, err = nil, nil
@@ -225,10 +249,14 @@ func (m *Manager) applyTenant(ctx context.Context, spec TenantSpec, restoreOnly 
 				last = &r
 			}
 		}
-		cur, err := m.GetTenant(ctx, id)
-		exists := err == nil
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return false, err
+		if attempt > 0 {
+			// Another replica swapped the record: it may have changed
+			// the tenant too.
+			cur, err = m.GetTenant(ctx, id)
+			exists = err == nil
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return false, err
+			}
 		}
 		if restoreOnly && (exists || last != nil) {
 			return false, nil
@@ -262,6 +290,18 @@ func (m *Manager) applyTenant(ctx context.Context, spec TenantSpec, restoreOnly 
 // execute makes the changes of plan, auditing each.
 func (m *Manager) execute(ctx context.Context, spec TenantSpec, cur Tenant, exists bool, plan tenantPlan) error {
 	id := spec.ID
+	if exists && !plan.create {
+		// Merge into the tenant as it is now, after the claim, not as it
+		// was listed: an admin may have changed it meanwhile.
+		fresh, err := m.GetTenant(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			return nil // deleted meanwhile, on purpose: it stays so
+		}
+		if err != nil {
+			return err
+		}
+		cur = fresh
+	}
 	tenantChanged := false
 	if plan.create || len(plan.settings) > 0 {
 		next := spec.Tenant
