@@ -145,6 +145,8 @@ type Problem struct {
 	Tenant  string `json:"tenant,omitempty"`
 	Field   string `json:"field,omitempty"`
 	Message string `json:"message"`
+	// Line is the line of a tenants file the problem concerns, 0 for none.
+	Line int `json:"line,omitempty"`
 }
 
 // ValidationError lists every problem found in a configuration, so that a
@@ -158,6 +160,9 @@ func (e *ValidationError) Error() string {
 	b.WriteString("invalid configuration:")
 	for _, p := range e.Problems {
 		b.WriteString("\n  ")
+		if p.Line > 0 {
+			fmt.Fprintf(&b, "line %d: ", p.Line)
+		}
 		if p.Tenant != "" {
 			fmt.Fprintf(&b, "tenant %q: ", p.Tenant)
 		}

@@ -1,6 +1,8 @@
 package session
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -69,22 +71,6 @@ func TestParseTenantsFileInvalid(t *testing.T) {
 	}{
 		{"empty", ``, []string{"no tenants"}},
 		{"not yaml", "tenants: [", []string{"not valid YAML"}},
-		{"unknown key", `
-tenants:
-  - id: acme
-    name: A
-    colour: red
-    origins: [https://app.acme.com]
-    cookie: {same_site: lax, samesite: lax}
-`, []string{`unknown key "colour"`, `unknown key "samesite"`}},
-		{"bad duration", `
-tenants:
-  - id: acme
-    name: A
-    origins: [https://app.acme.com]
-    cookie: {same_site: lax}
-    session: {idle_timeout: forever}
-`, []string{"invalid duration"}},
 		{"everything at once", `
 tenants:
   - id: acme
@@ -133,5 +119,179 @@ tenants:
 				}
 			}
 		})
+	}
+}
+
+// TestParseTenantsFileReportsEverythingAtOnce: one file with a problem of
+// every kind (syntax aside, which stops a parse) gets one report naming
+// each problem's tenant, field and line. It used to come in three rounds,
+// a bad duration alone first, and a null in a list was dropped silently.
+func TestParseTenantsFileReportsEverythingAtOnce(t *testing.T) {
+	t.Parallel()
+	hash := testHash(t, "correct horse")
+	src := `tenants:
+  - id: acme
+    name: Acme
+    colour: red
+    dev: maybe
+    origins: [https://app.acme.com, null, "*", ~]
+    hostnames:
+      - auth.acme.com
+      -
+    cookie: {same_site: lax, samesite: lax, partitioned: true}
+    session: {idle_timeout: forever, absolute_lifetime: 2h}
+    login_limits: {per_account: lots, window: 1s}
+    users:
+      - {username: alice, password_hash: plain}
+      - {username: alice, password_hash: "` + hash + `", disabled: nope}
+      - ~
+    name: Again
+  - id: BAD
+    origins: https://x.example
+    cookie: [lax]
+  - just a string
+  - id: other
+    name: Other
+    origins: [https://o.example]
+    hostnames: [auth.acme.com]
+    cookie: {same_site: strict}
+  - id: acme
+    name: Twice
+    origins: [https://b.example]
+    cookie: {same_site: strict}
+    session: {idle_timeout: [1h]}
+extra: 1
+`
+	want := []struct {
+		line          int
+		tenant, field string
+		message       string
+	}{
+		{4, "acme", "", `unknown key "colour"`},
+		{5, "acme", "dev", `must be true or false, got "maybe"`},
+		{6, "acme", "origins[1]", "is empty: an unquoted null"},
+		{6, "acme", "origins[2]", `"*" is a wildcard pattern`},
+		{6, "acme", "origins[3]", "is empty: an unquoted null"},
+		{9, "acme", "hostnames[1]", "is empty: an unquoted null"},
+		{10, "acme", "cookie", `unknown key "samesite" (known: partitioned, same_site)`},
+		{10, "acme", "cookie.partitioned", "requires same_site none"},
+		{11, "acme", "session.idle_timeout", `invalid duration "forever"`},
+		{11, "acme", "session.absolute_lifetime", "must not be shorter than idle_timeout"},
+		{12, "acme", "login_limits.per_account", `must be a whole number, got "lots"`},
+		{12, "acme", "login_limits.window", "must be 1m to 24h, got 1s"},
+		{14, "acme", "users[0].password_hash", "not an argon2id PHC string"},
+		{15, "acme", "users[1].username", `"alice" is declared twice (also users[0])`},
+		{15, "acme", "users[1].disabled", `must be true or false, got "nope"`},
+		{16, "acme", "users[2]", "is empty: an unquoted null"},
+		{17, "acme", "name", "is given twice (also line 3)"},
+		{18, "BAD", "id", `must be 1 to 63 lowercase letters`},
+		{18, "BAD", "name", "is required"},
+		{19, "BAD", "origins", `must be a list, got "https://x.example"`},
+		{20, "BAD", "cookie", "must be a mapping of keys to values, got a list"},
+		{21, "tenants[2]", "", `must be a mapping of keys to values, got "just a string"`},
+		{25, "other", "hostnames[0]", `"auth.acme.com" is already claimed by tenant "acme"`},
+		{27, "acme", "id", `tenant "acme" is declared twice (also tenants[0])`},
+		{31, "acme", "session.idle_timeout", "must be a single value, got a list"},
+		{32, "", "", `unknown key "extra"`},
+	}
+	_, err := ParseTenantsFile(strings.NewReader(src))
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("ParseTenantsFile = %v, want a *ValidationError", err)
+	}
+	got := ve.Problems
+	for i, w := range want {
+		if i >= len(got) {
+			t.Errorf("problem %d missing: want line %d, tenant %q, %s: %s", i, w.line, w.tenant, w.field, w.message)
+			continue
+		}
+		p := got[i]
+		if p.Line != w.line || p.Tenant != w.tenant || p.Field != w.field || !strings.Contains(p.Message, w.message) {
+			t.Errorf("problem %d = line %d, tenant %q, %s: %s\nwant      line %d, tenant %q, %s: %s", i, p.Line, p.Tenant, p.Field, p.Message, w.line, w.tenant, w.field, w.message)
+		}
+	}
+	for _, p := range got[min(len(got), len(want)):] {
+		t.Errorf("unexpected problem: line %d, tenant %q, %s: %s", p.Line, p.Tenant, p.Field, p.Message)
+	}
+	if msg := err.Error(); !strings.Contains(msg, `line 11: tenant "acme": session.idle_timeout: invalid duration "forever"`) {
+		t.Errorf("Error() does not lead with line, tenant and field:\n%s", msg)
+	}
+}
+
+func TestParseTenantsFileDocumentProblems(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, src string
+		line      int
+		message   string
+	}{
+		{"empty", "", 0, "the file declares no tenants"},
+		{"no tenants", "tenants:\n", 0, "the file declares no tenants"},
+		{"syntax", "tenants:\n  - id: acme\n    name: [\n", 3, "not valid YAML"},
+		{"a tab", "tenants:\n\t- id: acme\n", 2, "not valid YAML"},
+		{"not a mapping", "- acme\n", 1, "the file must be a mapping with the key tenants, got a list"},
+		{"tenants not a list", "tenants: acme\n", 1, `tenants: must be a list of tenants, got "acme"`},
+		{"two documents", "tenants: []\n---\ntenants: []\n", 2, "more than one YAML document"},
+		{"null tenant", "tenants:\n  - ~\n", 2, "tenants[0]: is empty"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := ParseTenantsFile(strings.NewReader(tt.src))
+			var ve *ValidationError
+			if !errors.As(err, &ve) || len(ve.Problems) != 1 {
+				t.Fatalf("ParseTenantsFile = %v, want one problem", err)
+			}
+			if p := ve.Problems[0]; p.Line != tt.line || !strings.Contains(err.Error(), tt.message) {
+				t.Errorf("problem = line %d: %v; want line %d and %q", p.Line, err, tt.line, tt.message)
+			}
+		})
+	}
+}
+
+// TestParseTenantsFileAnchors: anchors, aliases and merge keys work as in
+// yaml, and cannot expand into unbounded work.
+func TestParseTenantsFileAnchors(t *testing.T) {
+	t.Parallel()
+	src := `tenants:
+  - id: a
+    name: A
+    origins: &o [https://a.example, https://b.example]
+    cookie: &c {same_site: lax}
+    session: &s {idle_timeout: 1h}
+  - id: b
+    name: B
+    origins: *o
+    cookie: *c
+    session:
+      <<: *s
+      absolute_lifetime: 2h
+`
+	f, err := ParseTenantsFile(strings.NewReader(src))
+	if err != nil {
+		t.Fatalf("ParseTenantsFile: %v", err)
+	}
+	b := f.Tenants[1]
+	if len(b.Origins) != 2 || b.Cookie.SameSite != SameSiteLax || time.Duration(b.Session.IdleTimeout) != time.Hour || time.Duration(b.Session.AbsoluteLifetime) != 2*time.Hour {
+		t.Errorf("tenant b = %+v, want a's origins, cookie and idle timeout, its own lifetime", b.Tenant)
+	}
+
+	// A list of many users repeated by alias in many tenants.
+	var big strings.Builder
+	big.WriteString("tenants:\n  - id: t0\n    name: T\n    origins: [https://a.example]\n    cookie: {same_site: lax}\n    users: &u\n")
+	for i := range 1000 {
+		fmt.Fprintf(&big, "      - {username: u%d, password_hash: x}\n", i)
+	}
+	for i := 1; i <= 100; i++ {
+		fmt.Fprintf(&big, "  - {id: t%d, name: T, origins: [https://a.example], cookie: {same_site: lax}, users: *u}\n", i)
+	}
+	_, err = ParseTenantsFile(strings.NewReader(big.String()))
+	if err == nil || !strings.Contains(err.Error(), "aliases (*name) expand to too many values") {
+		t.Errorf("ParseTenantsFile of a file of repeated aliases = %.300v, want the alias budget's problem", err)
+	}
+
+	// An anchor that merges itself.
+	_, err = ParseTenantsFile(strings.NewReader("tenants:\n  - &t\n    id: a\n    <<: *t\n"))
+	if err == nil || !strings.Contains(err.Error(), "merges (<<) nest more than") {
+		t.Errorf("ParseTenantsFile of a self-merge = %v, want the merge depth's problem", err)
 	}
 }

@@ -156,6 +156,20 @@ type Store interface {
 	// newest first.
 	ListAudit(ctx context.Context, tenant string, limit int) ([][]byte, error)
 
+	// GetApplied returns the tenant's applied record: what a declarative
+	// source (the tenants file) last applied to it, opaque to the store; or
+	// ErrNotFound. The record outlives DeleteTenant, like the audit log, so
+	// that a tenant deleted on purpose can be told apart from one lost with
+	// the rest of a store's data.
+	GetApplied(ctx context.Context, tenant string) ([]byte, error)
+
+	// SwapApplied replaces the tenant's applied record with data if, and
+	// only if, it still equals old (an empty old means there is none);
+	// otherwise it returns ErrConflict and changes nothing. An empty data
+	// removes the record. Replicas starting at once with the same file use
+	// it so that one of them applies a change, not each.
+	SwapApplied(ctx context.Context, tenant string, old, data []byte) error
+
 	// WatchInvalidations calls fn, until ctx is done, after any process
 	// sharing the backend may have ended sessions: fn(tenant, user) after a
 	// session was deleted, all of a user's were, or the user was changed

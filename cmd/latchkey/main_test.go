@@ -194,6 +194,8 @@ tenants:
 		if r, err := http.DefaultClient.Do(req); err == nil {
 			r.Body.Close()
 		}
+		// The record of the file's application outlives the tenant.
+		c.Del(context.Background(), "latchkey:applied:"+id)
 	})
 	req, _ := http.NewRequest("POST", pub+"/v1/t/"+id+"/login", strings.NewReader(`{"username":"alice","password":"correct horse"}`))
 	req.Header.Set("Origin", "https://app.example.test")

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -116,15 +117,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	wg.Go(func() {
 		m.WatchTenants(watchCtx, tenantReload, func(ts []session.Tenant) {
-			if file != nil && lostTenants(file, ts) {
+			if file != nil && missingTenants(file, ts) {
 				// A Redis restarted without persistence comes back empty;
 				// serving no tenant until the next restart would be an
-				// outage. The file is the configuration: apply it again.
-				log.Error("the store has lost the tenants of the tenants file (a Redis restart without persistence?); applying the file again")
-				if err := m.Apply(watchCtx, file); err != nil {
-					log.Error("could not apply the tenants file again", "err", err)
+				// outage. Only tenants the store has lost along with the
+				// record of the file's application come back: one
+				// deleted through the admin API stays deleted.
+				n, err := m.RestoreLostTenants(watchCtx, file)
+				if err != nil {
+					log.Error("could not apply the tenants file to the tenants the store lost", "err", err)
 				}
-				return // the store's change notification brings them back
+				if n > 0 {
+					log.Error("the store had lost tenants of the tenants file (a Redis restart without persistence?); applied them again", "tenants", n)
+					return // the store's change notification brings them back
+				}
 			}
 			srv.SetTenants(ts)
 			srv.MarkReady()
@@ -190,17 +196,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	return errors.Join(serveErr, err)
 }
 
-// lostTenants reports whether the store holds none of the file's tenants:
-// not one deleted on purpose, but a store that lost everything.
-func lostTenants(f *session.TenantsFile, ts []session.Tenant) bool {
+// missingTenants reports whether the store lacks any of the file's
+// tenants: lost with the store's data, or deleted through the admin API.
+func missingTenants(f *session.TenantsFile, ts []session.Tenant) bool {
 	for _, spec := range f.Tenants {
-		for _, t := range ts {
-			if t.ID == spec.ID {
-				return false
-			}
+		if !slices.ContainsFunc(ts, func(t session.Tenant) bool { return t.ID == spec.ID }) {
+			return true
 		}
 	}
-	return len(f.Tenants) > 0
+	return false
 }
 
 // warnBrowserTrouble logs each way t's configuration would fail in a

@@ -33,6 +33,7 @@ type Store struct {
 	counters  map[string]map[string]*counter // tenant ID -> key -> counter
 	adminKeys map[string]store.AdminKey      // key ID -> key
 	audit     map[string][][]byte            // tenant ID -> entries, oldest first
+	applied   map[string][]byte              // tenant ID -> applied record
 }
 
 // counter is one fixed-window counter.
@@ -64,6 +65,7 @@ func New(cfg Config) *Store {
 		counters:  map[string]map[string]*counter{},
 		adminKeys: map[string]store.AdminKey{},
 		audit:     map[string][][]byte{},
+		applied:   map[string][]byte{},
 	}
 }
 
@@ -524,6 +526,39 @@ func (st *Store) ListAudit(ctx context.Context, tenant string, limit int) ([][]b
 		out = append(out, bytes.Clone(log[i]))
 	}
 	return out, nil
+}
+
+// GetApplied returns the tenant's applied record, or store.ErrNotFound.
+func (st *Store) GetApplied(ctx context.Context, tenant string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memstore: get applied: %w", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	data, ok := st.applied[tenant]
+	if !ok {
+		return nil, fmt.Errorf("memstore: get applied: %w", store.ErrNotFound)
+	}
+	return bytes.Clone(data), nil
+}
+
+// SwapApplied replaces the tenant's applied record if it still equals old;
+// DeleteTenant leaves it alone.
+func (st *Store) SwapApplied(ctx context.Context, tenant string, old, data []byte) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: swap applied: %w", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !bytes.Equal(st.applied[tenant], old) {
+		return fmt.Errorf("memstore: swap applied: %w", store.ErrConflict)
+	}
+	if len(data) == 0 {
+		delete(st.applied, tenant)
+	} else {
+		st.applied[tenant] = bytes.Clone(data)
+	}
+	return nil
 }
 
 // WatchInvalidations calls fn synchronously, under the store's lock, from

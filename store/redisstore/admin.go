@@ -198,6 +198,51 @@ func (st *Store) counterKey(tenant, key string) string { return st.prefix + "n:"
 func (st *Store) adminKey(id string) string            { return st.prefix + "ak:" + id }
 func (st *Store) adminIndexKey(tenant string) string   { return st.prefix + "aks:" + tenant }
 func (st *Store) auditKey(tenant string) string        { return st.prefix + "audit:" + tenant }
+func (st *Store) appliedKey(tenant string) string      { return st.prefix + "applied:" + tenant }
+
+// GetApplied returns the tenant's applied record, or store.ErrNotFound.
+func (st *Store) GetApplied(ctx context.Context, tenant string) ([]byte, error) {
+	const op = "get applied"
+	if err := st.check(ctx, op, tenant); err != nil {
+		return nil, err
+	}
+	data, err := st.client.Get(ctx, st.appliedKey(tenant)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("redisstore: %s: %w", op, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, st.fail(ctx, op, err)
+	}
+	return data, nil
+}
+
+// swapAppliedScript sets KEYS[1] to ARGV[2] only if it holds ARGV[1], a
+// missing key holding ""; an empty ARGV[2] deletes it.
+var swapAppliedScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur == false then cur = '' end
+if cur ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
+return 1
+`)
+
+// SwapApplied replaces the tenant's applied record if it still equals old,
+// in one script over one key, so two replicas cannot both win.
+// DeleteTenant leaves the key alone.
+func (st *Store) SwapApplied(ctx context.Context, tenant string, old, data []byte) error {
+	const op = "swap applied"
+	if err := st.check(ctx, op, tenant); err != nil {
+		return err
+	}
+	n, err := swapAppliedScript.Run(ctx, st.client, []string{st.appliedKey(tenant)}, old, data).Int()
+	if err != nil {
+		return st.fail(ctx, op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("redisstore: %s: %w", op, store.ErrConflict)
+	}
+	return nil
+}
 
 // swapUserScript sets KEYS[1] to ARGV[2] only if it holds ARGV[1].
 var swapUserScript = redis.NewScript(`

@@ -12,6 +12,8 @@
 //	                    session's Data
 //	P users:T   set     the tenant's user names (an index for ListUsers)
 //	P tenants   hash    tenant ID -> tenant configuration
+//	P applied:T string  what the tenants file last applied to T (kept
+//	                    when T is deleted)
 //	P changes   channel PUBLISHed after every tenant change
 //
 // Releases before this format wrote the expiry as 13 zero-padded decimal

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -222,5 +223,83 @@ func testInvalidations(t *testing.T, mk func(*testing.T) Harness) {
 		case <-time.After(2 * time.Second):
 			t.Errorf("%s: no invalidation within 2 s", tt.name)
 		}
+	}
+}
+
+// testApplied checks the applied record: a compare-and-swap that exactly
+// one of several racing writers wins, per tenant, seen by another
+// replica, and kept when the tenant is deleted.
+func testApplied(t *testing.T, mk func(*testing.T) Harness) {
+	h := mk(t)
+	ctx := t.Context()
+	if _, err := h.Store.GetApplied(ctx, tenantA); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetApplied(missing) err=%v, want %v", err, store.ErrNotFound)
+	}
+	if err := h.Store.SwapApplied(ctx, tenantA, []byte("v0"), []byte("v1")); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("SwapApplied from a record that does not exist err=%v, want %v", err, store.ErrConflict)
+	}
+	mustOK(t, "SwapApplied from none", h.Store.SwapApplied(ctx, tenantA, nil, []byte("v1")))
+	if err := h.Store.SwapApplied(ctx, tenantA, nil, []byte("v2")); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("SwapApplied from none over an existing record err=%v, want %v", err, store.ErrConflict)
+	}
+	if err := h.Store.SwapApplied(ctx, tenantA, []byte("v0"), []byte("v2")); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("SwapApplied from a stale record err=%v, want %v", err, store.ErrConflict)
+	}
+	if got, err := h.Peer.GetApplied(ctx, tenantA); err != nil || string(got) != "v1" {
+		t.Errorf("Peer.GetApplied = %q, %v; want v1 (failed swaps change nothing)", got, err)
+	}
+	mustOK(t, "SwapApplied", h.Peer.SwapApplied(ctx, tenantA, []byte("v1"), []byte("v2")))
+	if got, err := h.Store.GetApplied(ctx, tenantA); err != nil || string(got) != "v2" {
+		t.Errorf("GetApplied after the peer's swap = %q, %v; want v2", got, err)
+	}
+	if _, err := h.Store.GetApplied(ctx, tenantB); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetApplied of another tenant err=%v, want %v", err, store.ErrNotFound)
+	}
+
+	// The record is what tells a tenant deleted on purpose from a lost
+	// one: deleting the tenant keeps it.
+	mustOK(t, "PutTenant", h.Store.PutTenant(ctx, tenantA, []byte("cfg")))
+	mustOK(t, "DeleteTenant", h.Store.DeleteTenant(ctx, tenantA))
+	if got, err := h.Store.GetApplied(ctx, tenantA); err != nil || string(got) != "v2" {
+		t.Errorf("GetApplied after DeleteTenant = %q, %v; want v2 (kept)", got, err)
+	}
+
+	// Replicas racing from the same record: exactly one wins.
+	const racers = 8
+	var wg sync.WaitGroup
+	wins := make(chan string, racers)
+	for i := range racers {
+		st := h.Store
+		if i%2 == 1 {
+			st = h.Peer
+		}
+		v := fmt.Sprintf("r%d", i)
+		wg.Go(func() {
+			err := st.SwapApplied(ctx, tenantA, []byte("v2"), []byte(v))
+			switch {
+			case err == nil:
+				wins <- v
+			case !errors.Is(err, store.ErrConflict):
+				t.Errorf("racing SwapApplied err=%v, want nil or %v", err, store.ErrConflict)
+			}
+		})
+	}
+	wg.Wait()
+	close(wins)
+	var won []string
+	for v := range wins {
+		won = append(won, v)
+	}
+	if len(won) != 1 {
+		t.Fatalf("racing SwapApplied winners = %q, want exactly one", won)
+	}
+	if got, _ := h.Store.GetApplied(ctx, tenantA); string(got) != won[0] {
+		t.Errorf("GetApplied after the race = %q, want the winner's %q", got, won[0])
+	}
+
+	// An empty data removes the record.
+	mustOK(t, "SwapApplied to none", h.Store.SwapApplied(ctx, tenantA, []byte(won[0]), nil))
+	if _, err := h.Peer.GetApplied(ctx, tenantA); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetApplied after removal err=%v, want %v", err, store.ErrNotFound)
 	}
 }

@@ -100,6 +100,7 @@ func TestStore(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"Invalidations", testInvalidations},
 		{"AdminKeys", testAdminKeys},
 		{"Audit", testAudit},
+		{"Applied", testApplied},
 		{"CancelledContext", testCancelledContext},
 		{"Ping", testPing},
 	}
@@ -835,6 +836,11 @@ func testCancelledContext(t *testing.T, mk func(*testing.T) Harness) {
 			_, err := h.Store.ListAudit(ctx, tenantA, 1)
 			return err
 		}},
+		{"GetApplied", func(ctx context.Context) error {
+			_, err := h.Store.GetApplied(ctx, tenantA)
+			return err
+		}},
+		{"SwapApplied", func(ctx context.Context) error { return h.Store.SwapApplied(ctx, tenantA, nil, []byte("x")) }},
 		{"Ping", func(ctx context.Context) error { return h.Store.Ping(ctx) }},
 	}
 	for _, tt := range tests {
