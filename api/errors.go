@@ -37,6 +37,7 @@ var (
 	kindBadRequest        = kind{"bad-request", http.StatusBadRequest, "The request is malformed"}
 	kindInvalidConfig     = kind{"invalid-config", http.StatusBadRequest, "The configuration is invalid"}
 	kindAdminUnauthorized = kind{"admin-unauthorized", http.StatusUnauthorized, "A valid admin token is required"}
+	kindMetricsUnauth     = kind{"metrics-unauthorized", http.StatusUnauthorized, "A valid metrics token is required"}
 	kindInvalidCreds      = kind{"invalid-credentials", http.StatusUnauthorized, "Invalid username or password"}
 	kindUnauthenticated   = kind{"unauthenticated", http.StatusUnauthorized, "No valid session"}
 	kindForbiddenOrigin   = kind{"forbidden-origin", http.StatusForbidden, "Cross-origin request refused"}

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"net/http"
 	"strconv"
@@ -165,4 +167,24 @@ func loginOutcome(err error) string {
 
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.gatherer, promhttp.HandlerOpts{})
+}
+
+// requireMetricsToken guards /metrics with Config.MetricsToken, when one is
+// set: the metrics name every tenant and how its logins fare, which is
+// nobody's business but the operator's monitoring. The token is compared
+// in constant time (SHA-256 digests, so length-independent too); the
+// admin token is not accepted, so that Prometheus never holds it.
+func (s *Server) requireMetricsToken(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.metricsAuth {
+			scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+			sum := sha256.Sum256([]byte(token))
+			if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(sum[:], s.metricsToken.Load()[:]) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="latchkey-metrics"`)
+				s.writeError(w, r, errorf(kindMetricsUnauth, "send Authorization: Bearer <metrics token>"))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -183,6 +185,55 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// strictTransport sends Strict-Transport-Security (RFC 6797) with every
+// answer to a request that came over HTTPS, so that a browser that once
+// reached the host securely never tries it over plain HTTP again: the
+// cookie is Secure anyway, and the CSRF check's Origin-versus-Host
+// fallback ignores the scheme (CORS.md R5.8). A plain HTTP answer never
+// carries it, as RFC 6797 §7.2 requires. The value has no includeSubDomains
+// and no preload: the hosts Latchkey answers for are often a tenant's own
+// (auth.acme.com), and what the names below them serve is the domain
+// owner's to commit to, at the edge that serves them.
+func (s *Server) strictTransport(next http.Handler) http.Handler {
+	if s.hsts == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.overHTTPS(r) {
+			w.Header()["Strict-Transport-Security"] = s.hsts
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// overHTTPS reports whether r reached Latchkey over HTTPS: TLS on the
+// connection itself, or, when the connection's peer is a trusted proxy
+// (one that ends TLS in front of Latchkey), X-Forwarded-Proto: https. The
+// last value counts, the one the proxy next to Latchkey wrote; a client's
+// own X-Forwarded-Proto, sent straight to Latchkey, proves nothing.
+func (s *Server) overHTTPS(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	v := r.Header["X-Forwarded-Proto"]
+	if len(v) == 0 || len(s.trustedProxies) == 0 {
+		return false
+	}
+	proto := v[len(v)-1]
+	if i := strings.LastIndexByte(proto, ','); i >= 0 {
+		proto = proto[i+1:]
+	}
+	if !strings.EqualFold(strings.TrimSpace(proto), "https") {
+		return false
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	return err == nil && s.trustedProxy(peer.Unmap())
 }
 
 // principal is who is calling the admin API: the platform (the
