@@ -110,13 +110,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		// An outage is never a 401: that would log users out.
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 		p = newProblem(kindUnavailable, "the session store is not answering; retry shortly")
-		s.log.ErrorContext(r.Context(), "store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.logServerError(r, "store unavailable", err)
 	case errors.Is(err, context.Canceled):
 		// The client went away; nobody reads this answer.
 		p = newProblem(kindUnavailable, "request cancelled")
 	default:
 		p = newProblem(kindInternal, "an internal error occurred; X-Request-Id identifies it in the logs")
-		s.log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.logServerError(r, "internal error", err)
 	}
 	writeProblem(w, p)
 }

@@ -131,13 +131,7 @@ func (m *metrics) observe(listener string, r *http.Request, route string, status
 	if route == "" {
 		route = "unmatched"
 	}
-	method := r.Method
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
-	default:
-		method = "other" // clients choose methods; keep the label set fixed
-	}
-	h := m.handles(obsKey{listener, route, method, status, tenant})
+	h := m.handles(obsKey{listener, route, methodLabel(r.Method), status, tenant})
 	h.requests.Inc()
 	h.duration.Observe(d.Seconds())
 	if tenant != "" && r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" && status == http.StatusForbidden {
@@ -146,6 +140,17 @@ func (m *metrics) observe(listener string, r *http.Request, route string, status
 			m.logins.WithLabelValues(string(tenant), loginCORS).Inc()
 		}
 	}
+}
+
+// methodLabel returns a request's method for metrics and logs: clients
+// choose methods, so any but the standard ones is "other", which keeps the
+// label set fixed and a client's text out of the logs.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return method
+	}
+	return "other"
 }
 
 // loginOutcome classifies the result of a login for latchkey_logins_total.

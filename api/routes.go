@@ -176,7 +176,7 @@ func (s *Server) newTenantRoutes() *chi.Mux {
 // router cost a context copy, a route search and a route pattern per
 // request. The tenant's own routes are a chi router (newTenantRoutes).
 func (s *Server) Public() http.Handler {
-	return s.recoverer(s.instrument("public", true)(s.strictTransport(noStore(http.HandlerFunc(s.servePublic)))))
+	return s.instrument("public", true)(s.recoverer(s.strictTransport(noStore(http.HandlerFunc(s.servePublic)))))
 }
 
 const pathFormPrefix = "/v1/t/"
@@ -216,7 +216,7 @@ func (s *Server) servePublic(w http.ResponseWriter, r *http.Request) {
 	if rest == "" {
 		rest = "/"
 	}
-	ri.tenant, ri.policy = p.tenant, p
+	ri.tenant, ri.policy, ri.labels = p.tenant, p, labels
 	ri.rctx.RoutePath = rest
 	s.serveTenant(w, r, p)
 	// A request the policy answered (a preflight, a refused origin) never
@@ -287,7 +287,7 @@ func (s *Server) methodNotAllowed(routes chi.Routes, relative bool) http.Handler
 // when a token is configured, the admin API.
 func (s *Server) Admin() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.recoverer, s.instrument("admin", false), s.strictTransport, noStore)
+	r.Use(s.instrument("admin", false), s.recoverer, s.strictTransport, noStore)
 	r.Get("/healthz", s.handleHealth)
 	r.Get("/readyz", s.handleReady)
 	r.With(s.requireMetricsToken).Get("/metrics", s.metrics.handler().ServeHTTP)

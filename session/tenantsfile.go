@@ -122,7 +122,7 @@ func (m *Manager) Apply(ctx context.Context, f *TenantsFile) error {
 		if _, _, err := m.PutTenant(ctx, spec.Tenant); err != nil {
 			return fmt.Errorf("tenant %q: %w", spec.ID, err)
 		}
-		for _, us := range spec.Users {
+		for i, us := range spec.Users {
 			hash, disabled := us.PasswordHash, us.Disabled
 			u, err := m.GetUser(ctx, spec.ID, us.Username)
 			switch {
@@ -132,7 +132,9 @@ func (m *Manager) Apply(ctx context.Context, f *TenantsFile) error {
 				_, err = m.UpdateUser(ctx, spec.ID, us.Username, UserInput{PasswordHash: &hash, Disabled: &disabled})
 			}
 			if err != nil {
-				return fmt.Errorf("tenant %q: user %q: %w", spec.ID, us.Username, err)
+				// The user by position, never by name: this error is logged
+				// (a re-application that fails), and logs hold no username.
+				return fmt.Errorf("tenant %q: users[%d]: %w", spec.ID, i, err)
 			}
 		}
 	}
