@@ -37,6 +37,7 @@ var (
 	kindBadRequest        = kind{"bad-request", http.StatusBadRequest, "The request is malformed"}
 	kindInvalidConfig     = kind{"invalid-config", http.StatusBadRequest, "The configuration is invalid"}
 	kindAdminUnauthorized = kind{"admin-unauthorized", http.StatusUnauthorized, "A valid admin token is required"}
+	kindMetricsUnauth     = kind{"metrics-unauthorized", http.StatusUnauthorized, "A valid metrics token is required"}
 	kindInvalidCreds      = kind{"invalid-credentials", http.StatusUnauthorized, "Invalid username or password"}
 	kindUnauthenticated   = kind{"unauthenticated", http.StatusUnauthorized, "No valid session"}
 	kindForbiddenOrigin   = kind{"forbidden-origin", http.StatusForbidden, "Cross-origin request refused"}
@@ -109,13 +110,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		// An outage is never a 401: that would log users out.
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 		p = newProblem(kindUnavailable, "the session store is not answering; retry shortly")
-		s.log.ErrorContext(r.Context(), "store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.logServerError(r, "store unavailable", err)
 	case errors.Is(err, context.Canceled):
 		// The client went away; nobody reads this answer.
 		p = newProblem(kindUnavailable, "request cancelled")
 	default:
 		p = newProblem(kindInternal, "an internal error occurred; X-Request-Id identifies it in the logs")
-		s.log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.logServerError(r, "internal error", err)
 	}
 	writeProblem(w, p)
 }

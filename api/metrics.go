@@ -1,6 +1,8 @@
 package api
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"net/http"
 	"strconv"
@@ -129,13 +131,7 @@ func (m *metrics) observe(listener string, r *http.Request, route string, status
 	if route == "" {
 		route = "unmatched"
 	}
-	method := r.Method
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
-	default:
-		method = "other" // clients choose methods; keep the label set fixed
-	}
-	h := m.handles(obsKey{listener, route, method, status, tenant})
+	h := m.handles(obsKey{listener, route, methodLabel(r.Method), status, tenant})
 	h.requests.Inc()
 	h.duration.Observe(d.Seconds())
 	if tenant != "" && r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" && status == http.StatusForbidden {
@@ -144,6 +140,17 @@ func (m *metrics) observe(listener string, r *http.Request, route string, status
 			m.logins.WithLabelValues(string(tenant), loginCORS).Inc()
 		}
 	}
+}
+
+// methodLabel returns a request's method for metrics and logs: clients
+// choose methods, so any but the standard ones is "other", which keeps the
+// label set fixed and a client's text out of the logs.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return method
+	}
+	return "other"
 }
 
 // loginOutcome classifies the result of a login for latchkey_logins_total.
@@ -165,4 +172,24 @@ func loginOutcome(err error) string {
 
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.gatherer, promhttp.HandlerOpts{})
+}
+
+// requireMetricsToken guards /metrics with Config.MetricsToken, when one is
+// set: the metrics name every tenant and how its logins fare, which is
+// nobody's business but the operator's monitoring. The token is compared
+// in constant time (SHA-256 digests, so length-independent too); the
+// admin token is not accepted, so that Prometheus never holds it.
+func (s *Server) requireMetricsToken(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.metricsAuth {
+			scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+			sum := sha256.Sum256([]byte(token))
+			if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(sum[:], s.metricsToken.Load()[:]) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="latchkey-metrics"`)
+				s.writeError(w, r, errorf(kindMetricsUnauth, "send Authorization: Bearer <metrics token>"))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }

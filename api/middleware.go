@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -32,9 +34,13 @@ type reqInfo struct {
 	context.Context
 	routing bool
 
+	id     string // the request ID, also sent as X-Request-Id
 	tenant *session.Tenant
 	policy *policy // public listener only
 	route  string  // metrics and log label; "" means ask chi
+	// labels maps the tenant routes' patterns to their labels, once the
+	// public listener knows the request's form (path or host).
+	labels map[string]string
 	rctx   chi.Context
 	sw     statusWriter
 }
@@ -73,9 +79,46 @@ func withTenant(r *http.Request, t *session.Tenant) {
 	}
 }
 
+// routeOf returns the route template of the request being served, for
+// logs: "/admin/v1/tenants/{tenant}/users/{username}", never the path,
+// which holds usernames, session IDs and whatever a client sends.
+func routeOf(r *http.Request) string {
+	ri := reqInfoFrom(r.Context())
+	if ri != nil && ri.route != "" {
+		return ri.route
+	}
+	var pattern string
+	if rc := chi.RouteContext(r.Context()); rc != nil {
+		pattern = rc.RoutePattern()
+	}
+	if ri != nil && ri.labels != nil {
+		if l := ri.labels[pattern]; l != "" {
+			return l
+		}
+		return ri.labels["/*"]
+	}
+	return pattern
+}
+
+// logServerError logs a server error (a 5xx) with what finds the request
+// in the logs of every replica (its ID, tenant, method and route template)
+// and never its path, query, headers or body. err comes from the store or
+// the domain, whose messages name no user.
+func (s *Server) logServerError(r *http.Request, msg string, err error) {
+	var id, tenant string
+	if ri := reqInfoFrom(r.Context()); ri != nil {
+		id = ri.id
+		if ri.tenant != nil {
+			tenant = string(ri.tenant.ID)
+		}
+	}
+	s.log.ErrorContext(r.Context(), msg, "request_id", id, "tenant", tenant, "method", methodLabel(r.Method), "route", routeOf(r), "err", err)
+}
+
 // instrument writes one log line and the metrics of each request: request
 // ID, tenant, route template (never the raw path, which can hold
-// usernames), status, duration and client address. It never logs headers,
+// usernames), method (the standard ones; any other is "other", as a client
+// chooses it), status, duration and client address. It never logs headers,
 // so cookies and tokens stay out of logs. With routing set, it also puts
 // the routing context the public listener's own tenant resolution fills
 // in, so that each request is copied once for its context, not once per
@@ -86,7 +129,7 @@ func (s *Server) instrument(listener string, routing bool) func(http.Handler) ht
 			start := time.Now()
 			id := newRequestID()
 			w.Header()["X-Request-Id"] = []string{id}
-			ri := &reqInfo{Context: r.Context(), routing: routing}
+			ri := &reqInfo{Context: r.Context(), routing: routing, id: id}
 			ri.sw.ResponseWriter = w
 			sw := &ri.sw
 			next.ServeHTTP(sw, r.WithContext(ri))
@@ -115,7 +158,7 @@ func (s *Server) instrument(listener string, routing bool) func(http.Handler) ht
 				"request_id", id,
 				"listener", listener,
 				"tenant", string(tenant),
-				"method", r.Method,
+				"method", methodLabel(r.Method),
 				"route", route,
 				"status", status,
 				"duration_ms", float64(d.Microseconds())/1000,
@@ -169,7 +212,8 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // recoverer turns a panic into a 500 problem instead of a dropped
-// connection, and logs it.
+// connection, and logs it. It runs inside instrument, so that the request
+// still gets its log line and metrics, and the panic's line its request ID.
 func (s *Server) recoverer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -177,12 +221,61 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.ErrorContext(r.Context(), "panic while serving", "method", r.Method, "panic", v)
+				s.logServerError(r, "panic while serving", fmt.Errorf("%v", v))
 				writeProblem(w, newProblem(kindInternal, ""))
 			}
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// strictTransport sends Strict-Transport-Security (RFC 6797) with every
+// answer to a request that came over HTTPS, so that a browser that once
+// reached the host securely never tries it over plain HTTP again: the
+// cookie is Secure anyway, and the CSRF check's Origin-versus-Host
+// fallback ignores the scheme (CORS.md R5.8). A plain HTTP answer never
+// carries it, as RFC 6797 §7.2 requires. The value has no includeSubDomains
+// and no preload: the hosts Latchkey answers for are often a tenant's own
+// (auth.acme.com), and what the names below them serve is the domain
+// owner's to commit to, at the edge that serves them.
+func (s *Server) strictTransport(next http.Handler) http.Handler {
+	if s.hsts == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.overHTTPS(r) {
+			w.Header()["Strict-Transport-Security"] = s.hsts
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// overHTTPS reports whether r reached Latchkey over HTTPS: TLS on the
+// connection itself, or, when the connection's peer is a trusted proxy
+// (one that ends TLS in front of Latchkey), X-Forwarded-Proto: https. The
+// last value counts, the one the proxy next to Latchkey wrote; a client's
+// own X-Forwarded-Proto, sent straight to Latchkey, proves nothing.
+func (s *Server) overHTTPS(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	v := r.Header["X-Forwarded-Proto"]
+	if len(v) == 0 || len(s.trustedProxies) == 0 {
+		return false
+	}
+	proto := v[len(v)-1]
+	if i := strings.LastIndexByte(proto, ','); i >= 0 {
+		proto = proto[i+1:]
+	}
+	if !strings.EqualFold(strings.TrimSpace(proto), "https") {
+		return false
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	return err == nil && s.trustedProxy(peer.Unmap())
 }
 
 // principal is who is calling the admin API: the platform (the

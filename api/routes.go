@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +34,14 @@ type Config struct {
 	// admin listener, with whatever else the caller registered on it
 	// (runtime, Redis). Nil means a registry of the Server's own.
 	Registry *prometheus.Registry
+	// MetricsToken is the bearer token that /metrics requires (at least 16
+	// bytes). Empty serves /metrics to whoever reaches the admin listener.
+	MetricsToken string
+	// HSTSMaxAge is the max-age of the Strict-Transport-Security header
+	// sent with every answer to a request that came over HTTPS: TLS on the
+	// connection, or X-Forwarded-Proto: https from a trusted proxy. It is
+	// counted in whole seconds. Zero sends no such header.
+	HSTSMaxAge time.Duration
 }
 
 // minAdminToken is the shortest admin token accepted, in bytes.
@@ -48,6 +58,10 @@ type Server struct {
 
 	trustedProxies []netip.Prefix
 	metrics        *metrics
+
+	metricsAuth  bool
+	metricsToken atomic.Pointer[[32]byte] // SHA-256 of the token, for a constant-time compare
+	hsts         []string                 // the Strict-Transport-Security value; nil sends none
 
 	policies     atomic.Pointer[policySet]
 	tenantRoutes *chi.Mux
@@ -70,6 +84,12 @@ func NewServer(m *session.Manager, cfg Config) (*Server, error) {
 	if cfg.AdminToken != "" && len(cfg.AdminToken) < minAdminToken {
 		errs = append(errs, errors.New("api: the admin token must be at least 16 bytes"))
 	}
+	if cfg.MetricsToken != "" && len(cfg.MetricsToken) < minAdminToken {
+		errs = append(errs, errors.New("api: the metrics token must be at least 16 bytes"))
+	}
+	if cfg.HSTSMaxAge < 0 {
+		errs = append(errs, errors.New("api: HSTSMaxAge is negative"))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -81,6 +101,14 @@ func NewServer(m *session.Manager, cfg Config) (*Server, error) {
 	if s.adminEnabled {
 		sum := sha256.Sum256([]byte(cfg.AdminToken))
 		s.adminToken.Store(&sum)
+	}
+	if cfg.MetricsToken != "" {
+		s.metricsAuth = true
+		sum := sha256.Sum256([]byte(cfg.MetricsToken))
+		s.metricsToken.Store(&sum)
+	}
+	if secs := int64(cfg.HSTSMaxAge / time.Second); secs > 0 {
+		s.hsts = []string{"max-age=" + strconv.FormatInt(secs, 10)}
 	}
 	s.tenantRoutes = s.newTenantRoutes()
 	s.pathFormLabels = routeLabels(s.tenantRoutes, "/v1/t/{tenant}")
@@ -100,6 +128,20 @@ func (s *Server) SetAdminToken(token string) error {
 	}
 	sum := sha256.Sum256([]byte(token))
 	s.adminToken.Store(&sum)
+	return nil
+}
+
+// SetMetricsToken replaces the token /metrics requires, for a token file
+// that changed. It cannot protect a /metrics that started without a token.
+func (s *Server) SetMetricsToken(token string) error {
+	if !s.metricsAuth {
+		return errors.New("api: /metrics was started without a token")
+	}
+	if len(token) < minAdminToken {
+		return errors.New("api: the metrics token must be at least 16 bytes")
+	}
+	sum := sha256.Sum256([]byte(token))
+	s.metricsToken.Store(&sum)
 	return nil
 }
 
@@ -135,7 +177,7 @@ func (s *Server) newTenantRoutes() *chi.Mux {
 // router cost a context copy, a route search and a route pattern per
 // request. The tenant's own routes are a chi router (newTenantRoutes).
 func (s *Server) Public() http.Handler {
-	return s.recoverer(s.instrument("public", true)(noStore(http.HandlerFunc(s.servePublic))))
+	return s.instrument("public", true)(s.recoverer(s.strictTransport(noStore(http.HandlerFunc(s.servePublic)))))
 }
 
 const pathFormPrefix = "/v1/t/"
@@ -177,7 +219,7 @@ func (s *Server) servePublic(w http.ResponseWriter, r *http.Request) {
 	if rest == "" {
 		rest = "/"
 	}
-	ri.tenant, ri.policy = p.tenant, p
+	ri.tenant, ri.policy, ri.labels = p.tenant, p, labels
 	ri.rctx.RoutePath = rest
 	s.serveTenant(w, r, p)
 	// A request the policy answered (a preflight, a refused origin) never
@@ -279,10 +321,10 @@ func (s *Server) methodNotAllowed(routes chi.Routes, relative bool) http.Handler
 // when a token is configured, the admin API.
 func (s *Server) Admin() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.recoverer, s.instrument("admin", false), noStore)
+	r.Use(s.instrument("admin", false), s.recoverer, s.strictTransport, noStore)
 	r.Get("/healthz", s.handleHealth)
 	r.Get("/readyz", s.handleReady)
-	r.Get("/metrics", s.metrics.handler().ServeHTTP)
+	r.With(s.requireMetricsToken).Get("/metrics", s.metrics.handler().ServeHTTP)
 	r.Route("/admin/v1", func(r chi.Router) {
 		r.Use(s.requireAdmin)
 		r.Get("/tenants", s.handleListTenants)

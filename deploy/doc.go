@@ -6,8 +6,12 @@
 // The tests render every overlay in-process with Kustomize, decode every
 // object strictly into its k8s.io/api type (a misspelled field fails), and
 // check the rules in docs/operations.md: probes, selectors, security
-// contexts, the stop sequence, memory limits, and that every Secret and
-// ConfigMap a pod reads is in the render or documented as the operator's.
+// contexts, the stop sequence, memory limits, trusted proxies that are the
+// ingress's own few addresses (never a pod range), a network policy that,
+// evaluated against sample peers, lets only Prometheus and Latchkey's
+// admin clients reach the admin port, a ServiceMonitor that sends the
+// metrics token, and that every Secret and ConfigMap a pod reads is in the
+// render or documented as the operator's.
 // They also check the Dockerfile's rules and run its build stage's
 // `go build` to prove the binary is static, then start that binary with
 // the dev overlay's settings.

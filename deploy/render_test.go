@@ -28,7 +28,28 @@ type renderingSpec struct {
 	// external lists what the operator provides in the cluster and the
 	// render therefore lacks; docs/operations.md must document each.
 	external []externalRef
+	// proxies says what latchkey-config's trusted-proxies must be.
+	proxies proxiesRule
 }
+
+// proxiesRule is what a rendering's trusted proxies must be.
+type proxiesRule int
+
+const (
+	// proxiesNone: nothing in front of the pods (kubectl port-forward),
+	// so no proxy is trusted.
+	proxiesNone proxiesRule = iota
+	// proxiesPlaceholder: the operator sets them, and until then the
+	// render carries trustedProxiesPlaceholder, which Latchkey refuses.
+	proxiesPlaceholder
+	// proxiesSet: an ingress's own addresses, each entry narrow.
+	proxiesSet
+)
+
+// trustedProxiesPlaceholder is the base's and the prod overlay's
+// trusted-proxies: no address, so that a deployment that forgot to set it
+// fails at start-up rather than trusting a range or nobody.
+const trustedProxiesPlaceholder = "SET-ME-to-the-ingress-controller-addresses"
 
 // externalRef is a Secret or ConfigMap that a render refers to but does not
 // contain.
@@ -42,15 +63,17 @@ type externalRef struct {
 // namespace.
 var operatorProvided = []externalRef{
 	{Kind: "Secret", Name: "latchkey", Keys: []string{"cookie-keys", "admin-token", "redis-url"}},
+	{Kind: "Secret", Name: "latchkey-metrics", Keys: []string{"token"}},
 	{Kind: "ConfigMap", Name: "latchkey-tenants", Keys: []string{"tenants.yaml"}},
 }
 
 // renderings lists every overlay, and the optional component on top of one;
 // TestEveryOverlayIsChecked keeps it complete.
 var renderings = []renderingSpec{
-	{name: "dev", dir: "overlays/dev"},
-	{name: "prod", dir: "overlays/prod", external: operatorProvided},
-	{name: "prod+servicemonitor", dir: "testdata/prod-servicemonitor", external: operatorProvided},
+	{name: "dev", dir: "overlays/dev", proxies: proxiesNone},
+	{name: "prod", dir: "overlays/prod", external: operatorProvided, proxies: proxiesPlaceholder},
+	{name: "prod+servicemonitor", dir: "testdata/prod-servicemonitor", external: operatorProvided, proxies: proxiesPlaceholder},
+	{name: "prod as configured", dir: "testdata/prod-configured", external: operatorProvided, proxies: proxiesSet},
 }
 
 // object is one rendered object, decoded into its typed form.
@@ -94,6 +117,10 @@ type serviceMonitor struct {
 			Scheme        string              `json:"scheme,omitempty"`
 			Interval      string              `json:"interval,omitempty"`
 			ScrapeTimeout string              `json:"scrapeTimeout,omitempty"`
+			Authorization *struct {
+				Type        string                    `json:"type,omitempty"`
+				Credentials *corev1.SecretKeySelector `json:"credentials,omitempty"`
+			} `json:"authorization,omitempty"`
 		} `json:"endpoints"`
 	} `json:"spec"`
 }

@@ -97,41 +97,92 @@ func TestRulesCatchBreakage(t *testing.T) {
 		}
 		c.Env = append(c.Env, corev1.EnvVar{Name: name, Value: value})
 	}
+	policy := func(r *rendering) *networkingv1.NetworkPolicy {
+		for _, np := range ofKind[*networkingv1.NetworkPolicy](r) {
+			if np.Name == "latchkey" {
+				return np
+			}
+		}
+		t.Fatal("no NetworkPolicy latchkey")
+		return nil
+	}
+	// adminRule is the ingress rule of the admin port.
+	adminRule := func(r *rendering) *networkingv1.NetworkPolicyIngressRule {
+		np := policy(r)
+		for i, rule := range np.Spec.Ingress {
+			if slices.ContainsFunc(rule.Ports, func(p networkingv1.NetworkPolicyPort) bool {
+				return portIs(p, intstr.FromString("admin"), corev1.ProtocolTCP)
+			}) {
+				return &np.Spec.Ingress[i]
+			}
+		}
+		t.Fatal("no ingress rule for the admin port")
+		return nil
+	}
+	setProxies := func(v string) func(r *rendering) {
+		return func(r *rendering) {
+			for _, cm := range ofKind[*corev1.ConfigMap](r) {
+				if _, ok := cm.Data["trusted-proxies"]; ok {
+					cm.Data["trusted-proxies"] = v
+				}
+			}
+		}
+	}
+	sel := func(kv ...string) *metav1.LabelSelector {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return &metav1.LabelSelector{MatchLabels: m}
+	}
+	endpointAuth := func(r *rendering, name, key string) {
+		for _, sm := range ofKind[*serviceMonitor](r) {
+			for i := range sm.Spec.Endpoints {
+				if name == "" {
+					sm.Spec.Endpoints[i].Authorization = nil
+					continue
+				}
+				sm.Spec.Endpoints[i].Authorization.Credentials.Name = name
+				sm.Spec.Endpoints[i].Authorization.Credentials.Key = key
+			}
+		}
+	}
 	tests := []struct {
 		name   string
 		rule   string
+		on     string // the rendering broken; "" means dev
 		mutate func(r *rendering)
 	}{
-		{"latest tag", "images are pinned", func(r *rendering) { container(r).Image = "latchkey:latest" }},
-		{"no tag", "images are pinned", func(r *rendering) { container(r).Image = "redis" }},
-		{"selector misses the template", "selectors match template labels", func(r *rendering) {
+		{"latest tag", "images are pinned", "", func(r *rendering) { container(r).Image = "latchkey:latest" }},
+		{"no tag", "images are pinned", "", func(r *rendering) { container(r).Image = "redis" }},
+		{"selector misses the template", "selectors match template labels", "", func(r *rendering) {
 			deployment(r).Spec.Template.Labels["app.kubernetes.io/component"] = "other"
 		}},
-		{"HPA names another Deployment", "selectors match template labels", func(r *rendering) {
+		{"HPA names another Deployment", "selectors match template labels", "", func(r *rendering) {
 			ofKind[*autoscalingv2.HorizontalPodAutoscaler](r)[0].Spec.ScaleTargetRef.Name = "latchkey-old"
 		}},
-		{"readiness on healthz", "probes", func(r *rendering) { container(r).ReadinessProbe.HTTPGet.Path = "/healthz" }},
-		{"liveness on the public port", "probes", func(r *rendering) {
+		{"readiness on healthz", "probes", "", func(r *rendering) { container(r).ReadinessProbe.HTTPGet.Path = "/healthz" }},
+		{"liveness on the public port", "probes", "", func(r *rendering) {
 			container(r).LivenessProbe.HTTPGet.Port = intstr.FromString("http")
 		}},
-		{"no startup probe", "probes", func(r *rendering) { container(r).StartupProbe = nil }},
-		{"writable root", "security context", func(r *rendering) {
+		{"no startup probe", "probes", "", func(r *rendering) { container(r).StartupProbe = nil }},
+		{"writable root", "security context", "", func(r *rendering) {
 			container(r).SecurityContext.ReadOnlyRootFilesystem = new(false)
 		}},
-		{"capability kept", "security context", func(r *rendering) {
+		{"capability kept", "security context", "", func(r *rendering) {
 			container(r).SecurityContext.Capabilities.Drop = []corev1.Capability{"NET_RAW"}
 		}},
-		{"root user", "security context", func(r *rendering) {
+		{"root user", "security context", "", func(r *rendering) {
 			deployment(r).Spec.Template.Spec.SecurityContext.RunAsUser = new(int64(0))
 		}},
-		{"token mounted", "security context", func(r *rendering) {
+		{"token mounted", "security context", "", func(r *rendering) {
 			deployment(r).Spec.Template.Spec.AutomountServiceAccountToken = nil
 		}},
-		{"replicas beside the HPA", "no replicas beside an HPA", func(r *rendering) { deployment(r).Spec.Replicas = new(int32(3)) }},
-		{"Service targets a missing port", "service and network policy ports exist on the container", func(r *rendering) {
+		{"replicas beside the HPA", "no replicas beside an HPA", "", func(r *rendering) { deployment(r).Spec.Replicas = new(int32(3)) }},
+		{"Service targets a missing port", "service and network policy ports exist on the container", "", func(r *rendering) {
 			ofKind[*corev1.Service](r)[0].Spec.Ports[0].TargetPort = intstr.FromString("https")
 		}},
-		{"NetworkPolicy admits a missing port", "service and network policy ports exist on the container", func(r *rendering) {
+		{"NetworkPolicy admits a missing port", "service and network policy ports exist on the container", "", func(r *rendering) {
 			for _, np := range ofKind[*networkingv1.NetworkPolicy](r) {
 				if np.Name == "latchkey" {
 					p := intstr.FromInt32(9999)
@@ -139,68 +190,105 @@ func TestRulesCatchBreakage(t *testing.T) {
 				}
 			}
 		}},
-		{"admin on loopback", "listeners", func(r *rendering) { setEnv(container(r), "LATCHKEY_ADMIN_ADDR", "127.0.0.1:8081") }},
-		{"GOMEMLIMIT at the limit", "GOMEMLIMIT below the memory limit", func(r *rendering) { setEnv(container(r), "GOMEMLIMIT", "256MiB") }},
-		{"GOMEMLIMIT missing", "GOMEMLIMIT below the memory limit", func(r *rendering) {
+		{"admin on loopback", "listeners", "", func(r *rendering) { setEnv(container(r), "LATCHKEY_ADMIN_ADDR", "127.0.0.1:8081") }},
+		{"GOMEMLIMIT at the limit", "GOMEMLIMIT below the memory limit", "", func(r *rendering) { setEnv(container(r), "GOMEMLIMIT", "256MiB") }},
+		{"GOMEMLIMIT missing", "GOMEMLIMIT below the memory limit", "", func(r *rendering) {
 			c := container(r)
 			c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "GOMEMLIMIT" })
 		}},
-		{"grace period too short", "graceful stop", func(r *rendering) {
+		{"grace period too short", "graceful stop", "", func(r *rendering) {
 			deployment(r).Spec.Template.Spec.TerminationGracePeriodSeconds = new(int64(25))
 		}},
-		{"no preStop", "graceful stop", func(r *rendering) { container(r).Lifecycle = nil }},
-		{"dangling Secret", "references resolve", func(r *rendering) {
+		{"no preStop", "graceful stop", "", func(r *rendering) { container(r).Lifecycle = nil }},
+		{"dangling Secret", "references resolve", "", func(r *rendering) {
 			container(r).Env = append(container(r).Env, corev1.EnvVar{Name: "X", ValueFrom: &corev1.EnvVarSource{
 				SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "nope"}, Key: "k"}}})
 		}},
-		{"missing key", "references resolve", func(r *rendering) {
+		{"missing key", "references resolve", "", func(r *rendering) {
 			for _, e := range container(r).Env {
 				if e.Name == "LATCHKEY_REDIS_URL" {
 					e.ValueFrom.SecretKeyRef.Key = "redis-uri"
 				}
 			}
 		}},
-		{"cookie keys in the environment", "secrets are files or references", func(r *rendering) {
+		{"cookie keys in the environment", "secrets are files or references", "", func(r *rendering) {
 			setEnv(container(r), "LATCHKEY_COOKIE_KEYS", "c2VjcmV0")
 		}},
-		{"secret mounted with subPath", "secrets are files or references", func(r *rendering) {
+		{"secret mounted with subPath", "secrets are files or references", "", func(r *rendering) {
 			for i, m := range container(r).VolumeMounts {
 				if m.MountPath == secretDir {
 					container(r).VolumeMounts[i].SubPath = "cookie-keys"
 				}
 			}
 		}},
-		{"bad trusted proxy", "trusted proxies", func(r *rendering) {
-			for _, cm := range ofKind[*corev1.ConfigMap](r) {
-				if _, ok := cm.Data["trusted-proxies"]; ok {
-					cm.Data["trusted-proxies"] = "the ingress"
+		{"metrics token in the environment", "secrets are files or references", "", func(r *rendering) {
+			setEnv(container(r), "LATCHKEY_METRICS_TOKEN", "c2VjcmV0c2VjcmV0c2VjcmV0")
+		}},
+		{"a proxy where nothing proxies", "trusted proxies", "", setProxies("10.244.0.0/16")},
+		{"bad trusted proxy", "trusted proxies", "prod as configured", setProxies("the ingress")},
+		{"the pod range", "trusted proxies", "prod as configured", setProxies("10.244.0.0/16")},
+		{"a node's pod range among others", "trusted proxies", "prod as configured", setProxies("10.244.250.0/28, 10.244.3.0/23")},
+		{"every IPv4 address", "trusted proxies", "prod as configured", setProxies("0.0.0.0/0")},
+		{"every IPv6 address", "trusted proxies", "prod as configured", setProxies("::/0")},
+		{"an IPv6 /64", "trusted proxies", "prod as configured", setProxies("fd00:10:244:1::/64")},
+		{"the placeholder left in", "trusted proxies", "prod as configured", setProxies(trustedProxiesPlaceholder)},
+		{"nothing trusted behind an ingress", "trusted proxies", "prod as configured", setProxies("")},
+		{"a real range in the repository's prod overlay", "trusted proxies", "prod", setProxies("10.244.250.0/28")},
+		{"no placeholder in the prod overlay", "trusted proxies", "prod", setProxies("")},
+		{"admin port open to the world", "network policy", "", func(r *rendering) { adminRule(r).From = nil }},
+		{"admin port from every namespace", "network policy", "", func(r *rendering) {
+			adminRule(r).From = []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{}}}
+		}},
+		{"admin port from any pod labelled Prometheus", "network policy", "", func(r *rendering) {
+			adminRule(r).From[0].NamespaceSelector = &metav1.LabelSelector{}
+		}},
+		{"admin port from all of monitoring", "network policy", "", func(r *rendering) { adminRule(r).From[0].PodSelector = nil }},
+		{"admin port from every pod of the namespace", "network policy", "", func(r *rendering) {
+			adminRule(r).From[1].PodSelector = &metav1.LabelSelector{}
+		}},
+		{"admin clients of any namespace", "network policy", "", func(r *rendering) {
+			adminRule(r).From[1].NamespaceSelector = &metav1.LabelSelector{}
+		}},
+		{"admin port from an address block", "network policy", "", func(r *rendering) {
+			rule := adminRule(r)
+			rule.From = append(rule.From, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0"}})
+		}},
+		{"admin port open by number", "network policy", "", func(r *rendering) {
+			p := intstr.FromInt32(8081)
+			np := policy(r)
+			np.Spec.Ingress = append(np.Spec.Ingress, networkingv1.NetworkPolicyIngressRule{Ports: []networkingv1.NetworkPolicyPort{{Port: &p}}})
+		}},
+		{"admin and public in one open rule", "network policy", "", func(r *rendering) {
+			np := policy(r)
+			np.Spec.Ingress[0].Ports = append(np.Spec.Ingress[0].Ports, adminRule(r).Ports...)
+		}},
+		{"Prometheus shut out", "network policy", "", func(r *rendering) {
+			adminRule(r).From[0].NamespaceSelector = sel("kubernetes.io/metadata.name", "prometheus")
+		}},
+		{"the ingress shut out", "network policy", "prod as configured", func(r *rendering) {
+			policy(r).Spec.Ingress[0].From[0].NamespaceSelector = sel("kubernetes.io/metadata.name", "ingress")
+		}},
+		{"ServiceMonitor without the token", "service monitor", "prod+servicemonitor", func(r *rendering) { endpointAuth(r, "", "") }},
+		{"ServiceMonitor with another Secret", "service monitor", "prod+servicemonitor", func(r *rendering) { endpointAuth(r, "latchkey", "admin-token") }},
+		{"ServiceMonitor with a Secret nobody provides", "service monitor", "prod+servicemonitor", func(r *rendering) {
+			endpointAuth(r, "latchkey-metrics", "token")
+			for i := range r.renderingSpec.external {
+				if r.renderingSpec.external[i].Name == "latchkey-metrics" {
+					r.renderingSpec.external = slices.Delete(slices.Clone(r.renderingSpec.external), i, i+1)
+					break
 				}
 			}
 		}},
-		{"admin port open to the world", "network policy", func(r *rendering) {
-			for _, np := range ofKind[*networkingv1.NetworkPolicy](r) {
-				if np.Name == "latchkey" {
-					np.Spec.Ingress[1].From = nil
-				}
-			}
-		}},
-		{"no DNS", "network policy", func(r *rendering) {
-			for _, np := range ofKind[*networkingv1.NetworkPolicy](r) {
-				if np.Name == "latchkey" {
-					np.Spec.Egress = np.Spec.Egress[:1]
-				}
-			}
-		}},
-		{"no zone spread", "topology spread", func(r *rendering) {
+		{"no DNS", "network policy", "", func(r *rendering) { policy(r).Spec.Egress = policy(r).Spec.Egress[:1] }},
+		{"no zone spread", "topology spread", "", func(r *rendering) {
 			deployment(r).Spec.Template.Spec.TopologySpreadConstraints = deployment(r).Spec.Template.Spec.TopologySpreadConstraints[1:]
 		}},
-		{"PDB blocks every eviction", "PDB allows one disruption", func(r *rendering) {
+		{"PDB blocks every eviction", "PDB allows one disruption", "", func(r *rendering) {
 			p := ofKind[*policyv1.PodDisruptionBudget](r)[0]
 			p.Spec.MaxUnavailable = nil
 			p.Spec.MinAvailable = new(intstr.FromInt32(2))
 		}},
 	}
-	base := render(t, renderings[0])
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -208,7 +296,15 @@ func TestRulesCatchBreakage(t *testing.T) {
 			if i < 0 {
 				t.Fatalf("no rule %q", tt.rule)
 			}
-			r := base.clone(t)
+			on := tt.on
+			if on == "" {
+				on = "dev"
+			}
+			j := slices.IndexFunc(renderings, func(s renderingSpec) bool { return s.name == on })
+			if j < 0 {
+				t.Fatalf("no rendering %q", on)
+			}
+			r := render(t, renderings[j]).clone(t)
 			if errs := rules[i].check(t, r); len(errs) > 0 {
 				t.Fatalf("the unbroken rendering already fails %q: %v", tt.rule, errs)
 			}
@@ -877,21 +973,18 @@ func mountedFile(ps *corev1.PodSpec, c *corev1.Container, file string) (kind, na
 			if v.Name != m.Name {
 				continue
 			}
-			var items []corev1.KeyToPath
-			switch {
-			case v.Secret != nil:
-				kind, name, items = "Secret", v.Secret.SecretName, v.Secret.Items
-			case v.ConfigMap != nil:
-				kind, name, items = "ConfigMap", v.ConfigMap.Name, v.ConfigMap.Items
-			default:
-				return "", "", "", fmt.Errorf("volume %s at %s is neither a Secret nor a ConfigMap", v.Name, dir)
+			sources, err := volumeSources(v)
+			if err != nil {
+				return "", "", "", err
 			}
-			if len(items) == 0 {
-				return kind, name, base, nil
+			if len(sources) == 1 && len(sources[0].items) == 0 {
+				return sources[0].kind, sources[0].name, base, nil
 			}
-			for _, it := range items {
-				if it.Path == base {
-					return kind, name, it.Key, nil
+			for _, src := range sources {
+				for _, it := range src.items {
+					if it.Path == base {
+						return src.kind, src.name, it.Key, nil
+					}
 				}
 			}
 			return "", "", "", fmt.Errorf("volume %s projects no item at %s", v.Name, base)
@@ -900,11 +993,52 @@ func mountedFile(ps *corev1.PodSpec, c *corev1.Container, file string) (kind, na
 	return "", "", "", fmt.Errorf("no volume is mounted at %s", dir)
 }
 
+// volumeSource is a Secret or ConfigMap whose keys a volume shows as files.
+type volumeSource struct {
+	kind, name string
+	items      []corev1.KeyToPath
+}
+
+// volumeSources returns what a Secret, ConfigMap or projected volume
+// shows. A projected source must list its items: with several sources, a
+// file's origin must be plain.
+func volumeSources(v corev1.Volume) ([]volumeSource, error) {
+	switch {
+	case v.Secret != nil:
+		return []volumeSource{{"Secret", v.Secret.SecretName, v.Secret.Items}}, nil
+	case v.ConfigMap != nil:
+		return []volumeSource{{"ConfigMap", v.ConfigMap.Name, v.ConfigMap.Items}}, nil
+	case v.Projected != nil:
+		var out []volumeSource
+		for _, p := range v.Projected.Sources {
+			var src volumeSource
+			switch {
+			case p.Secret != nil:
+				src = volumeSource{"Secret", p.Secret.Name, p.Secret.Items}
+			case p.ConfigMap != nil:
+				src = volumeSource{"ConfigMap", p.ConfigMap.Name, p.ConfigMap.Items}
+			default:
+				return nil, fmt.Errorf("volume %s projects something other than a Secret or ConfigMap", v.Name)
+			}
+			if len(src.items) == 0 {
+				return nil, fmt.Errorf("volume %s projects %s %s without items: list the files", v.Name, src.kind, src.name)
+			}
+			out = append(out, src)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("volume %s is neither a Secret, a ConfigMap nor a projection of them", v.Name)
+}
+
+// fileSecrets are the settings Latchkey re-reads from files, which the
+// manifests must give as _FILE paths into a mounted Secret.
+var fileSecrets = []string{"LATCHKEY_COOKIE_KEYS", "LATCHKEY_ADMIN_TOKEN", "LATCHKEY_METRICS_TOKEN"}
+
 func checkSecrets(t testing.TB, r *rendering) []error {
 	var errs []error
 	d, c := r.latchkey(t)
 	ps := &d.Spec.Template.Spec
-	for _, name := range []string{"LATCHKEY_COOKIE_KEYS", "LATCHKEY_ADMIN_TOKEN"} {
+	for _, name := range fileSecrets {
 		if _, ok := envVar(c, name); ok {
 			errs = append(errs, fmt.Errorf("%s is set: give %s_FILE, which Latchkey re-reads, so keys rotate without a restart", name, name))
 		}
@@ -950,6 +1084,45 @@ func checkSecrets(t testing.TB, r *rendering) []error {
 	return errs
 }
 
+// maxProxyBits bounds how broad one trusted-proxies entry may be: 2^8,
+// 256 addresses, in either family. An ingress controller's own addresses
+// (edge nodes, a dedicated IP pool, a load balancer's few) fit; a pod or
+// node range, whose every pod could then forge X-Forwarded-For, does not.
+const maxProxyBits = 8
+
+// checkProxies reports why a trusted-proxies value is not a list of a
+// few, narrow proxy addresses.
+func checkProxies(v string) []error {
+	var errs []error
+	n := 0
+	for p := range strings.SplitSeq(v, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		n++
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			a, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				errs = append(errs, fmt.Errorf("LATCHKEY_TRUSTED_PROXIES: %q is not a CIDR or an IP address", p))
+				continue
+			}
+			prefix = netip.PrefixFrom(a, a.BitLen())
+		}
+		switch host := prefix.Addr().BitLen() - prefix.Bits(); {
+		case prefix.Bits() == 0:
+			errs = append(errs, fmt.Errorf("LATCHKEY_TRUSTED_PROXIES: %s trusts every address: any client could name any address", p))
+		case host > maxProxyBits:
+			errs = append(errs, fmt.Errorf("LATCHKEY_TRUSTED_PROXIES: %s spans 2^%d addresses, a pod or node range (every pod in it could forge X-Forwarded-For); list the ingress controller's own addresses, at most /%d per entry",
+				p, host, prefix.Addr().BitLen()-maxProxyBits))
+		}
+	}
+	if n == 0 {
+		errs = append(errs, errors.New("LATCHKEY_TRUSTED_PROXIES is empty: behind an ingress, every client would share its address"))
+	}
+	return errs
+}
+
 func checkTrustedProxies(t testing.TB, r *rendering) []error {
 	d, c := r.latchkey(t)
 	e, ok := envVar(c, "LATCHKEY_TRUSTED_PROXIES")
@@ -961,23 +1134,19 @@ func checkTrustedProxies(t testing.TB, r *rendering) []error {
 	if !ok {
 		return nil // checkReferences reports it
 	}
-	var errs []error
-	n := 0
-	for p := range strings.SplitSeq(v, ",") {
-		if p = strings.TrimSpace(p); p == "" {
-			continue
+	switch r.proxies {
+	case proxiesNone:
+		if strings.TrimSpace(v) != "" {
+			return []error{fmt.Errorf("LATCHKEY_TRUSTED_PROXIES %q in a render that nothing proxies: trust no one", v)}
 		}
-		n++
-		if _, err := netip.ParsePrefix(p); err != nil {
-			if _, err := netip.ParseAddr(p); err != nil {
-				errs = append(errs, fmt.Errorf("LATCHKEY_TRUSTED_PROXIES: %q is not a CIDR or an IP address", p))
-			}
+	case proxiesPlaceholder:
+		if v != trustedProxiesPlaceholder {
+			return []error{fmt.Errorf("LATCHKEY_TRUSTED_PROXIES %q: the operator sets it; until then it must be %q, which Latchkey refuses at start-up", v, trustedProxiesPlaceholder)}
 		}
+	case proxiesSet:
+		return checkProxies(v)
 	}
-	if n == 0 {
-		errs = append(errs, errors.New("LATCHKEY_TRUSTED_PROXIES is empty: behind an ingress, every client would share its address"))
-	}
-	return errs
+	return nil
 }
 
 func portIs(p networkingv1.NetworkPolicyPort, port intstr.IntOrString, proto corev1.Protocol) bool {
@@ -988,9 +1157,99 @@ func portIs(p networkingv1.NetworkPolicyPort, port intstr.IntOrString, proto cor
 	return p.Port != nil && *p.Port == port && got == proto
 }
 
+// A peer is a source of traffic that the network policy must admit or
+// refuse: a pod (with its namespace's labels) or an address outside the
+// cluster.
+type peer struct {
+	what      string
+	namespace string // "" outside the cluster
+	podLabels map[string]string
+	ip        netip.Addr // outside the cluster
+}
+
+func podIn(what, namespace string, podLabels map[string]string) peer {
+	return peer{what: what, namespace: namespace, podLabels: podLabels}
+}
+
+// nsLabels are the labels Kubernetes gives every namespace.
+func (p peer) nsLabels() labels.Set {
+	return labels.Set{"kubernetes.io/metadata.name": p.namespace}
+}
+
+// matches reports whether a label selector matches; an empty one matches
+// everything, as in a NetworkPolicy.
+func matches(sel *metav1.LabelSelector, set labels.Set) bool {
+	s, err := metav1.LabelSelectorAsSelector(sel)
+	return err == nil && s.Matches(set)
+}
+
+// peerMatches reports whether a policy peer covers p, for a policy in
+// namespace ns.
+func peerMatches(np networkingv1.NetworkPolicyPeer, ns string, p peer) bool {
+	switch {
+	case np.IPBlock != nil:
+		if p.namespace != "" {
+			return false // for pods, what an ipBlock covers depends on the CNI
+		}
+		cidr, err := netip.ParsePrefix(np.IPBlock.CIDR)
+		if err != nil || !cidr.Contains(p.ip) {
+			return false
+		}
+		for _, e := range np.IPBlock.Except {
+			if ex, err := netip.ParsePrefix(e); err == nil && ex.Contains(p.ip) {
+				return false
+			}
+		}
+		return true
+	case p.namespace == "":
+		return false
+	case np.NamespaceSelector == nil:
+		return p.namespace == ns && np.PodSelector != nil && matches(np.PodSelector, p.podLabels)
+	default:
+		return matches(np.NamespaceSelector, p.nsLabels()) && (np.PodSelector == nil || matches(np.PodSelector, p.podLabels))
+	}
+}
+
+// portMatches reports whether a policy port covers the container port.
+func portMatches(pp networkingv1.NetworkPolicyPort, cp corev1.ContainerPort) bool {
+	proto, cproto := corev1.ProtocolTCP, corev1.ProtocolTCP
+	if pp.Protocol != nil {
+		proto = *pp.Protocol
+	}
+	if cp.Protocol != "" {
+		cproto = cp.Protocol
+	}
+	switch {
+	case proto != cproto:
+		return false
+	case pp.Port == nil:
+		return true
+	case pp.Port.Type == intstr.String:
+		return pp.Port.StrVal == cp.Name
+	case pp.EndPort != nil:
+		return pp.Port.IntVal <= cp.ContainerPort && cp.ContainerPort <= *pp.EndPort
+	default:
+		return pp.Port.IntVal == cp.ContainerPort
+	}
+}
+
+// admits reports whether the ingress rules of np let p reach the
+// container port cp.
+func admits(np *networkingv1.NetworkPolicy, cp corev1.ContainerPort, p peer) bool {
+	for _, rule := range np.Spec.Ingress {
+		if len(rule.Ports) > 0 && !slices.ContainsFunc(rule.Ports, func(pp networkingv1.NetworkPolicyPort) bool { return portMatches(pp, cp) }) {
+			continue
+		}
+		if len(rule.From) == 0 || slices.ContainsFunc(rule.From, func(f networkingv1.NetworkPolicyPeer) bool { return peerMatches(f, np.Namespace, p) }) {
+			return true
+		}
+	}
+	return false
+}
+
 func checkNetworkPolicy(t testing.TB, r *rendering) []error {
 	var errs []error
-	d, _ := r.latchkey(t)
+	d, c := r.latchkey(t)
 	var np *networkingv1.NetworkPolicy
 	for _, p := range ofKind[*networkingv1.NetworkPolicy](r) {
 		if ok, _ := selects(&p.Spec.PodSelector, d.Spec.Template.Labels); ok && p.Namespace == d.Namespace {
@@ -1003,25 +1262,9 @@ func checkNetworkPolicy(t testing.TB, r *rendering) []error {
 	if !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) || !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) {
 		errs = append(errs, fmt.Errorf("policyTypes %v: want Ingress and Egress", np.Spec.PolicyTypes))
 	}
-	var public, admin bool
 	for _, rule := range np.Spec.Ingress {
 		for _, p := range rule.Ports {
-			switch {
-			case portIs(p, intstr.FromString("http"), corev1.ProtocolTCP):
-				public = true
-			case portIs(p, intstr.FromString("admin"), corev1.ProtocolTCP):
-				admin = true
-				// Only pods of the cluster: every peer a namespaceSelector
-				// (any pod in those namespaces), never an ipBlock or none.
-				if len(rule.From) == 0 {
-					errs = append(errs, errors.New("the admin port is open to every address; admit namespaceSelector {} only"))
-				}
-				for _, peer := range rule.From {
-					if peer.IPBlock != nil || peer.NamespaceSelector == nil {
-						errs = append(errs, fmt.Errorf("the admin port admits %+v; admit pods of the cluster (namespaceSelector) only", peer))
-					}
-				}
-			default:
+			if !portIs(p, intstr.FromString("http"), corev1.ProtocolTCP) && !portIs(p, intstr.FromString("admin"), corev1.ProtocolTCP) {
 				errs = append(errs, fmt.Errorf("ingress admits port %v, which is neither http nor admin", p.Port))
 			}
 		}
@@ -1029,8 +1272,42 @@ func checkNetworkPolicy(t testing.TB, r *rendering) []error {
 			errs = append(errs, errors.New("an ingress rule without ports admits every port, the admin one included"))
 		}
 	}
-	if !public || !admin {
-		errs = append(errs, fmt.Errorf("ingress admits public port %v, admin port %v; want both", public, admin))
+	port := func(name string) corev1.ContainerPort {
+		i := slices.IndexFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == name })
+		if i < 0 {
+			errs = append(errs, fmt.Errorf("the latchkey container has no port %s", name))
+			return corev1.ContainerPort{}
+		}
+		return c.Ports[i]
+	}
+	public, admin := port("http"), port("admin")
+	ns := d.Namespace
+	// Who must reach what, in the layout docs/operations.md documents:
+	// Prometheus as the Prometheus Operator labels it, in the namespace
+	// monitoring; Latchkey's own admin clients; an ingress controller.
+	prometheus := podIn("Prometheus", "monitoring", map[string]string{"app.kubernetes.io/name": "prometheus", "prometheus": "k8s"})
+	adminClient := podIn("an admin client in Latchkey's namespace", ns, map[string]string{"app.kubernetes.io/part-of": "latchkey", "app.kubernetes.io/component": "admin-client"})
+	ingress := podIn("the ingress controller", "ingress-nginx", map[string]string{"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"})
+	for _, p := range []peer{prometheus, adminClient} {
+		if !admits(np, admin, p) {
+			errs = append(errs, fmt.Errorf("the admin port does not admit %s", p.what))
+		}
+	}
+	if !admits(np, public, ingress) {
+		errs = append(errs, fmt.Errorf("the public port does not admit %s", ingress.what))
+	}
+	for _, p := range []peer{
+		ingress,
+		podIn("a pod of another namespace", "default", map[string]string{"app": "web"}),
+		podIn("a pod labelled as Prometheus in another namespace", "team-a", map[string]string{"app.kubernetes.io/name": "prometheus"}),
+		podIn("another pod of the namespace monitoring", "monitoring", map[string]string{"app.kubernetes.io/name": "grafana"}),
+		podIn("another pod of Latchkey's namespace", ns, map[string]string{"app.kubernetes.io/name": "redis", "app.kubernetes.io/part-of": "latchkey"}),
+		podIn("an admin client of another namespace", "team-a", map[string]string{"app.kubernetes.io/part-of": "latchkey", "app.kubernetes.io/component": "admin-client"}),
+		{what: "an address outside the cluster", ip: netip.MustParseAddr("203.0.113.7")},
+	} {
+		if admits(np, admin, p) {
+			errs = append(errs, fmt.Errorf("the admin port admits %s; admit Prometheus and Latchkey's admin clients only", p.what))
+		}
 	}
 	for _, want := range []struct {
 		port  int32
@@ -1074,8 +1351,16 @@ func checkTopologySpread(t testing.TB, r *rendering) []error {
 	return errs
 }
 
-func checkServiceMonitor(_ testing.TB, r *rendering) []error {
+func checkServiceMonitor(t testing.TB, r *rendering) []error {
 	var errs []error
+	d, c := r.latchkey(t)
+	// The Secret and key Latchkey reads its metrics token from.
+	var tokenSecret, tokenKey string
+	if e, ok := envVar(c, "LATCHKEY_METRICS_TOKEN_FILE"); ok {
+		if kind, name, key, err := mountedFile(&d.Spec.Template.Spec, c, e.Value); err == nil && kind == "Secret" {
+			tokenSecret, tokenKey = name, key
+		}
+	}
 	for _, sm := range ofKind[*serviceMonitor](r) {
 		if sm.Spec.NamespaceSelector != nil {
 			errs = append(errs, fmt.Errorf("ServiceMonitor/%s: namespaceSelector: keep it beside the Service it scrapes", sm.Name))
@@ -1105,6 +1390,21 @@ func checkServiceMonitor(_ testing.TB, r *rendering) []error {
 			}
 			if _, err := time.ParseDuration(ep.Interval); ep.Interval != "" && err != nil {
 				errs = append(errs, fmt.Errorf("ServiceMonitor/%s interval %q: %w", sm.Name, ep.Interval, err))
+			}
+			a := ep.Authorization
+			switch {
+			case a == nil || a.Credentials == nil:
+				errs = append(errs, fmt.Errorf("ServiceMonitor/%s scrapes without a token: /metrics requires LATCHKEY_METRICS_TOKEN's", sm.Name))
+			case a.Type != "" && a.Type != "Bearer":
+				errs = append(errs, fmt.Errorf("ServiceMonitor/%s authorization type %q, want Bearer", sm.Name, a.Type))
+			case a.Credentials.Name != tokenSecret || a.Credentials.Key != tokenKey:
+				errs = append(errs, fmt.Errorf("ServiceMonitor/%s sends Secret %s key %s, but Latchkey reads its metrics token from Secret %q key %q",
+					sm.Name, a.Credentials.Name, a.Credentials.Key, tokenSecret, tokenKey))
+			default:
+				_, _, found := r.lookupData("Secret", sm.Namespace, tokenSecret, tokenKey)
+				if ext, ok := r.external("Secret", tokenSecret); !found && (!ok || !slices.Contains(ext.Keys, tokenKey)) {
+					errs = append(errs, fmt.Errorf("ServiceMonitor/%s: Secret %s key %s is neither in the render nor the operator's", sm.Name, tokenSecret, tokenKey))
+				}
 			}
 		}
 	}

@@ -2,13 +2,16 @@ package deploy
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,7 +25,8 @@ import (
 // stage makes with the dev overlay's container settings, its ConfigMap and
 // Secret written out as the kubelet would mount them, and walks the probe
 // and stop sequence the manifests rely on: /healthz and /readyz answer on
-// the admin port, the admin token read from the mounted file works, and
+// the admin port, the admin token read from the mounted file works,
+// /metrics answers the metrics token from its file and nothing else, and
 // after SIGTERM /readyz fails for LATCHKEY_DRAIN_DELAY before the process
 // exits, well within terminationGracePeriodSeconds.
 //
@@ -51,7 +55,7 @@ func TestBinaryRunsWithDevOverlay(t *testing.T) {
 	}
 	env := []string{"PATH=/usr/bin:/bin"}
 	var drain time.Duration
-	var adminToken string
+	var adminToken, metricsToken string
 	for _, e := range c.Env {
 		v := e.Value
 		if e.ValueFrom != nil {
@@ -80,17 +84,21 @@ func TestBinaryRunsWithDevOverlay(t *testing.T) {
 		if strings.HasSuffix(e.Name, "_FILE") {
 			v = remap(v)
 		}
-		if e.Name == "LATCHKEY_ADMIN_TOKEN_FILE" {
+		if e.Name == "LATCHKEY_ADMIN_TOKEN_FILE" || e.Name == "LATCHKEY_METRICS_TOKEN_FILE" {
 			b, err := os.ReadFile(v)
 			if err != nil {
 				t.Fatal(err)
 			}
-			adminToken = strings.TrimSpace(string(b))
+			if e.Name == "LATCHKEY_ADMIN_TOKEN_FILE" {
+				adminToken = strings.TrimSpace(string(b))
+			} else {
+				metricsToken = strings.TrimSpace(string(b))
+			}
 		}
 		env = append(env, e.Name+"="+v)
 	}
-	if drain <= 0 || adminToken == "" {
-		t.Fatalf("the dev overlay sets no drain delay (%v) or admin token file", drain)
+	if drain <= 0 || adminToken == "" || metricsToken == "" {
+		t.Fatalf("the dev overlay sets no drain delay (%v), admin token file or metrics token file", drain)
 	}
 
 	cmd := exec.Command(bin, c.Args...)
@@ -164,6 +172,12 @@ func TestBinaryRunsWithDevOverlay(t *testing.T) {
 	if code, body := get("/admin/v1/tenants", adminToken); code != http.StatusOK || !strings.Contains(body, `"dev"`) {
 		t.Errorf("GET /admin/v1/tenants with the token from the mounted Secret = %d %.200s, want 200 listing the dev tenant", code, body)
 	}
+	if code, _ := get("/metrics", ""); code != http.StatusUnauthorized {
+		t.Errorf("GET /metrics without a token = %d, want 401", code)
+	}
+	if code, body := get("/metrics", metricsToken); code != http.StatusOK || !strings.Contains(body, "latchkey_http_requests_total") {
+		t.Errorf("GET /metrics with the token from the mounted Secret = %d %.200s, want 200 with the metrics", code, body)
+	}
 
 	// The kubelet's preStop sleep is over: SIGTERM.
 	stopped := time.Now()
@@ -194,6 +208,33 @@ func TestBinaryRunsWithDevOverlay(t *testing.T) {
 	}
 }
 
+// TestPlaceholderProxiesRefused starts the built binary with the prod
+// overlay's trusted-proxies as it is in this repository, the placeholder:
+// it must refuse to start, naming the setting, so that a deployment that
+// forgot it fails at once instead of trusting a range or nobody.
+func TestPlaceholderProxiesRefused(t *testing.T) {
+	t.Parallel()
+	bin := builtBinary(t)
+	i := slices.IndexFunc(renderings, func(s renderingSpec) bool { return s.name == "prod" })
+	r := render(t, renderings[i])
+	d, c := r.latchkey(t)
+	e, _ := envVar(c, "LATCHKEY_TRUSTED_PROXIES")
+	v, _, ok := r.lookupData("ConfigMap", d.Namespace, e.ValueFrom.ConfigMapKeyRef.Name, e.ValueFrom.ConfigMapKeyRef.Key)
+	if !ok || v != trustedProxiesPlaceholder {
+		t.Fatalf("the prod overlay's trusted-proxies = %q, want the placeholder", v)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, c.Args...)
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "LATCHKEY_ADDR=127.0.0.1:0", "LATCHKEY_ADMIN_ADDR=127.0.0.1:0", "LATCHKEY_TRUSTED_PROXIES=" + v}
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 || !strings.Contains(string(out), "LATCHKEY_TRUSTED_PROXIES") {
+		t.Fatalf("latchkey with the placeholder: %v, output %q; want a refusal naming LATCHKEY_TRUSTED_PROXIES", err, out)
+	}
+	t.Logf("refused: %s", strings.TrimSpace(string(out)))
+}
+
 // writeVolume writes a Secret or ConfigMap volume's files into dir, as the
 // kubelet would mount them.
 func writeVolume(t *testing.T, r *rendering, namespace string, ps *corev1.PodSpec, name, dir string) {
@@ -202,29 +243,26 @@ func writeVolume(t *testing.T, r *rendering, namespace string, ps *corev1.PodSpe
 		if v.Name != name {
 			continue
 		}
-		kind, obj, items := "", "", []corev1.KeyToPath(nil)
-		switch {
-		case v.Secret != nil:
-			kind, obj, items = "Secret", v.Secret.SecretName, v.Secret.Items
-		case v.ConfigMap != nil:
-			kind, obj, items = "ConfigMap", v.ConfigMap.Name, v.ConfigMap.Items
-		default:
-			t.Fatalf("volume %s: only Secret and ConfigMap volumes are understood here", name)
+		sources, err := volumeSources(v)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if len(items) == 0 {
-			t.Fatalf("volume %s: list its items, so that only the files the pod reads are written", name)
-		}
-		for _, it := range items {
-			val, _, ok := r.lookupData(kind, namespace, obj, it.Key)
-			if !ok {
-				t.Fatalf("volume %s: %s %s has no key %s", name, kind, obj, it.Key)
+		for _, src := range sources {
+			if len(src.items) == 0 {
+				t.Fatalf("volume %s: list its items, so that only the files the pod reads are written", name)
 			}
-			p := filepath.Join(dir, it.Path)
-			if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(p, []byte(val), 0o400); err != nil {
-				t.Fatal(err)
+			for _, it := range src.items {
+				val, _, ok := r.lookupData(src.kind, namespace, src.name, it.Key)
+				if !ok {
+					t.Fatalf("volume %s: %s %s has no key %s", name, src.kind, src.name, it.Key)
+				}
+				p := filepath.Join(dir, it.Path)
+				if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(val), 0o400); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 		return

@@ -48,6 +48,11 @@
 //     the user is unknown, the password wrong or the user disabled, at the
 //     default argon2id cost: medians of interleaved attempts within 25%.
 //     (TestLoginTimingIndistinguishable)
+//   - Logs keep the promise: a run at debug level that walks every route
+//     through success and every error, Redis down included, with planted
+//     usernames, passwords, path segments, methods, headers, cookies and
+//     tokens leaves none of them, nor a session ID or key, in any log
+//     line. (TestLogsHoldNoUserData)
 //
 // These tests need no Redis from the test command (REDIS_ADDR is not
 // used), only the redis-server binary, and take well under a minute and a

@@ -295,3 +295,25 @@ func TestParseTenantsFileAnchors(t *testing.T) {
 		t.Errorf("ParseTenantsFile of a self-merge = %v, want the merge depth's problem", err)
 	}
 }
+
+// TestApplyErrorNamesNoUser: an error applying the file is logged when a
+// replica re-applies it, so it names the user by position, never by name.
+func TestApplyErrorNamesNoUser(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	const name = "lkmarker-user-in-the-file"
+	tf := &TenantsFile{Tenants: []TenantSpec{{Tenant: *f.t, Users: []UserSpec{
+		{Username: "alice", PasswordHash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"},
+		{Username: name, PasswordHash: "not a PHC string"},
+	}}}}
+	err := f.m.Apply(t.Context(), tf)
+	if err == nil {
+		t.Fatal("Apply accepted a user with a malformed hash")
+	}
+	if strings.Contains(err.Error(), name) {
+		t.Errorf("Apply's error names the user: %v", err)
+	}
+	if !strings.Contains(err.Error(), "users[1]") {
+		t.Errorf("Apply's error = %v, want it to name users[1]", err)
+	}
+}

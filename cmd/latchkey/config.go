@@ -50,7 +50,18 @@ type config struct {
 	// PublicHosts is the parsed form of LATCHKEY_PUBLIC_HOSTS.
 	PublicHostsRaw string
 	PublicHosts    []string
+	// MetricsToken guards /metrics; HSTSMaxAge is the parsed
+	// LATCHKEY_HSTS_MAX_AGE, filled in by validate.
+	MetricsToken     string
+	MetricsTokenFile string
+	HSTSMaxAgeRaw    string
+	HSTSMaxAge       time.Duration
 }
+
+// maxHSTSMaxAge bounds LATCHKEY_HSTS_MAX_AGE: two years is what HSTS
+// preload lists ask at most; a longer promise is a typo more likely than a
+// plan.
+const maxHSTSMaxAge = 2 * 365 * 24 * time.Hour
 
 // maxSessionCache bounds LATCHKEY_SESSION_CACHE_SIZE: ten million
 // sessions take about 2 GB, more than a replica of a login service should
@@ -84,6 +95,9 @@ func (c *config) settings() []setting {
 		{"redis-key-file", "LATCHKEY_REDIS_KEY_FILE", "", "PEM file of the TLS client certificate's private key", &c.RedisKeyFile, false},
 		{"redis-password-file", "LATCHKEY_REDIS_PASSWORD_FILE", "", "file holding the Redis password, re-read when it changes; the URL then holds none", &c.RedisPasswordFile, false},
 		{"public-hosts", "LATCHKEY_PUBLIC_HOSTS", "", "comma-separated hostnames of the shared public API, which serve every tenant in path form (/v1/t/{tenant}/…); no tenant may claim one", &c.PublicHostsRaw, false},
+		{"metrics-token", "LATCHKEY_METRICS_TOKEN", "", "bearer token that /metrics requires (>= 16 bytes); unset serves /metrics to whoever reaches the admin listener", &c.MetricsToken, true},
+		{"metrics-token-file", "LATCHKEY_METRICS_TOKEN_FILE", "", "file holding LATCHKEY_METRICS_TOKEN, re-read when it changes", &c.MetricsTokenFile, false},
+		{"hsts-max-age", "LATCHKEY_HSTS_MAX_AGE", "8760h", "max-age of the Strict-Transport-Security header on answers to HTTPS requests (TLS, or X-Forwarded-Proto: https from a trusted proxy); 0 sends none", &c.HSTSMaxAgeRaw, false},
 	}
 }
 
@@ -124,7 +138,11 @@ func (c *config) validate() error {
 	for _, s := range []struct {
 		name, file string
 		dst        *string
-	}{{"LATCHKEY_COOKIE_KEYS", c.CookieKeysFile, &c.CookieKeys}, {"LATCHKEY_ADMIN_TOKEN", c.AdminTokenFile, &c.AdminToken}} {
+	}{
+		{"LATCHKEY_COOKIE_KEYS", c.CookieKeysFile, &c.CookieKeys},
+		{"LATCHKEY_ADMIN_TOKEN", c.AdminTokenFile, &c.AdminToken},
+		{"LATCHKEY_METRICS_TOKEN", c.MetricsTokenFile, &c.MetricsToken},
+	} {
 		if s.file == "" {
 			continue
 		}
@@ -167,6 +185,14 @@ func (c *config) validate() error {
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		errs = append(errs, errors.New("LATCHKEY_ADMIN_TOKEN: must be at least 16 bytes; generate one with `openssl rand -base64 32`"))
+	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
+		errs = append(errs, errors.New("LATCHKEY_METRICS_TOKEN: must be at least 16 bytes; generate one with `openssl rand -base64 32`"))
+	}
+	if d, err := time.ParseDuration(c.HSTSMaxAgeRaw); err != nil || d < 0 || d > maxHSTSMaxAge || d%time.Second != 0 {
+		errs = append(errs, fmt.Errorf("LATCHKEY_HSTS_MAX_AGE: %q is not a whole number of seconds from 0 (no header) to 17520h (two years), as a duration such as 8760h", c.HSTSMaxAgeRaw))
+	} else {
+		c.HSTSMaxAge = d
 	}
 	for p := range strings.SplitSeq(c.TrustedProxiesRaw, ",") {
 		p = strings.TrimSpace(p)

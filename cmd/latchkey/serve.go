@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"slices"
 	"sync"
@@ -85,12 +86,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}
 
-	srv, err := api.NewServer(m, api.Config{Logger: log, AdminToken: cfg.AdminToken, TrustedProxies: cfg.TrustedProxies, Registry: reg})
+	srv, err := api.NewServer(m, api.Config{Logger: log, AdminToken: cfg.AdminToken, TrustedProxies: cfg.TrustedProxies, Registry: reg,
+		MetricsToken: cfg.MetricsToken, HSTSMaxAge: cfg.HSTSMaxAge})
 	if err != nil {
 		return err
 	}
 	if cfg.AdminToken == "" {
 		log.Warn("admin API disabled: LATCHKEY_ADMIN_TOKEN is not set")
+	}
+	if cfg.MetricsToken == "" && !loopbackAddr(cfg.AdminAddr) {
+		log.Warn("/metrics answers whoever reaches the admin listener: set LATCHKEY_METRICS_TOKEN_FILE", "admin", cfg.AdminAddr)
 	}
 
 	// Open the listeners before serving so that a taken port is an error
@@ -150,6 +155,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if cfg.AdminTokenFile != "" {
 		secrets = append(secrets, &secretFile{setting: "LATCHKEY_ADMIN_TOKEN_FILE", path: cfg.AdminTokenFile, apply: srv.SetAdminToken})
 	}
+	if cfg.MetricsTokenFile != "" {
+		secrets = append(secrets, &secretFile{setting: "LATCHKEY_METRICS_TOKEN_FILE", path: cfg.MetricsTokenFile, apply: srv.SetMetricsToken})
+	}
 	for _, f := range secrets {
 		v, _ := readSecretFile(f.path) // read once already by parseConfig
 		f.sum = sha256.Sum256([]byte(v))
@@ -205,6 +213,21 @@ func missingTenants(f *session.TenantsFile, ts []session.Tenant) bool {
 		}
 	}
 	return false
+}
+
+// loopbackAddr reports whether a listener address binds loopback only
+// ("127.0.0.1:8081", "[::1]:8081", "localhost:8081"), which no other host
+// reaches.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // warnBrowserTrouble logs each way t's configuration would fail in a
