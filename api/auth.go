@@ -107,13 +107,8 @@ type loginRequest struct {
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	t := tenantFromContext(r.Context())
-	body, err := readJSONBody(w, r, maxLoginBody)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	var in loginRequest
-	if err := decodeJSON(body, &in); err != nil {
+	if err := decodeBody(w, r, maxLoginBody, &in); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -164,7 +159,11 @@ func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 // logging out twice is not an error.
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	t := tenantFromContext(r.Context())
-	body, err := readJSONBody(w, r, maxLoginBody)
+	if err := requireJSON(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	body, err := readBody(w, r, maxLoginBody)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

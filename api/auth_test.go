@@ -146,29 +146,36 @@ func TestLoginFailures(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
+	const none = "-" // no pointer member
 	tests := []struct {
-		name   string
-		ct     string
-		body   string
-		status int
-		typ    string
+		name    string
+		ct      string
+		body    string
+		status  int
+		typ     string
+		pointer string
 	}{
-		{"empty body", "application/json", "", 400, "bad-request"},
-		{"not json", "application/json", "username=alice", 400, "bad-request"},
-		{"truncated", "application/json", `{"username":"alice"`, 400, "bad-request"},
-		{"array", "application/json", `[]`, 400, "bad-request"},
-		{"unknown field", "application/json", `{"username":"alice","password":"x","admin":true}`, 400, "bad-request"},
-		{"trailing data", "application/json", `{"username":"alice","password":"x"} {}`, 400, "bad-request"},
-		{"wrong type", "application/json", `{"username":1,"password":"x"}`, 400, "bad-request"},
-		{"invalid utf-8", "application/json", "{\"username\":\"al\xffice\",\"password\":\"x\"}", 400, "bad-request"},
-		{"empty username", "application/json", `{"username":"","password":"x"}`, 400, "bad-request"},
-		{"huge number", "application/json", `{"username":1e999,"password":"x"}`, 400, "bad-request"},
-		{"deep nesting", "application/json", strings.Repeat("[", 2000), 400, "bad-request"},
-		{"too large", "application/json", `{"username":"` + strings.Repeat("a", 5000) + `","password":"x"}`, 413, "payload-too-large"},
-		{"text/plain", "text/plain", `{"username":"alice","password":"` + alicePassword + `"}`, 415, "unsupported-media-type"},
-		{"text/plain json trick", "text/plain; application/json", `{"username":"alice","password":"` + alicePassword + `"}`, 415, "unsupported-media-type"},
-		{"form", "application/x-www-form-urlencoded", "username=alice&password=x", 415, "unsupported-media-type"},
-		{"no content type", "", `{"username":"alice","password":"` + alicePassword + `"}`, 415, "unsupported-media-type"},
+		{"empty body", "application/json", "", 400, "bad-request", ""},
+		{"not json", "application/json", "username=alice", 400, "bad-request", ""},
+		{"truncated", "application/json", `{"username":"alice"`, 400, "bad-request", ""},
+		{"array", "application/json", `[]`, 400, "bad-request", ""},
+		{"unknown field", "application/json", `{"username":"alice","password":"x","admin":true}`, 400, "bad-request", "/admin"},
+		{"case-folded field", "application/json", `{"username":"alice","Password":"` + alicePassword + `"}`, 400, "bad-request", "/Password"},
+		{"duplicate field", "application/json", `{"username":"mallory","username":"alice","password":"` + alicePassword + `"}`, 400, "bad-request", "/username"},
+		{"trailing data", "application/json", `{"username":"alice","password":"x"} {}`, 400, "bad-request", ""},
+		{"wrong type", "application/json", `{"username":1,"password":"x"}`, 400, "bad-request", "/username"},
+		{"invalid utf-8", "application/json", "{\"username\":\"al\xffice\",\"password\":\"x\"}", 400, "bad-request", "/username"},
+		{"lone surrogate", "application/json", `{"username":"alice","password":"\ud800x"}`, 400, "bad-request", "/password"},
+		{"empty username", "application/json", `{"username":"","password":"x"}`, 400, "bad-request", none},
+		{"huge number", "application/json", `{"username":1e999,"password":"x"}`, 400, "bad-request", "/username"},
+		{"deep nesting", "application/json", strings.Repeat("[", 2000), 400, "bad-request", strings.Repeat("/0", maxJSONDepth)},
+		{"deep username", "application/json", `{"username":` + strings.Repeat("[", maxLoginBody-len(`{"username":`)), 400, "bad-request", "/username" + strings.Repeat("/0", maxJSONDepth-1)},
+		{"too large", "application/json", `{"username":"` + strings.Repeat("a", 5000) + `","password":"x"}`, 413, "payload-too-large", none},
+		{"text/plain", "text/plain", `{"username":"alice","password":"` + alicePassword + `"}`, 415, "unsupported-media-type", none},
+		{"text/plain json trick", "text/plain; application/json", `{"username":"alice","password":"` + alicePassword + `"}`, 415, "unsupported-media-type", none},
+		{"form", "application/x-www-form-urlencoded", "username=alice&password=x", 415, "unsupported-media-type", none},
+		{"no content type", "", `{"username":"alice","password":"` + alicePassword + `"}`, 415, "unsupported-media-type", none},
+		{"no content type, no body", "", "", 415, "unsupported-media-type", none},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -179,6 +186,14 @@ func TestBadInput(t *testing.T) {
 			}
 			if got := r.Header.Get("Content-Type"); got != "application/problem+json" {
 				t.Errorf("Content-Type = %q, want application/problem+json", got)
+			}
+			var p problem
+			json.Unmarshal(r.body, &p)
+			switch {
+			case tt.pointer == none && p.Pointer != nil:
+				t.Errorf("pointer = %q, want none", *p.Pointer)
+			case tt.pointer != none && (p.Pointer == nil || *p.Pointer != tt.pointer):
+				t.Errorf("pointer = %v, want %q; body %s", p.Pointer, tt.pointer, r.body)
 			}
 			if len(r.Cookies()) != 0 {
 				t.Error("a refused login set a cookie")

@@ -28,6 +28,7 @@ fuzz ./session FuzzNormalizeHost
 fuzz ./session FuzzDecodeRecord
 fuzz ./session FuzzRecordRoundTrip
 fuzz ./api FuzzLoginBody
+fuzz ./api FuzzDecodeJSON
 fuzz ./api FuzzTenantResolution
 fuzz ./api FuzzAdminTenantBody
 fuzz ./api FuzzSessionViewJSON
