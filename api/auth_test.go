@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -309,6 +310,106 @@ func TestAdminAuthorization(t *testing.T) {
 	for _, p := range []string{"/healthz", "/readyz"} {
 		if r := off.do(req{admin: true, method: "GET", path: p}); r.StatusCode != 200 {
 			t.Errorf("%s: status %d, want 200", p, r.StatusCode)
+		}
+	}
+}
+
+// TestLogoutWithoutBody checks that a POST logout with neither a body nor
+// a Content-Type, which is what axios.post(url) and fetch(url, {method:
+// "POST"}) send, ends the session from an allowed origin; that the CSRF
+// origin check still refuses it from anywhere else (such a request is
+// "simple": no preflight stands in its way); and that a body still needs
+// Content-Type: application/json.
+func TestLogoutWithoutBody(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	for _, tc := range corsTenants() {
+		allowed := tc.origins[0]
+		cases := []struct {
+			name string
+			h    http.Header
+			body string
+			want int
+		}{
+			{"allowed origin", http.Header{"Origin": {allowed}}, "", http.StatusNoContent},
+			{"allowed origin, cross-site fetch metadata", http.Header{"Origin": {allowed}, "Sec-Fetch-Site": {"cross-site"}}, "", http.StatusNoContent},
+			{"no origin (not a browser)", http.Header{}, "", http.StatusNoContent},
+			{"json, empty", http.Header{"Origin": {allowed}, "Content-Type": {"application/json"}}, "", http.StatusNoContent},
+			{"json, empty object", http.Header{"Origin": {allowed}, "Content-Type": {"application/json"}}, "{}", http.StatusNoContent},
+
+			{"another tenant's origin", http.Header{"Origin": {tc.foreign[0]}}, "", http.StatusForbidden},
+			{"foreign origin, cross-site", http.Header{"Origin": {corsEvil}, "Sec-Fetch-Site": {"cross-site"}}, "", http.StatusForbidden},
+			{"cross-site fetch metadata without origin", http.Header{"Sec-Fetch-Site": {"cross-site"}}, "", http.StatusForbidden},
+			{"same-site sibling", http.Header{"Origin": {"https://blog.acme.com"}, "Sec-Fetch-Site": {"same-site"}}, "", http.StatusForbidden},
+			{"null origin", http.Header{"Origin": {"null"}}, "", http.StatusForbidden},
+
+			{"body without content type", http.Header{"Origin": {allowed}}, "{}", http.StatusUnsupportedMediaType},
+			{"text/plain body", http.Header{"Origin": {allowed}, "Content-Type": {"text/plain"}}, "{}", http.StatusUnsupportedMediaType},
+			{"text/plain, empty", http.Header{"Origin": {allowed}, "Content-Type": {"text/plain"}}, "", http.StatusUnsupportedMediaType},
+			{"form", http.Header{"Origin": {allowed}, "Content-Type": {"application/x-www-form-urlencoded"}}, "a=b", http.StatusUnsupportedMediaType},
+			{"json with a member", http.Header{"Origin": {allowed}, "Content-Type": {"application/json"}}, `{"all":true}`, http.StatusBadRequest},
+			{"json, deep", http.Header{"Origin": {allowed}, "Content-Type": {"application/json"}}, strings.Repeat("[", maxLoginBody), http.StatusBadRequest},
+		}
+		for _, c := range cases {
+			t.Run(string(tc.id)+"/"+c.name, func(t *testing.T) {
+				t.Parallel()
+				user := corsNewUser(t, e, tc)
+				victim, _ := corsLogin(t, e, tc, user)
+				h := c.h.Clone()
+				h.Add("Cookie", victim.Name+"="+victim.Value)
+				r := corsDoRaw(t, e, "POST", tc.base+"/logout", tc.host, h, c.body)
+				if r.StatusCode != c.want {
+					t.Fatalf("StatusCode=%v, want %v (body %s)", r.StatusCode, c.want, r.body)
+				}
+				wantSessions := 1
+				if c.want == http.StatusNoContent {
+					wantSessions = 0
+					if got := r.cookie(tc.cookieName()); got == nil || got.MaxAge >= 0 {
+						t.Errorf("Set-Cookie %v, want %s cleared", got, tc.cookieName())
+					}
+				} else {
+					corsWantNoSetCookie(t, r)
+				}
+				if got := corsSessionCount(t, e, tc, user); got != wantSessions {
+					t.Errorf("sessions after the logout=%v, want %v", got, wantSessions)
+				}
+			})
+		}
+	}
+}
+
+// TestLogoutChunkedBody checks that an unlabelled body is refused however
+// it is framed: one sent chunked has no Content-Length to tell it from none.
+func TestLogoutChunkedBody(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	c := e.loginAlice()
+	for _, tt := range []struct {
+		name string
+		body string
+		want int
+	}{
+		{"chunked body", "{}", http.StatusUnsupportedMediaType},
+		{"chunked, empty", "", http.StatusNoContent},
+	} {
+		// An io.Reader of unknown length makes the client send chunked.
+		r, err := http.NewRequestWithContext(t.Context(), "POST", e.pub.URL+"/v1/logout", io.MultiReader(strings.NewReader(tt.body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Host = acmeHost
+		r.Header.Set("Origin", acmeApp)
+		r.AddCookie(c)
+		resp, err := e.pub.Client().Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s: status %d, want %d", tt.name, resp.StatusCode, tt.want)
+		}
+		if got := e.aliveAcme(c); got != (tt.want != http.StatusNoContent) {
+			t.Errorf("%s: session alive %v after a %d", tt.name, got, resp.StatusCode)
 		}
 	}
 }

@@ -12,8 +12,8 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 )
 
-// Every JSON request body goes through decodeBody, or decodeJSON after
-// the same checks: the Content-Type check, the size limit, the nesting limit
+// Every JSON request body goes through decodeBody (or decodeOptionalBody,
+// for logout): the Content-Type check, the size limit, the nesting limit
 // and the strict decoding below, and nothing else. Errors come back as
 // *bodyError, which errors.go turns into a bad-request problem carrying
 // the JSON Pointer of what is wrong.
@@ -103,6 +103,34 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, dst any) er
 	}
 	body, err := readBody(w, r, limit)
 	if err != nil {
+		return err
+	}
+	return decodeJSON(body, dst)
+}
+
+// decodeOptionalBody is decodeBody for a request whose body may be left
+// out: with no Content-Type and no body at all it decodes nothing, which is
+// what fetch(url, {method: "POST"}) and axios.post(url) send. A body with
+// a Content-Type is JSON or refused (an empty one is no body); a body
+// without a Content-Type is refused.
+func decodeOptionalBody(w http.ResponseWriter, r *http.Request, limit int64, dst any) error {
+	if len(r.Header.Values("Content-Type")) == 0 {
+		// One byte tells a bodyless request from one with an unlabelled
+		// body, whatever its framing (Content-Length or chunked).
+		if r.Body == nil {
+			return nil
+		}
+		var one [1]byte
+		if n, _ := io.ReadFull(r.Body, one[:]); n > 0 {
+			return errorf(kindUnsupportedMedia, "a body needs Content-Type: application/json; send that, or no body at all")
+		}
+		return nil
+	}
+	if err := requireJSON(r); err != nil {
+		return err
+	}
+	body, err := readBody(w, r, limit)
+	if err != nil || len(body) == 0 {
 		return err
 	}
 	return decodeJSON(body, dst)
