@@ -213,11 +213,7 @@ func normalHostnames(hs []string) []string {
 
 // decodeAdmin reads a JSON admin request body.
 func (s *Server) decodeAdmin(w http.ResponseWriter, r *http.Request, dst any) error {
-	body, err := readJSONBody(w, r, maxAdminBody)
-	if err != nil {
-		return err
-	}
-	return decodeJSON(body, dst)
+	return decodeBody(w, r, maxAdminBody, dst)
 }
 
 type userAdmin struct {

@@ -278,3 +278,69 @@ func TestMetrics(t *testing.T) {
 		t.Error("metrics mention a user or password")
 	}
 }
+
+// TestAdminBadBodies sends every admin route that takes a JSON body the
+// bodies the decoder refuses: each is a 400 bad-request whose pointer says
+// where, a 413 beyond the size limit or a 415 without JSON, and none
+// changes anything.
+func TestAdminBadBodies(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{token: adminToken})
+	e.addUser("acme", "carol", "carol's password")
+	routes := []struct{ method, path, member string }{
+		{"PUT", "/admin/v1/tenants/acme", "name"},
+		{"PUT", "/admin/v1/tenants/gamma", "name"},
+		{"POST", "/admin/v1/tenants/acme/users", "username"},
+		{"PATCH", "/admin/v1/tenants/acme/users/carol", "password"},
+		{"POST", "/admin/v1/tenants/acme/keys", "name"},
+	}
+	for _, rt := range routes {
+		m := rt.member
+		bodies := []struct {
+			name, ct, body string
+			status         int
+			pointer        string
+		}{
+			{"unknown member", "application/json", `{"colour":"red"}`, 400, "/colour"},
+			{"case-folded member", "application/json", `{"` + strings.ToUpper(m) + `":"x"}`, 400, "/" + strings.ToUpper(m)},
+			{"duplicate member", "application/json", `{"` + m + `":"x","` + m + `":"y"}`, 400, "/" + m},
+			{"lone surrogate", "application/json", `{"` + m + `":"\udc00"}`, 400, "/" + m},
+			{"invalid UTF-8", "application/json", `{"` + m + "\":\"\xc3\"}", 400, "/" + m},
+			{"wrong type", "application/json", `{"` + m + `":[]}`, 400, "/" + m},
+			{"trailing data", "application/json", `{} []`, 400, ""},
+			{"deep", "application/json", `{"` + m + `":` + strings.Repeat("[", maxAdminBody-len(m)-5) + `}`, 400, "/" + m + strings.Repeat("/0", maxJSONDepth-1)},
+			{"too large", "application/json", `{"` + m + `":"` + strings.Repeat("x", maxAdminBody) + `"}`, 413, ""},
+			{"text/plain", "text/plain", `{}`, 415, ""},
+			{"no content type", "", `{}`, 415, ""},
+		}
+		for _, b := range bodies {
+			t.Run(rt.method+" "+rt.path+"/"+b.name, func(t *testing.T) {
+				t.Parallel()
+				r := e.do(req{admin: true, method: rt.method, path: rt.path, token: adminToken, ct: b.ct, body: b.body})
+				if r.StatusCode != b.status {
+					t.Fatalf("status %d, want %d; body %s", r.StatusCode, b.status, r.body)
+				}
+				if b.status != http.StatusBadRequest {
+					return
+				}
+				var p problem
+				json.Unmarshal(r.body, &p)
+				if r.problemType() != "bad-request" || p.Pointer == nil || *p.Pointer != b.pointer {
+					t.Errorf("problem %s with pointer %v, want bad-request at %q; body %.300s", r.problemType(), p.Pointer, b.pointer, r.body)
+				}
+			})
+		}
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		if _, err := e.m.GetTenant(ctx, "gamma"); err == nil {
+			t.Error("a refused PUT created tenant gamma")
+		}
+		if ks, err := e.m.ListAdminKeys(ctx, "acme"); err != nil || len(ks) != 0 {
+			t.Errorf("keys after refused creations = %v, %v; want none", ks, err)
+		}
+		if us, err := e.m.ListUsers(ctx, "acme"); err != nil || len(us) != 2 {
+			t.Errorf("acme users after refused creations = %d, %v; want alice and carol", len(us), err)
+		}
+	})
+}

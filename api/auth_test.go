@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -146,29 +147,36 @@ func TestLoginFailures(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
+	const none = "-" // no pointer member
 	tests := []struct {
-		name   string
-		ct     string
-		body   string
-		status int
-		typ    string
+		name    string
+		ct      string
+		body    string
+		status  int
+		typ     string
+		pointer string
 	}{
-		{"empty body", "application/json", "", 400, "bad-request"},
-		{"not json", "application/json", "username=alice", 400, "bad-request"},
-		{"truncated", "application/json", `{"username":"alice"`, 400, "bad-request"},
-		{"array", "application/json", `[]`, 400, "bad-request"},
-		{"unknown field", "application/json", `{"username":"alice","password":"x","admin":true}`, 400, "bad-request"},
-		{"trailing data", "application/json", `{"username":"alice","password":"x"} {}`, 400, "bad-request"},
-		{"wrong type", "application/json", `{"username":1,"password":"x"}`, 400, "bad-request"},
-		{"invalid utf-8", "application/json", "{\"username\":\"al\xffice\",\"password\":\"x\"}", 400, "bad-request"},
-		{"empty username", "application/json", `{"username":"","password":"x"}`, 400, "bad-request"},
-		{"huge number", "application/json", `{"username":1e999,"password":"x"}`, 400, "bad-request"},
-		{"deep nesting", "application/json", strings.Repeat("[", 2000), 400, "bad-request"},
-		{"too large", "application/json", `{"username":"` + strings.Repeat("a", 5000) + `","password":"x"}`, 413, "payload-too-large"},
-		{"text/plain", "text/plain", `{"username":"alice","password":"` + alicePassword + `"}`, 415, "unsupported-media-type"},
-		{"text/plain json trick", "text/plain; application/json", `{"username":"alice","password":"` + alicePassword + `"}`, 415, "unsupported-media-type"},
-		{"form", "application/x-www-form-urlencoded", "username=alice&password=x", 415, "unsupported-media-type"},
-		{"no content type", "", `{"username":"alice","password":"` + alicePassword + `"}`, 415, "unsupported-media-type"},
+		{"empty body", "application/json", "", 400, "bad-request", ""},
+		{"not json", "application/json", "username=alice", 400, "bad-request", ""},
+		{"truncated", "application/json", `{"username":"alice"`, 400, "bad-request", ""},
+		{"array", "application/json", `[]`, 400, "bad-request", ""},
+		{"unknown field", "application/json", `{"username":"alice","password":"x","admin":true}`, 400, "bad-request", "/admin"},
+		{"case-folded field", "application/json", `{"username":"alice","Password":"` + alicePassword + `"}`, 400, "bad-request", "/Password"},
+		{"duplicate field", "application/json", `{"username":"mallory","username":"alice","password":"` + alicePassword + `"}`, 400, "bad-request", "/username"},
+		{"trailing data", "application/json", `{"username":"alice","password":"x"} {}`, 400, "bad-request", ""},
+		{"wrong type", "application/json", `{"username":1,"password":"x"}`, 400, "bad-request", "/username"},
+		{"invalid utf-8", "application/json", "{\"username\":\"al\xffice\",\"password\":\"x\"}", 400, "bad-request", "/username"},
+		{"lone surrogate", "application/json", `{"username":"alice","password":"\ud800x"}`, 400, "bad-request", "/password"},
+		{"empty username", "application/json", `{"username":"","password":"x"}`, 400, "bad-request", none},
+		{"huge number", "application/json", `{"username":1e999,"password":"x"}`, 400, "bad-request", "/username"},
+		{"deep nesting", "application/json", strings.Repeat("[", 2000), 400, "bad-request", strings.Repeat("/0", maxJSONDepth)},
+		{"deep username", "application/json", `{"username":` + strings.Repeat("[", maxLoginBody-len(`{"username":`)), 400, "bad-request", "/username" + strings.Repeat("/0", maxJSONDepth-1)},
+		{"too large", "application/json", `{"username":"` + strings.Repeat("a", 5000) + `","password":"x"}`, 413, "payload-too-large", none},
+		{"text/plain", "text/plain", `{"username":"alice","password":"` + alicePassword + `"}`, 415, "unsupported-media-type", none},
+		{"text/plain json trick", "text/plain; application/json", `{"username":"alice","password":"` + alicePassword + `"}`, 415, "unsupported-media-type", none},
+		{"form", "application/x-www-form-urlencoded", "username=alice&password=x", 415, "unsupported-media-type", none},
+		{"no content type", "", `{"username":"alice","password":"` + alicePassword + `"}`, 415, "unsupported-media-type", none},
+		{"no content type, no body", "", "", 415, "unsupported-media-type", none},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -179,6 +187,14 @@ func TestBadInput(t *testing.T) {
 			}
 			if got := r.Header.Get("Content-Type"); got != "application/problem+json" {
 				t.Errorf("Content-Type = %q, want application/problem+json", got)
+			}
+			var p problem
+			json.Unmarshal(r.body, &p)
+			switch {
+			case tt.pointer == none && p.Pointer != nil:
+				t.Errorf("pointer = %q, want none", *p.Pointer)
+			case tt.pointer != none && (p.Pointer == nil || *p.Pointer != tt.pointer):
+				t.Errorf("pointer = %v, want %q; body %s", p.Pointer, tt.pointer, r.body)
 			}
 			if len(r.Cookies()) != 0 {
 				t.Error("a refused login set a cookie")
@@ -294,6 +310,106 @@ func TestAdminAuthorization(t *testing.T) {
 	for _, p := range []string{"/healthz", "/readyz"} {
 		if r := off.do(req{admin: true, method: "GET", path: p}); r.StatusCode != 200 {
 			t.Errorf("%s: status %d, want 200", p, r.StatusCode)
+		}
+	}
+}
+
+// TestLogoutWithoutBody checks that a POST logout with neither a body nor
+// a Content-Type, which is what axios.post(url) and fetch(url, {method:
+// "POST"}) send, ends the session from an allowed origin; that the CSRF
+// origin check still refuses it from anywhere else (such a request is
+// "simple": no preflight stands in its way); and that a body still needs
+// Content-Type: application/json.
+func TestLogoutWithoutBody(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	for _, tc := range corsTenants() {
+		allowed := tc.origins[0]
+		cases := []struct {
+			name string
+			h    http.Header
+			body string
+			want int
+		}{
+			{"allowed origin", http.Header{"Origin": {allowed}}, "", http.StatusNoContent},
+			{"allowed origin, cross-site fetch metadata", http.Header{"Origin": {allowed}, "Sec-Fetch-Site": {"cross-site"}}, "", http.StatusNoContent},
+			{"no origin (not a browser)", http.Header{}, "", http.StatusNoContent},
+			{"json, empty", http.Header{"Origin": {allowed}, "Content-Type": {"application/json"}}, "", http.StatusNoContent},
+			{"json, empty object", http.Header{"Origin": {allowed}, "Content-Type": {"application/json"}}, "{}", http.StatusNoContent},
+
+			{"another tenant's origin", http.Header{"Origin": {tc.foreign[0]}}, "", http.StatusForbidden},
+			{"foreign origin, cross-site", http.Header{"Origin": {corsEvil}, "Sec-Fetch-Site": {"cross-site"}}, "", http.StatusForbidden},
+			{"cross-site fetch metadata without origin", http.Header{"Sec-Fetch-Site": {"cross-site"}}, "", http.StatusForbidden},
+			{"same-site sibling", http.Header{"Origin": {"https://blog.acme.com"}, "Sec-Fetch-Site": {"same-site"}}, "", http.StatusForbidden},
+			{"null origin", http.Header{"Origin": {"null"}}, "", http.StatusForbidden},
+
+			{"body without content type", http.Header{"Origin": {allowed}}, "{}", http.StatusUnsupportedMediaType},
+			{"text/plain body", http.Header{"Origin": {allowed}, "Content-Type": {"text/plain"}}, "{}", http.StatusUnsupportedMediaType},
+			{"text/plain, empty", http.Header{"Origin": {allowed}, "Content-Type": {"text/plain"}}, "", http.StatusUnsupportedMediaType},
+			{"form", http.Header{"Origin": {allowed}, "Content-Type": {"application/x-www-form-urlencoded"}}, "a=b", http.StatusUnsupportedMediaType},
+			{"json with a member", http.Header{"Origin": {allowed}, "Content-Type": {"application/json"}}, `{"all":true}`, http.StatusBadRequest},
+			{"json, deep", http.Header{"Origin": {allowed}, "Content-Type": {"application/json"}}, strings.Repeat("[", maxLoginBody), http.StatusBadRequest},
+		}
+		for _, c := range cases {
+			t.Run(string(tc.id)+"/"+c.name, func(t *testing.T) {
+				t.Parallel()
+				user := corsNewUser(t, e, tc)
+				victim, _ := corsLogin(t, e, tc, user)
+				h := c.h.Clone()
+				h.Add("Cookie", victim.Name+"="+victim.Value)
+				r := corsDoRaw(t, e, "POST", tc.base+"/logout", tc.host, h, c.body)
+				if r.StatusCode != c.want {
+					t.Fatalf("StatusCode=%v, want %v (body %s)", r.StatusCode, c.want, r.body)
+				}
+				wantSessions := 1
+				if c.want == http.StatusNoContent {
+					wantSessions = 0
+					if got := r.cookie(tc.cookieName()); got == nil || got.MaxAge >= 0 {
+						t.Errorf("Set-Cookie %v, want %s cleared", got, tc.cookieName())
+					}
+				} else {
+					corsWantNoSetCookie(t, r)
+				}
+				if got := corsSessionCount(t, e, tc, user); got != wantSessions {
+					t.Errorf("sessions after the logout=%v, want %v", got, wantSessions)
+				}
+			})
+		}
+	}
+}
+
+// TestLogoutChunkedBody checks that an unlabelled body is refused however
+// it is framed: one sent chunked has no Content-Length to tell it from none.
+func TestLogoutChunkedBody(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	c := e.loginAlice()
+	for _, tt := range []struct {
+		name string
+		body string
+		want int
+	}{
+		{"chunked body", "{}", http.StatusUnsupportedMediaType},
+		{"chunked, empty", "", http.StatusNoContent},
+	} {
+		// An io.Reader of unknown length makes the client send chunked.
+		r, err := http.NewRequestWithContext(t.Context(), "POST", e.pub.URL+"/v1/logout", io.MultiReader(strings.NewReader(tt.body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Host = acmeHost
+		r.Header.Set("Origin", acmeApp)
+		r.AddCookie(c)
+		resp, err := e.pub.Client().Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s: status %d, want %d", tt.name, resp.StatusCode, tt.want)
+		}
+		if got := e.aliveAcme(c); got != (tt.want != http.StatusNoContent) {
+			t.Errorf("%s: session alive %v after a %d", tt.name, got, resp.StatusCode)
 		}
 	}
 }

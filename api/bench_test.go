@@ -3,13 +3,19 @@ package api
 // Micro-benchmarks of the public handler, run by `make bench` (and by any
 // `go test -bench`): the CORS decision of a preflight, allowed and refused,
 // and allowed actual requests, through Server.Public() with
-// httptest.NewRecorder. The process-level benchmark is in bench/.
+// httptest.NewRecorder; and the request body decoder on flat and deeply
+// nested bodies, alone and under a flood of logins. The process-level
+// benchmark is in bench/.
 
 import (
 	"bytes"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	runtimemetrics "runtime/metrics"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -140,4 +146,104 @@ func BenchmarkPublicUnknownTenant(b *testing.B) {
 	req.Header.Set("Origin", benchOrigin)
 	req.AddCookie(c)
 	benchServe(b, h, req, http.StatusNotFound, "")
+}
+
+// Bodies of the JSON benchmarks, each refused with a 400 so that no
+// password is checked: flat ones (an unknown member; a password over its
+// 1,024 bytes, decoded in full), and the deep ones that once cost memory
+// quadratic in their nesting (27 MB for the 4 KiB login).
+var benchBodies = []struct{ name, body string }{
+	{"flat-login", `{"username":"u000042","password":"a password","remember":true}`},
+	{"flat-login-4KiB", `{"username":"u000042","password":"` + strings.Repeat("p", maxLoginBody-len(`{"username":"u000042","password":""}`)) + `"}`},
+	{"deep-login-4KiB", `{"username":` + strings.Repeat("[", maxLoginBody-len(`{"username":`))},
+	{"deep-bare-4KiB", strings.Repeat("[", maxLoginBody)},
+	{"deep-20000", strings.Repeat("[", 20000)},
+	{"deep-admin-64KiB", strings.Repeat("[", maxAdminBody)},
+}
+
+// BenchmarkDecodeJSON decodes each body as a login request: B/op and
+// B/body-byte (bytes allocated per byte of body) show the cost is linear in
+// the body's size, whatever its shape.
+func BenchmarkDecodeJSON(b *testing.B) {
+	for _, bb := range benchBodies {
+		b.Run(bb.name, func(b *testing.B) {
+			body := []byte(bb.body)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			for b.Loop() {
+				var in loginRequest
+				decodeJSON(body, &in)
+			}
+			runtime.ReadMemStats(&after)
+			b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N)/float64(len(body)), "B/body-byte")
+		})
+	}
+}
+
+// BenchmarkPublicLoginFlood posts each body to the login of the public
+// handler from 64 goroutines per CPU at once, as the attack did, and
+// reports the peak of the live heap above where it started (peak-heap-MiB,
+// sampled every millisecond), besides B/op.
+func BenchmarkPublicLoginFlood(b *testing.B) {
+	for _, bb := range benchBodies {
+		if len(bb.body) > maxLoginBody {
+			continue // a 413 measures nothing here
+		}
+		b.Run(bb.name, func(b *testing.B) {
+			h, _ := benchPublic(b)
+			const want = http.StatusBadRequest
+			b.ReportAllocs()
+			b.SetParallelism(64)
+			peak := sampleHeapPeak(b)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req := httptest.NewRequest(http.MethodPost, "http://auth.bench.test/v1/t/bench/login", strings.NewReader(bb.body))
+					req.Header.Set("Origin", benchOrigin)
+					req.Header.Set("Content-Type", "application/json")
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, req)
+					if rec.Code != want {
+						b.Errorf("status %d, want %d: %s", rec.Code, want, rec.Body)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(peak())/(1<<20), "peak-heap-MiB")
+		})
+	}
+}
+
+// sampleHeapPeak samples the live heap every millisecond from now until the
+// returned function is called, which returns its peak above the first
+// sample, in bytes.
+func sampleHeapPeak(b *testing.B) func() uint64 {
+	b.Helper()
+	sample := []runtimemetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	read := func() uint64 { runtimemetrics.Read(sample); return sample[0].Value.Uint64() }
+	runtime.GC()
+	base := read()
+	var peak atomic.Uint64
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			if v := read(); v > base && v-base > peak.Load() {
+				peak.Store(v - base)
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 {
+		close(stop)
+		<-done
+		return peak.Load()
+	}
 }

@@ -3,12 +3,20 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"math"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
+	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/latchkeyhq/latchkey/session"
 )
@@ -19,11 +27,15 @@ const problemTypePrefix = "urn:latchkey:problem:"
 
 // problem is an RFC 9457 problem details object.
 type problem struct {
-	Type   string            `json:"type"`
-	Title  string            `json:"title"`
-	Status int               `json:"status"`
-	Detail string            `json:"detail"`
-	Errors []session.Problem `json:"errors,omitempty"`
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	// Pointer is the RFC 6901 JSON Pointer of what is wrong in a request
+	// body that could not be decoded ("" is the whole body). Only
+	// bad-request problems about a body have it.
+	Pointer *string           `json:"pointer,omitempty"`
+	Errors  []session.Problem `json:"errors,omitempty"`
 }
 
 // Problem kinds: slug, status and a title that never varies per occurrence.
@@ -76,12 +88,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	var (
+		be *bodyError
 		he *httpError
 		ve *session.ValidationError
 		rl *session.RateLimitError
 		p  problem
 	)
 	switch {
+	case errors.As(err, &be):
+		p = bodyProblem(be)
 	case errors.As(err, &he):
 		p = newProblem(he.kind, he.detail)
 	case errors.As(err, &ve):
@@ -126,6 +141,127 @@ func newProblem(k kind, detail string) problem {
 		detail = k.title // clients may show detail as is; never leave it empty
 	}
 	return problem{Type: problemTypePrefix + k.slug, Title: k.title, Status: k.status, Detail: detail}
+}
+
+// bodyProblem says why a request body could not be decoded and where, from
+// the library's error: a 400 whose pointer names the offending member,
+// element or level. The detail names members (as the pointer does) but
+// never quotes a value, which may be a password.
+func bodyProblem(be *bodyError) problem {
+	var (
+		syn    *jsontext.SyntacticError
+		sem    *jsonv2.SemanticError
+		ptr    jsontext.Pointer
+		detail string
+	)
+	switch {
+	case errors.As(be.err, &syn):
+		ptr, detail = syn.JSONPointer, syntaxDetail(syn)
+	case errors.As(be.err, &sem):
+		ptr, detail = sem.JSONPointer, semanticDetail(sem)
+	default:
+		detail = "the body is not valid JSON"
+	}
+	p := newProblem(kindBadRequest, detail)
+	p.Pointer = new(string(ptr))
+	return p
+}
+
+func syntaxDetail(e *jsontext.SyntacticError) string {
+	at := fmt.Sprintf("malformed JSON at byte %d", e.ByteOffset)
+	switch msg := e.Err.Error(); {
+	case errors.Is(e.Err, errEmptyBody):
+		return "the body is empty; a JSON object is required"
+	case errors.Is(e.Err, errTooDeep):
+		return "the body is " + msg
+	case errors.Is(e.Err, io.ErrUnexpectedEOF):
+		return "malformed JSON: the body ends in the middle of a value"
+	case errors.Is(e.Err, jsontext.ErrDuplicateName):
+		return fmt.Sprintf("field %q is given twice", e.JSONPointer)
+	case errors.Is(e.Err, jsontext.ErrNonStringName):
+		return at + ": an object member name must be a string"
+	// The library's other causes have no error value to match; their text
+	// is matched instead, and anything else gets the offset alone.
+	case msg == "invalid UTF-8":
+		return fmt.Sprintf("the body is not valid UTF-8 (byte %d)", e.ByteOffset)
+	case strings.HasPrefix(msg, "invalid escape sequence"), strings.HasPrefix(msg, "invalid surrogate pair"):
+		// The library quotes the bytes after the escape, which may be part
+		// of a password: say what is wrong instead.
+		return at + `: invalid escape sequence in a string; \u takes four hex digits, and a surrogate (\ud800 to \udfff) only as half of a pair`
+	case strings.HasPrefix(msg, "invalid character "):
+		return at + ": " + msg // quotes one character
+	default:
+		return at
+	}
+}
+
+func semanticDetail(e *jsonv2.SemanticError) string {
+	what := fmt.Sprintf("field %q", e.JSONPointer)
+	if e.JSONPointer == "" {
+		what = "the body"
+	}
+	switch {
+	case errors.Is(e.Err, jsonv2.ErrUnknownName):
+		return fmt.Sprintf("unknown field %q (names are case-sensitive)", e.JSONPointer)
+	case e.GoType == nil:
+		return what + " is invalid"
+	case e.JSONKind != 0 && jsonKindName(e.JSONKind) != jsonTypeOf(e.GoType):
+		return fmt.Sprintf("%s must be %s, not %s", what, jsonTypeOf(e.GoType), jsonKindName(e.JSONKind))
+	case e.GoType == reflect.TypeFor[time.Time]():
+		return what + " must be an RFC 3339 time, such as 2030-01-31T12:00:00Z"
+	case e.GoType.Kind() >= reflect.Int && e.GoType.Kind() <= reflect.Int64 && jsonTypeOf(e.GoType) == "a number":
+		// A fraction, an exponent or a value out of range.
+		bits := e.GoType.Bits()
+		return fmt.Sprintf("%s must be an integer from %d to %d", what, int64(-1)<<(bits-1), int64(1)<<(bits-1)-1)
+	case e.Err != nil:
+		// A value the type's own parser refused (a duration, a time): its
+		// message is about the value's format.
+		return what + ": " + e.Err.Error()
+	default:
+		return what + " is invalid"
+	}
+}
+
+var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+// jsonTypeOf names the JSON type that a Go type is decoded from.
+func jsonTypeOf(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == reflect.TypeFor[time.Time]() || reflect.PointerTo(t).Implements(textUnmarshaler) {
+		return "a string"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	default:
+		return "a number"
+	}
+}
+
+func jsonKindName(k jsontext.Kind) string {
+	switch k {
+	case '"':
+		return "a string"
+	case '0':
+		return "a number"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	}
+	return k.String()
 }
 
 // detailOf returns the part of err's text after the sentinel's own text,

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -73,7 +74,8 @@ func checkProblem(status int, h http.Header, body []byte) string {
 // exactCredentials reports whether body is a JSON object with exactly two
 // members, "username" and "password" (each once, in that exact case), whose
 // values are the strings of alice's credentials, within the login body
-// limit: the only bodies a login may succeed with.
+// limit: the only bodies a login may succeed with. It reads the body with
+// encoding/json's tokenizer, not with the decoder it checks.
 func exactCredentials(body []byte) bool {
 	if len(body) > maxLoginBody || !utf8.Valid(body) {
 		return false
@@ -137,6 +139,10 @@ func FuzzLoginBody(f *testing.F) {
 		`{}`,
 		"{\"username\":\"alice\",\"password\":\"correct horse battery\xff\"}",
 		`{"username":"alice","password":"\ud800"}`,
+		`{"username":"alice\udc00","password":"correct horse battery"}`,
+		`{"Username":"alice","password":"correct horse battery"}`,
+		`{"username":"alice","password":"correct horse battery","password":"correct horse battery"}`,
+		`{"username":` + strings.Repeat("[", maxLoginBody-len(`{"username":`)),
 		`{"username":"alice","password":"` + strings.Repeat("x", maxLoginBody) + `"}`,
 		`{"username":"` + strings.Repeat("a", session.MaxUsernameLen+1) + `","password":"x"}`,
 	} {
@@ -190,6 +196,194 @@ func FuzzLoginBody(f *testing.F) {
 			t.Errorf("status 200 for %q, which is not a JSON object with exactly alice's username and password", body)
 		}
 	})
+}
+
+// FuzzDecodeJSON checks decodeJSON, the one decoder of every request body,
+// against an oracle built without it: encoding/json (v1) for the value,
+// and each rule that decodeJSON adds to what v1 accepts checked on its own
+// (valid UTF-8, no lone surrogate escape, at most maxJSONDepth levels,
+// member names exact and each given once). Property: decodeJSON accepts a
+// body exactly when the oracle does, with the same value, and refuses it
+// with a bad-request problem whose pointer is an RFC 6901 JSON Pointer.
+func FuzzDecodeJSON(f *testing.F) {
+	for _, body := range []string{
+		`{"username":"alice","password":"pw"}`,
+		` { "password" : "pw" , "username" : "\u0061lice" } `,
+		`{"username":"\ud83d\ude00","password":"\/"}`,
+		`{"username":null}`, `null`, `{}`, `[]`, `""`, ``, ` `, `1`,
+		`{"USERNAME":"alice"}`, `{"Username":"a","username":"b"}`, `{"passwor\u212a":"x"}`,
+		`{"username":"a","username":"b"}`, `{"username":"a","\u0075sername":"b"}`,
+		`{"username":"\ud800x"}`, `{"username":"\ud800"}`, `{"username":"\udc00\ud800"}`, `{"username":"\ud800\u0041"}`,
+		"{\"username\":\"\xff\"}", "{\"user\xffname\":1}", "\ufeff{}",
+		`{"username":1}`, `{"username":1e999}`, `{"username":[]}`, `{"username":{"a":1,"a":2}}`,
+		`{"username":"a"} {}`, `{"username":"a"`, `{"username":"a",}`,
+		`{"username":` + strings.Repeat("[", 31) + strings.Repeat("]", 31) + `}`,
+		`{"username":` + strings.Repeat("[", 32) + strings.Repeat("]", 32) + `}`,
+		`{"username":` + strings.Repeat("[", 4080),
+		strings.Repeat(`{"a":`, 40),
+	} {
+		f.Add([]byte(body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var got loginRequest
+		err := decodeJSON(body, &got)
+		want, ok := oracleLogin(body)
+		switch {
+		case err == nil && !ok:
+			t.Fatalf("decodeJSON(%q) accepted %+v; the oracle refuses it", body, got)
+		case err != nil && ok:
+			t.Fatalf("decodeJSON(%q) = %v; the oracle accepts %+v", body, err, want)
+		case err == nil && got != want:
+			t.Fatalf("decodeJSON(%q) = %+v, the oracle %+v", body, got, want)
+		case err != nil:
+			var be *bodyError
+			if !errors.As(err, &be) {
+				t.Fatalf("decodeJSON(%q) = %v (%T), want a *bodyError", body, err, err)
+			}
+			p := bodyProblem(be)
+			if p.Status != http.StatusBadRequest || p.Detail == "" || p.Pointer == nil || !validPointer(*p.Pointer) {
+				t.Fatalf("decodeJSON(%q): problem %+v, want a 400 with a detail and a JSON Pointer", body, p)
+			}
+		}
+	})
+}
+
+// oracleLogin decodes body into a loginRequest the obvious way, without
+// decodeJSON: the checks on the bytes and on encoding/json's tokens first,
+// then encoding/json's Decode.
+func oracleLogin(body []byte) (loginRequest, bool) {
+	if !utf8.Valid(body) || !json.Valid(body) || jsonNesting(body) > maxJSONDepth || hasLoneSurrogate(body) ||
+		!uniqueExactNames(body, "username", "password") {
+		return loginRequest{}, false
+	}
+	var v loginRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		return loginRequest{}, false
+	}
+	return v, true
+}
+
+// uniqueExactNames reports whether no object in the valid JSON body gives
+// a name twice, and the top-level object's names are all among fields,
+// compared exactly.
+func uniqueExactNames(body []byte, fields ...string) bool {
+	type frame struct {
+		names    map[string]bool // nil for an array
+		wantName bool
+	}
+	var stack []*frame
+	valueDone := func() {
+		if n := len(stack); n > 0 && stack[n-1].names != nil {
+			stack[n-1].wantName = true
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+		if n := len(stack); n > 0 && stack[n-1].wantName {
+			if tok == json.Delim('}') {
+				stack = stack[:n-1]
+				valueDone()
+				continue
+			}
+			name, _ := tok.(string)
+			if stack[n-1].names[name] || (n == 1 && !slices.Contains(fields, name)) {
+				return false
+			}
+			stack[n-1].names[name] = true
+			stack[n-1].wantName = false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{names: map[string]bool{}, wantName: true})
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+		case json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			valueDone()
+		default:
+			valueDone()
+		}
+	}
+}
+
+// jsonNesting returns how deeply the valid JSON body nests.
+func jsonNesting(body []byte) int {
+	depth, deepest, inString := 0, 0, false
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return deepest
+}
+
+// hasLoneSurrogate reports whether a string of the valid JSON body has a
+// \u escape of a UTF-16 surrogate that is not half of a pair, high then
+// low.
+func hasLoneSurrogate(body []byte) bool {
+	hex := func(i int) (rune, bool) {
+		if i+6 > len(body) || body[i] != '\\' || body[i+1] != 'u' {
+			return 0, false
+		}
+		v, err := strconv.ParseUint(string(body[i+2:i+6]), 16, 16)
+		return rune(v), err == nil
+	}
+	inString := false
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; {
+		case inString && c == '\\' && body[i+1] == 'u':
+			r, _ := hex(i)
+			switch {
+			case 0xdc00 <= r && r <= 0xdfff:
+				return true
+			case 0xd800 <= r && r <= 0xdbff:
+				lo, ok := hex(i + 6)
+				if !ok || lo < 0xdc00 || lo > 0xdfff {
+					return true
+				}
+				i += 6
+			}
+			i += 5
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		}
+	}
+	return false
+}
+
+// validPointer reports whether p is an RFC 6901 JSON Pointer: empty, or
+// "/"-prefixed tokens in which "~" only starts "~0" or "~1".
+func validPointer(p string) bool {
+	if p != "" && p[0] != '/' {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] == '~' && (i+1 == len(p) || (p[i+1] != '0' && p[i+1] != '1')) {
+			return false
+		}
+	}
+	return utf8.ValidString(p)
 }
 
 // Methods and origins FuzzTenantResolution picks from.

@@ -29,6 +29,7 @@ fuzz ./session FuzzNewUsername
 fuzz ./session FuzzDecodeRecord
 fuzz ./session FuzzRecordRoundTrip
 fuzz ./api FuzzLoginBody
+fuzz ./api FuzzDecodeJSON
 fuzz ./api FuzzTenantResolution
 fuzz ./api FuzzAdminTenantBody
 fuzz ./api FuzzSessionViewJSON

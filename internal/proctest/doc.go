@@ -17,6 +17,8 @@
 //     variables, ready (GET /readyz answers 200) when it returns.
 //   - StartRedis: a redis-server of the test's own, on its own port and
 //     data directory, that the test may stop, kill, freeze and restart.
+//   - StatusKiB and ResetPeakRSS: a process's resident memory and its
+//     peak, from /proc, for tests that bound what a process may use.
 //
 // # Invariants
 //

@@ -53,7 +53,8 @@ type LatchkeyConfig struct {
 	AdminToken string
 	// Env sets further LATCHKEY_* variables and overrides those above and
 	// the default LATCHKEY_LOG_LEVEL=info; an empty value removes a
-	// variable. LATCHKEY_ADDR and LATCHKEY_ADMIN_ADDR are not the
+	// variable. It may also set a Go runtime variable such as GOMEMLIMIT,
+	// which replaces the one the test inherited. LATCHKEY_ADDR and LATCHKEY_ADMIN_ADDR are not the
 	// caller's: StartLatchkey picks free loopback ports.
 	Env map[string]string
 }

@@ -246,3 +246,21 @@ func TestRedisClusterNode(t *testing.T) {
 		t.Errorf("nodes.conf in Dir(): %v", err)
 	}
 }
+
+func TestStatusKiB(t *testing.T) {
+	t.Parallel()
+	rss, err := StatusKiB(os.Getpid(), "VmRSS")
+	if err != nil || rss <= 0 {
+		t.Fatalf("StatusKiB(self, VmRSS)=%v, %v; want a positive size", rss, err)
+	}
+	hwm, err := StatusKiB(os.Getpid(), "VmHWM")
+	if err != nil || hwm < rss {
+		t.Errorf("StatusKiB(self, VmHWM)=%v, %v; want at least VmRSS %v", hwm, err, rss)
+	}
+	if _, err := StatusKiB(os.Getpid(), "NoSuchField"); err == nil {
+		t.Error("StatusKiB(self, NoSuchField)=nil error, want one")
+	}
+	if err := ResetPeakRSS(os.Getpid()); err != nil {
+		t.Errorf("ResetPeakRSS(self)=%v, want nil", err)
+	}
+}
