@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/latchkeyhq/latchkey/api"
 	"github.com/latchkeyhq/latchkey/session"
 )
 
@@ -35,6 +36,8 @@ type config struct {
 	DrainDelayRaw     string
 	DrainDelay        time.Duration
 	TrustedProxies    []netip.Prefix
+	IPv6PrefixRaw     string
+	IPv6Prefix        int
 	HashMemoryMiB     int64
 	SessionCacheSize  int
 	// The Redis connection's files; Redis, RedisTLS and RedisPassword
@@ -80,6 +83,7 @@ func (c *config) settings() []setting {
 		{"redis-cert-file", "LATCHKEY_REDIS_CERT_FILE", "", "PEM file of the TLS client certificate to present to Redis, with -redis-key-file", &c.RedisCertFile, false},
 		{"redis-key-file", "LATCHKEY_REDIS_KEY_FILE", "", "PEM file of the TLS client certificate's private key", &c.RedisKeyFile, false},
 		{"redis-password-file", "LATCHKEY_REDIS_PASSWORD_FILE", "", "file holding the Redis password, re-read when it changes; the URL then holds none", &c.RedisPasswordFile, false},
+		{"ipv6-prefix", "LATCHKEY_IPV6_PREFIX", strconv.Itoa(api.DefaultIPv6Prefix), "prefix length (32 to 128) of the IPv6 network a client is counted under by the per-address login limit", &c.IPv6PrefixRaw, false},
 	}
 }
 
@@ -179,6 +183,11 @@ func (c *config) validate() error {
 			prefix = netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen())
 		}
 		c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
+	}
+	if n, err := strconv.Atoi(c.IPv6PrefixRaw); err != nil || n < 32 || n > 128 {
+		errs = append(errs, fmt.Errorf("LATCHKEY_IPV6_PREFIX: %q is not a prefix length from 32 to 128", c.IPv6PrefixRaw))
+	} else {
+		c.IPv6Prefix = n
 	}
 	if n, err := strconv.ParseInt(c.HashMemoryRaw, 10, 64); err != nil || n < 20 || n > 1<<20 {
 		errs = append(errs, fmt.Errorf("LATCHKEY_HASH_MEMORY_MIB: %q is not a whole number of MiB from 20 (one hash) to 1048576", c.HashMemoryRaw))

@@ -288,6 +288,42 @@ func TestSessionCacheSize(t *testing.T) {
 	}
 }
 
+func TestIPv6Prefix(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, env string
+		args      []string
+		want      int
+		wantErr   bool
+	}{
+		{name: "default", want: 64},
+		{name: "shortest", env: "32", want: 32},
+		{name: "one address", env: "128", want: 128},
+		{name: "the flag wins", env: "48", args: []string{"-ipv6-prefix", "56"}, want: 56},
+		{name: "too short", env: "31", wantErr: true},
+		{name: "too long", env: "129", wantErr: true},
+		{name: "a CIDR", env: "/64", wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"LATCHKEY_IPV6_PREFIX": tc.env}
+			c, err := parseConfig(tc.args, func(k string) string { return env[k] }, io.Discard)
+			if tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "LATCHKEY_IPV6_PREFIX: ") {
+					t.Errorf("parseConfig = %v, want an error naming LATCHKEY_IPV6_PREFIX", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.IPv6Prefix != tc.want {
+				t.Errorf("IPv6Prefix = %d, want %d", c.IPv6Prefix, tc.want)
+			}
+		})
+	}
+}
+
 func TestBadTenantsFile(t *testing.T) {
 	t.Parallel()
 	file := filepath.Join(t.TempDir(), "tenants.yaml")
