@@ -401,3 +401,45 @@ func TestAuditLog(t *testing.T) {
 		t.Errorf("limit=0: status %d, want 400", r.StatusCode)
 	}
 }
+
+// TestTenantHashOverTheBudget has a tenant admin key store a password hash
+// that needs more memory than the hashing budget holds (m=256 MiB under
+// the default 128 MiB, which one wrong password then allocated in full):
+// refused with a 400 naming password_hash, and the other tenant's logins
+// go on.
+func TestTenantHashOverTheBudget(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{token: adminToken, manager: func(c *session.Config) { c.HashMemory = session.DefaultHashMemory }})
+	r := e.do(adminReq("POST", "/admin/v1/tenants/acme/keys", map[string]any{"name": "acme ops"}))
+	var created struct{ Key string }
+	if r.StatusCode != http.StatusCreated || json.Unmarshal(r.body, &created) != nil {
+		t.Fatalf("create key: status %d; body %s", r.StatusCode, r.body)
+	}
+	hash, err := session.HashPassword("mallory's pw", session.PasswordParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, params := range []string{"m=262144,t=1,p=1", "m=131076,t=1,p=1"} { // 256 MiB; 128 MiB and 4 KiB
+		big := strings.Replace(hash, "m=64,t=1,p=1", params, 1)
+		for _, q := range []req{
+			adminReq("POST", "/admin/v1/tenants/acme/users", map[string]any{"username": "mallory", "password_hash": big}),
+			adminReq("PATCH", "/admin/v1/tenants/acme/users/alice", map[string]any{"password_hash": big}),
+		} {
+			q.token = created.Key
+			r := e.do(q)
+			var p struct {
+				Errors []session.Problem `json:"errors"`
+			}
+			json.Unmarshal(r.body, &p)
+			if r.StatusCode != http.StatusBadRequest || len(p.Errors) != 1 || p.Errors[0].Field != "password_hash" || !strings.Contains(p.Errors[0].Message, "hashing budget") {
+				t.Errorf("%s %s with %s: status %d, body %s; want 400 naming password_hash and the budget", q.method, q.path, params, r.StatusCode, r.body)
+			}
+		}
+	}
+	if c := e.loginAlice(); c == nil {
+		t.Error("alice cannot log in after the refused changes")
+	}
+	if c := e.loginBob(); c == nil {
+		t.Error("bob, of another tenant, cannot log in")
+	}
+}

@@ -23,7 +23,7 @@ type UserInput struct {
 	Disabled     *bool
 }
 
-func (in *UserInput) validate(create bool) error {
+func (in *UserInput) validate(m *Manager, create bool) error {
 	ps := &problems{}
 	if create {
 		if msg := validUsername(in.Username); msg != "" {
@@ -44,7 +44,7 @@ func (in *UserInput) validate(create bool) error {
 		}
 	}
 	if in.PasswordHash != nil {
-		if err := CheckPasswordHash(*in.PasswordHash); err != nil {
+		if err := m.CheckPasswordHash(*in.PasswordHash); err != nil {
 			ps.add("password_hash", "%v", err)
 		}
 	}
@@ -74,7 +74,7 @@ func (m *Manager) apply(ctx context.Context, u *User, in UserInput) (endSessions
 // CreateUser adds a user to tenant t. It returns ErrConflict if the user
 // exists and a *ValidationError for bad input.
 func (m *Manager) CreateUser(ctx context.Context, t TenantID, in UserInput) (User, error) {
-	if err := in.validate(true); err != nil {
+	if err := in.validate(m, true); err != nil {
 		return User{}, err
 	}
 	if _, err := m.st.GetUser(ctx, string(t), in.Username); err == nil {
@@ -97,7 +97,7 @@ func (m *Manager) CreateUser(ctx context.Context, t TenantID, in UserInput) (Use
 // UpdateUser changes a user. A new password or disabling ends the user's
 // sessions in the same atomic step as the change.
 func (m *Manager) UpdateUser(ctx context.Context, t TenantID, username string, in UserInput) (User, error) {
-	if err := in.validate(false); err != nil {
+	if err := in.validate(m, false); err != nil {
 		return User{}, err
 	}
 	u, err := m.GetUser(ctx, t, username)

@@ -118,6 +118,9 @@ func yamlProblems(err error) error {
 // whose hash changed, or who is now disabled, loses its sessions; applying
 // the same file twice (every replica does at start-up) changes nothing.
 func (m *Manager) Apply(ctx context.Context, f *TenantsFile) error {
+	if err := m.CheckTenantsFile(f); err != nil {
+		return err
+	}
 	for _, spec := range f.Tenants {
 		if _, _, err := m.PutTenant(ctx, spec.Tenant); err != nil {
 			return fmt.Errorf("tenant %q: %w", spec.ID, err)

@@ -12,6 +12,10 @@
 //	                    session's Data
 //	P users:T   set     the tenant's user names (an index for ListUsers)
 //	P tenants   hash    tenant ID -> tenant configuration
+//	P l:T:K     hash    a login-limit counter K (a fixed window, its TTL):
+//	                    field n = failures, r:<id> = a place taken by an
+//	                    attempt in flight (releases that counted with a
+//	                    string under P n:T:K left those to expire)
 //	P changes   channel PUBLISHed after every tenant change
 //
 // Releases before this format wrote the expiry as 13 zero-padded decimal
