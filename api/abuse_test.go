@@ -2,6 +2,8 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -145,6 +147,67 @@ func TestClientIP(t *testing.T) {
 		if got := s.clientIP(r); got != tt.want {
 			t.Errorf("%s: clientIP = %q, want %q", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestClientNet checks what the per-address limit counts a client under:
+// an IPv4 address, IPv4-mapped ones included, or its IPv6 network.
+func TestClientNet(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, remote string
+		xff          string
+		prefix       int
+		want         string
+	}{
+		{"ipv4", "203.0.113.5:4000", "", 64, "203.0.113.5"},
+		{"ipv4-mapped", "[::ffff:203.0.113.5]:4000", "", 64, "203.0.113.5"},
+		{"ipv4-mapped via proxy", "[::1]:4000", "::ffff:198.51.100.1", 64, "198.51.100.1"},
+		{"ipv6 /64", "[2001:db8:1:2:aaaa:bbbb:cccc:dddd]:4000", "", 64, "2001:db8:1:2::/64"},
+		{"ipv6 via proxy", "[::1]:4000", "2001:db8:1:2::99", 64, "2001:db8:1:2::/64"},
+		{"ipv6 zone dropped", "[::1]:4000", "fe80::1%eth0", 64, "fe80::/64"},
+		{"ipv6 /48", "[2001:db8:1:2::1]:4000", "", 48, "2001:db8:1::/48"},
+		{"ipv6 /128", "[2001:db8:1:2::1]:4000", "", 128, "2001:db8:1:2::1"},
+		{"unknown", "garbage", "", 64, ""},
+	}
+	for _, tt := range tests {
+		s := &Server{trustedProxies: []netip.Prefix{netip.MustParsePrefix("::1/128")}, ipv6Prefix: tt.prefix}
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = tt.remote
+		if tt.xff != "" {
+			r.Header.Set("X-Forwarded-For", tt.xff)
+		}
+		if got := s.clientNet(r); got != tt.want {
+			t.Errorf("%s: clientNet = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+	for _, bad := range []int{-1, 31, 129} {
+		if _, err := NewServer(newEnv(t, envOptions{}).m, Config{Logger: slog.New(slog.DiscardHandler), IPv6Prefix: bad}); err == nil {
+			t.Errorf("NewServer with IPv6Prefix %d = nil error, want one", bad)
+		}
+	}
+}
+
+// TestLoginLimitPerIPv6Network sends failures from 25 addresses of one
+// /64 through a trusted proxy, at a per-address limit of 20: a site can
+// take any address of its /64, so they count together. Counted per full
+// address, all 25 were checked.
+func TestLoginLimitPerIPv6Network(t *testing.T) {
+	t.Parallel()
+	e := limitedEnv(t, envOptions{trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, 20)
+	from := func(ip string) map[string]string { return map[string]string{"X-Forwarded-For": ip} }
+	for i := range 25 {
+		want := http.StatusUnauthorized
+		if i >= 20 {
+			want = http.StatusTooManyRequests
+		}
+		r := e.tryLogin("user"+strconv.Itoa(i), "x", from(fmt.Sprintf("2001:db8:1:2::%x", i+1)))
+		if r.StatusCode != want {
+			t.Errorf("failure %d from the /64: status %d, want %d", i+1, r.StatusCode, want)
+		}
+	}
+	if r := e.tryLogin("alice", alicePassword, from("2001:db8:1:3::1")); r.StatusCode != http.StatusOK {
+		t.Errorf("another /64: status %d, want 200", r.StatusCode)
 	}
 }
 
@@ -336,5 +399,47 @@ func TestAuditLog(t *testing.T) {
 	}
 	if r := e.do(adminReq("GET", "/admin/v1/tenants/acme/audit?limit=0", nil)); r.StatusCode != 400 {
 		t.Errorf("limit=0: status %d, want 400", r.StatusCode)
+	}
+}
+
+// TestTenantHashOverTheBudget has a tenant admin key store a password hash
+// that needs more memory than the hashing budget holds (m=256 MiB under
+// the default 128 MiB, which one wrong password then allocated in full):
+// refused with a 400 naming password_hash, and the other tenant's logins
+// go on.
+func TestTenantHashOverTheBudget(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{token: adminToken, manager: func(c *session.Config) { c.HashMemory = session.DefaultHashMemory }})
+	r := e.do(adminReq("POST", "/admin/v1/tenants/acme/keys", map[string]any{"name": "acme ops"}))
+	var created struct{ Key string }
+	if r.StatusCode != http.StatusCreated || json.Unmarshal(r.body, &created) != nil {
+		t.Fatalf("create key: status %d; body %s", r.StatusCode, r.body)
+	}
+	hash, err := session.HashPassword("mallory's pw", session.PasswordParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, params := range []string{"m=262144,t=1,p=1", "m=131076,t=1,p=1"} { // 256 MiB; 128 MiB and 4 KiB
+		big := strings.Replace(hash, "m=64,t=1,p=1", params, 1)
+		for _, q := range []req{
+			adminReq("POST", "/admin/v1/tenants/acme/users", map[string]any{"username": "mallory", "password_hash": big}),
+			adminReq("PATCH", "/admin/v1/tenants/acme/users/alice", map[string]any{"password_hash": big}),
+		} {
+			q.token = created.Key
+			r := e.do(q)
+			var p struct {
+				Errors []session.Problem `json:"errors"`
+			}
+			json.Unmarshal(r.body, &p)
+			if r.StatusCode != http.StatusBadRequest || len(p.Errors) != 1 || p.Errors[0].Field != "password_hash" || !strings.Contains(p.Errors[0].Message, "hashing budget") {
+				t.Errorf("%s %s with %s: status %d, body %s; want 400 naming password_hash and the budget", q.method, q.path, params, r.StatusCode, r.body)
+			}
+		}
+	}
+	if c := e.loginAlice(); c == nil {
+		t.Error("alice cannot log in after the refused changes")
+	}
+	if c := e.loginBob(); c == nil {
+		t.Error("bob, of another tenant, cannot log in")
 	}
 }

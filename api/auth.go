@@ -122,7 +122,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		Username:  in.Username,
 		Password:  in.Password,
 		UserAgent: r.UserAgent(),
-		ClientIP:  s.clientIP(r),
+		ClientIP:  s.clientNet(r),
 		Presented: cookieValues(r, t),
 	})
 	s.metrics.logins.WithLabelValues(string(t.ID), loginOutcome(err)).Inc()

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,6 +49,56 @@ func TestRedisReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	testReplicas(t, a, replicaOf(t, a, stB))
+}
+
+// TestRedisReplicasParallelGuesses sends 100 wrong passwords for one
+// account at once, half to each of two replicas over one Redis, at a
+// limit of 10: at most 10 are checked (401), the rest refused unchecked
+// (429), and then the right password is refused too. Counting after the
+// check let 39-56 of them through.
+func TestRedisReplicasParallelGuesses(t *testing.T) {
+	t.Parallel()
+	const limit, guesses = 10, 100
+	a, prefix := redisEnv(t, "")
+	tn := acmeTenant()
+	tn.LoginLimits = session.LoginLimits{PerAccount: limit, PerIP: 1000, Window: session.Duration(15 * time.Minute)}
+	if _, _, err := a.m.PutTenant(t.Context(), tn); err != nil {
+		t.Fatal(err)
+	}
+	a.reload()
+	stB, err := redisstore.New(redistest.Client(t), redisstore.Config{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := replicaOf(t, a, stB)
+	deadline := time.Now().Add(5 * time.Second)
+	for b.do(req{method: "GET", path: "/v1/me", host: acmeHost, origin: acmeApp}).StatusCode != http.StatusUnauthorized && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond) // B's first tenant load
+	}
+
+	statuses := make(chan int, guesses)
+	var wg sync.WaitGroup
+	for i := range guesses {
+		e := a
+		if i%2 == 1 {
+			e = b
+		}
+		wg.Go(func() { statuses <- e.tryLogin("alice", "wrong password", nil).StatusCode })
+	}
+	wg.Wait()
+	close(statuses)
+	counts := map[int]int{}
+	for st := range statuses {
+		counts[st]++
+	}
+	if counts[http.StatusUnauthorized] > limit || counts[http.StatusUnauthorized]+counts[http.StatusTooManyRequests] != guesses {
+		t.Errorf("%d parallel wrong passwords over two replicas at a limit of %d: statuses %v; want at most %d checked (401), the rest 429", guesses, limit, counts, limit)
+	}
+	for _, e := range []*env{a, b} {
+		if r := e.tryLogin("alice", alicePassword, nil); r.StatusCode != http.StatusTooManyRequests {
+			t.Errorf("the right password after the guesses: status %d, want 429", r.StatusCode)
+		}
+	}
 }
 
 // replicaOf returns a second replica beside a over st (the same backend):

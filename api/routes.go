@@ -1,8 +1,10 @@
 package api
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -30,6 +32,12 @@ type Config struct {
 	// per-IP login limit. Empty means none: the connection's peer is the
 	// client.
 	TrustedProxies []netip.Prefix
+	// IPv6Prefix is the length of the network an IPv6 client is counted
+	// under by the per-address login limit and hashing share, from 32 to
+	// 128: one end site usually holds a whole /64 and can use any address
+	// in it. IPv4 clients, IPv4-mapped IPv6 ones included, count per
+	// address. Zero means DefaultIPv6Prefix.
+	IPv6Prefix int
 	// Registry receives the HTTP metrics and is served at /metrics on the
 	// admin listener, with whatever else the caller registered on it
 	// (runtime, Redis). Nil means a registry of the Server's own.
@@ -44,6 +52,10 @@ type Config struct {
 	HSTSMaxAge time.Duration
 }
 
+// DefaultIPv6Prefix is Config.IPv6Prefix's default: the /64 of one subnet,
+// the smallest block an ISP hands a site (RFC 6177).
+const DefaultIPv6Prefix = 64
+
 // minAdminToken is the shortest admin token accepted, in bytes.
 const minAdminToken = 16
 
@@ -57,6 +69,7 @@ type Server struct {
 	adminToken   atomic.Pointer[[32]byte] // SHA-256 of the token, for a constant-time compare
 
 	trustedProxies []netip.Prefix
+	ipv6Prefix     int
 	metrics        *metrics
 
 	metricsAuth  bool
@@ -90,6 +103,10 @@ func NewServer(m *session.Manager, cfg Config) (*Server, error) {
 	if cfg.HSTSMaxAge < 0 {
 		errs = append(errs, errors.New("api: HSTSMaxAge is negative"))
 	}
+	ipv6Prefix := cmp.Or(cfg.IPv6Prefix, DefaultIPv6Prefix)
+	if ipv6Prefix < 32 || ipv6Prefix > 128 {
+		errs = append(errs, fmt.Errorf("api: IPv6Prefix %d is outside 32..128", cfg.IPv6Prefix))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -97,7 +114,7 @@ func NewServer(m *session.Manager, cfg Config) (*Server, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	s := &Server{m: m, log: cfg.Logger, adminEnabled: cfg.AdminToken != "", trustedProxies: cfg.TrustedProxies, metrics: newMetrics(reg)}
+	s := &Server{m: m, log: cfg.Logger, adminEnabled: cfg.AdminToken != "", trustedProxies: cfg.TrustedProxies, ipv6Prefix: ipv6Prefix, metrics: newMetrics(reg)}
 	if s.adminEnabled {
 		sum := sha256.Sum256([]byte(cfg.AdminToken))
 		s.adminToken.Store(&sum)

@@ -231,16 +231,25 @@ func checkNoPhantomFailures(t testing.TB, lk *proctest.Latchkey, api *apiClient,
 	}
 }
 
-// counters describes the keys under latchkey:n: (the failed-login
-// counters, where the build has them) with their values.
+// counters describes the failed-login counters, where the build has
+// them, with their values: the hashes under latchkey:l: (failures in n,
+// places of checks in flight in r:…), or the strings under latchkey:n: of
+// earlier builds.
 func counters(t testing.TB, rc *redis.Client) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var out []string
-	iter := rc.Scan(ctx, 0, keyPrefix+"n:*", 1000).Iterator()
-	for iter.Next(ctx) {
-		out = append(out, iter.Val()+"="+rc.Get(ctx, iter.Val()).Val())
+	for _, pattern := range []string{keyPrefix + "l:*", keyPrefix + "n:*"} {
+		iter := rc.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			k := iter.Val()
+			if rc.Type(ctx, k).Val() == "hash" {
+				out = append(out, fmt.Sprintf("%s=%v", k, rc.HGetAll(ctx, k).Val()))
+				continue
+			}
+			out = append(out, k+"="+rc.Get(ctx, k).Val())
+		}
 	}
 	if len(out) == 0 {
 		return "none"

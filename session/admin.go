@@ -25,7 +25,7 @@ type UserInput struct {
 
 // validate checks in, and on create replaces Username with its normalized
 // form, the one the user is stored under (see newUsername).
-func (in *UserInput) validate(create bool) error {
+func (in *UserInput) validate(m *Manager, create bool) error {
 	ps := &problems{}
 	if create {
 		n, msg := newUsername(in.Username)
@@ -48,7 +48,7 @@ func (in *UserInput) validate(create bool) error {
 		}
 	}
 	if in.PasswordHash != nil {
-		if err := CheckPasswordHash(*in.PasswordHash); err != nil {
+		if err := m.CheckPasswordHash(*in.PasswordHash); err != nil {
 			ps.add("password_hash", "%v", err)
 		}
 	}
@@ -82,7 +82,7 @@ func (m *Manager) apply(ctx context.Context, u *User, in UserInput) (endSessions
 // typed, and a *ValidationError for bad input.
 func (m *Manager) CreateUser(ctx context.Context, t TenantID, in UserInput) (User, error) {
 	typed := in.Username
-	if err := in.validate(true); err != nil {
+	if err := in.validate(m, true); err != nil {
 		return User{}, err
 	}
 	if su, err := m.findUser(ctx, t, typed); err == nil {
@@ -106,7 +106,7 @@ func (m *Manager) CreateUser(ctx context.Context, t TenantID, in UserInput) (Use
 // password or disabling ends the user's sessions in the same atomic step as
 // the change.
 func (m *Manager) UpdateUser(ctx context.Context, t TenantID, username string, in UserInput) (User, error) {
-	if err := in.validate(false); err != nil {
+	if err := in.validate(m, false); err != nil {
 		return User{}, err
 	}
 	u, err := m.GetUser(ctx, t, username)

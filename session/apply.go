@@ -170,6 +170,11 @@ func recordsEqual(a, b appliedRecord) bool {
 // to a tenant is changed in the store, and every change is audited. It
 // applies every tenant it can and reports the others' errors together.
 func (m *Manager) Apply(ctx context.Context, f *TenantsFile) error {
+	// A hash this replica's budget cannot hold is refused before anything
+	// changes (see CheckTenantsFile).
+	if err := m.CheckTenantsFile(f); err != nil {
+		return err
+	}
 	stored, err := m.tenantsByID(ctx)
 	if err != nil {
 		return err

@@ -38,8 +38,8 @@ type Config struct {
 	// hashes may use together; a login that cannot fit within HashWait
 	// fails with ErrBusy. Zero means DefaultHashMemory.
 	HashMemory int64
-	// HashWait is how long a login waits for hashing memory. Zero means
-	// DefaultHashWait.
+	// HashWait is how long a login waits for hashing memory (its client's
+	// share, then the budget). Zero means DefaultHashWait.
 	HashWait time.Duration
 	// PublicHosts are the hostnames of the shared public API, the ones that
 	// serve every tenant in path form (/v1/t/{tenant}/…), as lowercase DNS
@@ -47,6 +47,14 @@ type Config struct {
 	// claim stored before it was listed is ignored (IsPublicHost), so that
 	// no tenant can take the path form away from the others. Optional.
 	PublicHosts []string
+
+	// HashMemoryPerClient bounds the hashing memory, in bytes, that the
+	// checks of one client (one account, or one address) may hold at once
+	// in this process; a client holding none may always start one check.
+	// A flood from one client then waits for itself, not for everyone,
+	// and gets ErrBusy past HashWait while other clients' logins proceed.
+	// Zero means a quarter of HashMemory; more than HashMemory is refused.
+	HashMemoryPerClient int64
 }
 
 // Defaults of the hashing bound: 128 MiB is six concurrent hashes at the
@@ -73,13 +81,20 @@ type Manager struct {
 	log         *slog.Logger
 	params      PasswordParams
 	maxSessions int
-	// dummyHash is verified against when the user does not exist, so that an
-	// unknown username costs the same time as a wrong password.
-	dummyHash string
+	// dummy is the hash checked when the user does not exist (or its hash
+	// cannot be checked), so that an unknown username costs the same time
+	// as a wrong password.
+	dummy phc
 	// hashMem is a semaphore over hashing memory, in KiB.
 	hashMem    *semaphore.Weighted
 	hashMemKiB int64
 	hashWait   time.Duration
+	// shares bounds each client's part of hashMem.
+	shares *clientShares
+	// givebacks retries the login places a store failure kept.
+	givebacks givebacks
+	// onCheck, if set, is called before each password check: a test hook.
+	onCheck func(ctx context.Context)
 	// cache holds recently loaded sessions; nil until EnableCache.
 	cache atomic.Pointer[cache]
 	// publicHosts is Config.PublicHosts.
@@ -99,8 +114,8 @@ func NewManager(st store.Store, cfg Config) (*Manager, error) {
 	if cfg.MaxSessionsPerUser < 0 {
 		errs = append(errs, errors.New("session: MaxSessionsPerUser must not be negative"))
 	}
-	if cfg.HashMemory < 0 || cfg.HashWait < 0 {
-		errs = append(errs, errors.New("session: HashMemory and HashWait must not be negative"))
+	if cfg.HashMemory < 0 || cfg.HashWait < 0 || cfg.HashMemoryPerClient < 0 {
+		errs = append(errs, errors.New("session: HashMemory, HashWait and HashMemoryPerClient must not be negative"))
 	}
 	for _, h := range cfg.PublicHosts {
 		if msg := ValidPublicHost(h); msg != "" {
@@ -137,14 +152,22 @@ func NewManager(st store.Store, cfg Config) (*Manager, error) {
 		m.maxSessions = DefaultMaxSessionsPerUser
 	}
 	m.hashMemKiB = cmp.Or(cfg.HashMemory, DefaultHashMemory) >> 10
-	if m.hashMemKiB < int64(params.Memory) {
-		return nil, fmt.Errorf("session: HashMemory (%d KiB) is below one hash (%d KiB)", m.hashMemKiB, params.Memory)
+	if m.hashMemKiB < params.memKiB() {
+		return nil, fmt.Errorf("session: HashMemory (%d KiB) is below one hash (%d KiB)", m.hashMemKiB, params.memKiB())
 	}
 	m.hashMem = semaphore.NewWeighted(m.hashMemKiB)
 	m.hashWait = cmp.Or(cfg.HashWait, DefaultHashWait)
-	m.dummyHash, err = HashPassword(rand.Text(), params)
+	perClient := cmp.Or(cfg.HashMemoryPerClient>>10, m.hashMemKiB/4)
+	if perClient > m.hashMemKiB {
+		return nil, fmt.Errorf("session: HashMemoryPerClient (%d KiB) is over HashMemory (%d KiB)", perClient, m.hashMemKiB)
+	}
+	m.shares = newClientShares(max(perClient, 1))
+	dummy, err := HashPassword(rand.Text(), params)
 	if err != nil {
 		return nil, err
+	}
+	if m.dummy, err = parsePHC(dummy); err != nil {
+		return nil, fmt.Errorf("session: dummy hash: %w", err)
 	}
 	return m, nil
 }
@@ -241,7 +264,9 @@ type LoginInput struct {
 	Username  string
 	Password  string
 	UserAgent string
-	// ClientIP is the caller's address, for the per-IP limit; "" skips it.
+	// ClientIP names the caller for the per-address limit and share: its
+	// IPv4 address, or the IPv6 network it counts under (the HTTP edge
+	// uses a /64 by default). "" skips both.
 	ClientIP string
 	// Presented holds the values of session cookies that came with the login
 	// request; their sessions end once the login succeeds (no fixation, no
@@ -252,66 +277,99 @@ type LoginInput struct {
 // Login checks the credentials and starts a new session with a fresh ID.
 // Unknown user, wrong password and disabled user all return
 // ErrInvalidCredentials after the same amount of hashing work.
+//
+// Before any hashing, the login waits for its client's share of the
+// hashing budget (account and address; see Config.HashMemoryPerClient),
+// then takes a place under each of the tenant's LoginLimits in the store,
+// atomically and for every replica at once: past a limit it is refused
+// with a *RateLimitError, so that however many guesses run in parallel on
+// however many replicas, at most the limit's number of passwords are
+// checked per window. A check that fails keeps its places as counted
+// failures; every other outcome (success, a store failure, no hashing
+// slot) gives them back, so that only failed checks count and a burst of
+// correct logins locks nobody out.
 func (m *Manager) Login(ctx context.Context, t *Tenant, in LoginInput) (Session, *http.Cookie, error) {
 	in.Username = m.loginName(ctx, t.ID, in.Username) // "ａｌｉｃｅ" is alice, for the limits too
-	lim := t.LoginLimits
-	window := time.Duration(lim.Window)
 	validName := validUsername(in.Username) == "" && len(in.Password) <= MaxPasswordLen
-	// Read the counts first and refuse, before any hashing, at the limit.
 	// Keys do not depend on whether the user exists, so neither does the
-	// answer. Only a check that fails counts (below): counting attempts
-	// up front would make a burst of correct logins, or logins cut short
-	// by a store failure, look like guesses. Parallel guesses can overshoot
-	// the limit by those in flight, which the hashing budget bounds.
-	type limit struct {
-		key string
-		max int
-	}
-	var limits []limit
+	// answer.
+	var limits []loginLimit
+	var shareKeys []string
 	if validName {
-		limits = append(limits, limit{"a:" + in.Username, lim.PerAccount})
+		limits = append(limits, loginLimit{"a:" + in.Username, t.LoginLimits.PerAccount})
+		shareKeys = append(shareKeys, "a:"+string(t.ID)+":"+in.Username)
 	}
 	if in.ClientIP != "" {
-		limits = append(limits, limit{"ip:" + in.ClientIP, lim.PerIP})
-	}
-	for _, l := range limits {
-		n, left, err := m.st.Count(ctx, string(t.ID), l.key, 0, window)
-		if err != nil {
-			return Session{}, nil, err
-		}
-		if n >= int64(l.max) {
-			return Session{}, nil, &RateLimitError{RetryAfter: left}
-		}
+		limits = append(limits, loginLimit{"ip:" + in.ClientIP, t.LoginLimits.PerIP})
+		shareKeys = append(shareKeys, "ip:"+in.ClientIP)
 	}
 
-	// A concurrent change to the user (another login upgrading its hash,
-	// an admin edit) makes CreateSession refuse the session; check the
-	// password once more against the user as it now is.
-	for attempt := 0; ; attempt++ {
-		s, c, err := m.login(ctx, t, in, validName)
-		switch {
-		case errors.Is(err, ErrInvalidCredentials):
-			for _, l := range limits {
-				if _, _, err := m.st.Count(ctx, string(t.ID), l.key, 1, window); err != nil {
-					m.log.WarnContext(ctx, "could not count a failed login", "tenant", t.ID, "err", err)
-				}
-			}
+	// The user's hash decides what its check costs, which the shares weigh.
+	var look userLookup
+	if validName {
+		var err error
+		if look, err = m.lookupUser(ctx, t, in.Username); err != nil {
 			return Session{}, nil, err
+		}
+	}
+	h, _, _ := m.hashToCheck(look.u.PasswordHash, look.found)
+	waitUntil := time.Now().Add(m.hashWait)
+	release, err := m.shares.acquire(ctx, waitUntil, shareKeys, h.p.memKiB())
+	if err != nil {
+		return Session{}, nil, err
+	}
+	defer release()
+
+	id := rand.Text()
+	window := time.Duration(t.LoginLimits.Window)
+	if err := m.reserve(ctx, t, limits, id, window); err != nil {
+		return Session{}, nil, err
+	}
+	s, c, err := m.loginChecked(ctx, t, in, validName, &look, waitUntil)
+	if errors.Is(err, ErrInvalidCredentials) && !errors.Is(err, errNotChecked) {
+		m.countFailure(ctx, t, limits, id)
+		return Session{}, nil, ErrInvalidCredentials
+	}
+	m.giveBack(ctx, t, limits, id, window)
+	if err != nil {
+		if errors.Is(err, errNotChecked) {
+			return Session{}, nil, ErrInvalidCredentials
+		}
+		return Session{}, nil, err
+	}
+	if validName {
+		if err := m.st.ResetCount(ctx, string(t.ID), "a:"+in.Username); err != nil {
+			m.log.WarnContext(ctx, "could not reset the account's failed-login count", "tenant", t.ID, "err", err)
+		}
+	}
+	return s, c, nil
+}
+
+// errNotChecked marks an ErrInvalidCredentials that no failed check
+// caused (the user kept changing under the login), which must not count.
+var errNotChecked = errors.New("session: login not checked")
+
+// loginChecked checks the password and creates the session. A concurrent
+// change to the user (another login upgrading its hash, an admin edit)
+// makes CreateSession refuse the session; it then checks the password once
+// more against the user as it now is. look is the user as read before.
+func (m *Manager) loginChecked(ctx context.Context, t *Tenant, in LoginInput, validName bool, look *userLookup, waitUntil time.Time) (Session, *http.Cookie, error) {
+	for attempt := 0; ; attempt++ {
+		s, c, err := m.login(ctx, t, in, look, waitUntil)
+		switch {
 		case errors.Is(err, store.ErrConflict) && attempt < maxLoginAttempts-1:
+			next, err := m.lookupUser(ctx, t, in.Username)
+			if err != nil {
+				return Session{}, nil, err
+			}
+			look = &next
 			continue
 		case errors.Is(err, store.ErrConflict):
 			// The user keeps changing, or was disabled or deleted while we
 			// were hashing: refuse, without counting a failure.
-			return Session{}, nil, ErrInvalidCredentials
-		case err != nil:
-			return Session{}, nil, err
+			return Session{}, nil, fmt.Errorf("%w: %w", ErrInvalidCredentials, errNotChecked)
 		}
-		if validName {
-			if err := m.st.ResetCount(ctx, string(t.ID), "a:"+in.Username); err != nil {
-				m.log.WarnContext(ctx, "could not reset the account's failed-login count", "tenant", t.ID, "err", err)
-			}
-		}
-		return s, c, nil
+		return s, c, err
 	}
 }
 
@@ -319,35 +377,39 @@ func (m *Manager) Login(ctx context.Context, t *Tenant, in LoginInput) (Session,
 // under it: logins racing a hash upgrade settle within two.
 const maxLoginAttempts = 3
 
-// login checks the password and creates the session once. It returns
-// ErrInvalidCredentials for a failed check and store.ErrConflict when the
-// user changed between the check and the session's creation.
-func (m *Manager) login(ctx context.Context, t *Tenant, in LoginInput, validName bool) (Session, *http.Cookie, error) {
-	var su store.User
-	var u User
-	found := false
-	if validName {
-		var err error
-		su, err = m.st.GetUser(ctx, string(t.ID), in.Username)
-		switch {
-		case err == nil:
-			if u, err = decodeUser(su); err != nil {
-				return Session{}, nil, err
-			}
-			found = true
-		case !errors.Is(err, store.ErrNotFound):
-			return Session{}, nil, err
-		}
+// userLookup is a user as a login read it, found or not.
+type userLookup struct {
+	su    store.User
+	u     User
+	found bool
+}
+
+func (m *Manager) lookupUser(ctx context.Context, t *Tenant, username string) (userLookup, error) {
+	su, err := m.st.GetUser(ctx, string(t.ID), username)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return userLookup{}, nil
+	case err != nil:
+		return userLookup{}, err
 	}
-	hash := m.dummyHash
-	if found {
-		hash = u.PasswordHash
+	u, err := decodeUser(su)
+	if err != nil {
+		return userLookup{}, err
 	}
-	ok, err := m.verify(ctx, hash, in.Password)
+	return userLookup{su: su, u: u, found: true}, nil
+}
+
+// login checks the password against the user as look read it and creates
+// the session once. It returns ErrInvalidCredentials for a failed check
+// and store.ErrConflict when the user changed between the read and the
+// session's creation.
+func (m *Manager) login(ctx context.Context, t *Tenant, in LoginInput, look *userLookup, waitUntil time.Time) (Session, *http.Cookie, error) {
+	su, u := look.su, look.u
+	ok, err := m.verify(ctx, t.ID, waitUntil, u.PasswordHash, look.found, in.Password)
 	if err != nil {
 		return Session{}, nil, err // never checked: not a failure to count
 	}
-	if !found || !ok || u.Disabled {
+	if !look.found || !ok || u.Disabled {
 		return Session{}, nil, ErrInvalidCredentials
 	}
 	if su, err = m.upgradeHash(ctx, t, su, u, in.Password); err != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -26,13 +27,21 @@ type PasswordParams struct {
 // milliseconds per hash on one core.
 var DefaultPasswordParams = PasswordParams{Memory: 19456, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
 
-// Bounds on parameters read from a stored hash. A tenants file or an admin
-// call supplies hashes; without bounds one could make every login allocate
-// gigabytes.
+// Bounds on the parameters of any hash, whatever the Manager: a tenants
+// file or an admin call supplies hashes, and without bounds one could make
+// every check of it allocate gigabytes or run for seconds. A Manager also
+// refuses a hash its hashing budget cannot hold (Manager.CheckPasswordHash).
 const (
-	maxHashMemory  = 256 * 1024 // KiB
-	maxHashTime    = 16
-	maxHashThreads = 16
+	maxHashMemory = 256 * 1024 // KiB
+	maxHashTime   = 16
+	// maxHashThreads is RFC 9106's recommended parallelism. Lanes add no
+	// work, but each runs on a goroutine of its own: more would let one
+	// check take more cores than a replica has.
+	maxHashThreads = 4
+	// maxHashWork bounds memory × passes (KiB), the CPU time of one check,
+	// at eight times DefaultPasswordParams' (19456 KiB × 2): m=64 MiB with
+	// t=3 or 128 MiB with t=2 pass, 256 MiB with t=2 does not.
+	maxHashWork = 8 * 19456 * 2
 )
 
 // Password length bounds, in bytes. The upper one stops a megabyte password
@@ -86,6 +95,8 @@ func parsePHC(s string) (phc, error) {
 		return phc{}, fmt.Errorf("argon2id time t=%d is outside 1..%d", t, maxHashTime)
 	case p < 1 || p > maxHashThreads:
 		return phc{}, fmt.Errorf("argon2id parallelism p=%d is outside 1..%d", p, maxHashThreads)
+	case m*t > maxHashWork:
+		return phc{}, fmt.Errorf("argon2id cost m·t=%d KiB·passes is over %d, eight times the default's: lower m or t", m*t, maxHashWork)
 	}
 	var err error
 	if h.salt, err = b64.Strict().DecodeString(parts[4]); err != nil || len(h.salt) < 8 || len(h.salt) > 64 {
@@ -98,10 +109,61 @@ func parsePHC(s string) (phc, error) {
 	return h, nil
 }
 
-// CheckPasswordHash reports why hash cannot be used, or nil.
+// CheckPasswordHash reports why hash cannot be used by any Manager, or nil:
+// it is not an argon2id PHC string, or its cost is beyond the bounds every
+// Manager keeps. Manager.CheckPasswordHash also checks it against that
+// Manager's hashing budget.
 func CheckPasswordHash(hash string) error {
 	_, err := parsePHC(hash)
 	return err
+}
+
+// CheckPasswordHash reports why hash cannot be stored for a user of m, or
+// nil: the package-level checks, and the memory one check of it takes
+// must fit in m's hashing budget. A hash that did not could only be
+// checked by allocating beyond the budget, at every other tenant's
+// expense.
+func (m *Manager) CheckPasswordHash(hash string) error {
+	h, err := parsePHC(hash)
+	if err != nil {
+		return err
+	}
+	return m.checkCost(h.p)
+}
+
+// CheckTenantsFile reports, as a *ValidationError, every problem of f that
+// only m can see: password hashes its hashing budget cannot hold. Apply
+// calls it before changing anything; ParseTenantsFile checks the rest.
+func (m *Manager) CheckTenantsFile(f *TenantsFile) error {
+	var ps []Problem
+	for _, spec := range f.Tenants {
+		for j, u := range spec.Users {
+			if err := m.CheckPasswordHash(u.PasswordHash); err != nil {
+				ps = append(ps, Problem{Tenant: string(spec.ID), Field: fmt.Sprintf("users[%d].password_hash", j),
+					Message: err.Error() + "; make one with `latchkey hash-password`"})
+			}
+		}
+	}
+	if len(ps) > 0 {
+		return &ValidationError{Problems: ps}
+	}
+	return nil
+}
+
+func (m *Manager) checkCost(p PasswordParams) error {
+	if w := p.memKiB(); w > m.hashMemKiB {
+		return fmt.Errorf("argon2id memory m=%d KiB (%d KiB allocated) is over the hashing budget of %d KiB (LATCHKEY_HASH_MEMORY_MIB): lower m", p.Memory, w, m.hashMemKiB)
+	}
+	return nil
+}
+
+// memKiB is the memory argon2.IDKey allocates for a hash of cost p, in KiB:
+// Memory rounded down to a whole number of 4·Threads blocks of 1 KiB, and
+// at least 8·Threads blocks (golang.org/x/crypto/argon2, deriveKey). The
+// hashing budget reserves exactly this (TestHashBudgetReservesAllocation).
+func (p PasswordParams) memKiB() int64 {
+	lanes := 4 * uint64(max(p.Threads, 1))
+	return int64(max(uint64(p.Memory)/lanes*lanes, 2*lanes))
 }
 
 // verifyPassword reports whether password matches hash, comparing in
@@ -119,34 +181,61 @@ func (h *phc) matches(password string) bool {
 	return subtle.ConstantTimeCompare(key, h.key) == 1
 }
 
-// withHashMemory runs f holding memKiB of the hashing budget, waiting at
-// most m.hashWait for it. A flood of logins then queues briefly and fails
-// with ErrBusy instead of allocating 19 MiB each until the process dies;
+// withHashMemory runs f holding kib of the hashing budget, waiting until
+// waitUntil at most. A flood of logins then queues briefly and fails with
+// ErrBusy instead of allocating 19 MiB each until the process dies;
 // requests that do not hash (me, preflights, logout) never wait here.
-func (m *Manager) withHashMemory(ctx context.Context, memKiB uint32, f func()) error {
-	w := min(int64(memKiB), m.hashMemKiB)
-	wctx, cancel := context.WithTimeout(ctx, m.hashWait)
+// kib never exceeds the budget: every hash computed has passed checkCost.
+func (m *Manager) withHashMemory(ctx context.Context, waitUntil time.Time, kib int64, f func()) error {
+	wctx, cancel := context.WithDeadline(ctx, waitUntil)
 	defer cancel()
-	if err := m.hashMem.Acquire(wctx, w); err != nil {
+	if err := m.hashMem.Acquire(wctx, kib); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		return ErrBusy
 	}
-	defer m.hashMem.Release(w)
+	defer m.hashMem.Release(kib)
 	f()
 	return nil
 }
 
-// verify checks password against hash within the hashing budget.
-func (m *Manager) verify(ctx context.Context, hash, password string) (bool, error) {
-	h, err := parsePHC(hash)
+// hashToCheck returns the hash a login checks a password against: the
+// stored one, or the dummy hash when there is none, or it is corrupt or
+// costlier than the budget holds (stored by an older release, or before
+// the budget was lowered). Every failure then takes the time an unknown
+// user's does, and no check ever allocates beyond the budget. real
+// reports whether it is the stored hash, and why says why it is not.
+func (m *Manager) hashToCheck(stored string, found bool) (h *phc, real bool, why error) {
+	if !found {
+		return &m.dummy, false, nil
+	}
+	p, err := parsePHC(stored)
+	if err == nil {
+		err = m.checkCost(p.p)
+	}
 	if err != nil {
-		return false, nil // validated on save; a corrupt hash never matches
+		return &m.dummy, false, err
+	}
+	return &p, true, nil
+}
+
+// verify checks password against the stored hash (see hashToCheck) within
+// the hashing budget. It reports false for a stored hash it cannot check,
+// logging why without the hash or the user.
+func (m *Manager) verify(ctx context.Context, t TenantID, waitUntil time.Time, stored string, found bool, password string) (bool, error) {
+	h, real, why := m.hashToCheck(stored, found)
+	if why != nil {
+		m.log.ErrorContext(ctx, "a stored password hash cannot be checked; set the user's password again", "tenant", t, "err", why)
 	}
 	ok := false
-	err = m.withHashMemory(ctx, h.p.Memory, func() { ok = h.matches(password) })
-	return ok, err
+	err := m.withHashMemory(ctx, waitUntil, h.p.memKiB(), func() {
+		if m.onCheck != nil {
+			m.onCheck(ctx)
+		}
+		ok = h.matches(password)
+	})
+	return ok && real, err
 }
 
 // hash hashes password within the hashing budget.
@@ -155,7 +244,7 @@ func (m *Manager) hash(ctx context.Context, password string) (string, error) {
 		out string
 		err error
 	)
-	if werr := m.withHashMemory(ctx, m.params.Memory, func() { out, err = HashPassword(password, m.params) }); werr != nil {
+	if werr := m.withHashMemory(ctx, time.Now().Add(m.hashWait), m.params.memKiB(), func() { out, err = HashPassword(password, m.params) }); werr != nil {
 		return "", werr
 	}
 	return out, err

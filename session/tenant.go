@@ -51,9 +51,12 @@ type SessionPolicy struct {
 }
 
 // LoginLimits bound failed logins, counted in the store so that every
-// replica sees the same counts. An attempt over either limit is refused
-// with ErrRateLimited before any password check, whether or not the user
-// exists. A successful login resets its account's count.
+// replica sees the same counts. Each password check takes a place under
+// both limits before it runs; an attempt over either limit, counting the
+// checks in flight, is refused with a *RateLimitError before any password
+// check, whether or not the user exists. A failed check counts; any other
+// outcome gives its place back. A successful login resets its account's
+// count.
 type LoginLimits struct {
 	PerAccount int      `json:"per_account,omitzero" yaml:"per_account"` // failures per username per window
 	PerIP      int      `json:"per_ip,omitzero" yaml:"per_ip"`           // failures per client IP per window

@@ -122,15 +122,27 @@ type Store interface {
 	// reload periodically. The channel is closed when ctx is done.
 	Changes(ctx context.Context) <-chan struct{}
 
-	// Count adds delta to the tenant's counter key and returns the new value
-	// and the time left until the counter resets. A counter starts at its
-	// first positive delta and lasts window from then (a fixed window); a
-	// negative delta never creates one, and one that drops to zero or below
-	// is removed. Delta 0 reads. Brute-force limits count failed logins
-	// with it, so it is shared by every replica on the same backend.
-	Count(ctx context.Context, tenant, key string, delta int64, window time.Duration) (int64, time.Duration, error)
+	// Reserve takes a place for attempt id in the tenant's counter key,
+	// unless the counter's failures and the places already taken add up to
+	// limit; a place id holds already is kept, so that a retry after an
+	// error is safe. It reports whether id holds a place, and the time left
+	// until the counter resets. A counter starts with its first place and
+	// lasts window from then (a fixed window), failures and places alike;
+	// later places never extend it. Brute-force limits take a place before
+	// every password check, so that parallel checks on every replica
+	// sharing the backend cannot together exceed the limit.
+	Reserve(ctx context.Context, tenant, key, id string, limit int64, window time.Duration) (ok bool, left time.Duration, err error)
 
-	// ResetCount removes a counter. Removing a missing one is not an error.
+	// Settle ends attempt id's place in the counter key: with failed, the
+	// place becomes one counted failure; without, it is given back.
+	// Settling a place not held (settled already, never taken, or its
+	// window over) changes nothing, so that a retry after an error is safe.
+	// A counter left with no failures and no places is removed.
+	Settle(ctx context.Context, tenant, key, id string, failed bool) error
+
+	// ResetCount forgets the counter's failures; places taken stay, so that
+	// checks in flight still count when they fail. Resetting a missing
+	// counter is not an error.
 	ResetCount(ctx context.Context, tenant, key string) error
 
 	// PutAdminKey creates or replaces a tenant admin key, found later by its

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/latchkeyhq/latchkey/api"
 	"github.com/latchkeyhq/latchkey/session"
 )
 
@@ -35,6 +36,8 @@ type config struct {
 	DrainDelayRaw     string
 	DrainDelay        time.Duration
 	TrustedProxies    []netip.Prefix
+	IPv6PrefixRaw     string
+	IPv6Prefix        int
 	HashMemoryMiB     int64
 	SessionCacheSize  int
 	// The Redis connection's files; Redis, RedisTLS and RedisPassword
@@ -98,6 +101,7 @@ func (c *config) settings() []setting {
 		{"metrics-token", "LATCHKEY_METRICS_TOKEN", "", "bearer token that /metrics requires (>= 16 bytes); unset serves /metrics to whoever reaches the admin listener", &c.MetricsToken, true},
 		{"metrics-token-file", "LATCHKEY_METRICS_TOKEN_FILE", "", "file holding LATCHKEY_METRICS_TOKEN, re-read when it changes", &c.MetricsTokenFile, false},
 		{"hsts-max-age", "LATCHKEY_HSTS_MAX_AGE", "8760h", "max-age of the Strict-Transport-Security header on answers to HTTPS requests (TLS, or X-Forwarded-Proto: https from a trusted proxy); 0 sends none", &c.HSTSMaxAgeRaw, false},
+		{"ipv6-prefix", "LATCHKEY_IPV6_PREFIX", strconv.Itoa(api.DefaultIPv6Prefix), "prefix length (32 to 128) of the IPv6 network a client is counted under by the per-address login limit", &c.IPv6PrefixRaw, false},
 	}
 }
 
@@ -219,6 +223,11 @@ func (c *config) validate() error {
 			continue
 		}
 		c.PublicHosts = append(c.PublicHosts, h)
+	}
+	if n, err := strconv.Atoi(c.IPv6PrefixRaw); err != nil || n < 32 || n > 128 {
+		errs = append(errs, fmt.Errorf("LATCHKEY_IPV6_PREFIX: %q is not a prefix length from 32 to 128", c.IPv6PrefixRaw))
+	} else {
+		c.IPv6Prefix = n
 	}
 	if n, err := strconv.ParseInt(c.HashMemoryRaw, 10, 64); err != nil || n < 20 || n > 1<<20 {
 		errs = append(errs, fmt.Errorf("LATCHKEY_HASH_MEMORY_MIB: %q is not a whole number of MiB from 20 (one hash) to 1048576", c.HashMemoryRaw))

@@ -290,6 +290,66 @@ func TestSessionCacheSize(t *testing.T) {
 	}
 }
 
+func TestIPv6Prefix(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, env string
+		args      []string
+		want      int
+		wantErr   bool
+	}{
+		{name: "default", want: 64},
+		{name: "shortest", env: "32", want: 32},
+		{name: "one address", env: "128", want: 128},
+		{name: "the flag wins", env: "48", args: []string{"-ipv6-prefix", "56"}, want: 56},
+		{name: "too short", env: "31", wantErr: true},
+		{name: "too long", env: "129", wantErr: true},
+		{name: "a CIDR", env: "/64", wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"LATCHKEY_IPV6_PREFIX": tc.env}
+			c, err := parseConfig(tc.args, func(k string) string { return env[k] }, io.Discard)
+			if tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "LATCHKEY_IPV6_PREFIX: ") {
+					t.Errorf("parseConfig = %v, want an error naming LATCHKEY_IPV6_PREFIX", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.IPv6Prefix != tc.want {
+				t.Errorf("IPv6Prefix = %d, want %d", c.IPv6Prefix, tc.want)
+			}
+		})
+	}
+}
+
+// TestTenantsFileHashOverTheBudget starts with a tenants file whose hash
+// needs more memory than LATCHKEY_HASH_MEMORY_MIB: refused at start-up,
+// naming the tenant and field, before anything is served.
+func TestTenantsFileHashOverTheBudget(t *testing.T) {
+	t.Parallel()
+	hash, err := session.HashPassword("correct horse", session.PasswordParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 32 MiB over a 20 MiB budget; the key need not match, it is never checked.
+	hash = strings.Replace(hash, "m=64,", "m=32768,", 1)
+	file := filepath.Join(t.TempDir(), "tenants.yaml")
+	os.WriteFile(file, []byte("tenants:\n  - id: acme\n    name: A\n    origins: [https://app.acme.com]\n    cookie: {same_site: lax}\n    users:\n      - username: alice\n        password_hash: \""+hash+"\"\n"), 0o600)
+	env := map[string]string{"LATCHKEY_TENANTS_FILE": file, "LATCHKEY_HASH_MEMORY_MIB": "20", "LATCHKEY_ADDR": "127.0.0.1:0", "LATCHKEY_ADMIN_ADDR": "127.0.0.1:0"}
+	// Bounded, should it start serving after all.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	err = run(ctx, []string{"serve"}, func(k string) string { return env[k] }, nil, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), `tenant "acme": users[0].password_hash: `) || !strings.Contains(err.Error(), "hashing budget") {
+		t.Errorf("run = %v, want the hash over the budget named", err)
+	}
+}
+
 func TestBadTenantsFile(t *testing.T) {
 	t.Parallel()
 	file := filepath.Join(t.TempDir(), "tenants.yaml")

@@ -86,7 +86,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}
 
-	srv, err := api.NewServer(m, api.Config{Logger: log, AdminToken: cfg.AdminToken, TrustedProxies: cfg.TrustedProxies, Registry: reg,
+	srv, err := api.NewServer(m, api.Config{Logger: log, AdminToken: cfg.AdminToken, TrustedProxies: cfg.TrustedProxies, IPv6Prefix: cfg.IPv6Prefix, Registry: reg,
 		MetricsToken: cfg.MetricsToken, HSTSMaxAge: cfg.HSTSMaxAge})
 	if err != nil {
 		return err

@@ -36,9 +36,11 @@ type Store struct {
 	applied   map[string][]byte              // tenant ID -> applied record
 }
 
-// counter is one fixed-window counter.
+// counter is one fixed-window counter: failures, and the places taken by
+// attempts in flight.
 type counter struct {
 	n       int64
+	held    map[string]struct{}
 	resetAt time.Time
 }
 
@@ -382,38 +384,73 @@ func clone(s store.Session) store.Session {
 	return s
 }
 
-// Count adds delta to a fixed-window counter; see store.Store.
-func (st *Store) Count(ctx context.Context, tenant, key string, delta int64, window time.Duration) (int64, time.Duration, error) {
+// Reserve takes a place in a fixed-window counter; see store.Store.
+func (st *Store) Reserve(ctx context.Context, tenant, key, id string, limit int64, window time.Duration) (bool, time.Duration, error) {
 	if err := ctx.Err(); err != nil {
-		return 0, 0, fmt.Errorf("memstore: count: %w", err)
+		return false, 0, fmt.Errorf("memstore: reserve: %w", err)
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	now := st.now()
 	cs := st.counters[tenant]
-	c := cs[key]
-	if c != nil && !now.Before(c.resetAt) {
-		delete(cs, key) // the window is over
-		c = nil
-	}
-	if c == nil {
-		if delta <= 0 {
-			return 0, 0, nil
+	c := liveCounter(cs, key, now)
+	switch {
+	case c != nil:
+		if _, ok := c.held[id]; ok {
+			return true, c.resetAt.Sub(now), nil
 		}
+		if c.n+int64(len(c.held)) >= limit {
+			return false, c.resetAt.Sub(now), nil
+		}
+	case limit < 1:
+		return false, 0, nil
+	default:
 		if cs == nil {
 			cs = map[string]*counter{}
 			st.counters[tenant] = cs
 		}
-		c = &counter{resetAt: now.Add(window)}
+		c = &counter{held: map[string]struct{}{}, resetAt: now.Add(window)}
 		cs[key] = c
 	}
-	c.n += delta
-	if c.n <= 0 {
-		delete(cs, key)
-		return 0, 0, nil
-	}
+	c.held[id] = struct{}{}
 	st.pruneCounters(cs, now)
-	return c.n, c.resetAt.Sub(now), nil
+	return true, c.resetAt.Sub(now), nil
+}
+
+// Settle ends a place in a fixed-window counter; see store.Store.
+func (st *Store) Settle(ctx context.Context, tenant, key, id string, failed bool) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: settle: %w", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	cs := st.counters[tenant]
+	c := liveCounter(cs, key, st.now())
+	if c == nil {
+		return nil
+	}
+	if _, ok := c.held[id]; !ok {
+		return nil
+	}
+	delete(c.held, id)
+	if failed {
+		c.n++
+	}
+	if c.n == 0 && len(c.held) == 0 {
+		delete(cs, key)
+	}
+	return nil
+}
+
+// liveCounter returns the counter of key in cs, or nil if there is none or
+// its window is over (then it is removed). The caller holds st.mu.
+func liveCounter(cs map[string]*counter, key string, now time.Time) *counter {
+	c := cs[key]
+	if c != nil && !now.Before(c.resetAt) {
+		delete(cs, key)
+		return nil
+	}
+	return c
 }
 
 // pruneCounters drops a few expired counters, so that counters of
@@ -430,14 +467,20 @@ func (st *Store) pruneCounters(cs map[string]*counter, now time.Time) {
 	}
 }
 
-// ResetCount removes a counter.
+// ResetCount forgets a counter's failures; see store.Store.
 func (st *Store) ResetCount(ctx context.Context, tenant, key string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memstore: reset count: %w", err)
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	delete(st.counters[tenant], key)
+	cs := st.counters[tenant]
+	if c := liveCounter(cs, key, st.now()); c != nil {
+		c.n = 0
+		if len(c.held) == 0 {
+			delete(cs, key)
+		}
+	}
 	return nil
 }
 

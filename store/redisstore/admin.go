@@ -11,45 +11,84 @@ import (
 	"github.com/latchkeyhq/latchkey/store"
 )
 
-// countScript adds ARGV[1] to the counter KEYS[1]: a positive delta creates
-// it with a TTL of ARGV[2] ms (the fixed window), a negative one never does,
-// and a value at or below zero removes it. It returns {value, ms left}.
-var countScript = redis.NewScript(`
-local delta = tonumber(ARGV[1])
-local exists = redis.call('EXISTS', KEYS[1]) == 1
-if not exists and delta <= 0 then return {0, 0} end
-local n = redis.call('INCRBY', KEYS[1], delta)
-if not exists then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-if n <= 0 then redis.call('DEL', KEYS[1]) return {0, 0} end
+// A counter (KEYS[1]) is a hash: field "n" holds its failures (absent at
+// zero), and one field "r:<id>" per place taken by an attempt in flight.
+// The key's TTL is the fixed window, set when the hash is created; Redis
+// removes the hash when its last field goes.
+
+// reserveScript takes a place for ARGV[1] under the limit ARGV[2], creating
+// the counter with a window of ARGV[3] ms. It returns {1 if the place is
+// held, else 0; ms left in the window}.
+var reserveScript = redis.NewScript(`
+local id, limit, window = 'r:' .. ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) ttl = tonumber(ARGV[2]) end
-return {n, ttl}
+if ttl == -2 then
+  if limit < 1 then return {0, 0} end
+  redis.call('HSET', KEYS[1], id, 1)
+  redis.call('PEXPIRE', KEYS[1], window)
+  return {1, window}
+end
+if ttl < 0 then redis.call('PEXPIRE', KEYS[1], window) ttl = window end
+if redis.call('HEXISTS', KEYS[1], id) == 1 then return {1, ttl} end
+local n = tonumber(redis.call('HGET', KEYS[1], 'n') or 0)
+local places = redis.call('HLEN', KEYS[1])
+if n > 0 then places = places - 1 end
+if n + places >= limit then return {0, ttl} end
+redis.call('HSET', KEYS[1], id, 1)
+return {1, ttl}
 `)
 
-// Count adds delta to a fixed-window counter; see store.Store. One script
-// over one key, so it is atomic on every topology.
-func (st *Store) Count(ctx context.Context, tenant, key string, delta int64, window time.Duration) (int64, time.Duration, error) {
-	const op = "count"
+// settleScript ends the place of ARGV[1], counting a failure if ARGV[2] is
+// "1". The failure is counted before the place goes, so that the hash
+// (and its TTL) never disappears in between.
+var settleScript = redis.NewScript(`
+local id = 'r:' .. ARGV[1]
+if redis.call('HEXISTS', KEYS[1], id) == 0 then return 0 end
+if ARGV[2] == '1' then redis.call('HINCRBY', KEYS[1], 'n', 1) end
+redis.call('HDEL', KEYS[1], id)
+return 1
+`)
+
+// Reserve takes a place in a fixed-window counter; see store.Store. One
+// script over one key, so it is atomic on every topology.
+func (st *Store) Reserve(ctx context.Context, tenant, key, id string, limit int64, window time.Duration) (bool, time.Duration, error) {
+	const op = "reserve"
 	if err := st.check(ctx, op, tenant); err != nil {
-		return 0, 0, err
+		return false, 0, err
 	}
-	res, err := countScript.Run(ctx, st.client, []string{st.counterKey(tenant, key)}, delta, max(window.Milliseconds(), 1)).Int64Slice()
+	res, err := reserveScript.Run(ctx, st.client, []string{st.counterKey(tenant, key)}, id, limit, max(window.Milliseconds(), 1)).Int64Slice()
 	if err != nil {
-		return 0, 0, st.fail(ctx, op, err)
+		return false, 0, st.fail(ctx, op, err)
 	}
 	if len(res) != 2 {
-		return 0, 0, fmt.Errorf("redisstore: %s: unexpected reply %v", op, res)
+		return false, 0, fmt.Errorf("redisstore: %s: unexpected reply %v", op, res)
 	}
-	return res[0], time.Duration(res[1]) * time.Millisecond, nil
+	return res[0] == 1, time.Duration(res[1]) * time.Millisecond, nil
 }
 
-// ResetCount removes a counter.
+// Settle ends a place in a fixed-window counter; see store.Store.
+func (st *Store) Settle(ctx context.Context, tenant, key, id string, failed bool) error {
+	const op = "settle"
+	if err := st.check(ctx, op, tenant); err != nil {
+		return err
+	}
+	f := "0"
+	if failed {
+		f = "1"
+	}
+	if err := settleScript.Run(ctx, st.client, []string{st.counterKey(tenant, key)}, id, f).Err(); err != nil {
+		return st.fail(ctx, op, err)
+	}
+	return nil
+}
+
+// ResetCount forgets a counter's failures; see store.Store.
 func (st *Store) ResetCount(ctx context.Context, tenant, key string) error {
 	const op = "reset count"
 	if err := st.check(ctx, op, tenant); err != nil {
 		return err
 	}
-	if err := st.client.Del(ctx, st.counterKey(tenant, key)).Err(); err != nil {
+	if err := st.client.HDel(ctx, st.counterKey(tenant, key), "n").Err(); err != nil {
 		return st.fail(ctx, op, err)
 	}
 	return nil
@@ -194,7 +233,10 @@ func (st *Store) ListAudit(ctx context.Context, tenant string, limit int) ([][]b
 	return out, nil
 }
 
-func (st *Store) counterKey(tenant, key string) string { return st.prefix + "n:" + tenant + ":" + key }
+// counterKey is under "l:", not the "n:" of the string counters of earlier
+// releases, so that replicas of both kinds never meet a key of the other's
+// type during a rolling upgrade; the old keys expire with their window.
+func (st *Store) counterKey(tenant, key string) string { return st.prefix + "l:" + tenant + ":" + key }
 func (st *Store) adminKey(id string) string            { return st.prefix + "ak:" + id }
 func (st *Store) adminIndexKey(tenant string) string   { return st.prefix + "aks:" + tenant }
 func (st *Store) auditKey(tenant string) string        { return st.prefix + "audit:" + tenant }

@@ -14,6 +14,10 @@
 //	P tenants   hash    tenant ID -> tenant configuration
 //	P applied:T string  what the tenants file last applied to T (kept
 //	                    when T is deleted)
+//	P l:T:K     hash    a login-limit counter K (a fixed window, its TTL):
+//	                    field n = failures, r:<id> = a place taken by an
+//	                    attempt in flight (releases that counted with a
+//	                    string under P n:T:K left those to expire)
 //	P changes   channel PUBLISHed after every tenant change
 //
 // Releases before this format wrote the expiry as 13 zero-padded decimal

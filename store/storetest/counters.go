@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -13,65 +14,123 @@ import (
 )
 
 // testCounters checks the fixed-window counters behind brute-force limits:
-// they count, expire with their window, never go below zero or appear from
-// a decrement, reset, and stay within their tenant.
+// places are taken up to the limit and no further, a retried reservation
+// or settlement changes nothing, a failed place counts and a given-back one
+// does not, a reset forgets failures but not places in flight, windows
+// expire, and counters stay within their tenant.
 func testCounters(t *testing.T, mk func(*testing.T) Harness) {
 	h := mk(t)
 	ctx := t.Context()
-	count := func(tenant, key string, delta int64, window time.Duration) (int64, time.Duration) {
-		t.Helper()
-		n, left, err := h.Store.Count(ctx, tenant, key, delta, window)
-		if err != nil {
-			t.Fatalf("Count(%s, %s, %d) err=%v, want nil", tenant, key, delta, err)
-		}
-		return n, left
-	}
 	const window = 2 * time.Second
-	if n, left := count(tenantA, "a:alice", 0, window); n != 0 || left != 0 {
-		t.Errorf("read of a missing counter = %d, %v; want 0, 0", n, left)
-	}
-	if n, _ := count(tenantA, "a:alice", -1, window); n != 0 {
-		t.Errorf("decrement of a missing counter = %d, want 0", n)
-	}
-	if n, _ := count(tenantA, "a:alice", 0, window); n != 0 {
-		t.Errorf("a decrement created a counter: %d, want 0", n)
-	}
-	for i := int64(1); i <= 3; i++ {
-		n, left := count(tenantA, "a:alice", 1, window)
-		if n != i {
-			t.Errorf("hit %d: count=%d, want %d", i, n, i)
+	reserve := func(tenant, key, id string, limit int64) bool {
+		t.Helper()
+		ok, left, err := h.Store.Reserve(ctx, tenant, key, id, limit, window)
+		if err != nil {
+			t.Fatalf("Reserve(%s, %s, %s, %d) err=%v, want nil", tenant, key, id, limit, err)
 		}
 		if left <= 0 || left > window {
-			t.Errorf("hit %d: time left=%v, want in (0, %v]", i, left, window)
+			t.Errorf("Reserve(%s, %s, %s, %d): time left=%v, want in (0, %v]", tenant, key, id, limit, left, window)
+		}
+		return ok
+	}
+	settle := func(tenant, key, id string, failed bool) {
+		t.Helper()
+		mustOK(t, fmt.Sprintf("Settle(%s, %s, %s, %v)", tenant, key, id, failed), h.Store.Settle(ctx, tenant, key, id, failed))
+	}
+	if ok, left, err := h.Store.Reserve(ctx, tenantA, "a:nobody", "x", 0, window); err != nil || ok || left != 0 {
+		t.Errorf("Reserve with limit 0 = %v, %v, %v; want false, 0, nil", ok, left, err)
+	}
+	settle(tenantA, "a:nobody", "x", true) // never reserved: nothing to count
+
+	for i, id := range []string{"1", "2", "3"} {
+		if !reserve(tenantA, "a:alice", id, 3) {
+			t.Errorf("place %d of 3 refused", i+1)
 		}
 	}
-	if n, _ := count(tenantB, "a:alice", 0, window); n != 0 {
-		t.Errorf("tenant B sees tenant A's counter: %d, want 0", n)
+	if reserve(tenantA, "a:alice", "4", 3) {
+		t.Error("a fourth place under limit 3 was given")
 	}
-	if n, _ := count(tenantA, "a:alice", -1, window); n != 2 {
-		t.Errorf("after a decrement count=%d, want 2", n)
+	if !reserve(tenantA, "a:alice", "2", 3) {
+		t.Error("a retried Reserve of a place held was refused")
 	}
-	if n, _ := count(tenantA, "a:alice", -5, window); n != 0 {
-		t.Errorf("a decrement below zero = %d, want 0 (removed)", n)
+	if !reserve(tenantB, "a:alice", "1", 1) {
+		t.Error("tenant B's counter is full of tenant A's places")
 	}
-	count(tenantA, "a:alice", 1, window)
+	settle(tenantA, "a:alice", "1", false) // given back: a place is free again
+	if !reserve(tenantA, "a:alice", "4", 3) {
+		t.Error("a place given back was not free again")
+	}
+	settle(tenantA, "a:alice", "2", true)
+	settle(tenantA, "a:alice", "2", true) // a retry counts nothing more
+	settle(tenantA, "a:alice", "3", true)
+	settle(tenantA, "a:alice", "4", false)
+	// Two failures counted, no place held: one more place under 3.
+	if !reserve(tenantA, "a:alice", "5", 3) || reserve(tenantA, "a:alice", "6", 3) {
+		t.Error("after two failures, want exactly one more place under limit 3")
+	}
+	// A reset forgets the failures, not the place of "5" in flight.
 	mustOK(t, "ResetCount", h.Store.ResetCount(ctx, tenantA, "a:alice"))
-	mustOK(t, "ResetCount of a missing counter", h.Store.ResetCount(ctx, tenantA, "a:nobody"))
-	if n, _ := count(tenantA, "a:alice", 0, window); n != 0 {
-		t.Errorf("after ResetCount count=%d, want 0", n)
+	mustOK(t, "ResetCount of a missing counter", h.Store.ResetCount(ctx, tenantA, "a:missing"))
+	if !reserve(tenantA, "a:alice", "6", 2) || reserve(tenantA, "a:alice", "7", 2) {
+		t.Error("after ResetCount with one place in flight, want exactly one more place under limit 2")
+	}
+	settle(tenantA, "a:alice", "5", true)
+	settle(tenantA, "a:alice", "6", false)
+	if !reserve(tenantA, "a:alice", "8", 2) || reserve(tenantA, "a:alice", "9", 2) {
+		t.Error("the failure of a place taken before ResetCount did not count")
 	}
 
-	// The window is fixed: it runs from the first hit, and hits inside it do
-	// not extend it.
-	count(tenantA, "ip:192.0.2.1", 1, window)
-	h.Advance(window / 2)
-	count(tenantA, "ip:192.0.2.1", 1, window)
-	h.Advance(window/2 + 200*time.Millisecond)
-	if n, _ := count(tenantA, "ip:192.0.2.1", 0, window); n != 0 {
-		t.Errorf("after the window count=%d, want 0", n)
+	// The window is fixed: it runs from the first place, and places inside
+	// it do not extend it; failures and places in flight go with it.
+	if !reserve(tenantA, "ip:192.0.2.1", "1", 2) {
+		t.Fatal("first place refused")
 	}
-	if n, _ := count(tenantA, "ip:192.0.2.1", 1, window); n != 1 {
-		t.Errorf("first hit of a new window = %d, want 1", n)
+	settle(tenantA, "ip:192.0.2.1", "1", true)
+	h.Advance(window / 2)
+	reserve(tenantA, "ip:192.0.2.1", "2", 2)
+	if reserve(tenantA, "ip:192.0.2.1", "3", 2) {
+		t.Error("a place beyond the limit was given")
+	}
+	h.Advance(window/2 + 200*time.Millisecond)
+	settle(tenantA, "ip:192.0.2.1", "2", true) // its window is over: nothing to count
+	if !reserve(tenantA, "ip:192.0.2.1", "3", 1) {
+		t.Error("the first place of a new window was refused")
+	}
+	// A counter whose places were all given back is gone, window and all.
+	settle(tenantA, "ip:192.0.2.1", "3", false)
+	if ok, left, err := h.Store.Reserve(ctx, tenantA, "ip:192.0.2.1", "4", 1, window); err != nil || !ok || left < window-time.Second {
+		t.Errorf("Reserve after every place was given back = %v, %v, %v; want a place in a new window of %v", ok, left, err, window)
+	}
+}
+
+// testCountersConcurrent checks that places are taken atomically: however
+// many attempts race on two replicas, exactly limit of them get one.
+func testCountersConcurrent(t *testing.T, mk func(*testing.T) Harness) {
+	h := mk(t)
+	ctx := t.Context()
+	const limit, attempts = 10, 60
+	var mu sync.Mutex
+	var got, errs int
+	var wg sync.WaitGroup
+	for i := range attempts {
+		st := h.Store
+		if i%2 == 1 {
+			st = h.Peer
+		}
+		wg.Go(func() {
+			ok, _, err := st.Reserve(ctx, tenantA, "a:alice", strconv.Itoa(i), limit, time.Minute)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs++
+			} else if ok {
+				got++
+			}
+		})
+	}
+	wg.Wait()
+	if errs > 0 || got != limit {
+		t.Errorf("%d racing Reserve calls under limit %d: %d places, %d errors; want %d, 0", attempts, limit, got, errs, limit)
 	}
 }
 

@@ -96,6 +96,7 @@ func TestStore(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"Changes", testChanges},
 		{"Concurrency", testConcurrency},
 		{"Counters", testCounters},
+		{"CountersConcurrent", testCountersConcurrent},
 		{"SwapUser", testSwapUser},
 		{"Invalidations", testInvalidations},
 		{"AdminKeys", testAdminKeys},
@@ -814,10 +815,11 @@ func testCancelledContext(t *testing.T, mk func(*testing.T) Harness) {
 			_, err := h.Store.ListTenants(ctx)
 			return err
 		}},
-		{"Count", func(ctx context.Context) error {
-			_, _, err := h.Store.Count(ctx, tenantA, "k", 1, time.Minute)
+		{"Reserve", func(ctx context.Context) error {
+			_, _, err := h.Store.Reserve(ctx, tenantA, "k", "id", 1, time.Minute)
 			return err
 		}},
+		{"Settle", func(ctx context.Context) error { return h.Store.Settle(ctx, tenantA, "k", "id", true) }},
 		{"ResetCount", func(ctx context.Context) error { return h.Store.ResetCount(ctx, tenantA, "k") }},
 		{"PutAdminKey", func(ctx context.Context) error {
 			return h.Store.PutAdminKey(ctx, store.AdminKey{ID: "k", Tenant: tenantA})
