@@ -9,7 +9,9 @@ run:
 	./scripts/run.sh
 
 ## test: vet, the whole suite under the race detector against a real Redis and
-## Chromium (seed corpora included), then each fuzz target briefly
+## Chromium (seed corpora included), then each fuzz target briefly. The Redis
+## is a redis-server of its own on a free loopback port, stopped at the end;
+## REDIS_ADDR=host:port uses that Redis instead (scripts/with-redis.sh)
 test: vet
 	./scripts/ensure-chromium.sh
 	./scripts/with-redis.sh sh -c '$(GO) test -race -count=1 -timeout 10m $$($(GO) list ./... | grep -v /e2e$$) && \

@@ -47,6 +47,10 @@ type config struct {
 	Redis             *redisTarget
 	RedisTLS          *tls.Config
 	RedisPassword     string
+
+	// RedisPrefix starts every Redis key and the change channel; empty
+	// means redisstore.DefaultPrefix.
+	RedisPrefix string
 }
 
 // maxSessionCache bounds LATCHKEY_SESSION_CACHE_SIZE: ten million
@@ -80,6 +84,7 @@ func (c *config) settings() []setting {
 		{"redis-cert-file", "LATCHKEY_REDIS_CERT_FILE", "", "PEM file of the TLS client certificate to present to Redis, with -redis-key-file", &c.RedisCertFile, false},
 		{"redis-key-file", "LATCHKEY_REDIS_KEY_FILE", "", "PEM file of the TLS client certificate's private key", &c.RedisKeyFile, false},
 		{"redis-password-file", "LATCHKEY_REDIS_PASSWORD_FILE", "", "file holding the Redis password, re-read when it changes; the URL then holds none", &c.RedisPasswordFile, false},
+		{"redis-prefix", "LATCHKEY_REDIS_PREFIX", "", "prefix of every Redis key and of the change channel, so that deployments (or tests) can share one Redis; unset means latchkey:", &c.RedisPrefix, false},
 	}
 }
 

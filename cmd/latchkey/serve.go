@@ -243,7 +243,7 @@ func openStore(cfg *config, log *slog.Logger, reg prometheus.Registerer) (store.
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := redisstore.New(rc.client, redisstore.Config{})
+	st, err := redisstore.New(rc.client, redisstore.Config{Prefix: cfg.RedisPrefix})
 	if err != nil {
 		rc.Close()
 		return nil, nil, err
