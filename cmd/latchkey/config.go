@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -90,11 +91,53 @@ func (c *config) settings() []setting {
 
 // parseConfig reads flags over environment over defaults and validates the
 // result, reporting every problem at once. Secrets are better passed in the
-// environment: flags show up in process listings.
+// environment: flags show up in process listings. For -h or -help it
+// returns flag.ErrHelp, for which serve prints serveHelp; for a bad flag,
+// errUsage, explained on stderr already.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
 	c := &config{}
+	fs := c.flagSet(getenv)
+	// The flag package reports a bad flag, and -h, through Output and
+	// Usage; only a bad flag's report is for stderr.
+	var report bytes.Buffer
+	fs.SetOutput(&report)
+	fs.Usage = func() { fmt.Fprintln(fs.Output(), `usage: latchkey serve [flags]; "latchkey serve -h" lists them`) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		if stderr != nil {
+			stderr.Write(report.Bytes())
+		}
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	return c, c.validate()
+}
+
+// serveHelp is the text of "latchkey serve -h".
+func serveHelp(w io.Writer, getenv func(string) string) {
+	fmt.Fprint(w, `usage: latchkey serve [flags]
+
+Runs Latchkey: the public API on -addr, the admin API, /healthz, /readyz and
+/metrics on -admin-addr. Every flag is also the environment variable named
+with it; a flag wins over its variable, and a variable over the default.
+Give secrets in the environment or as files: flags show in process listings.
+All problems are reported together, and serve then exits with status 2.
+
+flags:
+`)
+	fs := (&config{}).flagSet(getenv)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
+// flagSet returns the serve flags, each bound to its field of c and
+// defaulting to its environment variable, else to its default.
+func (c *config) flagSet(getenv func(string) string) *flag.FlagSet {
 	fs := flag.NewFlagSet("latchkey serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	for _, s := range c.settings() {
 		def := s.def
 		if v := getenv(s.env); v != "" {
@@ -109,13 +152,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		}
 		fs.StringVar(s.dst, s.flag, def, usage)
 	}
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
-	}
-	return c, c.validate()
+	return fs
 }
 
 func (c *config) validate() error {

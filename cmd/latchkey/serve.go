@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -38,6 +39,10 @@ type listening func(public, admin net.Addr)
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, onListen listening) error {
 	cfg, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		serveHelp(stdout, getenv)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
