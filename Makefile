@@ -3,8 +3,9 @@ GO ?= go
 
 .PHONY: run test vet build image-build-check
 
-## run: Latchkey on :8080 with no configuration (in-memory store, demo
-## tenant) and the example SPA on http://localhost:5173
+## run: the demo, on loopback only: Latchkey on http://localhost:8080 with no
+## configuration (in-memory store, demo tenant) and the example SPA on
+## http://localhost:5173 (scripts/run.sh)
 run:
 	./scripts/run.sh
 

@@ -52,6 +52,10 @@ type config struct {
 	// RedisPrefix starts every Redis key and the change channel; empty
 	// means redisstore.DefaultPrefix.
 	RedisPrefix string
+	// AddrGiven reports whether LATCHKEY_ADDR or -addr was set, rather
+	// than Addr being the default: the demo listens on loopback unless
+	// told otherwise.
+	AddrGiven bool
 }
 
 // maxSessionCache bounds LATCHKEY_SESSION_CACHE_SIZE: ten million
@@ -114,6 +118,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
+	c.AddrGiven = getenv("LATCHKEY_ADDR") != ""
+	fs.Visit(func(f *flag.Flag) { c.AddrGiven = c.AddrGiven || f.Name == "addr" })
 	return c, c.validate()
 }
 
@@ -126,6 +132,12 @@ Runs Latchkey: the public API on -addr, the admin API, /healthz, /readyz and
 with it; a flag wins over its variable, and a variable over the default.
 Give secrets in the environment or as files: flags show in process listings.
 All problems are reported together, and serve then exits with status 2.
+
+With neither -redis-url nor -tenants-file, serve runs a demo: the in-memory
+store and a tenant "example" for the example SPA on http://localhost:5173,
+whose user "demo" gets a random password, printed on stdout. The demo
+listens on 127.0.0.1:8080 (loopback only) unless -addr or LATCHKEY_ADDR is
+given.
 
 flags:
 `)

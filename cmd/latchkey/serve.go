@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -67,6 +68,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// Read the tenants file before touching the store, so that a bad file is
 	// reported in full and changes nothing.
 	var file *session.TenantsFile
+	var demoPassword string // set when serving the demo
 	if cfg.TenantsFile != "" {
 		if file, err = readTenantsFile(cfg.TenantsFile); err != nil {
 			return err
@@ -84,8 +86,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		log.Info("tenants file applied", "tenants", len(file.Tenants))
 	case cfg.RedisURL == "":
-		if err := seedDemo(startCtx, m, stdout); err != nil {
+		if demoPassword, err = seedDemo(startCtx, m); err != nil {
 			return err
+		}
+		// The demo prints a password: keep it off the network unless
+		// an address was asked for.
+		if !cfg.AddrGiven {
+			cfg.Addr = demoAddr(cfg.Addr)
 		}
 	}
 
@@ -169,6 +176,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		})
 	}
 	log.Info("latchkey serving", "version", versionString(), "public", pubLn.Addr().String(), "admin", admLn.Addr().String())
+	if demoPassword != "" {
+		if !isLoopbackAddr(pubLn.Addr()) {
+			log.Warn("the demo listens beyond loopback: anyone who can reach it can sign in as the demo user, whose password is printed; unset LATCHKEY_ADDR to keep it on 127.0.0.1", "public", pubLn.Addr().String())
+		}
+		printDemo(stdout, pubLn.Addr(), demoPassword)
+	}
 	if onListen != nil {
 		onListen(pubLn.Addr(), admLn.Addr())
 	}
@@ -291,34 +304,77 @@ func readTenantsFile(path string) (*session.TenantsFile, error) {
 const (
 	demoTenant = "example"
 	demoUser   = "demo"
+	// demoOrigin is the one origin of the demo tenant. Browsers take
+	// localhost and 127.0.0.1 for two sites, and the demo's cookie is
+	// SameSite=Lax: a page on one name calling the API on the other could
+	// log in but never keep its session. So the demo uses one name for
+	// both, and the example SPA sends other loopback names to it.
+	demoOrigin = "http://localhost:5173"
+	// demoAPIHost is the host name that the demo tells the SPA to call,
+	// the same as demoOrigin's.
+	demoAPIHost = "localhost"
 )
 
 // seedDemo creates the example tenant and user when nothing is configured,
-// so that a new user can try Latchkey at once. Its password is random and
-// printed once, on stdout, as the one deliberate exception to keeping
-// secrets out of output: it guards nothing but a throwaway in-memory store.
-func seedDemo(ctx context.Context, m *session.Manager, stdout io.Writer) error {
+// so that a new user can try Latchkey at once, and returns the user's
+// password. It is random and printed once, on stdout, as the one
+// deliberate exception to keeping secrets out of output: it guards nothing
+// but a throwaway in-memory store, on loopback unless asked otherwise.
+func seedDemo(ctx context.Context, m *session.Manager) (string, error) {
 	t := session.Tenant{
 		ID:      demoTenant,
 		Name:    "Example (demo)",
 		Dev:     true,
-		Origins: []string{"http://localhost:5173", "http://127.0.0.1:5173"},
+		Origins: []string{demoOrigin},
 		Cookie:  session.CookiePolicy{SameSite: session.SameSiteLax},
 	}
+	// A demo that would not work in a browser is a bug here, not a
+	// warning for the user.
+	if ws := t.WarningsOn(demoAPIHost); len(ws) > 0 {
+		return "", fmt.Errorf("demo tenant: %s: %s", ws[0].Field, ws[0].Message)
+	}
 	if _, _, err := m.PutTenant(ctx, t); err != nil {
-		return fmt.Errorf("demo tenant: %w", err)
+		return "", fmt.Errorf("demo tenant: %w", err)
 	}
 	pw := rand.Text()[:16]
 	if _, err := m.CreateUser(ctx, demoTenant, session.UserInput{Username: demoUser, Password: &pw}); err != nil {
-		return fmt.Errorf("demo user: %w", err)
+		return "", fmt.Errorf("demo user: %w", err)
+	}
+	return pw, nil
+}
+
+// demoAddr is the demo's public listener when none was given: the port of
+// addr (the default), on 127.0.0.1.
+func demoAddr(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr // validated already
+	}
+	return net.JoinHostPort("127.0.0.1", port)
+}
+
+// isLoopbackAddr reports whether a is a TCP address on a loopback IP.
+func isLoopbackAddr(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
+// printDemo tells the user how to try the demo listening on pub.
+func printDemo(stdout io.Writer, pub net.Addr, pw string) {
+	host := demoAPIHost
+	if ta, ok := pub.(*net.TCPAddr); ok && !ta.IP.IsLoopback() && !ta.IP.IsUnspecified() {
+		host = ta.IP.String()
+	}
+	port := "8080"
+	if ta, ok := pub.(*net.TCPAddr); ok {
+		port = strconv.Itoa(ta.Port)
 	}
 	fmt.Fprintf(stdout, `
   No tenants file and no Redis: running a DEMO on the in-memory store.
-  Tenant %q allows http://localhost:5173 (make run serves the example SPA there);
+  Tenant %q allows %s (make run serves the example SPA there);
   open it, or log in at
-    POST http://localhost:8080/v1/t/%s/login
+    POST http://%s/v1/t/%s/login
   as username %q with password %s
 
-`, demoTenant, demoTenant, demoUser, pw)
-	return nil
+`, demoTenant, demoOrigin, net.JoinHostPort(host, port), demoTenant, demoUser, pw)
 }
