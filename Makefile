@@ -45,3 +45,12 @@ image-build-check:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./session/ ./api/
 	$(GO) test -tags bench -run '^TestBench$$' -count=1 -v -timeout 60m ./bench/
+
+## screenshot: retake docs/example-spa.png from `make run` itself: runs
+## scripts/run.sh, signs in as the demo user through the example SPA in
+## headless Chromium, checks the session survives a reload, and saves the
+## page. Not part of `make test`.
+.PHONY: screenshot
+screenshot:
+	./scripts/ensure-chromium.sh
+	$(GO) run ./examples/spa/cmd/screenshot -out docs/example-spa.png
