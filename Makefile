@@ -3,13 +3,16 @@ GO ?= go
 
 .PHONY: run test vet build image-build-check
 
-## run: Latchkey on :8080 with no configuration (in-memory store, demo
-## tenant) and the example SPA on http://localhost:5173
+## run: the demo, on loopback only: Latchkey on http://localhost:8080 with no
+## configuration (in-memory store, demo tenant) and the example SPA on
+## http://localhost:5173 (scripts/run.sh)
 run:
 	./scripts/run.sh
 
 ## test: vet, the whole suite under the race detector against a real Redis and
-## Chromium (seed corpora included), then each fuzz target briefly
+## Chromium (seed corpora included), then each fuzz target briefly. The Redis
+## is a redis-server of its own on a free loopback port, stopped at the end;
+## REDIS_ADDR=host:port uses that Redis instead (scripts/with-redis.sh)
 test: vet
 	./scripts/ensure-chromium.sh
 	./scripts/with-redis.sh sh -c '$(GO) test -race -count=1 -timeout 10m $$($(GO) list ./... | grep -v /e2e$$) && \
@@ -42,3 +45,12 @@ image-build-check:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./session/ ./api/
 	$(GO) test -tags bench -run '^TestBench$$' -count=1 -v -timeout 60m ./bench/
+
+## screenshot: retake docs/example-spa.png from `make run` itself: runs
+## scripts/run.sh, signs in as the demo user through the example SPA in
+## headless Chromium, checks the session survives a reload, and saves the
+## page. Not part of `make test`.
+.PHONY: screenshot
+screenshot:
+	./scripts/ensure-chromium.sh
+	$(GO) run ./examples/spa/cmd/screenshot -out docs/example-spa.png

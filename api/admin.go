@@ -177,7 +177,7 @@ func (s *Server) handlePutTenant(w http.ResponseWriter, r *http.Request) {
 		s.audit(r, t.ID, "tenant.update", string(t.ID), before, t)
 	}
 	s.log.InfoContext(r.Context(), "tenant saved", "tenant", t.ID, "created", created)
-	for _, w := range t.Warnings() {
+	for _, w := range s.m.Warnings(&t) {
 		s.log.WarnContext(r.Context(), "this tenant's cookie will not work in browsers for an origin", "tenant", w.Tenant, "field", w.Field, "fix", w.Message)
 	}
 	status := http.StatusOK

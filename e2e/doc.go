@@ -10,7 +10,8 @@
 // on the test Redis (internal/redistest: REDIS_ADDR, default
 // 127.0.0.1:6379), with a fresh cookie key, an admin token and a generated
 // tenants file whose tenant IDs and hostnames carry a random run suffix R,
-// since the Redis is shared; the admin API deletes the tenants at the end.
+// since the Redis is shared; Latchkey keeps its keys under a prefix of the
+// run's own (LATCHKEY_REDIS_PREFIX), deleted once it has stopped.
 // In front of it, on one loopback port P, a TLS front (certificate from a
 // CA made at test start) routes by Host as an ingress would:
 //

@@ -64,7 +64,7 @@ func newDeployment(tb testing.TB, browsers map[string]browserSpec) *deployment {
 	tb.Helper()
 	start := time.Now()
 	chromium := requireChromium(tb)
-	redistest.Client(tb) // fails under CI=true, skips elsewhere, when Redis is missing
+	rc := redistest.Client(tb) // fails under CI=true, skips elsewhere, when Redis is missing
 
 	d := &deployment{
 		Run:      randHex(tb, 3),
@@ -123,11 +123,18 @@ func newDeployment(tb testing.TB, browsers map[string]browserSpec) *deployment {
 		d.Browsers[role] = startBrowser(tb, chromium, spec, pki.SPKIHash)
 	}
 
+	// Latchkey keeps everything under a prefix of this run's own, deleted
+	// once it has stopped (cleanups run last-in first-out); the checks,
+	// registered first, run after that: the Redis may be a developer's.
+	for _, tn := range []string{tenantLax, tenantChips, tenantNoChips} {
+		redistest.LeavesNoKeyWith(tb, rc, d.Tenants[tn].ID)
+	}
+	prefix := redistest.Prefix(tb, rc)
 	d.Latchkey = proctest.StartLatchkey(tb, proctest.LatchkeyConfig{
 		RedisURL:    "redis://" + redistest.Addr() + "/0",
 		TenantsFile: tenantsFile,
+		Env:         map[string]string{"LATCHKEY_REDIS_PREFIX": prefix},
 	})
-	deleteTenantsAtEnd(tb, d.Latchkey, []string{d.Tenants[tenantLax].ID, d.Tenants[tenantChips].ID, d.Tenants[tenantNoChips].ID})
 	for _, p := range d.Pages {
 		h, err := spa.Handler(spa.Config{API: p.API})
 		if err != nil {

@@ -1,15 +1,12 @@
 package e2e
 
 import (
-	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/latchkeyhq/latchkey/internal/proctest"
 	"github.com/latchkeyhq/latchkey/session"
 )
 
@@ -82,27 +79,4 @@ func writeTenantsFile(tb testing.TB, ts []tenantConfig) string {
 		tb.Fatalf("write tenants file: %v", err)
 	}
 	return path
-}
-
-// deleteTenantsAtEnd deletes the tenants ids through p's admin API when tb
-// ends (before the process stops: cleanups run last-in first-out), so
-// that the shared Redis keeps nothing of this run.
-func deleteTenantsAtEnd(tb testing.TB, p *proctest.Latchkey, ids []string) {
-	tb.Helper()
-	tb.Cleanup(func() {
-		client := &http.Client{Timeout: 5 * time.Second}
-		for _, id := range ids {
-			req, _ := http.NewRequest(http.MethodDelete, "http://"+p.Admin+"/admin/v1/tenants/"+id, nil)
-			req.Header.Set("Authorization", "Bearer "+p.AdminToken)
-			res, err := client.Do(req)
-			if err != nil {
-				tb.Errorf("delete tenant %s: %v", id, err)
-				continue
-			}
-			res.Body.Close()
-			if res.StatusCode/100 != 2 {
-				tb.Errorf("DELETE tenant %s: status=%d, want 2xx", id, res.StatusCode)
-			}
-		}
-	})
 }

@@ -59,3 +59,23 @@ func TestNewManagerChecksPublicHosts(t *testing.T) {
 		}
 	}
 }
+
+// TestManagerWarningsUsePublicHost: the load-time and PUT warnings judge a
+// path-form tenant against the host SPAs call, the first public host, so a
+// page on 127.0.0.1 calling an API on localhost is warned about.
+func TestManagerWarningsUsePublicHost(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	m, err := NewManager(f.st, Config{Keys: [][]byte{key1}, Password: cheapParams, PublicHosts: []string{"localhost"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := validTenant()
+	tn.Origins, tn.Hostnames, tn.Cookie.SameSite, tn.Cookie.Partitioned = []string{"http://127.0.0.1:5173"}, nil, SameSiteLax, false
+	if ws := m.Warnings(&tn); len(ws) == 0 || !strings.Contains(ws[0].Message, "use the same host name for both") {
+		t.Errorf("Warnings with public host localhost = %v, want the same-host-name warning", ws)
+	}
+	if ws := f.m.Warnings(&tn); len(ws) != 0 {
+		t.Errorf("Warnings with no public host = %v, want none (the shared host is unknown)", ws)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -59,6 +60,14 @@ type config struct {
 	MetricsTokenFile string
 	HSTSMaxAgeRaw    string
 	HSTSMaxAge       time.Duration
+
+	// RedisPrefix starts every Redis key and the change channel; empty
+	// means redisstore.DefaultPrefix.
+	RedisPrefix string
+	// AddrGiven reports whether LATCHKEY_ADDR or -addr was set, rather
+	// than Addr being the default: the demo listens on loopback unless
+	// told otherwise.
+	AddrGiven bool
 }
 
 // maxHSTSMaxAge bounds LATCHKEY_HSTS_MAX_AGE: two years is what HSTS
@@ -102,16 +111,67 @@ func (c *config) settings() []setting {
 		{"metrics-token-file", "LATCHKEY_METRICS_TOKEN_FILE", "", "file holding LATCHKEY_METRICS_TOKEN, re-read when it changes", &c.MetricsTokenFile, false},
 		{"hsts-max-age", "LATCHKEY_HSTS_MAX_AGE", "8760h", "max-age of the Strict-Transport-Security header on answers to HTTPS requests (TLS, or X-Forwarded-Proto: https from a trusted proxy); 0 sends none", &c.HSTSMaxAgeRaw, false},
 		{"ipv6-prefix", "LATCHKEY_IPV6_PREFIX", strconv.Itoa(api.DefaultIPv6Prefix), "prefix length (32 to 128) of the IPv6 network a client is counted under by the per-address login limit", &c.IPv6PrefixRaw, false},
+		{"redis-prefix", "LATCHKEY_REDIS_PREFIX", "", "prefix of every Redis key and of the change channel, so that deployments (or tests) can share one Redis; unset means latchkey:", &c.RedisPrefix, false},
 	}
 }
 
 // parseConfig reads flags over environment over defaults and validates the
 // result, reporting every problem at once. Secrets are better passed in the
-// environment: flags show up in process listings.
+// environment: flags show up in process listings. For -h or -help it
+// returns flag.ErrHelp, for which serve prints serveHelp; for a bad flag,
+// errUsage, explained on stderr already.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
 	c := &config{}
+	fs := c.flagSet(getenv)
+	// The flag package reports a bad flag, and -h, through Output and
+	// Usage; only a bad flag's report is for stderr.
+	var report bytes.Buffer
+	fs.SetOutput(&report)
+	fs.Usage = func() { fmt.Fprintln(fs.Output(), `usage: latchkey serve [flags]; "latchkey serve -h" lists them`) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		if stderr != nil {
+			stderr.Write(report.Bytes())
+		}
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	c.AddrGiven = getenv("LATCHKEY_ADDR") != ""
+	fs.Visit(func(f *flag.Flag) { c.AddrGiven = c.AddrGiven || f.Name == "addr" })
+	return c, c.validate()
+}
+
+// serveHelp is the text of "latchkey serve -h".
+func serveHelp(w io.Writer, getenv func(string) string) {
+	fmt.Fprint(w, `usage: latchkey serve [flags]
+
+Runs Latchkey: the public API on -addr, the admin API, /healthz, /readyz and
+/metrics on -admin-addr. Every flag is also the environment variable named
+with it; a flag wins over its variable, and a variable over the default.
+Give secrets in the environment or as files: flags show in process listings.
+All problems are reported together, and serve then exits with status 2.
+
+With neither -redis-url nor -tenants-file, serve runs a demo: the in-memory
+store and a tenant "example" for the example SPA on http://localhost:5173,
+whose user "demo" gets a random password, printed on stdout. The demo
+listens on 127.0.0.1:8080 (loopback only) unless -addr or LATCHKEY_ADDR is
+given.
+
+flags:
+`)
+	fs := (&config{}).flagSet(getenv)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
+// flagSet returns the serve flags, each bound to its field of c and
+// defaulting to its environment variable, else to its default.
+func (c *config) flagSet(getenv func(string) string) *flag.FlagSet {
 	fs := flag.NewFlagSet("latchkey serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	for _, s := range c.settings() {
 		def := s.def
 		if v := getenv(s.env); v != "" {
@@ -126,13 +186,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		}
 		fs.StringVar(s.dst, s.flag, def, usage)
 	}
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
-	}
-	return c, c.validate()
+	return fs
 }
 
 func (c *config) validate() error {

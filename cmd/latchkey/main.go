@@ -3,6 +3,7 @@
 //	latchkey serve           run the service (configured by flags or LATCHKEY_* variables)
 //	latchkey hash-password   read a password on stdin, print its argon2id hash
 //	latchkey version         print the version
+//	latchkey help [command]  print the usage, or a command's; so do -h and --help
 package main
 
 import (
@@ -43,7 +44,28 @@ commands:
   serve           run the service; "latchkey serve -h" lists its settings
   hash-password   read a password on stdin and print its argon2id hash
   version         print the version
+  help [command]  print this, or the command's help
 `
+
+// commandHelp is the help of the commands without flags.
+var commandHelp = map[string]string{
+	"hash-password": `usage: latchkey hash-password < password
+
+Reads one line, the password without its newline, and prints its argon2id
+hash (a PHC string) for a tenants file's password_hash. The password must be
+` + fmt.Sprintf("%d to %d", session.MinPasswordLen, session.MaxPasswordLen) + ` bytes long.
+`,
+	"version": "usage: latchkey version\n\nPrints the version.\n",
+}
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "help":
+		return true
+	}
+	return false
+}
 
 // run is main without the process: tests call it with their own arguments,
 // environment and streams.
@@ -52,16 +74,37 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprint(stderr, usage)
 		return errUsage
 	}
-	switch args[0] {
+	cmd, rest := args[0], args[1:]
+	if isHelp(cmd) {
+		switch {
+		case len(rest) == 0:
+			fmt.Fprint(stdout, usage)
+			return nil
+		case rest[0] == "serve":
+			serveHelp(stdout, getenv)
+			return nil
+		case commandHelp[rest[0]] != "":
+			fmt.Fprint(stdout, commandHelp[rest[0]])
+			return nil
+		}
+		fmt.Fprintf(stderr, "unknown command %q\n%s", rest[0], usage)
+		return errUsage
+	}
+	if cmd != "serve" && commandHelp[cmd] != "" && len(rest) > 0 {
+		if isHelp(rest[0]) && rest[0] != "help" {
+			fmt.Fprint(stdout, commandHelp[cmd])
+			return nil
+		}
+		fmt.Fprintf(stderr, "latchkey %s takes no arguments\n%s", cmd, commandHelp[cmd])
+		return errUsage
+	}
+	switch cmd {
 	case "serve":
-		return serve(ctx, args[1:], getenv, stdout, stderr, nil)
+		return serve(ctx, rest, getenv, stdout, stderr, nil)
 	case "hash-password":
 		return hashPassword(stdin, stdout)
 	case "version":
 		fmt.Fprintln(stdout, "latchkey", versionString())
-		return nil
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usage)
 		return nil
 	default:
 		fmt.Fprintf(stderr, "unknown command %q\n%s", args[0], usage)

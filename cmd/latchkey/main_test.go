@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -163,13 +165,15 @@ func TestServeWithoutSessionCache(t *testing.T) {
 func TestServeTenantsFileWithRedis(t *testing.T) {
 	t.Parallel()
 	c := redistest.Client(t)
-	prefix := redistest.Prefix(t, c) // the service uses its own default prefix; clean ours anyway
-	_ = prefix
+	id := "cmdtest-" + strings.ToLower(rand.Text()[:8])
+	// Checked last, once the process has stopped: nothing of this test
+	// may stay in a Redis that a developer's own Latchkey may be using.
+	redistest.LeavesNoKeyWith(t, c, id)
+	prefix := redistest.Prefix(t, c)
 	hash, err := session.HashPassword("correct horse", session.PasswordParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := "cmdtest-" + strings.ToLower(prefix[7:15])
 	file := filepath.Join(t.TempDir(), "tenants.yaml")
 	os.WriteFile(file, []byte(fmt.Sprintf(`
 tenants:
@@ -184,18 +188,10 @@ tenants:
 	token := "cmd-test-admin-token-123456"
 	pub, adm, out := boot(t, map[string]string{
 		"LATCHKEY_REDIS_URL":    "redis://" + redistest.Addr() + "/0",
+		"LATCHKEY_REDIS_PREFIX": prefix,
 		"LATCHKEY_TENANTS_FILE": file,
 		"LATCHKEY_COOKIE_KEYS":  key,
 		"LATCHKEY_ADMIN_TOKEN":  token,
-	})
-	t.Cleanup(func() {
-		req, _ := http.NewRequest("DELETE", adm+"/admin/v1/tenants/"+id, nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		if r, err := http.DefaultClient.Do(req); err == nil {
-			r.Body.Close()
-		}
-		// The record of the file's application outlives the tenant.
-		c.Del(context.Background(), "latchkey:applied:"+id)
 	})
 	req, _ := http.NewRequest("POST", pub+"/v1/t/"+id+"/login", strings.NewReader(`{"username":"alice","password":"correct horse"}`))
 	req.Header.Set("Origin", "https://app.example.test")
@@ -207,6 +203,10 @@ tenants:
 	r.Body.Close()
 	if sc := r.Header.Get("Set-Cookie"); !strings.Contains(sc, "SameSite=None") || !strings.Contains(sc, "Partitioned") {
 		t.Errorf("Set-Cookie = %q, want SameSite=None and Partitioned", sc)
+	}
+	// Everything went under LATCHKEY_REDIS_PREFIX, which Prefix deletes.
+	if ks := redistest.Keys(t, c, prefix); !slices.Contains(ks, prefix+"tenants") || !slices.Contains(ks, prefix+"users:"+id) {
+		t.Errorf("keys under %s = %v, want the tenants and the tenant's users there", prefix, ks)
 	}
 	mr, err := http.Get(adm + "/metrics")
 	if err != nil {

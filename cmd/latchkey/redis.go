@@ -22,6 +22,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/latchkeyhq/latchkey/store/redisstore"
 )
 
 // Timeouts of every Redis connection, whatever the topology. A Redis that
@@ -353,6 +355,15 @@ func (c *config) validateRedis() []error {
 		{"LATCHKEY_REDIS_CERT_FILE", c.RedisCertFile},
 		{"LATCHKEY_REDIS_KEY_FILE", c.RedisKeyFile},
 		{"LATCHKEY_REDIS_PASSWORD_FILE", c.RedisPasswordFile},
+	}
+	switch {
+	case c.RedisPrefix == "":
+	case c.RedisURL == "":
+		errs = append(errs, errors.New("LATCHKEY_REDIS_PREFIX: only meaningful with LATCHKEY_REDIS_URL"))
+	default:
+		if err := redisstore.CheckPrefix(c.RedisPrefix); err != nil {
+			errs = append(errs, fmt.Errorf("LATCHKEY_REDIS_PREFIX: %w", err))
+		}
 	}
 	if c.RedisURL == "" {
 		for _, f := range files {

@@ -226,6 +226,10 @@ func TestRedisSettings(t *testing.T) {
 		{"password file missing", map[string]string{"LATCHKEY_REDIS_URL": "redis://h", "LATCHKEY_REDIS_PASSWORD_FILE": filepath.Join(dir, "nope")}, []string{"LATCHKEY_REDIS_PASSWORD_FILE: open"}},
 		{"files without a URL", map[string]string{"LATCHKEY_REDIS_CA_FILE": files.CA, "LATCHKEY_REDIS_PASSWORD_FILE": pwFile}, []string{
 			"LATCHKEY_REDIS_CA_FILE: only meaningful with LATCHKEY_REDIS_URL", "LATCHKEY_REDIS_PASSWORD_FILE: only meaningful with LATCHKEY_REDIS_URL"}},
+		{"key prefix", map[string]string{"LATCHKEY_REDIS_URL": "redis://h", "LATCHKEY_REDIS_PREFIX": "staging:latchkey:"}, nil},
+		{"key prefix with a brace", map[string]string{"LATCHKEY_REDIS_URL": "redis://h", "LATCHKEY_REDIS_PREFIX": "lk{1}:"}, []string{"LATCHKEY_REDIS_PREFIX: prefix \"lk{1}:\" contains a brace"}},
+		{"key prefix with a space", map[string]string{"LATCHKEY_REDIS_URL": "redis://h", "LATCHKEY_REDIS_PREFIX": "lk :"}, []string{"LATCHKEY_REDIS_PREFIX: prefix \"lk :\" contains whitespace"}},
+		{"key prefix without a URL", map[string]string{"LATCHKEY_REDIS_PREFIX": "lk:"}, []string{"LATCHKEY_REDIS_PREFIX: only meaningful with LATCHKEY_REDIS_URL"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -40,6 +42,10 @@ type listening func(public, admin net.Addr)
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, onListen listening) error {
 	cfg, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		serveHelp(stdout, getenv)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -64,12 +70,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// Read the tenants file before touching the store, so that a bad file is
 	// reported in full and changes nothing.
 	var file *session.TenantsFile
+	var demoPassword string // set when serving the demo
 	if cfg.TenantsFile != "" {
 		if file, err = readTenantsFile(cfg.TenantsFile, cfg.PublicHosts); err != nil {
 			return err
 		}
 		for _, spec := range file.Tenants {
-			warnBrowserTrouble(log, &spec.Tenant)
+			warnBrowserTrouble(log, m, &spec.Tenant)
 		}
 	}
 	startCtx, cancel := context.WithTimeout(ctx, startTimeout)
@@ -81,8 +88,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		log.Info("tenants file applied", "tenants", len(file.Tenants))
 	case cfg.RedisURL == "":
-		if err := seedDemo(startCtx, m, stdout); err != nil {
+		if demoPassword, err = seedDemo(startCtx, m); err != nil {
 			return err
+		}
+		// The demo prints a password: keep it off the network unless
+		// an address was asked for.
+		if !cfg.AddrGiven {
+			cfg.Addr = demoAddr(cfg.Addr)
 		}
 	}
 
@@ -178,6 +190,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		})
 	}
 	log.Info("latchkey serving", "version", versionString(), "public", pubLn.Addr().String(), "admin", admLn.Addr().String())
+	if demoPassword != "" {
+		if !isLoopbackAddr(pubLn.Addr()) {
+			log.Warn("the demo listens beyond loopback: anyone who can reach it can sign in as the demo user, whose password is printed; unset LATCHKEY_ADDR to keep it on 127.0.0.1", "public", pubLn.Addr().String())
+		}
+		printDemo(stdout, pubLn.Addr(), demoPassword)
+	}
 	if onListen != nil {
 		onListen(pubLn.Addr(), admLn.Addr())
 	}
@@ -232,8 +250,8 @@ func loopbackAddr(addr string) bool {
 
 // warnBrowserTrouble logs each way t's configuration would fail in a
 // browser, with its fix.
-func warnBrowserTrouble(log *slog.Logger, t *session.Tenant) {
-	for _, w := range t.Warnings() {
+func warnBrowserTrouble(log *slog.Logger, m *session.Manager, t *session.Tenant) {
+	for _, w := range m.Warnings(t) {
 		log.Warn("this tenant's cookie will not work in browsers for an origin", "tenant", w.Tenant, "field", w.Field, "fix", w.Message)
 	}
 }
@@ -270,7 +288,7 @@ func openStore(cfg *config, log *slog.Logger, reg prometheus.Registerer) (store.
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := redisstore.New(rc.client, redisstore.Config{})
+	st, err := redisstore.New(rc.client, redisstore.Config{Prefix: cfg.RedisPrefix})
 	if err != nil {
 		rc.Close()
 		return nil, nil, err
@@ -313,34 +331,77 @@ func readTenantsFile(path string, publicHosts []string) (*session.TenantsFile, e
 const (
 	demoTenant = "example"
 	demoUser   = "demo"
+	// demoOrigin is the one origin of the demo tenant. Browsers take
+	// localhost and 127.0.0.1 for two sites, and the demo's cookie is
+	// SameSite=Lax: a page on one name calling the API on the other could
+	// log in but never keep its session. So the demo uses one name for
+	// both, and the example SPA sends other loopback names to it.
+	demoOrigin = "http://localhost:5173"
+	// demoAPIHost is the host name that the demo tells the SPA to call,
+	// the same as demoOrigin's.
+	demoAPIHost = "localhost"
 )
 
 // seedDemo creates the example tenant and user when nothing is configured,
-// so that a new user can try Latchkey at once. Its password is random and
-// printed once, on stdout, as the one deliberate exception to keeping
-// secrets out of output: it guards nothing but a throwaway in-memory store.
-func seedDemo(ctx context.Context, m *session.Manager, stdout io.Writer) error {
+// so that a new user can try Latchkey at once, and returns the user's
+// password. It is random and printed once, on stdout, as the one
+// deliberate exception to keeping secrets out of output: it guards nothing
+// but a throwaway in-memory store, on loopback unless asked otherwise.
+func seedDemo(ctx context.Context, m *session.Manager) (string, error) {
 	t := session.Tenant{
 		ID:      demoTenant,
 		Name:    "Example (demo)",
 		Dev:     true,
-		Origins: []string{"http://localhost:5173", "http://127.0.0.1:5173"},
+		Origins: []string{demoOrigin},
 		Cookie:  session.CookiePolicy{SameSite: session.SameSiteLax},
 	}
+	// A demo that would not work in a browser is a bug here, not a
+	// warning for the user.
+	if ws := t.WarningsOn(demoAPIHost); len(ws) > 0 {
+		return "", fmt.Errorf("demo tenant: %s: %s", ws[0].Field, ws[0].Message)
+	}
 	if _, _, err := m.PutTenant(ctx, t); err != nil {
-		return fmt.Errorf("demo tenant: %w", err)
+		return "", fmt.Errorf("demo tenant: %w", err)
 	}
 	pw := rand.Text()[:16]
 	if _, err := m.CreateUser(ctx, demoTenant, session.UserInput{Username: demoUser, Password: &pw}); err != nil {
-		return fmt.Errorf("demo user: %w", err)
+		return "", fmt.Errorf("demo user: %w", err)
+	}
+	return pw, nil
+}
+
+// demoAddr is the demo's public listener when none was given: the port of
+// addr (the default), on 127.0.0.1.
+func demoAddr(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr // validated already
+	}
+	return net.JoinHostPort("127.0.0.1", port)
+}
+
+// isLoopbackAddr reports whether a is a TCP address on a loopback IP.
+func isLoopbackAddr(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
+// printDemo tells the user how to try the demo listening on pub.
+func printDemo(stdout io.Writer, pub net.Addr, pw string) {
+	host := demoAPIHost
+	if ta, ok := pub.(*net.TCPAddr); ok && !ta.IP.IsLoopback() && !ta.IP.IsUnspecified() {
+		host = ta.IP.String()
+	}
+	port := "8080"
+	if ta, ok := pub.(*net.TCPAddr); ok {
+		port = strconv.Itoa(ta.Port)
 	}
 	fmt.Fprintf(stdout, `
   No tenants file and no Redis: running a DEMO on the in-memory store.
-  Tenant %q allows http://localhost:5173 (make run serves the example SPA there);
+  Tenant %q allows %s (make run serves the example SPA there);
   open it, or log in at
-    POST http://localhost:8080/v1/t/%s/login
+    POST http://%s/v1/t/%s/login
   as username %q with password %s
 
-`, demoTenant, demoTenant, demoUser, pw)
-	return nil
+`, demoTenant, demoOrigin, net.JoinHostPort(host, port), demoTenant, demoUser, pw)
 }

@@ -96,6 +96,21 @@ func Prefix(t testing.TB, c *redis.Client) string {
 	return prefix
 }
 
+// LeavesNoKeyWith fails t if, when t ends, any key of the Redis contains
+// s: register it before starting what writes to Redis, so that it runs
+// after that has stopped and Prefix has cleaned up. With s a name unique
+// to t (a tenant ID with a random part), it catches keys written outside
+// t's prefix, which a developer's own Latchkey on the same Redis would
+// then read.
+func LeavesNoKeyWith(t testing.TB, c *redis.Client, s string) {
+	t.Helper()
+	t.Cleanup(func() {
+		if left := Keys(t, c, "*"+s); len(left) > 0 {
+			t.Errorf("%d keys containing %q were left in the Redis at %s: %v", len(left), s, Addr(), left)
+		}
+	})
+}
+
 // Keys returns the keys under prefix, sorted, using SCAN so as not to
 // block a shared Redis.
 func Keys(t testing.TB, c *redis.Client, prefix string) []string {

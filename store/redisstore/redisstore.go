@@ -71,11 +71,8 @@ func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	if strings.ContainsAny(prefix, "{}") {
-		errs = append(errs, fmt.Errorf("redisstore: prefix %q contains a brace, which would change Redis Cluster hash slots", prefix))
-	}
-	if strings.ContainsFunc(prefix, unicode.IsSpace) {
-		errs = append(errs, fmt.Errorf("redisstore: prefix %q contains whitespace", prefix))
+	if err := CheckPrefix(prefix); err != nil {
+		errs = append(errs, fmt.Errorf("redisstore: %w", err))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -85,6 +82,20 @@ func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 		now = time.Now
 	}
 	return &Store{client: client, prefix: prefix, now: now}, nil
+}
+
+// CheckPrefix reports why prefix cannot be a Config.Prefix, or nil: a
+// brace would change the Redis Cluster hash slots, and whitespace or a
+// control character has no place in a key name an operator types.
+func CheckPrefix(prefix string) error {
+	var errs []error
+	if strings.ContainsAny(prefix, "{}") {
+		errs = append(errs, fmt.Errorf("prefix %q contains a brace, which would change Redis Cluster hash slots", prefix))
+	}
+	if strings.ContainsFunc(prefix, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		errs = append(errs, fmt.Errorf("prefix %q contains whitespace or a control character", prefix))
+	}
+	return errors.Join(errs...)
 }
 
 // expiryOf is shared Lua: it returns the expiry (unix ms) of a stored

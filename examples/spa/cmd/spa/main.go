@@ -4,7 +4,10 @@
 //
 // -addr (env SPA_ADDR, default localhost:5173) is where the page is served;
 // the tenant must list the resulting origin (the demo tenant of a bare
-// `latchkey serve` lists http://localhost:5173 and http://127.0.0.1:5173).
+// `latchkey serve` lists http://localhost:5173). On loopback the page
+// answers under -addr's name only and redirects the others (127.0.0.1,
+// [::1]) to it: browsers take them for different sites, so a page on one
+// calling the API on another could log in but never keep its session.
 // -api (env SPA_API, default http://localhost:8080/v1/t/example) is the
 // Latchkey base URL, tenant prefix included. A flag wins over its variable.
 package main
@@ -18,8 +21,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -79,6 +84,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	page := pageURL(*addr, ln.Addr())
+	h = oneLoopbackName(page, h)
+	if msg := sitesApart(page, *apiURL); msg != "" {
+		log.Warn(msg, "url", page, "api", *apiURL)
+	}
 	// Every timeout is set: Go's zero values mean none, which lets a slow
 	// client hold a connection forever.
 	srv := &http.Server{
@@ -92,7 +102,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("example SPA serving", "url", pageURL(*addr, ln.Addr()), "api", *apiURL)
+	log.Info("example SPA serving", "url", page, "api", *apiURL)
 	if onListen != nil {
 		onListen(ln.Addr())
 	}
@@ -117,6 +127,54 @@ func envOr(getenv func(string) string, key, def string) string {
 		return v
 	}
 	return def
+}
+
+// oneLoopbackName redirects a request for the page under another name of
+// this machine (127.0.0.1 or [::1] for localhost, and so on) to page's
+// own, on the same path. Browsers take those names for different sites:
+// the tenant lists the page's origin, and a page on another name calling
+// the API on this one could log in but never keep its SameSite=Lax
+// session. Other hosts (a LAN address of a wildcard listener) are served.
+func oneLoopbackName(page string, h http.Handler) http.Handler {
+	u, err := url.Parse(page)
+	if err != nil || !isLoopbackHost(u.Hostname()) {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if hn, _, err := net.SplitHostPort(host); err == nil {
+			host = hn
+		}
+		if isLoopbackHost(host) && !strings.EqualFold(strings.TrimSuffix(strings.Trim(host, "[]"), "."), u.Hostname()) {
+			http.Redirect(w, r, u.Scheme+"://"+u.Host+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// sitesApart explains why the page at page cannot keep a Lax session of
+// the API at api when both are on this machine under different names, or
+// returns "".
+func sitesApart(page, api string) string {
+	pu, err1 := url.Parse(page)
+	au, err2 := url.Parse(api)
+	if err1 != nil || err2 != nil || !isLoopbackHost(pu.Hostname()) || !isLoopbackHost(au.Hostname()) ||
+		strings.EqualFold(pu.Hostname(), au.Hostname()) {
+		return ""
+	}
+	return "the page and the API are on different names of this machine, which browsers take for two sites: a login will not keep its SameSite=Lax session; use the same host name in -addr and -api"
+}
+
+// isLoopbackHost reports whether host (no port; brackets allowed) names
+// this machine: localhost, a name under .localhost, or a loopback IP.
+func isLoopbackHost(host string) bool {
+	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // pageURL is the URL to open. It keeps the host as given in -addr, because

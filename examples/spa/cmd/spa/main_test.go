@@ -127,3 +127,79 @@ func TestPageURL(t *testing.T) {
 		})
 	}
 }
+
+// TestOneLoopbackName: the page answers under -addr's name only; another
+// name of this machine is redirected to it, path and query kept, because
+// a page there could log in but never keep its session.
+func TestOneLoopbackName(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &proctest.SyncBuffer{}
+	addrs := make(chan net.Addr, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- run(ctx, []string{"-addr", "localhost:0", "-api", "http://localhost:8080/v1/t/example"},
+			func(string) string { return "" }, out, out, func(a net.Addr) { addrs <- a })
+	}()
+	var addr net.Addr
+	select {
+	case addr = <-addrs:
+	case err := <-errc:
+		t.Fatalf("run error = %v before listening; output:\n%s", err, out)
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not start listening")
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-errc; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	_, port, _ := net.SplitHostPort(addr.String())
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	tests := []struct {
+		host, path   string
+		wantStatus   int
+		wantLocation string
+	}{
+		{"localhost:" + port, "/", http.StatusOK, ""},
+		{"LOCALHOST:" + port, "/app.js", http.StatusOK, ""},
+		{"127.0.0.1:" + port, "/", http.StatusTemporaryRedirect, "http://localhost:" + port + "/"},
+		{"127.0.0.1:" + port, "/config.js?x=1", http.StatusTemporaryRedirect, "http://localhost:" + port + "/config.js?x=1"},
+		{"[::1]:" + port, "/", http.StatusTemporaryRedirect, "http://localhost:" + port + "/"},
+		{"app.example.test:" + port, "/", http.StatusOK, ""},
+	}
+	for _, tt := range tests {
+		req, _ := http.NewRequest("GET", "http://"+addr.String()+tt.path, nil)
+		req.Host = tt.host
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != tt.wantStatus || res.Header.Get("Location") != tt.wantLocation {
+			t.Errorf("GET %s%s: %d Location %q, want %d %q", tt.host, tt.path, res.StatusCode, res.Header.Get("Location"), tt.wantStatus, tt.wantLocation)
+		}
+	}
+	if strings.Contains(out.String(), "different names of this machine") {
+		t.Errorf("a page and an API on the same name warn:\n%s", out)
+	}
+}
+
+func TestSitesApart(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		page, api string
+		warn      bool
+	}{
+		{"http://localhost:5173/", "http://localhost:8080/v1/t/example", false},
+		{"http://127.0.0.1:5173/", "http://localhost:8080/v1/t/example", true},
+		{"http://localhost:5173/", "http://[::1]:8080/v1/t/example", true},
+		{"http://localhost:5173/", "https://auth.acme.test/v1", false}, // not local: Latchkey's warnings judge it
+	}
+	for _, tt := range tests {
+		if got := sitesApart(tt.page, tt.api) != ""; got != tt.warn {
+			t.Errorf("sitesApart(%s, %s) warns=%v, want %v", tt.page, tt.api, got, tt.warn)
+		}
+	}
+}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latchkeyhq/latchkey/internal/proctest"
+)
+
+// TestDemoListensOnLoopback runs the demo as `make run` and a bare
+// `latchkey serve` do, with no LATCHKEY_ADDR: it prints a password, so it
+// must bind 127.0.0.1:8080, not every interface. The port is fixed, and
+// may be taken on a shared machine; then the listen error still shows
+// which address was tried.
+func TestDemoListensOnLoopback(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"LATCHKEY_ADMIN_ADDR": "127.0.0.1:0"}
+	out := &proctest.SyncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrs := make(chan net.Addr, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- serve(ctx, nil, func(k string) string { return env[k] }, out, out, func(p, _ net.Addr) { addrs <- p })
+	}()
+	select {
+	case pub := <-addrs:
+		if pub.String() != "127.0.0.1:8080" {
+			t.Errorf("the demo listens on %s, want 127.0.0.1:8080", pub)
+		}
+		if !strings.Contains(out.String(), "POST http://localhost:8080/v1/t/example/login") {
+			t.Errorf("the demo banner does not name the address it serves:\n%s", out)
+		}
+		if strings.Contains(out.String(), "beyond loopback") {
+			t.Errorf("a loopback demo warns that it is reachable:\n%s", out)
+		}
+		cancel()
+		if err := <-errc; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	case err := <-errc:
+		// Something else holds port 8080 (another `make run`?): the
+		// address tried is the proof.
+		if err == nil || !strings.Contains(err.Error(), "listen tcp 127.0.0.1:8080: ") {
+			t.Fatalf("serve = %v, want it to listen on 127.0.0.1:8080\n%s", err, out)
+		}
+		t.Logf("port 8080 is taken; serve tried 127.0.0.1:8080 as it should: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("serve did not start\n%s", out)
+	}
+}
+
+func TestAddrGiven(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want bool
+	}{
+		{"neither", nil, nil, false},
+		{"variable", nil, map[string]string{"LATCHKEY_ADDR": ":8080"}, true},
+		{"flag", []string{"-addr", "0.0.0.0:9000"}, nil, true},
+		{"another flag", []string{"-admin-addr", "127.0.0.1:9001"}, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := parseConfig(tt.args, func(k string) string { return tt.env[k] }, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.AddrGiven != tt.want {
+				t.Errorf("AddrGiven=%v, want %v", c.AddrGiven, tt.want)
+			}
+		})
+	}
+}
+
+func TestDemoAddr(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ addr, want string }{
+		{":8080", "127.0.0.1:8080"},
+		{"0.0.0.0:9000", "127.0.0.1:9000"},
+		{"[::]:8080", "127.0.0.1:8080"},
+	} {
+		if got := demoAddr(tt.addr); got != tt.want {
+			t.Errorf("demoAddr(%q)=%v, want %v", tt.addr, got, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		addr net.Addr
+		want bool
+	}{
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}, true},
+		{&net.TCPAddr{IP: net.IPv6loopback, Port: 8080}, true},
+		{&net.TCPAddr{IP: net.IPv6unspecified, Port: 8080}, false},
+		{&net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 8080}, false},
+	} {
+		if got := isLoopbackAddr(tt.addr); got != tt.want {
+			t.Errorf("isLoopbackAddr(%v)=%v, want %v", tt.addr, got, tt.want)
+		}
+	}
+}
+
+// TestDemoOrigins: the demo advertises one origin, on the name its API is
+// called by, and allows no other, so that no advertised page logs in
+// without keeping its session (localhost and 127.0.0.1 are two sites).
+func TestDemoOrigins(t *testing.T) {
+	t.Parallel()
+	pub, _, out := boot(t, map[string]string{})
+	if !strings.Contains(out.String(), "allows http://localhost:5173 ") || strings.Contains(out.String(), "127.0.0.1:5173") {
+		t.Errorf("the demo banner advertises other origins than http://localhost:5173:\n%s", out)
+	}
+	for origin, want := range map[string]int{"http://localhost:5173": 204, "http://127.0.0.1:5173": 403} {
+		req, _ := http.NewRequest("OPTIONS", pub+"/v1/t/example/login", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "content-type")
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode != want {
+			t.Errorf("preflight from %s: %d, want %d", origin, r.StatusCode, want)
+		}
+	}
+	if strings.Contains(out.String(), "will not work in browsers") {
+		t.Errorf("the demo tenant warns about itself:\n%s", out)
+	}
+}
