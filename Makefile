@@ -1,7 +1,7 @@
 # The two commands a fresh machine needs: `make run` and `make test`.
 GO ?= go
 
-.PHONY: run test vet build image-build-check
+.PHONY: run test vet lint build image-build-check
 
 ## run: the demo, on loopback only: Latchkey on http://localhost:8080 with no
 ## configuration (in-memory store, demo tenant) and the example SPA on
@@ -9,11 +9,11 @@ GO ?= go
 run:
 	./scripts/run.sh
 
-## test: vet, the whole suite under the race detector against a real Redis and
+## test: vet and lint, the whole suite under the race detector against a real Redis and
 ## Chromium (seed corpora included), then each fuzz target briefly. The Redis
 ## is a redis-server of its own on a free loopback port, stopped at the end;
 ## REDIS_ADDR=host:port uses that Redis instead (scripts/with-redis.sh)
-test: vet
+test: vet lint
 	./scripts/ensure-chromium.sh
 	./scripts/with-redis.sh sh -c '$(GO) test -race -count=1 -timeout 10m $$($(GO) list ./... | grep -v /e2e$$) && \
 		$(GO) test -race -count=1 -timeout 10m -v ./e2e/'
@@ -21,6 +21,11 @@ test: vet
 	cd deploy && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 10m ./...
 # The browser suite runs verbosely so that the log shows Chromium's version
 # and every scenario; artifacts/e2e/ holds its screenshots and summary.
+
+## lint: staticcheck, go mod tidy -diff and govulncheck on both modules
+## (scripts/lint.sh; the tools run by version from the Go module proxy)
+lint:
+	GO=$(GO) ./scripts/lint.sh
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

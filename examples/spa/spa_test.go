@@ -208,8 +208,9 @@ func TestConfigJSEscapes(t *testing.T) {
 					t.Errorf("config.js=%q contains %q, want it escaped", body, bad)
 				}
 			}
-			obj, ok := strings.CutPrefix(body, prefix)
-			if obj, ok = strings.CutSuffix(obj, suffix); !ok {
+			obj, okPrefix := strings.CutPrefix(body, prefix)
+			obj, okSuffix := strings.CutSuffix(obj, suffix)
+			if !okPrefix || !okSuffix {
 				t.Fatalf("config.js=%q, want %q + JSON + %q", body, prefix, suffix)
 			}
 			var cfg struct {

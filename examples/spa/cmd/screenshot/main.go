@@ -245,7 +245,7 @@ func shoot(chromium, password string) (shot []byte, err error) {
 		bcancel()
 		allocCancel()
 		if pid != 0 && !waitGone(pid, stopTimeout) {
-			err = errors.Join(err, fmt.Errorf("Chromium (pid %d) still runs after closing", pid))
+			err = errors.Join(err, fmt.Errorf("chromium (pid %d) still runs after closing", pid))
 		}
 	}()
 	// The first call starts the browser, and must not run under a
