@@ -126,8 +126,7 @@ func NewManager(st store.Store, cfg Config) (*Manager, error) {
 	if params == (PasswordParams{}) {
 		params = DefaultPasswordParams
 	}
-	if _, err := parsePHC(fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", params.Memory, params.Time, params.Threads,
-		b64.EncodeToString(make([]byte, max(params.SaltLen, 1))), b64.EncodeToString(make([]byte, max(params.KeyLen, 1))))); err != nil {
+	if err := params.validate(); err != nil {
 		errs = append(errs, fmt.Errorf("session: password parameters: %w", err))
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -88,25 +88,56 @@ func parsePHC(s string) (phc, error) {
 	if n, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil || n != 3 || fmt.Sprintf("m=%d,t=%d,p=%d", m, t, p) != parts[3] {
 		return phc{}, errBadHash
 	}
-	switch {
-	case m < 8*p || m > maxHashMemory:
-		return phc{}, fmt.Errorf("argon2id memory m=%d KiB is outside 8·p..%d", m, maxHashMemory)
-	case t < 1 || t > maxHashTime:
-		return phc{}, fmt.Errorf("argon2id time t=%d is outside 1..%d", t, maxHashTime)
-	case p < 1 || p > maxHashThreads:
-		return phc{}, fmt.Errorf("argon2id parallelism p=%d is outside 1..%d", p, maxHashThreads)
-	case m*t > maxHashWork:
-		return phc{}, fmt.Errorf("argon2id cost m·t=%d KiB·passes is over %d, eight times the default's: lower m or t", m*t, maxHashWork)
+	if err := checkCostBounds(m, t, p); err != nil {
+		return phc{}, err
 	}
 	var err error
-	if h.salt, err = b64.Strict().DecodeString(parts[4]); err != nil || len(h.salt) < 8 || len(h.salt) > 64 {
+	if h.salt, err = b64.Strict().DecodeString(parts[4]); err != nil || !saltLenOK(len(h.salt)) {
 		return phc{}, errors.New("argon2id salt must be 8 to 64 bytes in unpadded base64")
 	}
-	if h.key, err = b64.Strict().DecodeString(parts[5]); err != nil || len(h.key) < 16 || len(h.key) > 64 {
+	if h.key, err = b64.Strict().DecodeString(parts[5]); err != nil || !keyLenOK(len(h.key)) {
 		return phc{}, errors.New("argon2id hash must be 16 to 64 bytes in unpadded base64")
 	}
 	h.p = PasswordParams{Memory: uint32(m), Time: uint32(t), Threads: uint8(p), SaltLen: uint32(len(h.salt)), KeyLen: uint32(len(h.key))}
 	return h, nil
+}
+
+// checkCostBounds reports why argon2id parameters m (KiB), t and p are
+// beyond the bounds every Manager keeps, or nil. It is the one owner of
+// those bounds: parsePHC applies it to stored hashes, validate to the
+// parameters a Manager hashes with.
+func checkCostBounds(m, t, p uint64) error {
+	switch {
+	case m < 8*p || m > maxHashMemory:
+		return fmt.Errorf("argon2id memory m=%d KiB is outside 8·p..%d", m, maxHashMemory)
+	case t < 1 || t > maxHashTime:
+		return fmt.Errorf("argon2id time t=%d is outside 1..%d", t, maxHashTime)
+	case p < 1 || p > maxHashThreads:
+		return fmt.Errorf("argon2id parallelism p=%d is outside 1..%d", p, maxHashThreads)
+	case m*t > maxHashWork:
+		return fmt.Errorf("argon2id cost m·t=%d KiB·passes is over %d, eight times the default's: lower m or t", m*t, maxHashWork)
+	}
+	return nil
+}
+
+// saltLenOK and keyLenOK bound the salt and the derived key, in bytes.
+func saltLenOK(n int) bool { return n >= 8 && n <= 64 }
+func keyLenOK(n int) bool  { return n >= 16 && n <= 64 }
+
+// validate reports why a Manager cannot hash with p, or nil: the same
+// bounds a stored hash must keep, so that every hash a Manager makes can
+// be stored and checked again.
+func (p PasswordParams) validate() error {
+	if err := checkCostBounds(uint64(p.Memory), uint64(p.Time), uint64(p.Threads)); err != nil {
+		return err
+	}
+	if !saltLenOK(int(p.SaltLen)) {
+		return fmt.Errorf("argon2id salt length %d is outside 8..64 bytes", p.SaltLen)
+	}
+	if !keyLenOK(int(p.KeyLen)) {
+		return fmt.Errorf("argon2id key length %d is outside 16..64 bytes", p.KeyLen)
+	}
+	return nil
 }
 
 // CheckPasswordHash reports why hash cannot be used by any Manager, or nil:

@@ -258,3 +258,33 @@ func TestStoredHashOverTheBudgetIsNeverComputed(t *testing.T) {
 		t.Errorf("second Login at a limit of 1 = %v, want a RateLimitError: the first counted", err)
 	}
 }
+
+// TestNewManagerChecksPasswordParams: a Manager refuses parameters whose
+// hashes it could not store again, by the same bounds as a stored hash.
+func TestNewManagerChecksPasswordParams(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	tests := []struct {
+		name string
+		p    PasswordParams
+		want string
+	}{
+		{"too little memory", PasswordParams{Memory: 4, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, "memory"},
+		{"no passes", PasswordParams{Memory: 64, Time: 0, Threads: 1, SaltLen: 16, KeyLen: 32}, "time"},
+		{"too many lanes", PasswordParams{Memory: 1024, Time: 1, Threads: 8, SaltLen: 16, KeyLen: 32}, "parallelism"},
+		{"short salt", PasswordParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 4, KeyLen: 32}, "salt length"},
+		{"long key", PasswordParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 65}, "key length"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := NewManager(f.st, Config{Keys: [][]byte{key1}, Password: tt.p})
+			if err == nil || !strings.Contains(err.Error(), "password parameters") || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("NewManager(Password %+v) = %v, want a password parameters error about %s", tt.p, err, tt.want)
+			}
+		})
+	}
+	if _, err := NewManager(f.st, Config{Keys: [][]byte{key1}, Password: cheapParams}); err != nil {
+		t.Errorf("NewManager(cheapParams) = %v", err)
+	}
+}
