@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -16,26 +17,15 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/latchkeyhq/latchkey/internal/proctest"
-)
-
-// Key layout of redisstore with its default prefix (store/redisstore/doc.go).
-const (
-	keyPrefix      = "latchkey:"
-	userKeyPrefix  = keyPrefix + "u:{"
-	sessKeyPrefix  = keyPrefix + "s:{"
-	usersIndexKey  = keyPrefix + "users:" + tenantID
-	tenantsHashKey = keyPrefix + "tenants"
-	// A session value starts with 0x01 and its expiry in unix ms as 6
-	// bytes, big-endian.
-	expiryMark = 0x01
-	expiryLen  = 1 + 6
+	"github.com/latchkeyhq/latchkey/store/redisstore"
 )
 
 // TestNoHalfWrittenSessions crashes Redis (SIGKILL) while logins are in
 // flight, over and over, and restarts it from its AOF (appendfsync
-// always). After each crash it checks, directly in Redis, that nothing is
-// half-written: every sessions hash belongs to an existing user, and every
-// field is an expiry followed by data. Through Latchkey it checks
+// always). After each crash it checks, through redisstore's own methods,
+// that nothing is half-written: the tenant and every user are intact, and
+// every stored session reads back with a plausible expiry. Through
+// Latchkey it checks
 // that no acknowledged login was lost: every login answered 200 before the
 // crash still authenticates (me 200, same session) afterwards, because
 // Latchkey answers 200 only once Redis has acknowledged the write. Every
@@ -61,6 +51,10 @@ func TestNoHalfWrittenSessions(t *testing.T) {
 	api := newAPIClient("http://"+lk.Public, 15*time.Second)
 	hc := &http.Client{Timeout: 15 * time.Second}
 	rc := rd.Client()
+	st, err := redisstore.New(rc, redisstore.Config{}) // Latchkey's default prefix
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	type login struct {
 		user, cookie, id string
@@ -114,7 +108,7 @@ func TestNoHalfWrittenSessions(t *testing.T) {
 		close(stop)
 		wg.Wait()
 
-		fields += checkRedisConsistent(t, rc, rounds)
+		fields += checkStoreConsistent(t, st, users, rounds)
 
 		// Every acknowledged login survived the crash.
 		for _, l := range logins {
@@ -178,7 +172,7 @@ func TestNoHalfWrittenSessions(t *testing.T) {
 	if !lk.Alive() {
 		t.Errorf("latchkey exited during the crashes")
 	}
-	t.Logf("%d crashes in %v: %d logins answered 200 (each still valid after its crash), %d answered 503; %d were in flight when Redis was killed (%d of them answered 200); %d stored session fields inspected",
+	t.Logf("%d crashes in %v: %d logins answered 200 (each still valid after its crash), %d answered 503; %d were in flight when Redis was killed (%d of them answered 200); %d stored sessions inspected",
 		rounds, time.Since(start).Round(time.Millisecond), acked, refused, straddled, straddled200, fields)
 	if acked == 0 || straddled == 0 {
 		t.Errorf("the crashes never landed among logins (200s: %d, in flight: %d): the test proved nothing", acked, straddled)
@@ -231,25 +225,18 @@ func checkNoPhantomFailures(t testing.TB, lk *proctest.Latchkey, api *apiClient,
 	}
 }
 
-// counters describes the failed-login counters, where the build has
-// them, with their values: the hashes under latchkey:l: (failures in n,
-// places of checks in flight in r:…), or the strings under latchkey:n: of
-// earlier builds.
+// counters describes the failed-login counters with their values, for a
+// failure message: the hashes under latchkey:l: (failures in n, places of
+// checks in flight in r:…). The store has no method that lists them.
 func counters(t testing.TB, rc *redis.Client) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var out []string
-	for _, pattern := range []string{keyPrefix + "l:*", keyPrefix + "n:*"} {
-		iter := rc.Scan(ctx, 0, pattern, 1000).Iterator()
-		for iter.Next(ctx) {
-			k := iter.Val()
-			if rc.Type(ctx, k).Val() == "hash" {
-				out = append(out, fmt.Sprintf("%s=%v", k, rc.HGetAll(ctx, k).Val()))
-				continue
-			}
-			out = append(out, k+"="+rc.Get(ctx, k).Val())
-		}
+	iter := rc.Scan(ctx, 0, redisstore.DefaultPrefix+"l:*", 1000).Iterator()
+	for iter.Next(ctx) {
+		k := iter.Val()
+		out = append(out, fmt.Sprintf("%s=%v", k, rc.HGetAll(ctx, k).Val()))
 	}
 	if len(out) == 0 {
 		return "none"
@@ -258,88 +245,67 @@ func counters(t testing.TB, rc *redis.Client) string {
 	return strings.Join(out, ", ")
 }
 
-// checkRedisConsistent inspects every Latchkey key in Redis: sessions
-// hashes must belong to an existing user record, and every stored session
-// must start with a 13-digit expiry in a plausible range; user records and
-// tenants must be intact JSON. Keys of other kinds (counters, admin keys,
-// audit logs) are not this test's subject and are left alone. It returns
-// how many session fields it checked.
-func checkRedisConsistent(t testing.TB, rc *redis.Client, round int) int {
+// checkStoreConsistent reads everything the crashes could have
+// half-written through the store's own methods, as Latchkey does: the
+// tenant's configuration and every user's record must be intact JSON, the
+// user index must list every user exactly once, and every user's sessions
+// must list without error, each with an expiry in a plausible range, and
+// read back one by one as listed. It returns how many sessions it checked.
+func checkStoreConsistent(t testing.TB, st *redisstore.Store, users []testUser, round int) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var keys []string
-	iter := rc.Scan(ctx, 0, keyPrefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
+
+	tenants, err := st.ListTenants(ctx)
+	if err != nil {
+		t.Fatalf("round %d: ListTenants: %v", round, err)
 	}
-	if err := iter.Err(); err != nil {
-		t.Fatalf("round %d: SCAN: %v", round, err)
+	if cfg, ok := tenants[tenantID]; !ok || !json.Valid(cfg) {
+		t.Errorf("round %d: tenant %s is missing (%v) or not intact JSON: %q", round, tenantID, ok, cfg)
 	}
+
+	listed, err := st.ListUsers(ctx, tenantID)
+	if err != nil {
+		t.Fatalf("round %d: ListUsers: %v", round, err)
+	}
+	seen := map[string]int{}
+	for _, u := range listed {
+		seen[u.Name]++
+		if !json.Valid(u.Data) {
+			t.Errorf("round %d: user record %s is not intact JSON: %q", round, u.Name, u.Data)
+		}
+	}
+	if len(listed) == 0 {
+		t.Errorf("round %d: no users in the store after the restart: was the AOF replayed?", round)
+	}
+
 	now := time.Now()
 	// A session's expiry is at most its absolute lifetime (default 168h)
-	// ahead, and not long past (the store keeps expired fields until a
-	// listing prunes them, but none of ours is old).
-	lo, hi := now.Add(-time.Hour).UnixMilli(), now.Add(169*time.Hour).UnixMilli()
-	var users, fields int
-	for _, k := range keys {
-		switch {
-		case strings.HasPrefix(k, sessKeyPrefix):
-			if typ := rc.Type(ctx, k).Val(); typ != "hash" {
-				t.Errorf("round %d: %s is a %s, want a hash", round, k, typ)
-				continue
+	// ahead, and not in the past: the store lists only live sessions.
+	hi := now.Add(169 * time.Hour)
+	var sessions int
+	for _, u := range users {
+		if n := seen[u.Name]; n != 1 {
+			t.Errorf("round %d: ListUsers lists %s %d times, want once", round, u.Name, n)
+		}
+		if _, err := st.GetUser(ctx, tenantID, u.Name); err != nil {
+			t.Errorf("round %d: GetUser(%s): %v, want the user", round, u.Name, err)
+		}
+		list, err := st.ListSessions(ctx, tenantID, u.Name)
+		if err != nil {
+			t.Errorf("round %d: ListSessions(%s): %v, want the sessions", round, u.Name, err)
+			continue
+		}
+		for _, s := range list {
+			sessions++
+			if len(s.Data) == 0 || s.Expires.Before(now.Add(-time.Minute)) || s.Expires.After(hi) {
+				t.Errorf("round %d: session %s of %s: %d bytes of data, expiry %v: implausible", round, s.ID, u.Name, len(s.Data), s.Expires)
 			}
-			owner := userKeyPrefix + strings.TrimPrefix(k, sessKeyPrefix)
-			if n, err := rc.Exists(ctx, owner).Result(); err != nil || n != 1 {
-				t.Errorf("round %d: sessions hash %s has no user record %s (EXISTS=%d, %v)", round, k, owner, n, err)
-			}
-			all, err := rc.HGetAll(ctx, k).Result()
-			if err != nil {
-				t.Fatalf("round %d: HGETALL %s: %v", round, k, err)
-			}
-			for id, v := range all {
-				fields++
-				var at int64
-				for i := 1; i < min(len(v), expiryLen); i++ {
-					at = at<<8 | int64(v[i])
-				}
-				switch {
-				case len(v) <= expiryLen || v[0] != expiryMark:
-					t.Errorf("round %d: %s field %s: value %q does not start with an expiry followed by data", round, k, id, v)
-				case at < lo || at > hi:
-					t.Errorf("round %d: %s field %s: expiry %v is implausible", round, k, id, time.UnixMilli(at))
-				}
-			}
-		case strings.HasPrefix(k, userKeyPrefix):
-			users++
-			v, err := rc.Get(ctx, k).Bytes()
-			if err != nil || !json.Valid(v) {
-				t.Errorf("round %d: user record %s is not intact JSON (%v): %q", round, k, err, v)
-			}
-		case k == usersIndexKey:
-			n, err := rc.SCard(ctx, k).Result()
-			if err != nil || n != int64(len(keysWithPrefix(keys, userKeyPrefix))) {
-				t.Errorf("round %d: %s has %d names (%v), want one per user record", round, k, n, err)
-			}
-		case k == tenantsHashKey:
-			v, err := rc.HGet(ctx, k, tenantID).Bytes()
-			if err != nil || !json.Valid(v) {
-				t.Errorf("round %d: tenant %s in %s is not intact JSON (%v)", round, tenantID, k, err)
+			got, err := st.GetSession(ctx, tenantID, u.Name, s.ID)
+			if err != nil || !bytes.Equal(got.Data, s.Data) || !got.Expires.Equal(s.Expires) {
+				t.Errorf("round %d: GetSession(%s, %s)=%+v, %v, want it as listed (%+v)", round, u.Name, s.ID, got, err, s)
 			}
 		}
 	}
-	if users == 0 {
-		t.Errorf("round %d: no user records in Redis after the restart: was the AOF replayed?", round)
-	}
-	return fields
-}
-
-func keysWithPrefix(keys []string, prefix string) []string {
-	var out []string
-	for _, k := range keys {
-		if strings.HasPrefix(k, prefix) {
-			out = append(out, k)
-		}
-	}
-	return out
+	return sessions
 }

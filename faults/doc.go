@@ -33,9 +33,9 @@
 //     API. (TestRedisRestartWithoutPersistence)
 //   - Crashes leave nothing half-written. Redis is SIGKILLed among
 //     concurrent logins and restarted from its AOF (appendfsync always),
-//     many times over; every sessions hash then belongs to an existing
-//     user and every stored session starts with its 13-digit expiry, and
-//     every login answered 200 still authenticates: an acknowledged
+//     many times over; the tenant, every user and every stored session
+//     then read back intact through the store's own methods, and every
+//     login answered 200 still authenticates: an acknowledged
 //     session is never lost. Logins that a crash cut short must not count
 //     as failed logins toward the brute-force limits.
 //     (TestNoHalfWrittenSessions)

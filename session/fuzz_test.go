@@ -565,20 +565,23 @@ func FuzzNormalizeHost(f *testing.F) {
 
 // FuzzDecodeRecord decodes arbitrary bytes as a stored session record,
 // anchored on an arbitrary store expiry (unix milliseconds, as redisstore
-// keeps it). Property: no panic; a refusal is errBadRecord; a version 2
-// record decodes to ordered times (created, last seen, idle expiry,
-// absolute expiry); and whatever decodes comes back unchanged through
-// encodeRecord and decodeRecord anchored on its own expiry.
+// keeps it). Property: no panic; a refusal is errBadRecord; a record
+// decodes to ordered times (created, last seen, idle expiry, absolute
+// expiry); and whatever decodes comes back unchanged through encodeRecord
+// and decodeRecord anchored on its own expiry.
 func FuzzDecodeRecord(f *testing.F) {
 	fresh := managerSession(recordNow, recordNow, "Firefox on Linux")
 	late := managerSession(recordNow, recordNow.Add(163*time.Hour+5*time.Second), "Go HTTP client")
 	text := managerSession(recordNow, recordNow.Add(time.Minute), "PostmanRuntime/7.36.0")
 	for _, s := range []Session{fresh, late, text} {
-		f.Add(encodeRecord(&s), s.expires().UnixMilli())
-		f.Add(encodeRecordV1(&s), s.expires().UnixMilli())
+		b, err := encodeRecord(&s)
+		if err != nil {
+			f.Fatalf("encodeRecord(%+v)=%v", s, err)
+		}
+		f.Add(b, s.expires().UnixMilli())
 	}
 	f.Add([]byte{}, int64(0))
-	f.Add([]byte{recordV2, capped | 31, 0x80}, fresh.expires().UnixMilli())
+	f.Add([]byte{recordVersion, capped | 31, 0x80}, fresh.expires().UnixMilli())
 	f.Fuzz(func(t *testing.T, b []byte, expiresMilli int64) {
 		var s Session
 		err := decodeRecord(b, time.UnixMilli(expiresMilli), &s)
@@ -588,10 +591,13 @@ func FuzzDecodeRecord(f *testing.F) {
 			}
 			return
 		}
-		if b[0] == recordV2 && (s.LastSeenAt.Before(s.CreatedAt) || s.IdleExpiresAt.Before(s.LastSeenAt) || s.ExpiresAt.Before(s.IdleExpiresAt)) {
+		if s.LastSeenAt.Before(s.CreatedAt) || s.IdleExpiresAt.Before(s.LastSeenAt) || s.ExpiresAt.Before(s.IdleExpiresAt) {
 			t.Errorf("decodeRecord(%x)=%+v, want ordered times", b, s)
 		}
-		again := encodeRecord(&s)
+		again, err := encodeRecord(&s)
+		if err != nil {
+			t.Fatalf("encodeRecord(decodeRecord(%x))=%v, want nil", b, err)
+		}
 		var back Session
 		if err := decodeRecord(again, s.expires(), &back); err != nil {
 			t.Fatalf("decodeRecord(encodeRecord(%+v))=%v, want nil", s, err)
@@ -603,10 +609,10 @@ func FuzzDecodeRecord(f *testing.F) {
 }
 
 // FuzzRecordRoundTrip encodes sessions with arbitrary times (unix seconds)
-// and user agents. Property: decodeRecord, anchored on the session's
-// expiry, gives the session back; a session ordered as Manager makes them
-// within 1970-2106 takes version 2, and at most a few bytes more than
-// its user agent in text.
+// and user agents. Property: a session ordered as Manager makes them,
+// within 1970-2106, is encoded in at most a few bytes more than its user
+// agent in text, and decodeRecord, anchored on the session's expiry,
+// gives it back; any other is refused with errUnrecordable.
 func FuzzRecordRoundTrip(f *testing.F) {
 	n := recordNow.Unix()
 	f.Add(n, n, n+43200, n+604800, "Firefox on Linux")
@@ -619,18 +625,26 @@ func FuzzRecordRoundTrip(f *testing.F) {
 			CreatedAt: time.Unix(created, 0).UTC(), LastSeenAt: time.Unix(seen, 0).UTC(),
 			IdleExpiresAt: time.Unix(idleAt, 0).UTC(), ExpiresAt: time.Unix(at, 0).UTC(), UserAgent: ua,
 		}
-		b := encodeRecord(&s)
+		b, err := encodeRecord(&s)
+		recordable := 0 <= created && created <= seen && seen <= idleAt && idleAt <= at && idleAt <= maxSpan && at-created <= maxSpan
+		if !recordable {
+			if err != errUnrecordable {
+				t.Errorf("encodeRecord(%+v)=%x, %v, want %v", s, b, err, errUnrecordable)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("encodeRecord(%+v)=%v, want nil", s, err)
+		}
+		if len(b) > 2+3*5+len(ua) {
+			t.Errorf("encodeRecord(%+v)=%x, want at most %d bytes", s, b, 2+3*5+len(ua))
+		}
 		var got Session
 		if err := decodeRecord(b, s.expires(), &got); err != nil {
 			t.Fatalf("decodeRecord(encodeRecord(%+v))=%v, want nil", s, err)
 		}
 		if !sameSession(s, got) {
 			t.Errorf("decodeRecord(encodeRecord(s))=%+v, want %+v", got, s)
-		}
-		if 0 <= created && created <= seen && seen <= idleAt && idleAt <= at && at <= maxSpan {
-			if b[0] != recordV2 || len(b) > 2+3*5+len(ua) {
-				t.Errorf("encodeRecord(%+v)=%x, want version 2 within %d bytes", s, b, 2+3*5+len(ua))
-			}
 		}
 	})
 }

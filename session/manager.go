@@ -444,8 +444,12 @@ func (m *Manager) login(ctx context.Context, t *Tenant, in LoginInput, look *use
 	if err != nil {
 		return Session{}, nil, fmt.Errorf("session: encode cookie: %w", err)
 	}
+	data, err := encodeRecord(&s)
+	if err != nil {
+		return Session{}, nil, err
+	}
 	err = m.st.CreateSession(ctx, store.Session{
-		Tenant: string(t.ID), User: u.Username, ID: s.ID, Data: encodeRecord(&s), Expires: s.expires(),
+		Tenant: string(t.ID), User: u.Username, ID: s.ID, Data: data, Expires: s.expires(),
 	}, su)
 	if err != nil {
 		return Session{}, nil, err
@@ -602,9 +606,12 @@ func (m *Manager) Load(ctx context.Context, t *Tenant, values []string) (Session
 	if s.IdleExpiresAt.After(s.ExpiresAt) {
 		s.IdleExpiresAt = s.ExpiresAt
 	}
-	err = m.st.UpdateSession(ctx, store.Session{
-		Tenant: string(t.ID), User: s.Username, ID: s.ID, Data: encodeRecord(&s), Expires: s.expires(),
-	})
+	data, err := encodeRecord(&s)
+	if err == nil {
+		err = m.st.UpdateSession(ctx, store.Session{
+			Tenant: string(t.ID), User: s.Username, ID: s.ID, Data: data, Expires: s.expires(),
+		})
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return Session{}, ErrUnauthenticated // revoked meanwhile

@@ -26,21 +26,15 @@ func (s *Session) expires() time.Time {
 	return s.ExpiresAt
 }
 
-// Record versions: the first byte of every encoded session, so that the
-// format can evolve. Every live session costs Redis memory, a user's only
-// session most (see docs/operations.md), so records are a handful of
-// bytes. Decoding accepts every version ever written; encoding writes the
-// newest one.
+// A session record is the part of a session that is not in its store
+// key. Every live session costs Redis memory, a user's only session most
+// (see docs/operations.md), so a record is a handful of bytes. It leans
+// on the store: store.Session.Expires is the earlier of the idle and
+// absolute expiry, which every store keeps and returns, so the record
+// holds only what that anchor does not give, as durations, which are
+// small and, for the ones a tenant configures, round:
 //
-// Version 1 is self-contained: the four times as varint unix seconds,
-// then the user-agent summary as text.
-//
-// Version 2 leans on the store: store.Session.Expires is the earlier of
-// the idle and absolute expiry, which every store keeps and returns, so
-// the record holds only what that anchor does not give, as durations,
-// which are small and, for the ones a tenant configures, round:
-//
-//	0x02
+//	0x02     recordVersion
 //	head     bit 7: the idle expiry is capped at the absolute one (equal);
 //	         bits 0-6: the user-agent code (uaCodes), 0 when the summary is
 //	         not in the table and follows as text at the end
@@ -54,52 +48,42 @@ func (s *Session) expires() time.Time {
 // IdleExpiresAt = E, LastSeenAt = E - idle, CreatedAt = LastSeenAt - seen
 // and ExpiresAt = CreatedAt + lifetime; capped, IdleExpiresAt = ExpiresAt
 // = E, CreatedAt = E - lifetime and LastSeenAt = CreatedAt + seen. A
-// session of the default policy takes 5 to 7 bytes, against some 35 in
-// version 1.
+// session of the default policy takes 5 to 7 bytes.
 //
-// Version 2 holds only sessions as Manager makes them (CreatedAt <=
-// LastSeenAt <= IdleExpiresAt <= ExpiresAt, the anchor within 1970-2106,
-// spans under maxSpan); anything else is written as version 1.
-const (
-	recordV1 = 1
-	recordV2 = 2
-)
+// A record holds sessions as Manager makes them: CreatedAt <= LastSeenAt
+// <= IdleExpiresAt <= ExpiresAt, whole seconds, the anchor within
+// 1970-2106 and the spans under maxSpan.
 
-// maxSpan bounds the spans of a version 2 record, in seconds (136 years),
-// and its anchor, so that decoding cannot overflow whatever the bytes.
+// recordVersion is the first byte of every record, so that a record in
+// any other layout is refused rather than misread.
+const recordVersion = 2
+
+// maxSpan bounds the spans of a record, in seconds (136 years), and its
+// anchor, so that decoding cannot overflow whatever the bytes.
 const maxSpan = 1<<32 - 1
 
-// capped is the head bit of a version 2 record whose idle expiry equals
-// its absolute expiry.
+// capped is the head bit of a record whose idle expiry equals its
+// absolute expiry.
 const capped = 0x80
 
-// unitSeconds are the units of a version 2 duration.
+// unitSeconds are the units of a duration.
 var unitSeconds = [4]int64{1, 60, 3600, 86400}
+
+var (
+	errBadRecord = errors.New("session: malformed session record")
+	// errUnrecordable is a session that no record holds: one Manager
+	// never makes, or a clock outside 1970-2106.
+	errUnrecordable = errors.New("session: session times out of order or out of range for a record")
+)
 
 // encodeRecord packs the parts of s that are not in its store key. The
 // store must keep s.expires() with it, to the second, and hand it back to
-// decodeRecord.
-func encodeRecord(s *Session) []byte {
-	if b, ok := encodeRecordV2(s); ok {
-		return b
-	}
-	return encodeRecordV1(s)
-}
-
-func encodeRecordV1(s *Session) []byte {
-	b := make([]byte, 0, 1+4*binary.MaxVarintLen64+len(s.UserAgent))
-	b = append(b, recordV1)
-	for _, t := range []time.Time{s.CreatedAt, s.LastSeenAt, s.IdleExpiresAt, s.ExpiresAt} {
-		b = binary.AppendVarint(b, t.Unix())
-	}
-	return append(b, s.UserAgent...)
-}
-
-// encodeRecordV2 reports false for a session that version 2 cannot hold.
-func encodeRecordV2(s *Session) ([]byte, bool) {
+// decodeRecord. It returns errUnrecordable for a session that a record
+// cannot hold.
+func encodeRecord(s *Session) ([]byte, error) {
 	created, seen, idleAt, at := s.CreatedAt.Unix(), s.LastSeenAt.Unix(), s.IdleExpiresAt.Unix(), s.ExpiresAt.Unix()
 	if created < 0 || created > seen || seen > idleAt || idleAt > at || idleAt > maxSpan || at-created > maxSpan {
-		return nil, false
+		return nil, errUnrecordable
 	}
 	code := uaCodes[s.UserAgent] // 0, as text, when not in the table
 	head := code
@@ -107,7 +91,7 @@ func encodeRecordV2(s *Session) ([]byte, bool) {
 		head |= capped
 	}
 	b := make([]byte, 0, 2+3*binary.MaxVarintLen64+len(s.UserAgent))
-	b = append(b, recordV2, head)
+	b = append(b, recordVersion, head)
 	b = binary.AppendUvarint(b, uint64(seen-created))
 	b = appendDuration(b, at-created)
 	if head&capped == 0 {
@@ -116,7 +100,7 @@ func encodeRecordV2(s *Session) ([]byte, bool) {
 	if code == 0 {
 		b = append(b, s.UserAgent...)
 	}
-	return b, true
+	return b, nil
 }
 
 // appendDuration appends d (seconds, 0 <= d <= maxSpan) in the largest
@@ -129,43 +113,16 @@ func appendDuration(b []byte, d int64) []byte {
 	return binary.AppendUvarint(b, uint64(d/unitSeconds[unit])<<2|uint64(unit))
 }
 
-var errBadRecord = errors.New("session: malformed session record")
-
 // decodeRecord fills s from b and expires, the session's expiry as the
 // store returned it. It returns errBadRecord, never panics, on any bytes
-// that no version of encodeRecord wrote.
+// that encodeRecord did not write.
 func decodeRecord(b []byte, expires time.Time, s *Session) error {
-	if len(b) == 0 {
+	anchor := expires.Unix()
+	if len(b) < 2 || b[0] != recordVersion || anchor < 0 || anchor > maxSpan {
 		return errBadRecord
 	}
-	switch b[0] {
-	case recordV1:
-		return decodeRecordV1(b[1:], s)
-	case recordV2:
-		return decodeRecordV2(b[1:], expires.Unix(), s)
-	}
-	return errBadRecord
-}
-
-func decodeRecordV1(b []byte, s *Session) error {
-	for _, t := range []*time.Time{&s.CreatedAt, &s.LastSeenAt, &s.IdleExpiresAt, &s.ExpiresAt} {
-		v, n := binary.Varint(b)
-		if n <= 0 {
-			return errBadRecord
-		}
-		*t = time.Unix(v, 0).UTC()
-		b = b[n:]
-	}
-	s.UserAgent = string(b)
-	return nil
-}
-
-func decodeRecordV2(b []byte, anchor int64, s *Session) error {
-	if len(b) == 0 || anchor < 0 || anchor > maxSpan {
-		return errBadRecord
-	}
-	head := b[0]
-	b = b[1:]
+	head := b[1]
+	b = b[2:]
 	seen, n := binary.Uvarint(b)
 	if n <= 0 || seen > maxSpan {
 		return errBadRecord
@@ -195,6 +152,9 @@ func decodeRecordV2(b []byte, anchor int64, s *Session) error {
 			return errBadRecord
 		}
 	}
+	if created < 0 {
+		return errBadRecord // before 1970, which encodeRecord never writes
+	}
 	ua := string(b)
 	if code := head &^ capped; code != 0 {
 		var ok bool
@@ -210,7 +170,7 @@ func decodeRecordV2(b []byte, anchor int64, s *Session) error {
 	return nil
 }
 
-// readDuration reads a duration of a version 2 record, returning its
+// readDuration reads a duration of a record, returning its
 // seconds and the bytes read, or n <= 0 if b does not start with one.
 func readDuration(b []byte) (int64, int) {
 	v, n := binary.Uvarint(b)
@@ -224,7 +184,7 @@ func readDuration(b []byte) (int64, int) {
 	return int64(v>>2) * unit, n
 }
 
-// User-agent codes of version 2 records: browser index << 3 | system
+// User-agent codes of records: browser index << 3 | system
 // index, into the tables below (0: none). They are stored, so the tables
 // only ever grow at their ends, and a name past a full table (15
 // browsers, 7 systems) is stored as text. summarizeUserAgent's names must

@@ -4,8 +4,6 @@ import (
 	"encoding/hex"
 	"testing"
 	"time"
-
-	"github.com/latchkeyhq/latchkey/store"
 )
 
 // recordNow is a whole second, as every time Manager stores.
@@ -25,36 +23,33 @@ func TestRecordRoundTrip(t *testing.T) {
 	t.Parallel()
 	n := recordNow
 	tests := []struct {
-		name        string
-		s           Session
-		wantVersion byte
-		maxLen      int // 0: no bound
+		name   string
+		s      Session
+		maxLen int // 0: no bound
 	}{
-		{"fresh login", managerSession(n, n, "Firefox on Linux"), recordV2, 5},
-		{"seen 90 minutes later", managerSession(n, n.Add(90*time.Minute+7*time.Second), "Chrome on Android"), recordV2, 6},
-		{"seen 6 days later", managerSession(n, n.Add(6*24*time.Hour+13*time.Second), "Go HTTP client"), recordV2, 7},
-		{"idle expiry capped", managerSession(n, n.Add(160*time.Hour+13*time.Second), "Edge on Windows"), recordV2, 6},
-		{"browser only", managerSession(n, n, "curl"), recordV2, 5},
-		{"system only", managerSession(n, n, "Unknown browser on iPadOS"), recordV2, 5},
-		{"no user agent", managerSession(n, n, ""), recordV2, 5},
-		{"product token as text", managerSession(n, n, "PostmanRuntime/7.36.0"), recordV2, 5 + len("PostmanRuntime/7.36.0")},
-		{"code-like text", managerSession(n, n, "Firefox on Plan 9"), recordV2, 5 + len("Firefox on Plan 9")},
-		{"odd durations", Session{CreatedAt: n, LastSeenAt: n.Add(time.Second), IdleExpiresAt: n.Add(91 * time.Second), ExpiresAt: n.Add(400*24*time.Hour + time.Second), UserAgent: "Safari on iOS"}, recordV2, 0},
-		{"everything at once", Session{CreatedAt: n, LastSeenAt: n, IdleExpiresAt: n, ExpiresAt: n}, recordV2, 0},
-		// Not what Manager makes: written as version 1, which holds anything.
-		{"idle expiry after the absolute one", Session{CreatedAt: n, LastSeenAt: n, IdleExpiresAt: n.Add(2 * time.Hour), ExpiresAt: n.Add(time.Hour), UserAgent: "Firefox on Linux"}, recordV1, 0},
-		{"seen before created", Session{CreatedAt: n, LastSeenAt: n.Add(-time.Second), IdleExpiresAt: n.Add(time.Hour), ExpiresAt: n.Add(2 * time.Hour)}, recordV1, 0},
-		{"before 1970", managerSession(time.Unix(-1000, 0).UTC(), time.Unix(-1000, 0).UTC(), "curl"), recordV1, 0},
-		{"after 2106", managerSession(time.Unix(1<<32, 0).UTC(), time.Unix(1<<32, 0).UTC(), "curl"), recordV1, 0},
-		{"lifetime over maxSpan", Session{CreatedAt: time.Unix(0, 0).UTC(), LastSeenAt: n, IdleExpiresAt: n, ExpiresAt: time.Unix(maxSpan+1, 0).UTC()}, recordV1, 0},
-		{"zero", Session{CreatedAt: time.Unix(0, 0).UTC(), LastSeenAt: time.Unix(0, 0).UTC(), IdleExpiresAt: time.Unix(0, 0).UTC(), ExpiresAt: time.Unix(0, 0).UTC()}, recordV2, 0},
+		{"fresh login", managerSession(n, n, "Firefox on Linux"), 5},
+		{"seen 90 minutes later", managerSession(n, n.Add(90*time.Minute+7*time.Second), "Chrome on Android"), 6},
+		{"seen 6 days later", managerSession(n, n.Add(6*24*time.Hour+13*time.Second), "Go HTTP client"), 7},
+		{"idle expiry capped", managerSession(n, n.Add(160*time.Hour+13*time.Second), "Edge on Windows"), 6},
+		{"browser only", managerSession(n, n, "curl"), 5},
+		{"system only", managerSession(n, n, "Unknown browser on iPadOS"), 5},
+		{"no user agent", managerSession(n, n, ""), 5},
+		{"product token as text", managerSession(n, n, "PostmanRuntime/7.36.0"), 5 + len("PostmanRuntime/7.36.0")},
+		{"code-like text", managerSession(n, n, "Firefox on Plan 9"), 5 + len("Firefox on Plan 9")},
+		{"odd durations", Session{CreatedAt: n, LastSeenAt: n.Add(time.Second), IdleExpiresAt: n.Add(91 * time.Second), ExpiresAt: n.Add(400*24*time.Hour + time.Second), UserAgent: "Safari on iOS"}, 0},
+		{"everything at once", Session{CreatedAt: n, LastSeenAt: n, IdleExpiresAt: n, ExpiresAt: n}, 0},
+		{"zero", Session{CreatedAt: time.Unix(0, 0).UTC(), LastSeenAt: time.Unix(0, 0).UTC(), IdleExpiresAt: time.Unix(0, 0).UTC(), ExpiresAt: time.Unix(0, 0).UTC()}, 0},
+		{"anchor at its last second", managerSession(time.Unix(maxSpan-36*3600, 0).UTC(), time.Unix(maxSpan-12*3600, 0).UTC(), "curl"), 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			b := encodeRecord(&tt.s)
-			if b[0] != tt.wantVersion {
-				t.Errorf("version=%d, want %d", b[0], tt.wantVersion)
+			b, err := encodeRecord(&tt.s)
+			if err != nil {
+				t.Fatalf("encodeRecord=%v, want nil", err)
+			}
+			if b[0] != recordVersion {
+				t.Errorf("version=%d, want %d", b[0], recordVersion)
 			}
 			if tt.maxLen > 0 && len(b) > tt.maxLen {
 				t.Errorf("len(record)=%d (%x), want at most %d", len(b), b, tt.maxLen)
@@ -72,6 +67,33 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 }
 
+// TestEncodeRecordRefuses checks that a session no record holds, which
+// Manager never makes, is refused rather than written wrong.
+func TestEncodeRecordRefuses(t *testing.T) {
+	t.Parallel()
+	n := recordNow
+	tests := []struct {
+		name string
+		s    Session
+	}{
+		{"idle expiry after the absolute one", Session{CreatedAt: n, LastSeenAt: n, IdleExpiresAt: n.Add(2 * time.Hour), ExpiresAt: n.Add(time.Hour), UserAgent: "Firefox on Linux"}},
+		{"seen before created", Session{CreatedAt: n, LastSeenAt: n.Add(-time.Second), IdleExpiresAt: n.Add(time.Hour), ExpiresAt: n.Add(2 * time.Hour)}},
+		{"idle expiry before seen", Session{CreatedAt: n, LastSeenAt: n.Add(time.Hour), IdleExpiresAt: n, ExpiresAt: n.Add(2 * time.Hour)}},
+		{"before 1970", managerSession(time.Unix(-1000, 0).UTC(), time.Unix(-1000, 0).UTC(), "curl")},
+		{"after 2106", managerSession(time.Unix(1<<32, 0).UTC(), time.Unix(1<<32, 0).UTC(), "curl")},
+		{"lifetime over maxSpan", Session{CreatedAt: time.Unix(0, 0).UTC(), LastSeenAt: n, IdleExpiresAt: n, ExpiresAt: time.Unix(maxSpan+1, 0).UTC()}},
+		{"zero value", Session{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if b, err := encodeRecord(&tt.s); err != errUnrecordable {
+				t.Errorf("encodeRecord(%+v)=%x, %v, want %v", tt.s, b, err, errUnrecordable)
+			}
+		})
+	}
+}
+
 // TestRecordSizeOverLifetime checks the size that the memory budget per
 // session rests on (docs/operations.md): under the default policy a
 // record with a coded user agent stays within 7 bytes whenever Manager
@@ -81,40 +103,9 @@ func TestRecordSizeOverLifetime(t *testing.T) {
 	step := refreshAfter(DefaultIdleTimeout) + 1234*time.Millisecond
 	for seen := recordNow; seen.Before(recordNow.Add(DefaultAbsoluteLifetime)); seen = seen.Add(step).Truncate(time.Second) {
 		s := managerSession(recordNow, seen, "Chrome on macOS")
-		if b := encodeRecord(&s); b[0] != recordV2 || len(b) > 7 {
-			t.Fatalf("record seen %v after login = %x (%d bytes), want version 2 in at most 7", seen.Sub(recordNow), b, len(b))
+		if b, err := encodeRecord(&s); err != nil || len(b) > 7 {
+			t.Fatalf("record seen %v after login = %x (%d bytes), %v, want at most 7 bytes", seen.Sub(recordNow), b, len(b), err)
 		}
-	}
-}
-
-// TestRecordVersion1StillReads decodes a record as the previous release
-// wrote it (version 1), byte for byte: sessions in Redis from before an
-// upgrade must keep working.
-func TestRecordVersion1StillReads(t *testing.T) {
-	t.Parallel()
-	b, err := hex.DecodeString("0180c3cbb00db097ccb00db0bad1b00d80ad95b10d46697265666f78206f6e204c696e7578")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := Session{
-		CreatedAt:     recordNow,
-		LastSeenAt:    recordNow.Add(90 * time.Minute),
-		IdleExpiresAt: recordNow.Add(90*time.Minute + 12*time.Hour),
-		ExpiresAt:     recordNow.Add(168 * time.Hour),
-		UserAgent:     "Firefox on Linux",
-	}
-	var got Session
-	// The anchor is not used by version 1: any value reads the same.
-	for _, expires := range []time.Time{want.expires(), {}, time.UnixMilli(1)} {
-		if err := decodeRecord(b, expires, &got); err != nil {
-			t.Fatalf("decodeRecord(v1, %v)=%v, want nil", expires, err)
-		}
-		if !sameSession(want, got) {
-			t.Errorf("decodeRecord(v1)=%+v, want %+v", got, want)
-		}
-	}
-	if v1 := encodeRecordV1(&want); hex.EncodeToString(v1) != hex.EncodeToString(b) {
-		t.Errorf("encodeRecordV1=%x, want the previous release's %x", v1, b)
 	}
 }
 
@@ -127,25 +118,25 @@ func TestDecodeRecordRejects(t *testing.T) {
 		expires time.Time
 	}{
 		{"empty", "", anchor},
-		{"unknown version", "09", anchor},
 		{"version 0", "00", anchor},
-		{"v1 without times", "01", anchor},
-		{"v1 truncated varint", "0180", anchor},
-		{"v1 three times", "01020202", anchor},
-		{"v2 without head", "02", anchor},
-		{"v2 without seen", "0218", anchor},
-		{"v2 without lifetime", "021800", anchor},
-		{"v2 without idle", "021800" + "1f", anchor},
-		{"v2 truncated idle", "021800" + "1f" + "80", anchor},
-		{"v2 seen over lifetime", "0298" + "02" + "00", anchor},
-		{"v2 seen over maxSpan", "0298" + "8080808020" + "1f", anchor},
-		{"v2 lifetime over maxSpan", "0298" + "00" + "ffffffff7f", anchor},
-		{"v2 lifetime varint overflow", "0298" + "00" + "ffffffffffffffffffff01", anchor},
-		{"v2 absolute expiry before idle", "021800" + "06" + "32", anchor},
-		{"v2 code out of the browser table", "02f8" + "00" + "1f", anchor},
-		{"v2 code with trailing bytes", "0298" + "00" + "1f" + "41", anchor},
-		{"v2 anchor before 1970", "0298" + "00" + "1f", time.Unix(-1, 0)},
-		{"v2 anchor after 2106", "0298" + "00" + "1f", time.Unix(maxSpan+1, 0)},
+		{"version 1", "01" + "1800" + "1f", anchor},
+		{"another layout", "0180c3cbb00db097ccb00db0bad1b00d80ad95b10d46697265666f78206f6e204c696e7578", anchor},
+		{"unknown version", "09", anchor},
+		{"without head", "02", anchor},
+		{"without seen", "0218", anchor},
+		{"without lifetime", "021800", anchor},
+		{"without idle", "021800" + "1f", anchor},
+		{"truncated idle", "021800" + "1f" + "80", anchor},
+		{"seen over lifetime", "0298" + "02" + "00", anchor},
+		{"seen over maxSpan", "0298" + "8080808020" + "1f", anchor},
+		{"lifetime over maxSpan", "0298" + "00" + "ffffffff7f", anchor},
+		{"lifetime varint overflow", "0298" + "00" + "ffffffffffffffffffff01", anchor},
+		{"absolute expiry before idle", "021800" + "06" + "32", anchor},
+		{"code out of the browser table", "02f8" + "00" + "1f", anchor},
+		{"code with trailing bytes", "0298" + "00" + "1f" + "41", anchor},
+		{"anchor before 1970", "0298" + "00" + "1f", time.Unix(-1, 0)},
+		{"created before 1970", "0298" + "00" + "1f", time.Unix(3600, 0)},
+		{"anchor after 2106", "0298" + "00" + "1f", time.Unix(maxSpan+1, 0)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -197,55 +188,6 @@ func TestUserAgentCodes(t *testing.T) {
 		if got, ok := uaSummary(code); !ok || got != want {
 			t.Errorf("uaSummary(%d)=%q, %v, want %q", code, got, ok, want)
 		}
-	}
-}
-
-// TestLoadServesVersion1Records stores a session as the previous release
-// did and checks that Manager serves and lists it, then rewrites it in
-// the current format on its next refresh.
-func TestLoadServesVersion1Records(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	s, v := f.login(t, f.m)
-	ctx := t.Context()
-	old := store.Session{Tenant: "acme", User: "alice", ID: s.ID, Data: encodeRecordV1(&s), Expires: s.expires()}
-	if err := f.st.UpdateSession(ctx, old); err != nil {
-		t.Fatalf("UpdateSession(v1)=%v, want nil", err)
-	}
-	list, err := f.m.Sessions(ctx, f.t, "alice")
-	if err != nil || len(list) != 1 {
-		t.Fatalf("Sessions=%v, %v, want one session", list, err)
-	}
-	if !sameSession(s, list[0]) {
-		t.Errorf("Sessions over a version 1 record=%+v, want %+v", list[0], s)
-	}
-	got, err := f.m.Load(ctx, f.t, []string{v})
-	if err != nil {
-		t.Fatalf("Load=%v, want nil", err)
-	}
-	if !sameSession(s, got) {
-		t.Errorf("Load over a version 1 record=%+v, want %+v", got, s)
-	}
-
-	f.clock.Advance(refreshAfter(time.Hour) + time.Second)
-	got, err = f.m.Load(ctx, f.t, []string{v})
-	if err != nil {
-		t.Fatalf("Load after refreshAfter=%v, want nil", err)
-	}
-	rec, err := f.st.GetSession(ctx, "acme", "alice", s.ID)
-	if err != nil {
-		t.Fatalf("GetSession=%v, want nil", err)
-	}
-	if rec.Data[0] != recordV2 {
-		t.Errorf("record after a refresh has version %d, want %d", rec.Data[0], recordV2)
-	}
-	var back Session
-	if err := decodeRecord(rec.Data, rec.Expires, &back); err != nil {
-		t.Fatalf("decodeRecord(refreshed)=%v, want nil", err)
-	}
-	back.ID, back.Tenant, back.Username = got.ID, got.Tenant, got.Username
-	if !sameSession(got, back) {
-		t.Errorf("refreshed record=%+v, want %+v", back, got)
 	}
 }
 

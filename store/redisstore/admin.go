@@ -233,9 +233,6 @@ func (st *Store) ListAudit(ctx context.Context, tenant string, limit int) ([][]b
 	return out, nil
 }
 
-// counterKey is under "l:", not the "n:" of the string counters of earlier
-// releases, so that replicas of both kinds never meet a key of the other's
-// type during a rolling upgrade; the old keys expire with their window.
 func (st *Store) counterKey(tenant, key string) string { return st.prefix + "l:" + tenant + ":" + key }
 func (st *Store) adminKey(id string) string            { return st.prefix + "ak:" + id }
 func (st *Store) adminIndexKey(tenant string) string   { return st.prefix + "aks:" + tenant }

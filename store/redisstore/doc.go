@@ -9,22 +9,16 @@
 //	P s:{T:U}   hash    the user's sessions: field = session ID, value =
 //	                    0x01 and the expiry in unix milliseconds as 6
 //	                    bytes, big-endian, followed directly by the
-//	                    session's Data
+//	                    session's Data; a value that does not start so is
+//	                    malformed and refused
 //	P users:T   set     the tenant's user names (an index for ListUsers)
 //	P tenants   hash    tenant ID -> tenant configuration
 //	P applied:T string  what the tenants file last applied to T (kept
 //	                    when T is deleted)
 //	P l:T:K     hash    a login-limit counter K (a fixed window, its TTL):
 //	                    field n = failures, r:<id> = a place taken by an
-//	                    attempt in flight (releases that counted with a
-//	                    string under P n:T:K left those to expire)
+//	                    attempt in flight
 //	P changes   channel PUBLISHed after every tenant change
-//
-// Releases before this format wrote the expiry as 13 zero-padded decimal
-// digits. Both forms are read, by the Go code and the Lua scripts alike
-// (a digit is never 0x01); a session is rewritten in the current form
-// when it is next refreshed. A release that knows only the digits cannot
-// read the current form: see docs/operations.md before a rolling upgrade.
 //
 // Tenant IDs must match ^[a-z0-9-]+$, which every method checks: with no
 // ':' or brace in T, the key of (T, U) is unique and one tenant's keys can

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -20,16 +19,14 @@ var _ store.Store = (*Store)(nil)
 const DefaultPrefix = "latchkey:"
 
 const (
-	// A stored session is its expiry in unix milliseconds, then its Data.
-	// The expiry is written as binaryMark and 6 bytes, big-endian; before,
-	// it was 13 decimal digits, which are still read. A digit is never
-	// binaryMark, so the first byte tells the two apart, here and in the
-	// Lua scripts (expiryOf).
-	binaryMark   = 0x01
-	binaryLen    = 1 + 6
-	legacyDigits = 13
-	// maxExpiry is what both forms hold: 13 digits, until the year 2286.
-	maxExpiry = 9_999_999_999_999
+	// A stored session is expiryMark, its expiry in unix milliseconds as
+	// 6 bytes, big-endian, then its Data. The mark makes a value in any
+	// other layout malformed rather than misread, here and in the Lua
+	// scripts (expiryOf).
+	expiryMark = 0x01
+	expiryLen  = 1 + 6
+	// maxExpiry is the latest expiry 6 bytes hold (the year 10889).
+	maxExpiry = 1<<48 - 1
 
 	// deleteBatch is how many users DeleteTenant deletes per round trip.
 	deleteBatch = 500
@@ -99,14 +96,11 @@ func CheckPrefix(prefix string) error {
 }
 
 // expiryOf is shared Lua: it returns the expiry (unix ms) of a stored
-// session value in either form, or nil if the value is malformed.
+// session value, or nil if the value is malformed.
 const expiryOf = `
 local function expiryOf(v)
-  if string.byte(v, 1) == 1 then
-    if #v < 7 then return nil end
-    return (struct.unpack('>I6', v, 2))
-  end
-  return tonumber(string.sub(v, 1, 13))
+  if #v < 7 or string.byte(v, 1) ~= 1 then return nil end
+  return (struct.unpack('>I6', v, 2))
 end
 `
 
@@ -145,7 +139,6 @@ return 1
 
 // updateScript replaces a session only if it exists and has not expired,
 // so that a refresh racing a revocation cannot resurrect the session.
-// The stored expiry may be in either form (expiryOf).
 //
 // KEYS: sessions hash. ARGV: session ID, stored value, expiry, now (both
 // unix ms). Returns 0 if the session is missing or expired, 1 otherwise.
@@ -653,45 +646,34 @@ func expiryMillis(t time.Time) int64 {
 	return min(max(t.UnixMilli(), 0), maxExpiry)
 }
 
-// encodeSession returns the stored form of s: binaryMark, its expiry as 6
+// encodeSession returns the stored form of s: expiryMark, its expiry as 6
 // bytes big-endian, then Data verbatim.
 func encodeSession(s store.Session) []byte {
 	at := expiryMillis(s.Expires)
-	b := make([]byte, binaryLen, binaryLen+len(s.Data))
-	b[0] = binaryMark
-	for i := binaryLen - 1; i > 0; i-- {
+	b := make([]byte, expiryLen, expiryLen+len(s.Data))
+	b[0] = expiryMark
+	for i := expiryLen - 1; i > 0; i-- {
 		b[i] = byte(at)
 		at >>= 8
 	}
 	return append(b, s.Data...)
 }
 
-// decodeSession parses a stored session, in either form, and also returns
-// its expiry in unix milliseconds.
+// decodeSession parses a stored session and also returns its expiry in
+// unix milliseconds.
 func decodeSession(tenant, user, id, v string) (store.Session, int64, error) {
-	var at int64
-	var data string
-	switch {
-	case len(v) >= binaryLen && v[0] == binaryMark:
-		for i := 1; i < binaryLen; i++ {
-			at = at<<8 | int64(v[i])
-		}
-		data = v[binaryLen:]
-	case len(v) >= legacyDigits:
-		var err error
-		at, err = strconv.ParseInt(v[:legacyDigits], 10, 64)
-		if err != nil || at < 0 {
-			return store.Session{}, 0, errors.New("malformed session record")
-		}
-		data = v[legacyDigits:]
-	default:
+	if len(v) < expiryLen || v[0] != expiryMark {
 		return store.Session{}, 0, errors.New("malformed session record")
+	}
+	var at int64
+	for i := 1; i < expiryLen; i++ {
+		at = at<<8 | int64(v[i])
 	}
 	return store.Session{
 		Tenant:  tenant,
 		User:    user,
 		ID:      id,
-		Data:    []byte(data),
+		Data:    []byte(v[expiryLen:]),
 		Expires: time.UnixMilli(at),
 	}, at, nil
 }
