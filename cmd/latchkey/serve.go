@@ -110,6 +110,9 @@ func newApp(cfg *config, stdout io.Writer) (*app, error) {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
+		if client != nil {
+			client.Close()
+		}
 		return nil, err
 	}
 
