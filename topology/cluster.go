@@ -95,9 +95,12 @@ func (c *Cluster) Addrs() []string {
 	return addrs
 }
 
-// URL returns the LATCHKEY_REDIS_URL of the cluster, every node a seed:
-// redis-cluster://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3.
-func (c *Cluster) URL() string { return "redis-cluster://" + strings.Join(c.Addrs(), ",") }
+// URL returns the LATCHKEY_REDIS_URL of the cluster, every node a seed, in
+// go-redis's cluster form: redis://127.0.0.1:P1?addr=127.0.0.1:P2&addr=127.0.0.1:P3.
+func (c *Cluster) URL() string {
+	addrs := c.Addrs()
+	return "redis://" + addrs[0] + "?addr=" + strings.Join(addrs[1:], "&addr=")
+}
 
 // Client returns a cluster client with 2 s timeouts, closed when tb ends.
 func (c *Cluster) Client(tb testing.TB) *redis.ClusterClient {

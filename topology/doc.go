@@ -23,11 +23,11 @@
 //     within one hash slot (a CROSSSLOT error would fail it), and on a
 //     Sentinel set-up through a redis.FailoverClient. (TestCluster,
 //     TestSentinel)
-//   - Latchkey, run as a process on a redis-cluster:// URL, logs in,
+//   - Latchkey, run as a process on a cluster URL (addr= seeds), logs in,
 //     serves me and sessions and logs out, and two such processes share
 //     sessions and see each other's tenant changes within a second through
 //     pub/sub. (TestCluster)
-//   - On a redis-sentinel:// URL, killing the master under load costs only
+//   - On a Sentinel URL (master_name=), killing the master under load costs only
 //     503s (never a 401 or a 500), for a bounded time, until the sentinels
 //     promote the replica; the same process then serves the sessions made
 //     before the kill, without a restart. The test logs the error count

@@ -114,10 +114,12 @@ func (s *Sentinel) SentinelAddrs() []string {
 	return addrs
 }
 
-// URL returns the LATCHKEY_REDIS_URL of the set-up, database 0:
-// redis-sentinel://127.0.0.1:S1,127.0.0.1:S2,127.0.0.1:S3/0?master_name=mymaster.
+// URL returns the LATCHKEY_REDIS_URL of the set-up, database 0, in
+// go-redis's failover form:
+// redis://127.0.0.1:S1/0?master_name=mymaster&addr=127.0.0.1:S2&addr=127.0.0.1:S3.
 func (s *Sentinel) URL() string {
-	return "redis-sentinel://" + strings.Join(s.SentinelAddrs(), ",") + "/0?master_name=" + MasterName
+	addrs := s.SentinelAddrs()
+	return "redis://" + addrs[0] + "/0?master_name=" + MasterName + "&addr=" + strings.Join(addrs[1:], "&addr=")
 }
 
 // Client returns a failover client of the set-up with 2 s timeouts,

@@ -52,7 +52,7 @@ func TestSentinel(t *testing.T) {
 	t.Run("Failover", func(t *testing.T) { testFailover(t, s) })
 }
 
-// testFailover runs Latchkey on the redis-sentinel:// URL of s, makes
+// testFailover runs Latchkey on the Sentinel URL of s, makes
 // sessions and waits until the replica has them, then puts a steady load
 // of me and login requests on it and SIGKILLs the master. Until the
 // sentinels have promoted the replica and Latchkey has followed, requests

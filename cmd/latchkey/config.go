@@ -2,72 +2,61 @@ package main
 
 import (
 	"bytes"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/latchkeyhq/latchkey/api"
 	"github.com/latchkeyhq/latchkey/session"
+	"github.com/latchkeyhq/latchkey/store/redisstore"
 )
 
-// config is the serve command's configuration. Every field is a flag and an
-// environment variable; the flag wins.
+// config is the serve command's validated configuration. Every field is
+// one setting, a flag and an environment variable (the flag wins), parsed
+// into its type once. Files are named here and read by newApp.
 type config struct {
-	Addr        string
-	AdminAddr   string
-	RedisURL    string
-	TenantsFile string
-	CookieKeys  string
-	AdminToken  string
-	LogLevel    string
-	// TrustedProxies, HashMemoryMiB and SessionCacheSize are the parsed
-	// forms of their settings, filled in by validate.
-	TrustedProxiesRaw string
-	HashMemoryRaw     string
-	SessionCacheRaw   string
-	CookieKeysFile    string
-	AdminTokenFile    string
-	DrainDelayRaw     string
-	DrainDelay        time.Duration
-	TrustedProxies    []netip.Prefix
-	IPv6PrefixRaw     string
-	IPv6Prefix        int
-	HashMemoryMiB     int64
-	SessionCacheSize  int
-	// The Redis connection's files; Redis, RedisTLS and RedisPassword
-	// are their parsed forms, with LATCHKEY_REDIS_URL's, filled in by
-	// validate.
-	RedisCAFile       string
-	RedisCertFile     string
-	RedisKeyFile      string
-	RedisPasswordFile string
-	Redis             *redisTarget
-	RedisTLS          *tls.Config
-	RedisPassword     string
-	// PublicHosts is the parsed form of LATCHKEY_PUBLIC_HOSTS.
-	PublicHostsRaw string
-	PublicHosts    []string
-	// MetricsToken guards /metrics; HSTSMaxAge is the parsed
-	// LATCHKEY_HSTS_MAX_AGE, filled in by validate.
-	MetricsToken     string
-	MetricsTokenFile string
-	HSTSMaxAgeRaw    string
-	HSTSMaxAge       time.Duration
-
-	// RedisPrefix starts every Redis key and the change channel; empty
-	// means redisstore.DefaultPrefix.
-	RedisPrefix string
+	Addr      string
+	AdminAddr string
 	// AddrGiven reports whether LATCHKEY_ADDR or -addr was set, rather
 	// than Addr being the default: the demo listens on loopback unless
 	// told otherwise.
 	AddrGiven bool
+	// Redis is LATCHKEY_REDIS_URL as go-redis parsed it; nil means the
+	// in-memory store. It holds the URL's credentials: never log it.
+	Redis *redis.UniversalOptions
+	// RedisPrefix starts every Redis key and the change channel; empty
+	// means redisstore.DefaultPrefix.
+	RedisPrefix       string
+	RedisCAFile       string
+	RedisCertFile     string
+	RedisKeyFile      string
+	RedisPasswordFile string
+	TenantsFile       string
+	// CookieKeys, AdminToken and MetricsToken are given as values or in
+	// their _FILE; nil or empty when not given as values.
+	CookieKeys       [][]byte
+	CookieKeysFile   string
+	AdminToken       string
+	AdminTokenFile   string
+	MetricsToken     string
+	MetricsTokenFile string
+	LogLevel         slog.Level
+	TrustedProxies   []netip.Prefix
+	PublicHosts      []string
+	HashMemoryMiB    int64
+	SessionCacheSize int
+	IPv6Prefix       int
+	DrainDelay       time.Duration
+	HSTSMaxAge       time.Duration
 }
 
 // maxHSTSMaxAge bounds LATCHKEY_HSTS_MAX_AGE: two years is what HSTS
@@ -80,49 +69,114 @@ const maxHSTSMaxAge = 2 * 365 * 24 * time.Hour
 // hold; a larger number is a typo.
 const maxSessionCache = 10_000_000
 
-// setting ties a config field to its flag and environment variable.
-type setting struct {
+// A setting is one typed configuration value bound to its flag and its
+// environment variable: the text given (flag over variable over default)
+// is parsed into *dst once, after the flags. Its errors are prefixed with
+// the variable's name and never quote a secret's value.
+type setting[T any] struct {
 	flag, env, def, usage string
-	dst                   *string
-	secret                bool
+	secret                bool // kept out of -help
+	dst                   *T
+	parse                 func(string) (T, error)
+	raw                   string
 }
 
-func (c *config) settings() []setting {
-	return []setting{
-		{"addr", "LATCHKEY_ADDR", ":8080", "public listener (the SPA-facing API)", &c.Addr, false},
-		{"admin-addr", "LATCHKEY_ADMIN_ADDR", "127.0.0.1:8081", "admin listener: admin API, /healthz, /readyz", &c.AdminAddr, false},
-		{"redis-url", "LATCHKEY_REDIS_URL", "", "redis://, redis-sentinel:// or redis-cluster:// URL (rediss… for TLS); unset means the in-memory store", &c.RedisURL, true},
-		{"tenants-file", "LATCHKEY_TENANTS_FILE", "", "YAML tenants file applied at start-up", &c.TenantsFile, false},
-		{"cookie-keys", "LATCHKEY_COOKIE_KEYS", "", "comma-separated base64 cookie keys (>= 32 bytes each); the first signs", &c.CookieKeys, true},
-		{"admin-token", "LATCHKEY_ADMIN_TOKEN", "", "bearer token of the admin API; unset disables it", &c.AdminToken, true},
-		{"log-level", "LATCHKEY_LOG_LEVEL", "info", "debug, info, warn or error", &c.LogLevel, false},
-		{"trusted-proxies", "LATCHKEY_TRUSTED_PROXIES", "", "comma-separated CIDRs or IPs of proxies whose X-Forwarded-For is believed (e.g. the ingress)", &c.TrustedProxiesRaw, false},
-		{"hash-memory", "LATCHKEY_HASH_MEMORY_MIB", "128", "MiB that concurrent password hashes may use together", &c.HashMemoryRaw, false},
-		{"session-cache-size", "LATCHKEY_SESSION_CACHE_SIZE", strconv.Itoa(session.DefaultCacheSize), "sessions each replica keeps in memory for me (about 220 bytes each), evicting the least recently used; 0 disables the cache", &c.SessionCacheRaw, false},
-		{"cookie-keys-file", "LATCHKEY_COOKIE_KEYS_FILE", "", "file holding LATCHKEY_COOKIE_KEYS, re-read when it changes", &c.CookieKeysFile, false},
-		{"admin-token-file", "LATCHKEY_ADMIN_TOKEN_FILE", "", "file holding LATCHKEY_ADMIN_TOKEN, re-read when it changes", &c.AdminTokenFile, false},
-		{"drain-delay", "LATCHKEY_DRAIN_DELAY", "0s", "after SIGTERM, how long to keep serving with /readyz failing before closing", &c.DrainDelayRaw, false},
-		{"redis-ca-file", "LATCHKEY_REDIS_CA_FILE", "", "PEM file of the CA certificates that Redis's TLS certificate must verify against (rediss… URLs); unset means the system's", &c.RedisCAFile, false},
-		{"redis-cert-file", "LATCHKEY_REDIS_CERT_FILE", "", "PEM file of the TLS client certificate to present to Redis, with -redis-key-file", &c.RedisCertFile, false},
-		{"redis-key-file", "LATCHKEY_REDIS_KEY_FILE", "", "PEM file of the TLS client certificate's private key", &c.RedisKeyFile, false},
-		{"redis-password-file", "LATCHKEY_REDIS_PASSWORD_FILE", "", "file holding the Redis password, re-read when it changes; the URL then holds none", &c.RedisPasswordFile, false},
-		{"public-hosts", "LATCHKEY_PUBLIC_HOSTS", "", "comma-separated hostnames of the shared public API, which serve every tenant in path form (/v1/t/{tenant}/…); no tenant may claim one", &c.PublicHostsRaw, false},
-		{"metrics-token", "LATCHKEY_METRICS_TOKEN", "", "bearer token that /metrics requires (>= 16 bytes); unset serves /metrics to whoever reaches the admin listener", &c.MetricsToken, true},
-		{"metrics-token-file", "LATCHKEY_METRICS_TOKEN_FILE", "", "file holding LATCHKEY_METRICS_TOKEN, re-read when it changes", &c.MetricsTokenFile, false},
-		{"hsts-max-age", "LATCHKEY_HSTS_MAX_AGE", "8760h", "max-age of the Strict-Transport-Security header on answers to HTTPS requests (TLS, or X-Forwarded-Proto: https from a trusted proxy); 0 sends none", &c.HSTSMaxAgeRaw, false},
-		{"ipv6-prefix", "LATCHKEY_IPV6_PREFIX", strconv.Itoa(api.DefaultIPv6Prefix), "prefix length (32 to 128) of the IPv6 network a client is counted under by the per-address login limit", &c.IPv6PrefixRaw, false},
-		{"redis-prefix", "LATCHKEY_REDIS_PREFIX", "", "prefix of every Redis key and of the change channel, so that deployments (or tests) can share one Redis; unset means latchkey:", &c.RedisPrefix, false},
+// binding is a setting of any type, as parseConfig uses it.
+type binding interface {
+	define(fs *flag.FlagSet, getenv func(string) string)
+	apply() []error
+	name() string
+}
+
+func bind[T any](dst *T, flag, env, def, usage string, parse func(string) (T, error)) *setting[T] {
+	return &setting[T]{flag: flag, env: env, def: def, usage: usage, dst: dst, parse: parse}
+}
+
+// secret marks s as holding a secret, whose value -help never shows.
+func secret[T any](s *setting[T]) *setting[T] { s.secret = true; return s }
+
+func (s *setting[T]) String() string {
+	if s == nil || s.secret {
+		return ""
+	}
+	return s.raw
+}
+
+func (s *setting[T]) Set(v string) error { s.raw = v; return nil }
+
+func (s *setting[T]) name() string { return s.env }
+
+func (s *setting[T]) define(fs *flag.FlagSet, getenv func(string) string) {
+	s.raw = s.def
+	if v := getenv(s.env); v != "" {
+		s.raw = v
+	}
+	fs.Var(s, s.flag, fmt.Sprintf("%s (env %s)", s.usage, s.env))
+}
+
+func (s *setting[T]) apply() []error {
+	v, err := s.parse(s.raw)
+	if err != nil {
+		return named(s.env, err)
+	}
+	*s.dst = v
+	return nil
+}
+
+// named prefixes each problem of err (one, or several joined) with the
+// setting's name.
+func named(name string, err error) []error {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	out := make([]error, len(errs))
+	for i, e := range errs {
+		out[i] = fmt.Errorf("%s: %w", name, e)
+	}
+	return out
+}
+
+func (c *config) settings() []binding {
+	return []binding{
+		bind(&c.Addr, "addr", "LATCHKEY_ADDR", ":8080", "public listener (the SPA-facing API)", hostPort),
+		bind(&c.AdminAddr, "admin-addr", "LATCHKEY_ADMIN_ADDR", "127.0.0.1:8081", "admin listener: admin API, /healthz, /readyz", hostPort),
+		secret(bind(&c.Redis, "redis-url", "LATCHKEY_REDIS_URL", "", "go-redis URL of Redis: redis:// or rediss:// (TLS); master_name= for Sentinel, addr= for more Cluster seeds; unset means the in-memory store", parseRedisURL)),
+		bind(&c.TenantsFile, "tenants-file", "LATCHKEY_TENANTS_FILE", "", "YAML tenants file applied at start-up", text),
+		secret(bind(&c.CookieKeys, "cookie-keys", "LATCHKEY_COOKIE_KEYS", "", "comma-separated base64 cookie keys (>= 32 bytes each); the first signs", optional(session.ParseKeys))),
+		secret(bind(&c.AdminToken, "admin-token", "LATCHKEY_ADMIN_TOKEN", "", "bearer token of the admin API; unset disables it", optional(token))),
+		bind(&c.LogLevel, "log-level", "LATCHKEY_LOG_LEVEL", "info", "debug, info, warn or error", logLevel),
+		bind(&c.TrustedProxies, "trusted-proxies", "LATCHKEY_TRUSTED_PROXIES", "", "comma-separated CIDRs or IPs of proxies whose X-Forwarded-For is believed (e.g. the ingress)", prefixes),
+		bind(&c.HashMemoryMiB, "hash-memory", "LATCHKEY_HASH_MEMORY_MIB", "128", "MiB that concurrent password hashes may use together",
+			number[int64](20, 1<<20, "a whole number of MiB from 20 (one hash) to 1048576")),
+		bind(&c.SessionCacheSize, "session-cache-size", "LATCHKEY_SESSION_CACHE_SIZE", strconv.Itoa(session.DefaultCacheSize), "sessions each replica keeps in memory for me (about 220 bytes each), evicting the least recently used; 0 disables the cache",
+			number[int](0, maxSessionCache, fmt.Sprintf("a whole number of sessions from 0 (no cache) to %d", maxSessionCache))),
+		bind(&c.CookieKeysFile, "cookie-keys-file", "LATCHKEY_COOKIE_KEYS_FILE", "", "file holding LATCHKEY_COOKIE_KEYS, re-read when it changes", text),
+		bind(&c.AdminTokenFile, "admin-token-file", "LATCHKEY_ADMIN_TOKEN_FILE", "", "file holding LATCHKEY_ADMIN_TOKEN, re-read when it changes", text),
+		bind(&c.DrainDelay, "drain-delay", "LATCHKEY_DRAIN_DELAY", "0s", "after SIGTERM, how long to keep serving with /readyz failing before closing", drainDelay),
+		bind(&c.RedisCAFile, "redis-ca-file", "LATCHKEY_REDIS_CA_FILE", "", "PEM file of the CA certificates that Redis's TLS certificate must verify against (rediss:// URLs); unset means the system's", text),
+		bind(&c.RedisCertFile, "redis-cert-file", "LATCHKEY_REDIS_CERT_FILE", "", "PEM file of the TLS client certificate to present to Redis, with -redis-key-file", text),
+		bind(&c.RedisKeyFile, "redis-key-file", "LATCHKEY_REDIS_KEY_FILE", "", "PEM file of the TLS client certificate's private key", text),
+		bind(&c.RedisPasswordFile, "redis-password-file", "LATCHKEY_REDIS_PASSWORD_FILE", "", "file holding the Redis password, re-read when it changes; the URL then holds none", text),
+		bind(&c.PublicHosts, "public-hosts", "LATCHKEY_PUBLIC_HOSTS", "", "comma-separated hostnames of the shared public API, which serve every tenant in path form (/v1/t/{tenant}/…); no tenant may claim one", publicHosts),
+		secret(bind(&c.MetricsToken, "metrics-token", "LATCHKEY_METRICS_TOKEN", "", "bearer token that /metrics requires (>= 16 bytes); unset serves /metrics to whoever reaches the admin listener", optional(token))),
+		bind(&c.MetricsTokenFile, "metrics-token-file", "LATCHKEY_METRICS_TOKEN_FILE", "", "file holding LATCHKEY_METRICS_TOKEN, re-read when it changes", text),
+		bind(&c.HSTSMaxAge, "hsts-max-age", "LATCHKEY_HSTS_MAX_AGE", "8760h", "max-age of the Strict-Transport-Security header on answers to HTTPS requests (TLS, or X-Forwarded-Proto: https from a trusted proxy); 0 sends none", hstsMaxAge),
+		bind(&c.IPv6Prefix, "ipv6-prefix", "LATCHKEY_IPV6_PREFIX", strconv.Itoa(api.DefaultIPv6Prefix), "prefix length (32 to 128) of the IPv6 network a client is counted under by the per-address login limit",
+			number[int](32, 128, "a prefix length from 32 to 128")),
+		bind(&c.RedisPrefix, "redis-prefix", "LATCHKEY_REDIS_PREFIX", "", "prefix of every Redis key and of the change channel, so that deployments (or tests) can share one Redis; unset means latchkey:", optional(redisPrefix)),
 	}
 }
 
 // parseConfig reads flags over environment over defaults and validates the
-// result, reporting every problem at once. Secrets are better passed in the
-// environment: flags show up in process listings. For -h or -help it
-// returns flag.ErrHelp, for which serve prints serveHelp; for a bad flag,
-// errUsage, explained on stderr already.
+// result, reporting every problem at once; it reads no file. Secrets are
+// better passed in the environment: flags show up in process listings.
+// For -h or -help it returns flag.ErrHelp, for which serve prints
+// serveHelp; for a bad flag, errUsage, explained on stderr already.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
 	c := &config{}
-	fs := c.flagSet(getenv)
+	settings := c.settings()
+	fs := flagSet(settings, getenv)
 	// The flag package reports a bad flag, and -h, through Output and
 	// Usage; only a bad flag's report is for stderr.
 	var report bytes.Buffer
@@ -142,7 +196,16 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	c.AddrGiven = getenv("LATCHKEY_ADDR") != ""
 	fs.Visit(func(f *flag.Flag) { c.AddrGiven = c.AddrGiven || f.Name == "addr" })
-	return c, c.validate()
+	var errs []error
+	invalid := map[string]bool{}
+	for _, s := range settings {
+		if e := s.apply(); e != nil {
+			errs = append(errs, e...)
+			invalid[s.name()] = true
+		}
+	}
+	errs = append(errs, c.validate(invalid)...)
+	return c, errors.Join(errs...)
 }
 
 // serveHelp is the text of "latchkey serve -h".
@@ -163,140 +226,182 @@ given.
 
 flags:
 `)
-	fs := (&config{}).flagSet(getenv)
+	fs := flagSet((&config{}).settings(), getenv)
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 }
 
-// flagSet returns the serve flags, each bound to its field of c and
-// defaulting to its environment variable, else to its default.
-func (c *config) flagSet(getenv func(string) string) *flag.FlagSet {
+// flagSet returns the serve flags, each defaulting to its environment
+// variable, else to its default.
+func flagSet(settings []binding, getenv func(string) string) *flag.FlagSet {
 	fs := flag.NewFlagSet("latchkey serve", flag.ContinueOnError)
-	for _, s := range c.settings() {
-		def := s.def
-		if v := getenv(s.env); v != "" {
-			def = v
-		}
-		usage := fmt.Sprintf("%s (env %s)", s.usage, s.env)
-		if s.secret {
-			// Keep secret values out of -help output.
-			fs.Func(s.flag, usage, func(v string) error { *s.dst = v; return nil })
-			*s.dst = def
-			continue
-		}
-		fs.StringVar(s.dst, s.flag, def, usage)
+	for _, s := range settings {
+		s.define(fs, getenv)
 	}
 	return fs
 }
 
-func (c *config) validate() error {
+// validate checks what no single setting can: the settings that go
+// together. invalid names the settings whose own value was refused.
+func (c *config) validate(invalid map[string]bool) []error {
 	var errs []error
-	// A secret given as a file is read now, so that its problems are
-	// reported with the rest; it is re-read while serving.
 	for _, s := range []struct {
-		name, file string
-		dst        *string
+		name  string
+		value bool
+		file  string
 	}{
-		{"LATCHKEY_COOKIE_KEYS", c.CookieKeysFile, &c.CookieKeys},
-		{"LATCHKEY_ADMIN_TOKEN", c.AdminTokenFile, &c.AdminToken},
-		{"LATCHKEY_METRICS_TOKEN", c.MetricsTokenFile, &c.MetricsToken},
+		{"LATCHKEY_COOKIE_KEYS", c.CookieKeys != nil, c.CookieKeysFile},
+		{"LATCHKEY_ADMIN_TOKEN", c.AdminToken != "", c.AdminTokenFile},
+		{"LATCHKEY_METRICS_TOKEN", c.MetricsToken != "", c.MetricsTokenFile},
 	} {
-		if s.file == "" {
-			continue
-		}
-		if *s.dst != "" {
+		if (s.value || invalid[s.name]) && s.file != "" {
 			errs = append(errs, fmt.Errorf("%s and %s_FILE are both set: give one", s.name, s.name))
-			continue
-		}
-		v, err := readSecretFile(s.file)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s_FILE: %w", s.name, err))
-			continue
-		}
-		if v == "" {
-			errs = append(errs, fmt.Errorf("%s_FILE: %s is empty", s.name, s.file))
-			continue
-		}
-		*s.dst = v
-	}
-	if d, err := time.ParseDuration(c.DrainDelayRaw); err != nil || d < 0 || d > 5*time.Minute {
-		errs = append(errs, fmt.Errorf("LATCHKEY_DRAIN_DELAY: %q is not a duration from 0s to 5m", c.DrainDelayRaw))
-	} else {
-		c.DrainDelay = d
-	}
-	for _, a := range []struct{ name, v string }{{"LATCHKEY_ADDR", c.Addr}, {"LATCHKEY_ADMIN_ADDR", c.AdminAddr}} {
-		if _, _, err := net.SplitHostPort(a.v); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %q is not host:port", a.name, a.v))
 		}
 	}
+
 	// Never echo the URL: it may hold a password.
-	errs = append(errs, c.validateRedis()...)
-	if c.RedisURL != "" {
-		if c.CookieKeys == "" {
-			errs = append(errs, errors.New("LATCHKEY_COOKIE_KEYS: required with LATCHKEY_REDIS_URL, or replicas would reject each other's cookies and every restart would log everyone out"))
+	redisGiven := c.Redis != nil || invalid["LATCHKEY_REDIS_URL"]
+	if redisGiven && c.CookieKeys == nil && c.CookieKeysFile == "" && !invalid["LATCHKEY_COOKIE_KEYS"] {
+		errs = append(errs, errors.New("LATCHKEY_COOKIE_KEYS: required with LATCHKEY_REDIS_URL, or replicas would reject each other's cookies and every restart would log everyone out"))
+	}
+	files := []struct{ name, path string }{
+		{"LATCHKEY_REDIS_CA_FILE", c.RedisCAFile},
+		{"LATCHKEY_REDIS_CERT_FILE", c.RedisCertFile},
+		{"LATCHKEY_REDIS_KEY_FILE", c.RedisKeyFile},
+		{"LATCHKEY_REDIS_PASSWORD_FILE", c.RedisPasswordFile},
+		{"LATCHKEY_REDIS_PREFIX", c.RedisPrefix},
+	}
+	if !redisGiven {
+		for _, f := range files {
+			if f.path != "" {
+				errs = append(errs, fmt.Errorf("%s: only meaningful with LATCHKEY_REDIS_URL", f.name))
+			}
+		}
+		return errs
+	}
+	if (c.RedisCertFile == "") != (c.RedisKeyFile == "") {
+		errs = append(errs, errors.New("LATCHKEY_REDIS_CERT_FILE, LATCHKEY_REDIS_KEY_FILE: give both, the client certificate and its key, or neither"))
+	}
+	if c.Redis == nil {
+		return errs // the URL's problems are reported already
+	}
+	var tlsFiles []string
+	for _, f := range files[:3] {
+		if f.path != "" {
+			tlsFiles = append(tlsFiles, f.name)
 		}
 	}
-	if c.CookieKeys != "" {
-		if _, err := session.ParseKeys(c.CookieKeys); err != nil {
-			errs = append(errs, fmt.Errorf("LATCHKEY_COOKIE_KEYS: %w", err))
+	if len(tlsFiles) > 0 && c.Redis.TLSConfig == nil {
+		errs = append(errs, fmt.Errorf("%s: only meaningful with a rediss:// URL", strings.Join(tlsFiles, ", ")))
+	}
+	if c.RedisPasswordFile != "" && c.Redis.Password != "" {
+		errs = append(errs, errors.New("LATCHKEY_REDIS_PASSWORD_FILE: LATCHKEY_REDIS_URL holds a password too: give one"))
+	}
+	return errs
+}
+
+// The parsers of the settings. Their errors complete "SETTING: " and
+// quote the value only where it cannot be a secret.
+
+func text(s string) (string, error) { return s, nil }
+
+// optional parses a setting that may be left empty, which means unset.
+func optional[T any](parse func(string) (T, error)) func(string) (T, error) {
+	return func(s string) (T, error) {
+		if s == "" {
+			var zero T
+			return zero, nil
 		}
+		return parse(s)
 	}
-	if c.AdminToken != "" && len(c.AdminToken) < 16 {
-		errs = append(errs, errors.New("LATCHKEY_ADMIN_TOKEN: must be at least 16 bytes; generate one with `openssl rand -base64 32`"))
+}
+
+func hostPort(s string) (string, error) {
+	if _, _, err := net.SplitHostPort(s); err != nil {
+		return "", fmt.Errorf("%q is not host:port", s)
 	}
-	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
-		errs = append(errs, errors.New("LATCHKEY_METRICS_TOKEN: must be at least 16 bytes; generate one with `openssl rand -base64 32`"))
+	return s, nil
+}
+
+// token checks a bearer token; the error never quotes it.
+func token(s string) (string, error) {
+	if len(s) < 16 {
+		return "", errors.New("must be at least 16 bytes; generate one with `openssl rand -base64 32`")
 	}
-	if d, err := time.ParseDuration(c.HSTSMaxAgeRaw); err != nil || d < 0 || d > maxHSTSMaxAge || d%time.Second != 0 {
-		errs = append(errs, fmt.Errorf("LATCHKEY_HSTS_MAX_AGE: %q is not a whole number of seconds from 0 (no header) to 17520h (two years), as a duration such as 8760h", c.HSTSMaxAgeRaw))
-	} else {
-		c.HSTSMaxAge = d
+	return s, nil
+}
+
+func logLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	switch s {
+	case "debug", "info", "warn", "error":
+		return l, l.UnmarshalText([]byte(s))
 	}
-	for p := range strings.SplitSeq(c.TrustedProxiesRaw, ",") {
-		p = strings.TrimSpace(p)
-		if p == "" {
+	return l, fmt.Errorf("%q is not debug, info, warn or error", s)
+}
+
+// number parses a whole number from lo to hi, which want describes.
+func number[T int | int64](lo, hi T, want string) func(string) (T, error) {
+	return func(s string) (T, error) {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || T(n) < lo || T(n) > hi || int64(T(n)) != n {
+			return 0, fmt.Errorf("%q is not %s", s, want)
+		}
+		return T(n), nil
+	}
+}
+
+func drainDelay(s string) (time.Duration, error) {
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 && d <= 5*time.Minute {
+		return d, nil
+	}
+	return 0, fmt.Errorf("%q is not a duration from 0s to 5m", s)
+}
+
+func hstsMaxAge(s string) (time.Duration, error) {
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 && d <= maxHSTSMaxAge && d%time.Second == 0 {
+		return d, nil
+	}
+	return 0, fmt.Errorf("%q is not a whole number of seconds from 0 (no header) to 17520h (two years), as a duration such as 8760h", s)
+}
+
+// prefixes parses comma-separated CIDRs and IP addresses, an address
+// standing for itself alone.
+func prefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	var errs []error
+	for p := range strings.SplitSeq(s, ",") {
+		if p = strings.TrimSpace(p); p == "" {
 			continue
 		}
 		prefix, err := netip.ParsePrefix(p)
 		if err != nil {
 			addr, aerr := netip.ParseAddr(p)
 			if aerr != nil {
-				errs = append(errs, fmt.Errorf("LATCHKEY_TRUSTED_PROXIES: %q is not a CIDR or an IP address", p))
+				errs = append(errs, fmt.Errorf("%q is not a CIDR or an IP address", p))
 				continue
 			}
 			prefix = netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen())
 		}
-		c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
+		out = append(out, prefix.Masked())
 	}
-	for h := range strings.SplitSeq(c.PublicHostsRaw, ",") {
+	return out, errors.Join(errs...)
+}
+
+func publicHosts(s string) ([]string, error) {
+	var out []string
+	var errs []error
+	for h := range strings.SplitSeq(s, ",") {
 		if h = strings.TrimSpace(h); h == "" {
 			continue
 		}
 		if msg := session.ValidPublicHost(h); msg != "" {
-			errs = append(errs, fmt.Errorf("LATCHKEY_PUBLIC_HOSTS: %s", msg))
+			errs = append(errs, errors.New(msg))
 			continue
 		}
-		c.PublicHosts = append(c.PublicHosts, h)
+		out = append(out, h)
 	}
-	if n, err := strconv.Atoi(c.IPv6PrefixRaw); err != nil || n < 32 || n > 128 {
-		errs = append(errs, fmt.Errorf("LATCHKEY_IPV6_PREFIX: %q is not a prefix length from 32 to 128", c.IPv6PrefixRaw))
-	} else {
-		c.IPv6Prefix = n
-	}
-	if n, err := strconv.ParseInt(c.HashMemoryRaw, 10, 64); err != nil || n < 20 || n > 1<<20 {
-		errs = append(errs, fmt.Errorf("LATCHKEY_HASH_MEMORY_MIB: %q is not a whole number of MiB from 20 (one hash) to 1048576", c.HashMemoryRaw))
-	} else {
-		c.HashMemoryMiB = n
-	}
-	if n, err := strconv.Atoi(c.SessionCacheRaw); err != nil || n < 0 || n > maxSessionCache {
-		errs = append(errs, fmt.Errorf("LATCHKEY_SESSION_CACHE_SIZE: %q is not a whole number of sessions from 0 (no cache) to %d", c.SessionCacheRaw, maxSessionCache))
-	} else {
-		c.SessionCacheSize = n
-	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		errs = append(errs, fmt.Errorf("LATCHKEY_LOG_LEVEL: %q is not debug, info, warn or error", c.LogLevel))
-	}
-	return errors.Join(errs...)
+	return out, errors.Join(errs...)
 }
+
+func redisPrefix(s string) (string, error) { return s, redisstore.CheckPrefix(s) }

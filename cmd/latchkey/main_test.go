@@ -252,6 +252,36 @@ func TestConfigProblemsReportedTogether(t *testing.T) {
 	}
 }
 
+// TestFileProblemsReportedTogether: the files that the settings name are
+// read before anything is built, and their problems are reported together
+// (the tenants file's too), without a connection to Redis.
+func TestFileProblemsReportedTogether(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := map[string]string{
+		"LATCHKEY_ADDR": "127.0.0.1:0", "LATCHKEY_ADMIN_ADDR": "127.0.0.1:0",
+		"LATCHKEY_REDIS_URL":        "rediss://127.0.0.1:1/0",
+		"LATCHKEY_REDIS_CA_FILE":    filepath.Join(dir, "ca.pem"),
+		"LATCHKEY_COOKIE_KEYS_FILE": filepath.Join(dir, "keys"),
+		"LATCHKEY_ADMIN_TOKEN_FILE": filepath.Join(dir, "token"),
+		"LATCHKEY_TENANTS_FILE":     filepath.Join(dir, "tenants.yaml"),
+	}
+	os.WriteFile(env["LATCHKEY_ADMIN_TOKEN_FILE"], []byte("short\n"), 0o600)
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"serve"}, func(k string) string { return env[k] }, nil, &out, &out)
+	if err == nil {
+		t.Fatal("run = nil, want the files' problems")
+	}
+	for _, want := range []string{"LATCHKEY_REDIS_CA_FILE: open", "LATCHKEY_COOKIE_KEYS_FILE: open", "LATCHKEY_ADMIN_TOKEN_FILE: must be at least 16 bytes", "LATCHKEY_TENANTS_FILE: open"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s:\n%v", want, err)
+		}
+	}
+	if strings.Contains(out.String(), "Redis") {
+		t.Errorf("Redis was reached before the files were read:\n%s", &out)
+	}
+}
+
 func TestSessionCacheSize(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,6 +51,9 @@ func TestHSTSMaxAgeSetting(t *testing.T) {
 	}
 }
 
+// TestMetricsTokenSettings checks LATCHKEY_METRICS_TOKEN and its _FILE:
+// parseConfig refuses a short token or both, newApp reads the file, and the
+// app's /metrics then requires the token.
 func TestMetricsTokenSettings(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -60,7 +64,7 @@ func TestMetricsTokenSettings(t *testing.T) {
 		}
 		return p
 	}
-	good, empty := file("good", "metrics-token-from-a-file-0123\n"), file("empty", "\n")
+	good, empty, short := file("good", "metrics-token-from-a-file-0123\n"), file("empty", "\n"), file("short", "metrics-token-\n")
 	for _, tc := range []struct {
 		name    string
 		env     map[string]string
@@ -71,6 +75,7 @@ func TestMetricsTokenSettings(t *testing.T) {
 		{name: "in the environment", env: map[string]string{"LATCHKEY_METRICS_TOKEN": "metrics-token-0123456789"}, want: "metrics-token-0123456789"},
 		{name: "in a file, without its newline", env: map[string]string{"LATCHKEY_METRICS_TOKEN_FILE": good}, want: "metrics-token-from-a-file-0123"},
 		{name: "too short", env: map[string]string{"LATCHKEY_METRICS_TOKEN": "short-secret"}, wantErr: "LATCHKEY_METRICS_TOKEN: must be at least 16 bytes"},
+		{name: "too short in a file", env: map[string]string{"LATCHKEY_METRICS_TOKEN_FILE": short}, wantErr: "LATCHKEY_METRICS_TOKEN_FILE: must be at least 16 bytes"},
 		{name: "both", env: map[string]string{"LATCHKEY_METRICS_TOKEN": "metrics-token-0123456789", "LATCHKEY_METRICS_TOKEN_FILE": good},
 			wantErr: "LATCHKEY_METRICS_TOKEN and LATCHKEY_METRICS_TOKEN_FILE are both set"},
 		{name: "an empty file", env: map[string]string{"LATCHKEY_METRICS_TOKEN_FILE": empty}, wantErr: "LATCHKEY_METRICS_TOKEN_FILE: "},
@@ -79,9 +84,13 @@ func TestMetricsTokenSettings(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			c, err := parseConfig(nil, func(k string) string { return tc.env[k] }, io.Discard)
+			var a *app
+			if err == nil {
+				a, err = newApp(c, io.Discard)
+			}
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("parseConfig = %v, want an error with %q", err, tc.wantErr)
+					t.Fatalf("err = %v, want an error with %q", err, tc.wantErr)
 				}
 				if strings.Contains(err.Error(), "metrics-token-") {
 					t.Errorf("the error echoes the token: %v", err)
@@ -91,8 +100,23 @@ func TestMetricsTokenSettings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.MetricsToken != tc.want {
-				t.Errorf("MetricsToken = %q, want %q", c.MetricsToken, tc.want)
+			defer a.closeStore()
+			metrics := func(token string) int {
+				r := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+				if token != "" {
+					r.Header.Set("Authorization", "Bearer "+token)
+				}
+				w := httptest.NewRecorder()
+				a.srv.Admin().ServeHTTP(w, r)
+				return w.Code
+			}
+			if got := metrics(tc.want); got != http.StatusOK {
+				t.Errorf("/metrics with %q: %d, want 200", tc.want, got)
+			}
+			if tc.want != "" {
+				if got := metrics(""); got != http.StatusUnauthorized {
+					t.Errorf("/metrics without the token: %d, want 401", got)
+				}
 			}
 		})
 	}

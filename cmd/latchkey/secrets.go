@@ -35,6 +35,25 @@ func readSecretFile(path string) (string, error) {
 	return strings.TrimRight(string(b[:n]), "\r\n"), nil
 }
 
+// readSecret reads the file of the secret setting name (without _FILE)
+// and parses its content as the setting's own value would be. The
+// returned secretFile re-reads it once the caller sets its apply. Errors
+// name the setting and the file, never the content.
+func readSecret[T any](name, path string, parse func(string) (T, error)) (T, *secretFile, error) {
+	var v T
+	s, err := readSecretFile(path)
+	if err == nil && s == "" {
+		err = fmt.Errorf("%s is empty", path)
+	}
+	if err == nil {
+		v, err = parse(s)
+	}
+	if err != nil {
+		return v, nil, fmt.Errorf("%s_FILE: %w", name, err)
+	}
+	return v, &secretFile{setting: name + "_FILE", path: path, sum: sha256.Sum256([]byte(s))}, nil
+}
+
 // secretFile is a setting given as a file, applied again whenever the
 // file's content changes, so that a mounted Secret rotates it without a
 // restart.

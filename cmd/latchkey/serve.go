@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -49,70 +48,154 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	log := newLogger(stdout, cfg.LogLevel)
-
-	reg := newRegistry()
-	st, closeStore, err := openStore(cfg, log, reg)
+	a, err := newApp(cfg, stdout)
 	if err != nil {
 		return err
 	}
-	defer closeStore()
+	return a.run(ctx, onListen)
+}
 
-	keys, err := cookieKeys(cfg, log)
-	if err != nil {
-		return err
-	}
-	m, err := session.NewManager(st, session.Config{Keys: keys, Logger: log, HashMemory: cfg.HashMemoryMiB << 20, PublicHosts: cfg.PublicHosts})
-	if err != nil {
-		return err
-	}
+// app is the service built from a validated config, not yet started: its
+// files read, its store client made and checked, its manager and API
+// built. run starts it, once.
+type app struct {
+	cfg    *config
+	log    *slog.Logger
+	stdout io.Writer
+	reg    *prometheus.Registry
+	m      *session.Manager
+	srv    *api.Server
+	// file is the tenants file, nil without one; demo reports whether
+	// the demo runs instead (neither a tenants file nor Redis).
+	file *session.TenantsFile
+	demo bool
+	// secrets are the files re-read while serving.
+	secrets    []*secretFile
+	closeStore func()
+}
 
-	// Read the tenants file before touching the store, so that a bad file is
-	// reported in full and changes nothing.
-	var file *session.TenantsFile
-	var demoPassword string // set when serving the demo
+// newApp reads every file that cfg names, reporting all their problems
+// together before anything is built, then builds the store, the manager
+// and the API. A bad file changes nothing.
+func newApp(cfg *config, stdout io.Writer) (*app, error) {
+	a := &app{cfg: cfg, log: newLogger(stdout, cfg.LogLevel), stdout: stdout, reg: newRegistry(), closeStore: func() {}}
+	var errs []error
+	keys, adminToken, metricsToken := cfg.CookieKeys, cfg.AdminToken, cfg.MetricsToken
+	var keysFile, adminFile, metricsFile *secretFile
+	var err error
+	if cfg.CookieKeysFile != "" {
+		keys, keysFile, err = readSecret("LATCHKEY_COOKIE_KEYS", cfg.CookieKeysFile, session.ParseKeys)
+		errs = append(errs, err)
+	}
+	if cfg.AdminTokenFile != "" {
+		adminToken, adminFile, err = readSecret("LATCHKEY_ADMIN_TOKEN", cfg.AdminTokenFile, token)
+		errs = append(errs, err)
+	}
+	if cfg.MetricsTokenFile != "" {
+		metricsToken, metricsFile, err = readSecret("LATCHKEY_METRICS_TOKEN", cfg.MetricsTokenFile, token)
+		errs = append(errs, err)
+	}
 	if cfg.TenantsFile != "" {
-		if file, err = readTenantsFile(cfg.TenantsFile, cfg.PublicHosts); err != nil {
-			return err
-		}
-		for _, spec := range file.Tenants {
-			warnBrowserTrouble(log, m, &spec.Tenant)
+		a.file, err = readTenantsFile(cfg.TenantsFile, cfg.PublicHosts)
+		errs = append(errs, err)
+	}
+	var st store.Store
+	var client redis.UniversalClient
+	if cfg.Redis != nil {
+		var pwFile *secretFile
+		client, pwFile, err = newRedisClient(cfg, a.reg)
+		errs = append(errs, err)
+		if pwFile != nil {
+			a.secrets = append(a.secrets, pwFile)
 		}
 	}
-	startCtx, cancel := context.WithTimeout(ctx, startTimeout)
-	defer cancel()
-	switch {
-	case file != nil:
-		if err := m.Apply(startCtx, file); err != nil {
-			return fmt.Errorf("apply tenants file: %w", err)
+	if err := errors.Join(errs...); err != nil {
+		if client != nil {
+			client.Close()
 		}
-		log.Info("tenants file applied", "tenants", len(file.Tenants))
-	case cfg.RedisURL == "":
-		if demoPassword, err = seedDemo(startCtx, m); err != nil {
-			return err
+		return nil, err
+	}
+
+	if client == nil {
+		a.log.Warn("using the in-memory store: sessions are lost on restart and not shared between replicas; set LATCHKEY_REDIS_URL in production")
+		st = memstore.New(memstore.Config{})
+		a.demo = a.file == nil
+	} else {
+		setRedisLogger.Do(func() { redis.SetLogger(redisLogger{a.log}) }) // a global: set once
+		if st, err = redisstore.New(client, redisstore.Config{Prefix: cfg.RedisPrefix}); err == nil {
+			err = checkRedis(client, cfg, a.log)
 		}
+		if err != nil {
+			client.Close()
+			return nil, err
+		}
+		a.closeStore = func() { client.Close() }
+	}
+	if keys == nil {
+		a.log.Warn("LATCHKEY_COOKIE_KEYS is not set: using a random key, so every restart logs everyone out")
+		keys = [][]byte{session.GenerateKey()}
+	}
+	a.m, err = session.NewManager(st, session.Config{Keys: keys, Logger: a.log, HashMemory: cfg.HashMemoryMiB << 20, PublicHosts: cfg.PublicHosts})
+	if err == nil {
+		a.srv, err = api.NewServer(a.m, api.Config{Logger: a.log, AdminToken: adminToken, TrustedProxies: cfg.TrustedProxies, IPv6Prefix: cfg.IPv6Prefix, Registry: a.reg,
+			MetricsToken: metricsToken, HSTSMaxAge: cfg.HSTSMaxAge})
+	}
+	if err != nil {
+		a.closeStore()
+		return nil, err
+	}
+	newCacheMetrics(a.reg, a.m)
+	if a.file != nil {
+		for _, spec := range a.file.Tenants {
+			warnBrowserTrouble(a.log, a.m, &spec.Tenant)
+		}
+	}
+	if adminToken == "" {
+		a.log.Warn("admin API disabled: LATCHKEY_ADMIN_TOKEN is not set")
+	}
+	if metricsToken == "" && !loopbackAddr(cfg.AdminAddr) {
+		a.log.Warn("/metrics answers whoever reaches the admin listener: set LATCHKEY_METRICS_TOKEN_FILE", "admin", cfg.AdminAddr)
+	}
+	if keysFile != nil {
+		keysFile.apply = func(v string) error {
+			keys, err := session.ParseKeys(v)
+			if err != nil {
+				return err
+			}
+			return a.m.Codec().SetKeys(keys)
+		}
+		a.secrets = append(a.secrets, keysFile)
+	}
+	if adminFile != nil {
+		adminFile.apply = a.srv.SetAdminToken
+		a.secrets = append(a.secrets, adminFile)
+	}
+	if metricsFile != nil {
+		metricsFile.apply = a.srv.SetMetricsToken
+		a.secrets = append(a.secrets, metricsFile)
+	}
+	return a, nil
+}
+
+// run applies the tenants file (or seeds the demo), opens the listeners,
+// serves until ctx is done or a listener fails, then drains, shuts down
+// and closes the store.
+func (a *app) run(ctx context.Context, onListen listening) error {
+	defer a.closeStore()
+	cfg, log, m, srv, file := a.cfg, a.log, a.m, a.srv, a.file
+	demoPassword, err := a.start(ctx)
+	if err != nil {
+		return err
+	}
+	addr := cfg.Addr
+	if a.demo && !cfg.AddrGiven {
 		// The demo prints a password: keep it off the network unless
 		// an address was asked for.
-		if !cfg.AddrGiven {
-			cfg.Addr = demoAddr(cfg.Addr)
-		}
+		addr = demoAddr(addr)
 	}
-
-	srv, err := api.NewServer(m, api.Config{Logger: log, AdminToken: cfg.AdminToken, TrustedProxies: cfg.TrustedProxies, IPv6Prefix: cfg.IPv6Prefix, Registry: reg,
-		MetricsToken: cfg.MetricsToken, HSTSMaxAge: cfg.HSTSMaxAge})
-	if err != nil {
-		return err
-	}
-	if cfg.AdminToken == "" {
-		log.Warn("admin API disabled: LATCHKEY_ADMIN_TOKEN is not set")
-	}
-	if cfg.MetricsToken == "" && !loopbackAddr(cfg.AdminAddr) {
-		log.Warn("/metrics answers whoever reaches the admin listener: set LATCHKEY_METRICS_TOKEN_FILE", "admin", cfg.AdminAddr)
-	}
-
 	// Open the listeners before serving so that a taken port is an error
 	// here, not in a goroutine.
-	pubLn, err := net.Listen("tcp", cfg.Addr)
+	pubLn, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("public listener: %w", err)
 	}
@@ -128,7 +211,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// Serve `me` from memory while the store's invalidation feed is
 	// current; a revocation on any replica reaches this one within 50 ms.
 	m.EnableCache(watchCtx, cfg.SessionCacheSize)
-	newCacheMetrics(reg, m)
 	if cfg.SessionCacheSize == 0 {
 		log.Info("session cache disabled: every me reads the store")
 	}
@@ -153,28 +235,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			srv.MarkReady()
 		})
 	})
-
-	var secrets []*secretFile
-	if cfg.CookieKeysFile != "" {
-		secrets = append(secrets, &secretFile{setting: "LATCHKEY_COOKIE_KEYS_FILE", path: cfg.CookieKeysFile, apply: func(v string) error {
-			keys, err := session.ParseKeys(v)
-			if err != nil {
-				return err
-			}
-			return m.Codec().SetKeys(keys)
-		}})
-	}
-	if cfg.AdminTokenFile != "" {
-		secrets = append(secrets, &secretFile{setting: "LATCHKEY_ADMIN_TOKEN_FILE", path: cfg.AdminTokenFile, apply: srv.SetAdminToken})
-	}
-	if cfg.MetricsTokenFile != "" {
-		secrets = append(secrets, &secretFile{setting: "LATCHKEY_METRICS_TOKEN_FILE", path: cfg.MetricsTokenFile, apply: srv.SetMetricsToken})
-	}
-	for _, f := range secrets {
-		v, _ := readSecretFile(f.path) // read once already by parseConfig
-		f.sum = sha256.Sum256([]byte(v))
-	}
-	wg.Go(func() { watchSecretFiles(watchCtx, log, secretReload, secrets) })
+	wg.Go(func() { watchSecretFiles(watchCtx, log, secretReload, a.secrets) })
 
 	pub := newHTTPServer(srv.Public(), log)
 	adm := newHTTPServer(srv.Admin(), log)
@@ -194,7 +255,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		if !isLoopbackAddr(pubLn.Addr()) {
 			log.Warn("the demo listens beyond loopback: anyone who can reach it can sign in as the demo user, whose password is printed; unset LATCHKEY_ADDR to keep it on 127.0.0.1", "public", pubLn.Addr().String())
 		}
-		printDemo(stdout, pubLn.Addr(), demoPassword)
+		printDemo(a.stdout, pubLn.Addr(), demoPassword)
 	}
 	if onListen != nil {
 		onListen(pubLn.Addr(), admLn.Addr())
@@ -220,6 +281,23 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	stopWatch()
 	wg.Wait()
 	return errors.Join(serveErr, err)
+}
+
+// start applies the tenants file to the store, or seeds the demo and
+// returns its user's password.
+func (a *app) start(ctx context.Context) (demoPassword string, err error) {
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	switch {
+	case a.file != nil:
+		if err := a.m.Apply(ctx, a.file); err != nil {
+			return "", fmt.Errorf("apply tenants file: %w", err)
+		}
+		a.log.Info("tenants file applied", "tenants", len(a.file.Tenants))
+	case a.demo:
+		return seedDemo(ctx, a.m)
+	}
+	return "", nil
 }
 
 // missingTenants reports whether the store lacks any of the file's
@@ -270,30 +348,8 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	}
 }
 
-func newLogger(w io.Writer, level string) *slog.Logger {
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(level)) // validated in parseConfig
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
-}
-
-func openStore(cfg *config, log *slog.Logger, reg prometheus.Registerer) (store.Store, func(), error) {
-	if cfg.RedisURL == "" {
-		log.Warn("using the in-memory store: sessions are lost on restart and not shared between replicas; set LATCHKEY_REDIS_URL in production")
-		return memstore.New(memstore.Config{}), func() {}, nil
-	}
-	setRedisLogger.Do(func() { redis.SetLogger(redisLogger{log}) }) // a global: set once
-	// Standalone, Sentinel or Cluster, with the same timeouts and metrics;
-	// see redis.go.
-	rc, err := openRedis(cfg, log, reg)
-	if err != nil {
-		return nil, nil, err
-	}
-	st, err := redisstore.New(rc.client, redisstore.Config{Prefix: cfg.RedisPrefix})
-	if err != nil {
-		rc.Close()
-		return nil, nil, err
-	}
-	return st, rc.Close, nil
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
 var setRedisLogger sync.Once
@@ -304,14 +360,6 @@ type redisLogger struct{ log *slog.Logger }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
-}
-
-func cookieKeys(cfg *config, log *slog.Logger) ([][]byte, error) {
-	if cfg.CookieKeys != "" {
-		return session.ParseKeys(cfg.CookieKeys)
-	}
-	log.Warn("LATCHKEY_COOKIE_KEYS is not set: using a random key, so every restart logs everyone out")
-	return [][]byte{session.GenerateKey()}, nil
 }
 
 func readTenantsFile(path string, publicHosts []string) (*session.TenantsFile, error) {
