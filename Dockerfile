@@ -6,10 +6,12 @@
 #   docker build -t latchkey:dev .
 #   docker build --build-arg VERSION=v1.2.3 -t REGISTRY/latchkey:v1.2.3 .
 #
-# deploy/image_test.go checks the rules this file keeps (multi-stage, static
-# binary, base pinned by digest, non-root user, exec-form entrypoint, both
-# ports) and runs the build stage's `go build` command as written here;
-# `cd deploy && go run ./cmd/image-build-check` does the same by hand.
+# The build stage runs scripts/build.sh, the one build command, which
+# `make build` and `cd deploy && go run ./cmd/image-build-check` run too.
+# deploy/image_test.go checks the rules this file keeps (multi-stage, the
+# build through that script, base pinned by digest, non-root user,
+# exec-form entrypoint, both ports) with buildkit's own parser, runs the
+# script and checks the binary is static.
 
 # ---- build: any platform, cross-compiling to the target (pure Go) ----
 FROM --platform=$BUILDPLATFORM golang:1.26.8-bookworm AS build
@@ -21,9 +23,9 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
+# Run with sh, so that the script's file mode in the context does not matter.
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
-    go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o /out/latchkey ./cmd/latchkey
+    GOOS=${TARGETOS} GOARCH=${TARGETARCH} VERSION=${VERSION} sh scripts/build.sh /out/latchkey
 
 # ---- run: no shell, no package manager, CA certificates for rediss:// ----
 # gcr.io/distroless/static-debian12:nonroot, pinned by the digest of its

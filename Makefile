@@ -32,11 +32,15 @@ vet:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
+## build: bin/latchkey, static, as the image holds it (scripts/build.sh, the
+## script the Dockerfile's build stage runs; VERSION=v1.2.3 sets what
+## `latchkey version` prints, GOOS and GOARCH the target)
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/latchkey ./cmd/latchkey
+	GO=$(GO) ./scripts/build.sh bin/latchkey
 
-## image-build-check: run the Dockerfile's build stage (its exact go build
-## command) without a container engine, and check the binary is static
+## image-build-check: build as the Dockerfile's build stage does (the same
+## scripts/build.sh) without a container engine, to bin/latchkey-image, and
+## check the binary is static and stripped
 image-build-check:
 	cd deploy && $(GO) run ./cmd/image-build-check
 

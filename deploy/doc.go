@@ -12,9 +12,11 @@
 // admin clients reach the admin port, a ServiceMonitor that sends the
 // metrics token, and that every Secret and ConfigMap a pod reads is in the
 // render or documented as the operator's.
-// They also check the Dockerfile's rules and run its build stage's
-// `go build` to prove the binary is static, then start that binary with
-// the dev overlay's settings.
+// They also check the Dockerfile's rules, read with buildkit's own parser,
+// and .dockerignore with Docker's own pattern matcher; run
+// scripts/build.sh, the script the Dockerfile's build stage runs, to prove
+// the binary is static; then start that binary with the dev overlay's
+// settings.
 //
 // The root module's `go test ./...` does not enter this module: run
 // `cd deploy && go test ./...`.
