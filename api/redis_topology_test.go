@@ -9,9 +9,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/latchkeyhq/latchkey/internal/topology"
 	"github.com/latchkeyhq/latchkey/store"
 	"github.com/latchkeyhq/latchkey/store/redisstore"
-	"github.com/latchkeyhq/latchkey/topology"
 )
 
 // TestRedisCluster runs the API's Redis suite on a Redis Cluster of three

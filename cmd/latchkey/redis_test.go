@@ -17,7 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/latchkeyhq/latchkey/internal/proctest"
-	"github.com/latchkeyhq/latchkey/topology"
+	"github.com/latchkeyhq/latchkey/internal/topology"
 )
 
 // secrets are what the bad URLs of the tests hide as passwords, whole or

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/latchkeyhq/latchkey/internal/proctest"
-	"github.com/latchkeyhq/latchkey/topology"
+	"github.com/latchkeyhq/latchkey/internal/topology"
 )
 
 // refuseTimeout bounds how long Latchkey may take to refuse to start.

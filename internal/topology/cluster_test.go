@@ -11,8 +11,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/latchkeyhq/latchkey/internal/proctest"
+	"github.com/latchkeyhq/latchkey/internal/topology"
 	"github.com/latchkeyhq/latchkey/store/storetest"
-	"github.com/latchkeyhq/latchkey/topology"
 )
 
 // TestCluster runs the store conformance suite and two Latchkey processes

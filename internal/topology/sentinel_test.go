@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/latchkeyhq/latchkey/internal/proctest"
+	"github.com/latchkeyhq/latchkey/internal/topology"
 	"github.com/latchkeyhq/latchkey/store/storetest"
-	"github.com/latchkeyhq/latchkey/topology"
 )
 
 // Bounds of the failover test.
