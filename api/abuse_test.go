@@ -211,32 +211,6 @@ func TestLoginLimitPerIPv6Network(t *testing.T) {
 	}
 }
 
-// TestErrorMapping checks the statuses of domain errors that the other
-// tests cannot easily provoke over HTTP (session tests provoke them).
-func TestErrorMapping(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, envOptions{})
-	for _, tt := range []struct {
-		err        error
-		status     int
-		typ        string
-		retryAfter bool
-	}{
-		{session.ErrBusy, 503, "unavailable", true},
-		{&session.RateLimitError{RetryAfter: 1500 * time.Millisecond}, 429, "rate-limited", true},
-		{session.ErrUnavailable, 503, "unavailable", true},
-		{session.ErrForbidden, 403, "forbidden", false},
-	} {
-		w := httptest.NewRecorder()
-		e.srv.writeError(w, httptest.NewRequest("POST", "/v1/login", nil), tt.err)
-		var p problem
-		json.Unmarshal(w.Body.Bytes(), &p)
-		if w.Code != tt.status || p.Type != problemTypePrefix+tt.typ || (w.Header().Get("Retry-After") != "") != tt.retryAfter {
-			t.Errorf("%v: status %d %s, Retry-After %q; want %d %s", tt.err, w.Code, p.Type, w.Header().Get("Retry-After"), tt.status, tt.typ)
-		}
-	}
-}
-
 func TestTenantAdminKeys(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{token: adminToken})

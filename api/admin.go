@@ -159,10 +159,10 @@ func (s *Server) handlePutTenant(w http.ResponseWriter, r *http.Request) {
 		// with the platform.
 		switch {
 		case !exists:
-			s.writeError(w, r, fmt.Errorf("%w: tenant %q", session.ErrNotFound, id))
+			s.writeError(w, r, errorf(kindNotFound, fmt.Sprintf("tenant %q", id)))
 			return
 		case !slices.Equal(normalHostnames(in.Hostnames), normalHostnames(before.Hostnames)) || in.Dev != before.Dev:
-			s.writeError(w, r, fmt.Errorf("%w: only the platform token may change hostnames or dev", session.ErrForbidden))
+			s.writeError(w, r, errorf(kindForbidden, "only the platform token may change hostnames or dev"))
 			return
 		}
 	}
@@ -461,7 +461,7 @@ func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request) {
 	}
 	i := slices.IndexFunc(ks, func(k session.AdminKey) bool { return k.ID == id })
 	if i < 0 {
-		s.writeError(w, r, fmt.Errorf("%w: admin key %q", session.ErrNotFound, id))
+		s.writeError(w, r, errorf(kindNotFound, fmt.Sprintf("admin key %q", id)))
 		return
 	}
 	if err := s.m.DeleteAdminKey(r.Context(), t.ID, id); err != nil {

@@ -14,6 +14,9 @@
 // go-json-experiment/json, nested at most 32 levels deep, at a cost linear
 // in the body's size whatever its shape. Errors become statuses in one
 // place, errors.go, as RFC 9457 problem details with a stable type per
-// kind; a body's problem carries the JSON Pointer of what is wrong. Nothing here logs a header, so
+// kind; a body's problem carries the JSON Pointer of what is wrong. One
+// classifier reads session's typed errors (errors.As, never their text)
+// and the edge's own, and gives both the answer and the metrics' outcome
+// label. Nothing here logs a header, so
 // cookies and tokens never reach a log line.
 package api

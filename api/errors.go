@@ -79,61 +79,116 @@ func errorf(k kind, detail string) error { return &httpError{kind: k, detail: de
 // for a Redis failover, short enough that a user barely notices.
 const retryAfter = 2
 
-// writeError is the one place where errors become HTTP statuses. Only 5xx
-// are logged, and internal error text never reaches the client.
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	if err == session.ErrUnauthenticated {
-		// Every logged-out page load: skip the errors.As walk below.
-		writeCanned(w, problemUnauthenticated)
-		return
-	}
+// class is what the edge makes of one kind of error: the problem it
+// answers, the outcome label the metrics count it under, and whether it is
+// logged. Every 5xx class has a fixed detail, so that no error's own text
+// reaches a client.
+type class struct {
+	kind       kind
+	detail     string // the answer's detail; "" for the error's own
+	retryAfter string // Retry-After header; "" for none
+	outcome    string // latchkey_logins_total's outcome label
+	log        string // the log message; "" logs nothing
+}
+
+const detailUnauthenticated = "log in first; the session cookie is missing, invalid or expired"
+
+// domainClasses maps each session.Kind to its class.
+var domainClasses = [...]class{
+	session.KindUnauthenticated:    {kind: kindUnauthenticated, detail: detailUnauthenticated, outcome: loginError},
+	session.KindInvalidCredentials: {kind: kindInvalidCreds, detail: "the username or password is wrong", outcome: loginBadCreds},
+	session.KindNotFound:           {kind: kindNotFound, outcome: loginError},
+	session.KindConflict:           {kind: kindConflict, outcome: loginError},
+	session.KindForbidden:          {kind: kindForbidden, outcome: loginError},
+	// The same answer whether or not the user exists, and no password was
+	// checked; Retry-After comes from the error.
+	session.KindRateLimited: {kind: kindRateLimited, detail: "too many failed logins for this account or address; retry later", outcome: loginRateLimited},
+	// Not logged: a flood of logins would flood the logs.
+	session.KindBusy: {kind: kindUnavailable, detail: "too many logins in progress; retry shortly", retryAfter: "1", outcome: loginBusy},
+}
+
+var (
+	classInvalid = class{kind: kindInvalidConfig, detail: "see errors for each problem", outcome: loginError}
+	// An outage is never a 401: that would log users out.
+	classUnavailable = class{kind: kindUnavailable, detail: "the session store is not answering; retry shortly", retryAfter: strconv.Itoa(retryAfter), outcome: loginError, log: "store unavailable"}
+	// The client went away; nobody reads this answer.
+	classCancelled = class{kind: kindUnavailable, detail: "request cancelled", outcome: loginError}
+	classInternal  = class{kind: kindInternal, detail: "an internal error occurred; X-Request-Id identifies it in the logs", outcome: loginError, log: "internal error"}
+	classEdge      = class{outcome: loginError} // an *httpError: its own kind and detail
+)
+
+// answer is what the edge says about one error.
+type answer struct {
+	class
+	problem
+}
+
+// classify is the one map from a non-nil error to its answer and its
+// outcome label. Errors are read with errors.As, never by their text.
+func classify(err error) answer {
 	var (
+		de *session.Error
 		be *bodyError
 		he *httpError
 		ve *session.ValidationError
-		rl *session.RateLimitError
-		p  problem
 	)
 	switch {
+	case errors.As(err, &de):
+		if int(de.Kind) >= len(domainClasses) || domainClasses[de.Kind].kind.slug == "" {
+			return classInternal.answer("")
+		}
+		a := domainClasses[de.Kind].answer(de.Detail)
+		if de.Kind == session.KindRateLimited {
+			a.retryAfter = strconv.Itoa(int(max(1, math.Ceil(de.RetryAfter.Seconds()))))
+		}
+		return a
 	case errors.As(err, &be):
-		p = bodyProblem(be)
+		return answer{class: classEdge, problem: bodyProblem(be)}
 	case errors.As(err, &he):
-		p = newProblem(he.kind, he.detail)
+		c := classEdge
+		c.kind = he.kind
+		return c.answer(he.detail)
 	case errors.As(err, &ve):
-		p = newProblem(kindInvalidConfig, "see errors for each problem")
-		p.Errors = ve.Problems
-	case errors.As(err, &rl):
-		// The same answer whether or not the user exists, and no password
-		// was checked.
-		w.Header().Set("Retry-After", strconv.Itoa(int(max(1, math.Ceil(rl.RetryAfter.Seconds())))))
-		p = newProblem(kindRateLimited, "too many failed logins for this account or address; retry later")
-	case errors.Is(err, session.ErrBusy):
-		w.Header().Set("Retry-After", "1")
-		p = newProblem(kindUnavailable, "too many logins in progress; retry shortly")
-	case errors.Is(err, session.ErrForbidden):
-		p = newProblem(kindForbidden, detailOf(err, session.ErrForbidden))
-	case errors.Is(err, session.ErrInvalidCredentials):
-		p = newProblem(kindInvalidCreds, "the username or password is wrong")
-	case errors.Is(err, session.ErrUnauthenticated):
+		a := classInvalid.answer("")
+		a.Errors = ve.Problems
+		return a
+	case errors.Is(err, session.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		return classUnavailable.answer("")
+	case errors.Is(err, context.Canceled):
+		return classCancelled.answer("")
+	default:
+		return classInternal.answer("")
+	}
+}
+
+// answer is c's answer to an error whose own detail is detail.
+func (c class) answer(detail string) answer {
+	switch {
+	case c.detail != "":
+		detail = c.detail
+	case c.kind.status >= 500:
+		detail = "" // the title: never an error's own text on a 5xx
+	}
+	return answer{class: c, problem: newProblem(c.kind, detail)}
+}
+
+// writeError is the one place where errors become HTTP statuses. Only the
+// classes that say so are logged, and an error's own text reaches the
+// client only as the client-safe detail of a 4xx.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if err == session.ErrUnauthenticated {
+		// Every logged-out page load: skip the errors.As walk.
 		writeCanned(w, problemUnauthenticated)
 		return
-	case errors.Is(err, session.ErrNotFound):
-		p = newProblem(kindNotFound, detailOf(err, session.ErrNotFound))
-	case errors.Is(err, session.ErrConflict):
-		p = newProblem(kindConflict, detailOf(err, session.ErrConflict))
-	case errors.Is(err, session.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		// An outage is never a 401: that would log users out.
-		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
-		p = newProblem(kindUnavailable, "the session store is not answering; retry shortly")
-		s.logServerError(r, "store unavailable", err)
-	case errors.Is(err, context.Canceled):
-		// The client went away; nobody reads this answer.
-		p = newProblem(kindUnavailable, "request cancelled")
-	default:
-		p = newProblem(kindInternal, "an internal error occurred; X-Request-Id identifies it in the logs")
-		s.logServerError(r, "internal error", err)
 	}
-	writeProblem(w, p)
+	a := classify(err)
+	if a.log != "" {
+		s.logServerError(r, a.log, err)
+	}
+	if a.retryAfter != "" {
+		w.Header().Set("Retry-After", a.retryAfter)
+	}
+	writeProblem(w, a.problem)
 }
 
 func newProblem(k kind, detail string) problem {
@@ -264,16 +319,6 @@ func jsonKindName(k jsontext.Kind) string {
 	return k.String()
 }
 
-// detailOf returns the part of err's text after the sentinel's own text,
-// which is the context the domain added ("user \"bob\""), safe to show.
-func detailOf(err, sentinel error) string {
-	msg := err.Error()
-	if i := strings.Index(msg, sentinel.Error()+": "); i >= 0 {
-		return msg[i+len(sentinel.Error())+2:]
-	}
-	return ""
-}
-
 // Header values shared by every response that sends them, assigned under
 // their canonical names: Header.Set would canonicalize the name and
 // allocate the value on every request. Sharing is safe because a slice of
@@ -311,7 +356,7 @@ func canned(k kind, detail string) cannedProblem {
 }
 
 var (
-	problemUnauthenticated = canned(kindUnauthenticated, "log in first; the session cookie is missing, invalid or expired")
+	problemUnauthenticated = canned(kindUnauthenticated, detailUnauthenticated)
 	problemUnknownTenant   = canned(kindNotFound, "no such tenant or route")
 	problemForeignOrigin   = canned(kindForbiddenOrigin, "this origin may not call this tenant")
 )

@@ -3,7 +3,6 @@ package api
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -153,21 +152,13 @@ func methodLabel(method string) string {
 	return "other"
 }
 
-// loginOutcome classifies the result of a login for latchkey_logins_total.
+// loginOutcome is the outcome label of a login that returned err, as
+// classify gives it.
 func loginOutcome(err error) string {
-	var rl *session.RateLimitError
-	switch {
-	case err == nil:
+	if err == nil {
 		return loginSuccess
-	case errors.Is(err, session.ErrInvalidCredentials):
-		return loginBadCreds
-	case errors.As(err, &rl):
-		return loginRateLimited
-	case errors.Is(err, session.ErrBusy):
-		return loginBusy
-	default:
-		return loginError
 	}
+	return classify(err).outcome
 }
 
 func (m *metrics) handler() http.Handler {

@@ -340,7 +340,7 @@ func (s *Server) denyAdmin(w http.ResponseWriter, r *http.Request) {
 func (s *Server) requirePlatform(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if principalFrom(r.Context()).key != nil {
-			s.writeError(w, r, fmt.Errorf("%w: only the platform token may do this", session.ErrForbidden))
+			s.writeError(w, r, errorf(kindForbidden, "only the platform token may do this"))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -353,7 +353,7 @@ func (s *Server) requirePlatform(next http.Handler) http.Handler {
 func (s *Server) scopeTenant(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if k := principalFrom(r.Context()).key; k != nil && string(k.Tenant) != pathParam(r, "tenant") {
-			s.writeError(w, r, fmt.Errorf("%w: tenant %q", session.ErrNotFound, pathParam(r, "tenant")))
+			s.writeError(w, r, errorf(kindNotFound, fmt.Sprintf("tenant %q", pathParam(r, "tenant"))))
 			return
 		}
 		next.ServeHTTP(w, r)

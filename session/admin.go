@@ -86,7 +86,7 @@ func (m *Manager) CreateUser(ctx context.Context, t TenantID, in UserInput) (Use
 		return User{}, err
 	}
 	if su, err := m.findUser(ctx, t, typed); err == nil {
-		return User{}, fmt.Errorf("%w: user %q already exists", ErrConflict, su.Name)
+		return User{}, errorf(KindConflict, "user %q already exists", su.Name)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return User{}, err
 	}
@@ -136,7 +136,7 @@ func (m *Manager) UpdateUser(ctx context.Context, t TenantID, username string, i
 func (m *Manager) GetUser(ctx context.Context, t TenantID, username string) (User, error) {
 	su, err := m.findUser(ctx, t, username)
 	if errors.Is(err, store.ErrNotFound) {
-		return User{}, fmt.Errorf("%w: user %q", ErrNotFound, username)
+		return User{}, errorf(KindNotFound, "user %q", username)
 	}
 	if err != nil {
 		return User{}, err
@@ -187,7 +187,7 @@ func (m *Manager) PutTenant(ctx context.Context, t Tenant) (Tenant, bool, error)
 		}
 		for _, h := range t.Hostnames {
 			if slices.Contains(o.Hostnames, h) {
-				return Tenant{}, false, fmt.Errorf("%w: hostname %q is claimed by tenant %q", ErrConflict, h, o.ID)
+				return Tenant{}, false, errorf(KindConflict, "hostname %q is claimed by tenant %q", h, o.ID)
 			}
 		}
 	}
@@ -214,7 +214,7 @@ func (m *Manager) GetTenant(ctx context.Context, id TenantID) (Tenant, error) {
 			return t, nil
 		}
 	}
-	return Tenant{}, fmt.Errorf("%w: tenant %q", ErrNotFound, id)
+	return Tenant{}, errorf(KindNotFound, "tenant %q", id)
 }
 
 // ListTenants returns every readable tenant, sorted by ID. An unreadable one

@@ -15,6 +15,9 @@
 //     cookies of one name) is ErrUnauthenticated, never an internal error.
 //   - Lifetimes are enforced here, with an injectable clock, not by the
 //     browser: idle expiry slides with use, bounded by the absolute lifetime.
+//   - Domain errors are an *Error of a Kind whose Detail is safe to show
+//     the client that caused it; each kind's sentinel (ErrNotFound and the
+//     others) matches every error of that kind with errors.Is.
 //   - Unknown user, wrong password and disabled user are one error after
 //     the same hashing work.
 //   - A tenant's origin list is validated by the same library (jub0bs/cors)

@@ -16,7 +16,7 @@ type loginLimit struct {
 }
 
 // reserve takes a place for attempt id under every limit, or none: past a
-// limit it gives back what it took and returns a *RateLimitError; on a
+// limit it gives back what it took and returns a KindRateLimited *Error; on a
 // store error it gives back every place, including the one whose answer
 // was lost (it may have been taken), and returns the error.
 func (m *Manager) reserve(ctx context.Context, t *Tenant, limits []loginLimit, id string, window time.Duration) error {
@@ -29,7 +29,7 @@ func (m *Manager) reserve(ctx context.Context, t *Tenant, limits []loginLimit, i
 		}
 		if !ok {
 			m.giveBack(ctx, t, limits[:i], id, window)
-			return &RateLimitError{RetryAfter: left}
+			return &Error{Kind: KindRateLimited, RetryAfter: left}
 		}
 	}
 	return nil

@@ -102,14 +102,13 @@ func TestParallelGuessesCheckAtMostTheLimit(t *testing.T) {
 							user = "user" + strconv.Itoa(i) // unknown users: checked all the same
 						}
 						_, _, err := r.ms[i%2].Login(t.Context(), r.t, LoginInput{Username: user, Password: "wrong password", ClientIP: "192.0.2.1"})
-						var rl *RateLimitError
 						switch {
-						case errors.As(err, &rl):
+						case errors.Is(err, ErrRateLimited):
 							limited.Add(1)
 						case errors.Is(err, ErrInvalidCredentials):
 							refused.Add(1)
 						default:
-							t.Errorf("a wrong password answered %v, want ErrInvalidCredentials or a RateLimitError", err)
+							t.Errorf("a wrong password answered %v, want ErrInvalidCredentials or ErrRateLimited", err)
 						}
 					})
 				}
@@ -279,8 +278,7 @@ func TestOutagesNeverCountAsFailures(t *testing.T) {
 		t.Helper()
 		var err error
 		for range 500 {
-			var rl *RateLimitError
-			if _, _, err = m.Login(t.Context(), r.t, in); !errors.As(err, &rl) {
+			if _, _, err = m.Login(t.Context(), r.t, in); !errors.Is(err, ErrRateLimited) {
 				break
 			}
 			time.Sleep(20 * time.Millisecond)

@@ -290,7 +290,7 @@ type LoginInput struct {
 // hashing budget (account and address; see Config.HashMemoryPerClient),
 // then takes a place under each of the tenant's LoginLimits in the store,
 // atomically and for every replica at once: past a limit it is refused
-// with a *RateLimitError, so that however many guesses run in parallel on
+// with ErrRateLimited (a KindRateLimited *Error), so that however many guesses run in parallel on
 // however many replicas, at most the limit's number of passwords are
 // checked per window. A check that fails keeps its places as counted
 // failures; every other outcome (success, a store failure, no hashing

@@ -358,9 +358,8 @@ func TestHashingBudget(t *testing.T) {
 	m.Login(t.Context(), f.t, LoginInput{Username: "alice", Password: "wrong"})
 	m.hashMem.Acquire(t.Context(), m.hashMemKiB)
 	_, _, err = m.Login(t.Context(), f.t, LoginInput{Username: "alice", Password: "correct horse"})
-	var rl *RateLimitError
-	if !errors.As(err, &rl) {
-		t.Errorf("limited Login while hashing is saturated = %v, want a RateLimitError (no hashing attempted)", err)
+	if !errors.Is(err, ErrRateLimited) {
+		t.Errorf("limited Login while hashing is saturated = %v, want ErrRateLimited (no hashing attempted)", err)
 	}
 	m.hashMem.Release(m.hashMemKiB)
 }
@@ -402,9 +401,8 @@ func TestFailedLoginsOnlyCountFailures(t *testing.T) {
 	for range 2 {
 		f.m.Login(t.Context(), f.t, LoginInput{Username: "alice", Password: "wrong", ClientIP: "192.0.2.1"})
 	}
-	var rl *RateLimitError
-	if _, _, err := f.m.Login(t.Context(), f.t, LoginInput{Username: "alice", Password: "correct horse"}); !errors.As(err, &rl) {
-		t.Errorf("after 2 failures = %v, want a RateLimitError", err)
+	if _, _, err := f.m.Login(t.Context(), f.t, LoginInput{Username: "alice", Password: "correct horse"}); !errors.Is(err, ErrRateLimited) {
+		t.Errorf("after 2 failures = %v, want ErrRateLimited", err)
 	}
 }
 

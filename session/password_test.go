@@ -253,9 +253,8 @@ func TestStoredHashOverTheBudgetIsNeverComputed(t *testing.T) {
 	if !strings.Contains(line, "cannot be checked") || strings.Contains(line, "hugo") || strings.Contains(line, hash[strings.LastIndex(hash, "$"):]) {
 		t.Errorf("log = %s, want the reason without the user or the hash", line)
 	}
-	var rl *RateLimitError
-	if _, _, err := small.Login(t.Context(), &saved, LoginInput{Username: "hugo", Password: "right password"}); !errors.As(err, &rl) {
-		t.Errorf("second Login at a limit of 1 = %v, want a RateLimitError: the first counted", err)
+	if _, _, err := small.Login(t.Context(), &saved, LoginInput{Username: "hugo", Password: "right password"}); !errors.Is(err, ErrRateLimited) {
+		t.Errorf("second Login at a limit of 1 = %v, want ErrRateLimited: the first counted", err)
 	}
 }
 

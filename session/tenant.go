@@ -53,7 +53,7 @@ type SessionPolicy struct {
 // LoginLimits bound failed logins, counted in the store so that every
 // replica sees the same counts. Each password check takes a place under
 // both limits before it runs; an attempt over either limit, counting the
-// checks in flight, is refused with a *RateLimitError before any password
+// checks in flight, is refused with ErrRateLimited (a KindRateLimited *Error) before any password
 // check, whether or not the user exists. A failed check counts; any other
 // outcome gives its place back. A successful login resets its account's
 // count.
