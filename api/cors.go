@@ -2,8 +2,8 @@ package api
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
-	"sort"
 	"strings"
 
 	"github.com/jub0bs/cors"
@@ -105,13 +105,56 @@ func (s *Server) refuseForeign(next http.Handler) http.Handler {
 	})
 }
 
-// SetTenants replaces the tenants the public API serves. It is what
-// session.Manager.WatchTenants calls on every change. A tenant whose policy
-// cannot be built (which validation should make impossible) is logged and
-// left out, so that one bad tenant does not take the others down.
+// UpdateTenants applies one change to the tenants the public API serves. It
+// is what session.Manager.WatchTenants calls on every change: only the
+// changed tenants' policies are built, the others are kept, and the new
+// set replaces the old one atomically. A tenant whose policy cannot be
+// built (which validation should make impossible) is logged and left out,
+// so that one bad tenant does not take the others down.
+func (s *Server) UpdateTenants(u session.TenantsUpdate) {
+	s.policyMu.Lock()
+	defer s.policyMu.Unlock()
+	old := s.policies.Load()
+	set := &policySet{byID: maps.Clone(old.byID), byHost: maps.Clone(old.byHost)}
+	if set.byID == nil {
+		set.byID, set.byHost = map[session.TenantID]*policy{}, map[string]*policy{}
+	}
+	s.changePolicies(set, u)
+	s.policies.Store(set)
+	s.log.Info("tenants updated", "count", len(set.byID), "changed", len(u.Changed), "deleted", len(u.Deleted))
+}
+
+// SetTenants replaces every tenant the public API serves with ts.
 func (s *Server) SetTenants(ts []session.Tenant) {
+	s.policyMu.Lock()
+	defer s.policyMu.Unlock()
 	set := &policySet{byID: make(map[session.TenantID]*policy, len(ts)), byHost: make(map[string]*policy)}
-	for _, t := range ts {
+	s.changePolicies(set, session.TenantsUpdate{Changed: ts})
+	s.policies.Store(set)
+	s.log.Info("tenants updated", "count", len(set.byID), "changed", len(ts), "deleted", 0)
+}
+
+// changePolicies applies u to set, which nothing serves yet.
+func (s *Server) changePolicies(set *policySet, u session.TenantsUpdate) {
+	drop := func(id session.TenantID) {
+		p := set.byID[id]
+		if p == nil {
+			return
+		}
+		delete(set.byID, id)
+		for _, h := range p.tenant.Hostnames {
+			if set.byHost[h] == p {
+				delete(set.byHost, h)
+			}
+		}
+	}
+	for _, id := range u.Deleted {
+		drop(id)
+	}
+	for _, t := range u.Changed {
+		drop(t.ID)
+	}
+	for _, t := range u.Changed {
 		p, err := s.newPolicy(t)
 		if err != nil {
 			s.log.Error("tenant left out: its policy cannot be built", "tenant", t.ID, "err", err)
@@ -128,13 +171,6 @@ func (s *Server) SetTenants(ts []session.Tenant) {
 			set.byHost[h] = p
 		}
 	}
-	s.policies.Store(set)
-	ids := make([]string, 0, len(set.byID))
-	for id := range set.byID {
-		ids = append(ids, string(id))
-	}
-	sort.Strings(ids)
-	s.log.Info("tenants loaded", "count", len(ids), "tenants", ids)
 }
 
 var hdrPreflightVary = []string{"Origin, Access-Control-Request-Method, Access-Control-Request-Headers"}

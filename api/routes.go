@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -77,6 +78,7 @@ type Server struct {
 	hsts         []string                 // the Strict-Transport-Security value; nil sends none
 
 	policies     atomic.Pointer[policySet]
+	policyMu     sync.Mutex // serializes changes to policies
 	tenantRoutes *chi.Mux
 	// Metrics labels of the tenant routes in path and host form.
 	pathFormLabels, hostFormLabels map[string]string
@@ -84,8 +86,8 @@ type Server struct {
 	draining                       atomic.Bool
 }
 
-// NewServer returns a Server over m. It serves no tenant until SetTenants is
-// called, and /readyz fails until then.
+// NewServer returns a Server over m. It serves no tenant until UpdateTenants
+// or SetTenants is called, and /readyz fails until MarkReady.
 func NewServer(m *session.Manager, cfg Config) (*Server, error) {
 	var errs []error
 	if m == nil {
