@@ -15,8 +15,8 @@ func TestUpdateTenantsRebuildsOnlyChanged(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
 	before := e.srv.policies.Load()
-	acme, beta := before.byID["acme"], before.byID["beta"]
-	if acme == nil || beta == nil || before.byHost[acmeHost] != acme {
+	acme, beta := before.byID.get("acme"), before.byID.get("beta")
+	if acme == nil || beta == nil || before.byHost.get(acmeHost) != acme {
 		t.Fatalf("policies before = %+v, want acme (on %s) and beta", before, acmeHost)
 	}
 
@@ -42,13 +42,13 @@ func TestUpdateTenantsRebuildsOnlyChanged(t *testing.T) {
 	}
 	e.srv.UpdateTenants(session.TenantsUpdate{Changed: changed})
 	after := e.srv.policies.Load()
-	if after.byID["beta"] != beta {
+	if after.byID.get("beta") != beta {
 		t.Error("beta's policy was rebuilt by an update that did not change beta")
 	}
-	if after.byID["acme"] == acme || after.byID["gamma"] == nil || after.byHost[acmeHost] != after.byID["gamma"] {
+	if after.byID.get("acme") == acme || after.byID.get("gamma") == nil || after.byHost.get(acmeHost) != after.byID.get("gamma") {
 		t.Errorf("policies after = %+v, want a new acme and gamma on %s", after, acmeHost)
 	}
-	if before.byHost[acmeHost] != acme {
+	if before.byHost.get(acmeHost) != acme {
 		t.Error("the update changed the set being served instead of swapping in a new one")
 	}
 	if r := e.do(req{method: "GET", path: "/v1/me", host: acmeHost, origin: "https://app.gamma.example"}); r.Header.Get("Access-Control-Allow-Origin") != "https://app.gamma.example" {
@@ -57,7 +57,7 @@ func TestUpdateTenantsRebuildsOnlyChanged(t *testing.T) {
 
 	e.srv.UpdateTenants(session.TenantsUpdate{Deleted: []session.TenantID{"gamma"}})
 	final := e.srv.policies.Load()
-	if final.byID["gamma"] != nil || final.byHost[acmeHost] != nil || final.byID["beta"] != beta || final.byID["acme"] != after.byID["acme"] {
+	if final.byID.get("gamma") != nil || final.byHost.get(acmeHost) != nil || final.byID.get("beta") != beta || final.byID.get("acme") != after.byID.get("acme") {
 		t.Errorf("policies after deleting gamma = %+v, want acme and beta as they were, nothing on %s", final, acmeHost)
 	}
 	if r := e.do(req{method: "GET", path: "/v1/t/gamma/me", origin: "https://app.gamma.example"}); r.StatusCode != http.StatusNotFound {

@@ -223,13 +223,13 @@ func (s *Server) servePublic(w http.ResponseWriter, r *http.Request) {
 		// can claim a public host (SetTenants), so the path form always
 		// works there. Most deployments claim no hostname: then skip
 		// normalizing the Host.
-		if len(set.byHost) == 0 || !set.claims(r.Host) {
-			p = set.byID[session.TenantID(unescapeParam(r, id))]
+		if set.byHost.n == 0 || !set.claims(r.Host) {
+			p = set.byID.get(session.TenantID(unescapeParam(r, id)))
 		}
 	case path == "/v1" || strings.HasPrefix(path, "/v1/"):
 		rest = path[len("/v1"):]
 		labels = s.hostFormLabels
-		p = set.byHost[session.NormalizeHost(r.Host)]
+		p = set.byHost.get(session.NormalizeHost(r.Host))
 	}
 	if p == nil {
 		s.handleUnknownTenant(w, r)
