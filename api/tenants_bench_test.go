@@ -124,13 +124,27 @@ func BenchmarkTenantScale(b *testing.B) {
 
 func benchTenantScale(b *testing.B, kind string, n int) {
 	var st store.Store = memstore.New(memstore.Config{})
+	var redisBytes func() int64 // what the tenants take in Redis
 	if kind == "redis" {
 		c := redistest.Client(b)
-		rs, err := redisstore.New(c, redisstore.Config{Prefix: redistest.Prefix(b, c)})
+		prefix := redistest.Prefix(b, c)
+		rs, err := redisstore.New(c, redisstore.Config{Prefix: prefix})
 		if err != nil {
 			b.Fatal(err)
 		}
 		st = rs
+		redisBytes = func() int64 {
+			var sum int64
+			h := prefix + "tenants"
+			for _, k := range []string{h, h + ":rev{" + h + "}", h + ":log{" + h + "}"} {
+				n, err := c.MemoryUsage(b.Context(), k, 0).Result()
+				if err != nil {
+					b.Fatal(err)
+				}
+				sum += n
+			}
+			return sum
+		}
 	}
 	ctx := b.Context()
 	// The writer stands for the admin API of another replica.
@@ -184,6 +198,7 @@ func benchTenantScale(b *testing.B, kind string, n int) {
 		// One tenant written through a Manager: validation, the view
 		// catching up with the previous write, the hostname check and
 		// the store write.
+		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
 			i++
@@ -196,12 +211,14 @@ func benchTenantScale(b *testing.B, kind string, n int) {
 		<-r.applied
 	})
 	b.Run("reread-unchanged", func(b *testing.B) {
+		b.ReportAllocs()
 		for b.Loop() {
 			r.store.poke <- struct{}{}
 			<-r.store.since
 		}
 	})
 	b.Run("reread-one-changed", func(b *testing.B) {
+		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
 			b.StopTimer()
@@ -220,5 +237,8 @@ func benchTenantScale(b *testing.B, kind string, n int) {
 			startReplica(b, st).stop()
 		}
 		b.ReportMetric(perTenant, "B/tenant")
+		if redisBytes != nil {
+			b.ReportMetric(float64(redisBytes())/float64(n), "redis-B/tenant")
+		}
 	})
 }
