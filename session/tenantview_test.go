@@ -23,9 +23,9 @@ type probeStore struct {
 	cur  atomic.Pointer[memstore.Store]
 	poke chan struct{}
 
-	mu                  sync.Mutex
-	gets, lists, sinces int
-	fetched             int // tenants TenantsSince returned, put or deleted
+	mu                 sync.Mutex
+	gets, sinces, alls int // alls: TenantsSince answers holding every tenant
+	fetched            int // tenants TenantsSince returned, put or deleted
 }
 
 func newProbeStore() *probeStore {
@@ -59,17 +59,13 @@ func (p *probeStore) GetTenant(ctx context.Context, id string) ([]byte, error) {
 	return p.st().GetTenant(ctx, id)
 }
 
-func (p *probeStore) ListTenants(ctx context.Context) (map[string][]byte, error) {
-	p.mu.Lock()
-	p.lists++
-	p.mu.Unlock()
-	return p.st().ListTenants(ctx)
-}
-
 func (p *probeStore) TenantsSince(ctx context.Context, since store.TenantRevision) (store.TenantChanges, error) {
 	c, err := p.st().TenantsSince(ctx, since)
 	p.mu.Lock()
 	p.sinces++
+	if c.All {
+		p.alls++
+	}
 	p.fetched += len(c.Put) + len(c.Deleted)
 	p.mu.Unlock()
 	return c, err
@@ -77,12 +73,12 @@ func (p *probeStore) TenantsSince(ctx context.Context, since store.TenantRevisio
 
 func (p *probeStore) Changes(ctx context.Context) <-chan struct{} { return p.poke }
 
-type probeCounts struct{ gets, lists, sinces, fetched int }
+type probeCounts struct{ gets, sinces, alls, fetched int }
 
 func (p *probeStore) counts() probeCounts {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return probeCounts{p.gets, p.lists, p.sinces, p.fetched}
+	return probeCounts{p.gets, p.sinces, p.alls, p.fetched}
 }
 
 func newProbeManager(t testing.TB) (*Manager, *probeStore) {
@@ -128,7 +124,7 @@ func TestGetTenantReadsOne(t *testing.T) {
 	if _, err := m.GetTenant(t.Context(), "nope"); !isNotFound(err) {
 		t.Errorf("GetTenant(nope) err=%v, want ErrNotFound", err)
 	}
-	if c := p.counts(); c.gets != 2 || c.lists != 0 || c.fetched != 0 {
+	if c := p.counts(); c.gets != 2 || c.sinces != 0 {
 		t.Errorf("store reads for two GetTenant = %+v, want 2 gets and nothing else", c)
 	}
 }
@@ -153,8 +149,8 @@ func TestPutTenantReadsChanges(t *testing.T) {
 	}
 	// Each write reads what the one before it wrote: n creations and an
 	// update, so n+1 tenants in all.
-	if c := p.counts(); c.lists != 0 || c.fetched != n+1 {
-		t.Errorf("store reads for %d creations, an update and a conflict = %+v, want no list and %d tenants fetched", n, c, n+1)
+	if c := p.counts(); c.alls != 1 || c.fetched != n+1 {
+		t.Errorf("store reads for %d creations, an update and a conflict = %+v, want one full read (of nothing) and %d tenants fetched", n, c, n+1)
 	}
 }
 
@@ -247,8 +243,8 @@ func TestWatchTenantsReportsChanges(t *testing.T) {
 	if got, want := updateSummary(nextUpdate(t, p, updates)), "[+d[]]"; got != want {
 		t.Errorf("update after rewriting c as it was and creating d = %s, want %s", got, want)
 	}
-	if c := p.counts(); c.lists != 0 || c.gets != 0 {
-		t.Errorf("store reads of the watch = %+v, want TenantsSince alone", c)
+	if c := p.counts(); c.alls != 1 || c.gets != 0 {
+		t.Errorf("store reads of the watch = %+v, want TenantsSince alone, reading everything once", c)
 	}
 }
 

@@ -115,16 +115,14 @@ type Store interface {
 	// GetTenant returns one tenant's configuration, or ErrNotFound.
 	GetTenant(ctx context.Context, id string) ([]byte, error)
 
-	// ListTenants returns every tenant's configuration, keyed by tenant ID.
-	ListTenants(ctx context.Context) (map[string][]byte, error)
-
 	// TenantsSince returns what changed in the tenants' configuration after
 	// revision since, at a cost in proportion to the changes, not to the
 	// tenants: see TenantChanges. PutTenant, and DeleteTenant of an
 	// existing tenant, each make one revision, atomically with the change.
 	// A since of another epoch (the zero TenantRevision included) returns
 	// every tenant instead, so a caller starts with the zero value and then
-	// passes the Rev of each answer to the next call.
+	// passes the Rev of each answer to the next call; the zero value also
+	// lists every tenant.
 	TenantsSince(ctx context.Context, since TenantRevision) (TenantChanges, error)
 
 	// Changes returns a channel that receives a value whenever tenant

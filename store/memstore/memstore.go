@@ -312,20 +312,6 @@ func (st *Store) DeleteTenant(ctx context.Context, id string) error {
 	return nil
 }
 
-// ListTenants returns every tenant's configuration, keyed by tenant ID.
-func (st *Store) ListTenants(ctx context.Context) (map[string][]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("memstore: list tenants: %w", err)
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	m := make(map[string][]byte, len(st.tenants))
-	for id, data := range st.tenants {
-		m[id] = bytes.Clone(data)
-	}
-	return m, nil
-}
-
 // TenantsSince returns the tenants changed after since; see store.Store.
 // It costs in proportion to the changes (a binary search of the log).
 func (st *Store) TenantsSince(ctx context.Context, since store.TenantRevision) (store.TenantChanges, error) {

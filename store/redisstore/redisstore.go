@@ -532,23 +532,6 @@ func (st *Store) DeleteTenant(ctx context.Context, id string) error {
 	}
 }
 
-// ListTenants returns every tenant's configuration, keyed by tenant ID.
-func (st *Store) ListTenants(ctx context.Context) (map[string][]byte, error) {
-	const op = "list tenants"
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("redisstore: %s: %w", op, err)
-	}
-	all, err := st.client.HGetAll(ctx, st.tenantsKey()).Result()
-	if err != nil {
-		return nil, st.fail(ctx, op, err)
-	}
-	m := make(map[string][]byte, len(all))
-	for id, data := range all {
-		m[id] = []byte(data)
-	}
-	return m, nil
-}
-
 // Changes subscribes to tenant changes published by every Store sharing
 // the prefix, in this process or another. It waits up to a few seconds for
 // Redis to confirm the subscription, so that changes made after it returns

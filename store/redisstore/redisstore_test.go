@@ -321,8 +321,12 @@ func TestUnavailable(t *testing.T) {
 		}},
 		{"PutTenant", func(ctx context.Context) error { return st.PutTenant(ctx, "acme", nil) }},
 		{"DeleteTenant", func(ctx context.Context) error { return st.DeleteTenant(ctx, "acme") }},
-		{"ListTenants", func(ctx context.Context) error {
-			_, err := st.ListTenants(ctx)
+		{"GetTenant", func(ctx context.Context) error {
+			_, err := st.GetTenant(ctx, "acme")
+			return err
+		}},
+		{"TenantsSince", func(ctx context.Context) error {
+			_, err := st.TenantsSince(ctx, store.TenantRevision{})
 			return err
 		}},
 		{"Ping", func(ctx context.Context) error { return st.Ping(ctx) }},

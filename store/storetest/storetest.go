@@ -912,10 +912,6 @@ func testCancelledContext(t *testing.T, mk func(*testing.T) Harness) {
 			_, err := h.Store.GetTenant(ctx, tenantA)
 			return err
 		}},
-		{"ListTenants", func(ctx context.Context) error {
-			_, err := h.Store.ListTenants(ctx)
-			return err
-		}},
 		{"TenantsSince", func(ctx context.Context) error {
 			_, err := h.Store.TenantsSince(ctx, store.TenantRevision{})
 			return err
@@ -1107,15 +1103,16 @@ func wantTenant(t testing.TB, st store.Store, id string, want []byte) {
 	}
 }
 
-// wantTenants checks that ListTenants returns exactly want.
+// wantTenants checks that TenantsSince from the zero revision returns
+// exactly want, as every tenant.
 func wantTenants(t testing.TB, st store.Store, want map[string][]byte) {
 	t.Helper()
-	got, err := st.ListTenants(t.Context())
+	got, err := st.TenantsSince(t.Context(), store.TenantRevision{})
 	if err != nil {
-		t.Fatalf("ListTenants err=%v, want nil", err)
+		t.Fatalf("TenantsSince(zero) err=%v, want nil", err)
 	}
-	if !maps.EqualFunc(got, want, bytes.Equal) {
-		t.Errorf("ListTenants=%q, want %q", got, want)
+	if !got.All || len(got.Deleted) != 0 || !maps.EqualFunc(got.Put, want, bytes.Equal) {
+		t.Errorf("TenantsSince(zero) All=%v Put=%q Deleted=%q, want all of %q", got.All, got.Put, got.Deleted, want)
 	}
 }
 
