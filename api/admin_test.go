@@ -208,7 +208,7 @@ func TestAdminChangeReachesPolicies(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		e.m.WatchTenants(ctx, time.Hour, e.srv.SetTenants) // only notifications can trigger a reload within the test
+		e.m.WatchTenants(ctx, time.Hour, e.srv.UpdateTenants) // only notifications can trigger a reload within the test
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 

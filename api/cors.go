@@ -2,8 +2,9 @@ package api
 
 import (
 	"fmt"
+	"hash/maphash"
+	"maps"
 	"net/http"
-	"sort"
 	"strings"
 
 	"github.com/jub0bs/cors"
@@ -32,14 +33,83 @@ type policy struct {
 
 // policySet is the immutable lookup table swapped atomically on change.
 type policySet struct {
-	byID   map[session.TenantID]*policy
-	byHost map[string]*policy
+	byID   policyMap[session.TenantID]
+	byHost policyMap[string]
 }
 
 // claims reports whether a tenant claims host (a request's Host).
 func (ps *policySet) claims(host string) bool {
-	_, ok := ps.byHost[session.NormalizeHost(host)]
-	return ok
+	return ps.byHost.get(session.NormalizeHost(host)) != nil
+}
+
+// policyShards is how many shards a policyMap has. A changed copy copies
+// the table of shards (2 KiB) and the few shards it touches, never the
+// whole map, so that changing one tenant costs the same at 10 tenants as
+// at 10,000, in copying and in garbage alike.
+const policyShards = 256
+
+var policySeed = maphash.MakeSeed()
+
+func policyShard(k string) uint8 { return uint8(maphash.String(policySeed, k)) }
+
+// policyMap is an immutable map to policies, cut into shards that copies
+// share. The zero value is empty.
+type policyMap[K ~string] struct {
+	shards *[policyShards]map[K]*policy
+	n      int
+}
+
+func (m *policyMap[K]) get(k K) *policy {
+	if m.shards == nil {
+		return nil
+	}
+	return m.shards[policyShard(string(k))][k]
+}
+
+// edit returns a copy of m to change; m itself never changes.
+func (m *policyMap[K]) edit() *policyEdit[K] {
+	e := &policyEdit[K]{m: policyMap[K]{shards: new([policyShards]map[K]*policy), n: m.n}}
+	if m.shards != nil {
+		*e.m.shards = *m.shards
+	}
+	return e
+}
+
+// policyEdit is a policyMap being changed: each shard is copied on its
+// first change.
+type policyEdit[K ~string] struct {
+	m     policyMap[K]
+	owned [policyShards]bool
+}
+
+func (e *policyEdit[K]) shard(k K) map[K]*policy {
+	i := policyShard(string(k))
+	if !e.owned[i] {
+		e.owned[i] = true
+		e.m.shards[i] = maps.Clone(e.m.shards[i])
+		if e.m.shards[i] == nil {
+			e.m.shards[i] = map[K]*policy{}
+		}
+	}
+	return e.m.shards[i]
+}
+
+func (e *policyEdit[K]) get(k K) *policy { return e.m.get(k) }
+
+func (e *policyEdit[K]) set(k K, p *policy) {
+	sh := e.shard(k)
+	if sh[k] == nil {
+		e.m.n++
+	}
+	sh[k] = p
+}
+
+func (e *policyEdit[K]) del(k K) {
+	if e.m.get(k) == nil {
+		return
+	}
+	delete(e.shard(k), k)
+	e.m.n--
 }
 
 func (s *Server) newPolicy(t session.Tenant) (*policy, error) {
@@ -105,19 +175,54 @@ func (s *Server) refuseForeign(next http.Handler) http.Handler {
 	})
 }
 
-// SetTenants replaces the tenants the public API serves. It is what
-// session.Manager.WatchTenants calls on every change. A tenant whose policy
-// cannot be built (which validation should make impossible) is logged and
-// left out, so that one bad tenant does not take the others down.
+// UpdateTenants applies one change to the tenants the public API serves. It
+// is what session.Manager.WatchTenants calls on every change: only the
+// changed tenants' policies are built, the others are shared with the
+// current set, and the new set replaces it atomically. A tenant whose
+// policy cannot be built (which validation should make impossible) is
+// logged and left out, so that one bad tenant does not take the others
+// down.
+func (s *Server) UpdateTenants(u session.TenantsUpdate) {
+	s.policyMu.Lock()
+	defer s.policyMu.Unlock()
+	s.changePolicies(s.policies.Load(), u)
+}
+
+// SetTenants replaces every tenant the public API serves with ts.
 func (s *Server) SetTenants(ts []session.Tenant) {
-	set := &policySet{byID: make(map[session.TenantID]*policy, len(ts)), byHost: make(map[string]*policy)}
-	for _, t := range ts {
+	s.policyMu.Lock()
+	defer s.policyMu.Unlock()
+	s.changePolicies(&policySet{}, session.TenantsUpdate{Changed: ts})
+}
+
+// changePolicies serves old changed by u. The caller holds s.policyMu.
+func (s *Server) changePolicies(old *policySet, u session.TenantsUpdate) {
+	byID, byHost := old.byID.edit(), old.byHost.edit()
+	drop := func(id session.TenantID) {
+		p := byID.get(id)
+		if p == nil {
+			return
+		}
+		byID.del(id)
+		for _, h := range p.tenant.Hostnames {
+			if byHost.get(h) == p {
+				byHost.del(h)
+			}
+		}
+	}
+	for _, id := range u.Deleted {
+		drop(id)
+	}
+	for _, t := range u.Changed {
+		drop(t.ID)
+	}
+	for _, t := range u.Changed {
 		p, err := s.newPolicy(t)
 		if err != nil {
 			s.log.Error("tenant left out: its policy cannot be built", "tenant", t.ID, "err", err)
 			continue
 		}
-		set.byID[t.ID] = p
+		byID.set(t.ID, p)
 		for _, h := range t.Hostnames {
 			if s.m.IsPublicHost(h) {
 				// Stored before the host was listed as public: honouring
@@ -125,16 +230,11 @@ func (s *Server) SetTenants(ts []session.Tenant) {
 				s.log.Error("ignoring a tenant's claim on a public host (LATCHKEY_PUBLIC_HOSTS); remove it from the tenant's hostnames", "tenant", t.ID, "hostname", h)
 				continue
 			}
-			set.byHost[h] = p
+			byHost.set(h, p)
 		}
 	}
-	s.policies.Store(set)
-	ids := make([]string, 0, len(set.byID))
-	for id := range set.byID {
-		ids = append(ids, string(id))
-	}
-	sort.Strings(ids)
-	s.log.Info("tenants loaded", "count", len(ids), "tenants", ids)
+	s.policies.Store(&policySet{byID: byID.m, byHost: byHost.m})
+	s.log.Info("tenants updated", "count", byID.m.n, "changed", len(u.Changed), "deleted", len(u.Deleted))
 }
 
 var hdrPreflightVary = []string{"Origin, Access-Control-Request-Method, Access-Control-Request-Headers"}

@@ -4,9 +4,10 @@
 // Every tenant gets one immutable policy built from its origin list alone:
 // jub0bs/cors answers preflights and adds CORS headers to every response,
 // then net/http's CrossOriginProtection refuses state-changing requests from
-// origins outside the list, then the routes run. Policies are rebuilt and
-// swapped atomically when a tenant changes (SetTenants); there is never one
-// origin list shared by all tenants. The tenant is resolved from the URL
+// origins outside the list, then the routes run. When tenants change, only
+// their policies are built, and a new set sharing the others is swapped in
+// atomically (UpdateTenants); there is never one origin list shared by all
+// tenants. The tenant is resolved from the URL
 // (path form /v1/t/{tenant}/…) or from the Host the request was sent to
 // (host form /v1/…), never from a client-supplied forwarding header.
 //

@@ -117,7 +117,7 @@ func replicaOf(t *testing.T, a *env, st store.Store) *env {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); mB.WatchTenants(ctx, time.Hour, srvB.SetTenants) }()
+	go func() { defer close(done); mB.WatchTenants(ctx, time.Hour, srvB.UpdateTenants) }()
 	t.Cleanup(func() { cancel(); <-done })
 	pubB := httptest.NewServer(srvB.Public())
 	t.Cleanup(pubB.Close)

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -77,6 +78,7 @@ type Server struct {
 	hsts         []string                 // the Strict-Transport-Security value; nil sends none
 
 	policies     atomic.Pointer[policySet]
+	policyMu     sync.Mutex // serializes changes to policies
 	tenantRoutes *chi.Mux
 	// Metrics labels of the tenant routes in path and host form.
 	pathFormLabels, hostFormLabels map[string]string
@@ -84,8 +86,8 @@ type Server struct {
 	draining                       atomic.Bool
 }
 
-// NewServer returns a Server over m. It serves no tenant until SetTenants is
-// called, and /readyz fails until then.
+// NewServer returns a Server over m. It serves no tenant until UpdateTenants
+// or SetTenants is called, and /readyz fails until MarkReady.
 func NewServer(m *session.Manager, cfg Config) (*Server, error) {
 	var errs []error
 	if m == nil {
@@ -221,13 +223,13 @@ func (s *Server) servePublic(w http.ResponseWriter, r *http.Request) {
 		// can claim a public host (SetTenants), so the path form always
 		// works there. Most deployments claim no hostname: then skip
 		// normalizing the Host.
-		if len(set.byHost) == 0 || !set.claims(r.Host) {
-			p = set.byID[session.TenantID(unescapeParam(r, id))]
+		if set.byHost.n == 0 || !set.claims(r.Host) {
+			p = set.byID.get(session.TenantID(unescapeParam(r, id)))
 		}
 	case path == "/v1" || strings.HasPrefix(path, "/v1/"):
 		rest = path[len("/v1"):]
 		labels = s.hostFormLabels
-		p = set.byHost[session.NormalizeHost(r.Host)]
+		p = set.byHost.get(session.NormalizeHost(r.Host))
 	}
 	if p == nil {
 		s.handleUnknownTenant(w, r)

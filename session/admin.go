@@ -166,7 +166,10 @@ func (m *Manager) DeleteUser(ctx context.Context, t TenantID, username string) e
 // PutTenant creates or replaces a tenant's configuration, after applying
 // defaults and validating it, and reports whether it was created. A hostname
 // that another tenant claims is ErrConflict; one of Config.PublicHosts is a
-// *ValidationError.
+// *ValidationError. The claims are checked against the Manager's view of
+// the tenants, brought up to date first (at the cost of what changed since
+// it last was), and writes through one Manager are serialized, so that two
+// of them never claim one hostname.
 func (m *Manager) PutTenant(ctx context.Context, t Tenant) (Tenant, bool, error) {
 	t = t.withDefaults()
 	ps := &problems{tenant: string(t.ID)}
@@ -175,20 +178,16 @@ func (m *Manager) PutTenant(ctx context.Context, t Tenant) (Tenant, bool, error)
 	if err := ps.err(); err != nil {
 		return Tenant{}, false, err
 	}
-	all, err := m.ListTenants(ctx)
-	if err != nil {
+	v := &m.tenants
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err := v.refresh(ctx, m); err != nil {
 		return Tenant{}, false, err
 	}
-	created := true
-	for _, o := range all {
-		if o.ID == t.ID {
-			created = false
-			continue
-		}
-		for _, h := range t.Hostnames {
-			if slices.Contains(o.Hostnames, h) {
-				return Tenant{}, false, errorf(KindConflict, "hostname %q is claimed by tenant %q", h, o.ID)
-			}
+	_, exists := v.byID[t.ID]
+	for _, h := range t.Hostnames {
+		if i := slices.IndexFunc(v.claims[h], func(o TenantID) bool { return o != t.ID }); i >= 0 {
+			return Tenant{}, false, errorf(KindConflict, "hostname %q is claimed by tenant %q", h, v.claims[h][i])
 		}
 	}
 	data, err := json.Marshal(t)
@@ -198,43 +197,49 @@ func (m *Manager) PutTenant(ctx context.Context, t Tenant) (Tenant, bool, error)
 	if err := m.st.PutTenant(ctx, string(t.ID), data); err != nil {
 		return Tenant{}, false, err
 	}
-	return t, created, nil
+	return t, !exists, nil
 }
 
 // GetTenant returns one tenant's configuration from the store, or
-// ErrNotFound. Requests use the in-memory view WatchTenants maintains; this
-// is for administration.
+// ErrNotFound: one record read, decoded and validated. Requests use the
+// in-memory view WatchTenants maintains; this is for administration.
 func (m *Manager) GetTenant(ctx context.Context, id TenantID) (Tenant, error) {
-	all, err := m.ListTenants(ctx)
+	if !id.Valid() {
+		return Tenant{}, fmt.Errorf("%w: tenant %q", ErrNotFound, id)
+	}
+	data, err := m.st.GetTenant(ctx, string(id))
+	if errors.Is(err, store.ErrNotFound) {
+		return Tenant{}, fmt.Errorf("%w: tenant %q", ErrNotFound, id)
+	}
 	if err != nil {
 		return Tenant{}, err
 	}
-	for _, t := range all {
-		if t.ID == id {
-			return t, nil
-		}
+	t, err := decodeTenant(data)
+	if err == nil && t.ID != id {
+		err = fmt.Errorf("stored under %q but names %q", id, t.ID)
 	}
-	return Tenant{}, errorf(KindNotFound, "tenant %q", id)
+	if err != nil {
+		// As ListTenants leaves it out: an unreadable tenant is not served.
+		m.log.ErrorContext(ctx, "ignoring unreadable tenant", "tenant", id, "err", err)
+		return Tenant{}, errorf(KindNotFound, "tenant %q", id)
+	}
+	return t, nil
 }
 
-// ListTenants returns every readable tenant, sorted by ID. An unreadable one
-// is logged and left out rather than taking every other tenant down.
+// ListTenants returns every readable tenant, sorted by ID, from the
+// Manager's view brought up to date with the store. An unreadable one is
+// logged (once per change) and left out rather than taking every other
+// tenant down.
 func (m *Manager) ListTenants(ctx context.Context) ([]Tenant, error) {
-	raw, err := m.st.ListTenants(ctx)
-	if err != nil {
+	v := &m.tenants
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err := v.refresh(ctx, m); err != nil {
 		return nil, err
 	}
-	out := make([]Tenant, 0, len(raw))
-	for id, data := range raw {
-		t, err := decodeTenant(data)
-		if err == nil && string(t.ID) != id {
-			err = fmt.Errorf("stored under %q but names %q", id, t.ID)
-		}
-		if err != nil {
-			m.log.ErrorContext(ctx, "ignoring unreadable tenant", "tenant", id, "err", err)
-			continue
-		}
-		out = append(out, t)
+	out := make([]Tenant, 0, len(v.byID))
+	for _, t := range v.byID {
+		out = append(out, *t)
 	}
 	slices.SortFunc(out, func(a, b Tenant) int { return strings.Compare(string(a.ID), string(b.ID)) })
 	return out, nil
@@ -261,29 +266,30 @@ func (m *Manager) DeleteTenant(ctx context.Context, id TenantID) error {
 }
 
 // WatchTenants keeps a caller's in-memory view of the tenants current: it
-// calls apply with every tenant now, then again whenever the store reports a
-// change (a publish from any replica) or every interval, whichever comes
-// first, but only when something changed. Store errors keep the last view
-// and are retried. Hostnames claimed twice (two replicas racing) are given
-// to the tenant first in ID order. It returns when ctx is done; the first
-// error-free load is signalled by apply being called.
-func (m *Manager) WatchTenants(ctx context.Context, interval time.Duration, apply func([]Tenant)) {
+// calls apply with every tenant now, then again with what changed whenever
+// the store reports a change (a publish from any replica) or every
+// interval, whichever comes first, but only when something changed. Each
+// look at the store costs in proportion to what changed since the last
+// (store.TenantsSince), and only changed tenants are decoded and passed
+// on. Store errors keep the last view and are retried. Hostnames claimed
+// twice (two replicas racing) are given to the tenant first in ID order.
+// It returns when ctx is done; the first error-free load is signalled by
+// apply being called. apply may call the Manager (PutTenant included).
+func (m *Manager) WatchTenants(ctx context.Context, interval time.Duration, apply func(TenantsUpdate)) {
 	changes := m.st.Changes(ctx)
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
-	var last []byte
+	w := m.tenants.watch()
+	defer m.tenants.unwatch(w)
+	first := true
 	for {
-		if ts, err := m.ListTenants(ctx); err != nil {
+		if u, err := m.tenants.next(ctx, m, w); err != nil {
 			if ctx.Err() == nil {
 				m.log.WarnContext(ctx, "could not reload tenants; keeping the current ones", "err", err)
 			}
-		} else {
-			ts = dropHostnameConflicts(ts, m)
-			cur, _ := json.Marshal(ts)
-			if last == nil || !bytes.Equal(cur, last) {
-				last = cur
-				apply(ts)
-			}
+		} else if first || !u.empty() {
+			first = false
+			apply(u)
 		}
 		select {
 		case <-ctx.Done():
@@ -295,25 +301,6 @@ func (m *Manager) WatchTenants(ctx context.Context, interval time.Duration, appl
 		case <-tick.C:
 		}
 	}
-}
-
-func dropHostnameConflicts(ts []Tenant, m *Manager) []Tenant {
-	for _, p := range checkHostnameClaims(ts) {
-		m.log.Error("hostname claimed by two tenants; keeping the first", "tenant", p.Tenant, "field", p.Field, "problem", p.Message)
-	}
-	owner := make(map[string]TenantID)
-	for i := range ts {
-		kept := ts[i].Hostnames[:0:0]
-		for _, h := range ts[i].Hostnames {
-			if o, ok := owner[h]; ok && o != ts[i].ID {
-				continue
-			}
-			owner[h] = ts[i].ID
-			kept = append(kept, h)
-		}
-		ts[i].Hostnames = kept
-	}
-	return ts
 }
 
 // decodeEach decodes stored records, logging and leaving out any that

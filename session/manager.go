@@ -99,6 +99,8 @@ type Manager struct {
 	cache atomic.Pointer[cache]
 	// publicHosts is Config.PublicHosts.
 	publicHosts []string
+	// tenants is the decoded view of the stored tenants.
+	tenants tenantView
 }
 
 // NewManager returns a Manager over st after validating cfg.

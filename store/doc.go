@@ -16,6 +16,10 @@
 //   - A user's record and its sessions change together, so a session cannot
 //     be created for a user that was just disabled, changed or deleted.
 //   - An expired session is indistinguishable from a missing one.
+//   - Reading one tenant reads one record, and asking what changed in the
+//     tenants (TenantsSince) costs in proportion to the changes, never to
+//     the number of tenants; a store that lost its tenants says so (a new
+//     epoch), so that a replica never keeps serving what is gone.
 //
 // This package imports only the standard library.
 package store

@@ -112,14 +112,24 @@ type Store interface {
 	// error.
 	DeleteTenant(ctx context.Context, id string) error
 
-	// ListTenants returns every tenant's configuration, keyed by tenant ID.
-	ListTenants(ctx context.Context) (map[string][]byte, error)
+	// GetTenant returns one tenant's configuration, or ErrNotFound.
+	GetTenant(ctx context.Context, id string) ([]byte, error)
+
+	// TenantsSince returns what changed in the tenants' configuration after
+	// revision since, at a cost in proportion to the changes, not to the
+	// tenants: see TenantChanges. PutTenant, and DeleteTenant of an
+	// existing tenant, each make one revision, atomically with the change.
+	// A since of another epoch (the zero TenantRevision included) returns
+	// every tenant instead, so a caller starts with the zero value and then
+	// passes the Rev of each answer to the next call; the zero value also
+	// lists every tenant.
+	TenantsSince(ctx context.Context, since TenantRevision) (TenantChanges, error)
 
 	// Changes returns a channel that receives a value whenever tenant
 	// configuration may have changed, here or in another process. Values are
-	// coalesced, never queued: a receiver reloads everything on each one.
+	// coalesced, never queued: a receiver asks TenantsSince on each one.
 	// Notifications can be lost (a dropped connection), so receivers also
-	// reload periodically. The channel is closed when ctx is done.
+	// ask periodically. The channel is closed when ctx is done.
 	Changes(ctx context.Context) <-chan struct{}
 
 	// Reserve takes a place for attempt id in the tenant's counter key,
@@ -199,6 +209,27 @@ type Store interface {
 
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error
+}
+
+// TenantRevision names a state of the stored tenants: Epoch a history of
+// changes, N how many changes that history has had. A store that loses its
+// tenants (a Redis restarted without persistence) starts a new epoch, so
+// that no revision of the old one is mistaken for a state of the new one.
+type TenantRevision struct {
+	Epoch string
+	N     int64
+}
+
+// TenantChanges is what TenantsSince found. Rev is the revision it brings
+// the caller to. With All, Put holds every tenant and the caller replaces
+// what it has; otherwise Put holds each tenant put since, with its current
+// configuration, and Deleted each one deleted since (and not put again).
+// Both are empty when nothing changed.
+type TenantChanges struct {
+	Rev     TenantRevision
+	All     bool
+	Put     map[string][]byte
+	Deleted []string
 }
 
 // AdminKey is a stored tenant admin key, opaque to the store but for its

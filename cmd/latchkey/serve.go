@@ -215,8 +215,9 @@ func (a *app) run(ctx context.Context, onListen listening) error {
 		log.Info("session cache disabled: every me reads the store")
 	}
 	wg.Go(func() {
-		m.WatchTenants(watchCtx, tenantReload, func(ts []session.Tenant) {
-			if file != nil && missingTenants(file, ts) {
+		first := true
+		m.WatchTenants(watchCtx, tenantReload, func(u session.TenantsUpdate) {
+			if file != nil && missingTenants(file, u, first) {
 				// A Redis restarted without persistence comes back empty;
 				// serving no tenant until the next restart would be an
 				// outage. Only tenants the store has lost along with the
@@ -227,11 +228,13 @@ func (a *app) run(ctx context.Context, onListen listening) error {
 					log.Error("could not apply the tenants file to the tenants the store lost", "err", err)
 				}
 				if n > 0 {
+					// The store's change notification brings them back
+					// in the next update.
 					log.Error("the store had lost tenants of the tenants file (a Redis restart without persistence?); applied them again", "tenants", n)
-					return // the store's change notification brings them back
 				}
 			}
-			srv.SetTenants(ts)
+			first = false
+			srv.UpdateTenants(u)
 			srv.MarkReady()
 		})
 	})
@@ -300,15 +303,22 @@ func (a *app) start(ctx context.Context) (demoPassword string, err error) {
 	return "", nil
 }
 
-// missingTenants reports whether the store lacks any of the file's
-// tenants: lost with the store's data, or deleted through the admin API.
-func missingTenants(f *session.TenantsFile, ts []session.Tenant) bool {
-	for _, spec := range f.Tenants {
-		if !slices.ContainsFunc(ts, func(t session.Tenant) bool { return t.ID == spec.ID }) {
-			return true
+// missingTenants reports whether update u of the tenants lacks a tenant of
+// the file: on the first update, which holds every tenant, one not in it;
+// later, one it deletes.
+func missingTenants(f *session.TenantsFile, u session.TenantsUpdate, first bool) bool {
+	ids := make(map[session.TenantID]bool)
+	if first {
+		for _, t := range u.Changed {
+			ids[t.ID] = true
+		}
+	} else {
+		for _, id := range u.Deleted {
+			ids[id] = true
 		}
 	}
-	return false
+	// First: missing if not listed; later: missing if listed as deleted.
+	return slices.ContainsFunc(f.Tenants, func(spec session.TenantSpec) bool { return ids[spec.ID] != first })
 }
 
 // loopbackAddr reports whether a listener address binds loopback only

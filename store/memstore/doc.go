@@ -5,6 +5,8 @@
 // between replicas, so two Latchkey processes over two memstores disagree
 // about every session. Run more than one replica only with
 // store/redisstore. Changes notifies subscribers in this process only.
+// TenantsSince reads a log of tenant changes, compacted as it grows, and
+// a deleted tenant's ID stays in it (its latest change) like in Redis.
 //
 // Expiry is enforced against Config.Now, which tests replace with a fake
 // clock (storetest.Clock). Expired sessions are invisible to every method

@@ -2,8 +2,11 @@ package memstore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"crypto/rand"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,6 +29,7 @@ type Store struct {
 
 	mu      sync.Mutex
 	tenants map[string][]byte                       // tenant ID -> configuration
+	revs    tenantRevs                              // tenant changes, for TenantsSince
 	users   map[string]map[string]*account          // tenant ID -> user name -> account
 	subs    map[chan struct{}]struct{}              // Changes subscribers
 	invals  map[*func(tenant, user string)]struct{} // WatchInvalidations subscribers
@@ -60,6 +64,7 @@ func New(cfg Config) *Store {
 	return &Store{
 		now:     now,
 		tenants: map[string][]byte{},
+		revs:    tenantRevs{epoch: rand.Text(), at: map[string]int64{}},
 		users:   map[string]map[string]*account{},
 		subs:    map[chan struct{}]struct{}{},
 		invals:  map[*func(tenant, user string)]struct{}{},
@@ -265,8 +270,23 @@ func (st *Store) PutTenant(ctx context.Context, id string, data []byte) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.tenants[id] = bytes.Clone(data)
+	st.revs.change(id)
 	st.notify()
 	return nil
+}
+
+// GetTenant returns one tenant's configuration, or store.ErrNotFound.
+func (st *Store) GetTenant(ctx context.Context, id string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memstore: get tenant: %w", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	data, ok := st.tenants[id]
+	if !ok {
+		return nil, fmt.Errorf("memstore: get tenant: %w", store.ErrNotFound)
+	}
+	return bytes.Clone(data), nil
 }
 
 // DeleteTenant removes the tenant's configuration, users and sessions, and
@@ -277,6 +297,9 @@ func (st *Store) DeleteTenant(ctx context.Context, id string) error {
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if _, ok := st.tenants[id]; ok {
+		st.revs.change(id)
+	}
 	delete(st.tenants, id)
 	delete(st.users, id)
 	for kid, k := range st.adminKeys {
@@ -289,18 +312,74 @@ func (st *Store) DeleteTenant(ctx context.Context, id string) error {
 	return nil
 }
 
-// ListTenants returns every tenant's configuration, keyed by tenant ID.
-func (st *Store) ListTenants(ctx context.Context) (map[string][]byte, error) {
+// TenantsSince returns the tenants changed after since; see store.Store.
+// It costs in proportion to the changes (a binary search of the log).
+func (st *Store) TenantsSince(ctx context.Context, since store.TenantRevision) (store.TenantChanges, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("memstore: list tenants: %w", err)
+		return store.TenantChanges{}, fmt.Errorf("memstore: tenants since: %w", err)
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	m := make(map[string][]byte, len(st.tenants))
-	for id, data := range st.tenants {
-		m[id] = bytes.Clone(data)
+	out := store.TenantChanges{Rev: store.TenantRevision{Epoch: st.revs.epoch, N: st.revs.n}, Put: map[string][]byte{}}
+	if since.Epoch != st.revs.epoch || since.N > st.revs.n {
+		out.All = true
+		for id, data := range st.tenants {
+			out.Put[id] = bytes.Clone(data)
+		}
+		return out, nil
 	}
-	return m, nil
+	for _, id := range st.revs.since(since.N) {
+		if data, ok := st.tenants[id]; ok {
+			out.Put[id] = bytes.Clone(data)
+		} else {
+			out.Deleted = append(out.Deleted, id)
+		}
+	}
+	return out, nil
+}
+
+// tenantRevs numbers tenant changes, as redisstore's index does: n counts
+// them, at holds each tenant's latest (deletions included, so that they
+// can be reported), and log lists them in order, one entry per change,
+// compacted when most of it is stale.
+type tenantRevs struct {
+	epoch string
+	n     int64
+	at    map[string]int64
+	log   []revEntry
+}
+
+type revEntry struct {
+	n  int64
+	id string
+}
+
+// change records a change of id.
+func (r *tenantRevs) change(id string) {
+	r.n++
+	r.at[id] = r.n
+	r.log = append(r.log, revEntry{r.n, id})
+	if len(r.log) > 2*len(r.at)+64 {
+		live := r.log[:0]
+		for _, e := range r.log {
+			if r.at[e.id] == e.n {
+				live = append(live, e)
+			}
+		}
+		r.log = live
+	}
+}
+
+// since returns the IDs changed after revision n, each once.
+func (r *tenantRevs) since(n int64) []string {
+	i, _ := slices.BinarySearchFunc(r.log, n+1, func(e revEntry, n int64) int { return cmp.Compare(e.n, n) })
+	var ids []string
+	for _, e := range r.log[i:] {
+		if r.at[e.id] == e.n {
+			ids = append(ids, e.id)
+		}
+	}
+	return ids
 }
 
 // Changes returns a channel that receives a value after each PutTenant or

@@ -13,6 +13,15 @@
 //	                    malformed and refused
 //	P users:T   set     the tenant's user names (an index for ListUsers)
 //	P tenants   hash    tenant ID -> tenant configuration
+//	P tenants:rev{P tenants}
+//	            hash    the tenants' revision: epoch (random, made with
+//	                    the hash) and n, the count of tenant changes
+//	P tenants:log{P tenants}
+//	            zset    tenant ID, scored by the n of its latest put or
+//	                    deletion: TenantsSince reads only what scores
+//	                    above the n it is given. A deleted tenant's ID
+//	                    stays (a few dozen bytes) so that its deletion
+//	                    reaches every replica
 //	P applied:T string  what the tenants file last applied to T (kept
 //	                    when T is deleted)
 //	P l:T:K     hash    a login-limit counter K (a fixed window, its TTL):
@@ -34,6 +43,11 @@
 // across the cluster instead of loading one node. (A user name containing
 // '}' cuts the tag short, which only shares that user's slot with a
 // similar name; both keys still land together.)
+//
+// The tenants hash and its revision and log share one slot: the hash tag
+// of the latter two is the hash's whole name, which is what Redis hashes
+// for a key without a tag. One script changes a tenant and records its
+// revision, so a replica that reads the log never misses a change.
 //
 // The per-tenant index users:T lives in another slot, so it is updated by
 // separate commands, ordered so that a crash or a race leaves at worst an

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
@@ -466,8 +467,9 @@ func (st *Store) ListUsers(ctx context.Context, tenant string) ([]store.User, er
 	return users, nil
 }
 
-// PutTenant creates or replaces a tenant's configuration and then
-// publishes a change to every replica.
+// PutTenant creates or replaces a tenant's configuration, with a new
+// revision in the same script (see TenantsSince), and then publishes a
+// change to every replica.
 func (st *Store) PutTenant(ctx context.Context, id string, data []byte) error {
 	const op = "put tenant"
 	if err := st.check(ctx, op, id); err != nil {
@@ -475,7 +477,7 @@ func (st *Store) PutTenant(ctx context.Context, id string, data []byte) error {
 	}
 	// Not pipelined: on Cluster the two may go to different nodes, and
 	// subscribers must not reload before the write is done.
-	if err := st.client.HSet(ctx, st.tenantsKey(), id, data).Err(); err != nil {
+	if err := putTenantScript.Run(ctx, st.client, st.tenantKeys(), id, data, rand.Text()).Err(); err != nil {
 		return st.fail(ctx, op, err)
 	}
 	if err := st.client.Publish(ctx, st.changesKey(), id).Err(); err != nil {
@@ -484,7 +486,8 @@ func (st *Store) PutTenant(ctx context.Context, id string, data []byte) error {
 	return nil
 }
 
-// DeleteTenant removes the tenant's configuration, publishes the change,
+// DeleteTenant removes the tenant's configuration (with a new revision in
+// the same script), publishes the change,
 // then deletes the tenant's users and their sessions in batches. If it
 // fails part way, calling it again finishes the job.
 func (st *Store) DeleteTenant(ctx context.Context, id string) error {
@@ -492,7 +495,7 @@ func (st *Store) DeleteTenant(ctx context.Context, id string) error {
 	if err := st.check(ctx, op, id); err != nil {
 		return err
 	}
-	if err := st.client.HDel(ctx, st.tenantsKey(), id).Err(); err != nil {
+	if err := deleteTenantScript.Run(ctx, st.client, st.tenantKeys(), id, rand.Text()).Err(); err != nil {
 		return st.fail(ctx, op, err)
 	}
 	if err := st.client.Publish(ctx, st.changesKey(), id).Err(); err != nil {
@@ -520,23 +523,6 @@ func (st *Store) DeleteTenant(ctx context.Context, id string) error {
 			return st.fail(ctx, op, err)
 		}
 	}
-}
-
-// ListTenants returns every tenant's configuration, keyed by tenant ID.
-func (st *Store) ListTenants(ctx context.Context) (map[string][]byte, error) {
-	const op = "list tenants"
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("redisstore: %s: %w", op, err)
-	}
-	all, err := st.client.HGetAll(ctx, st.tenantsKey()).Result()
-	if err != nil {
-		return nil, st.fail(ctx, op, err)
-	}
-	m := make(map[string][]byte, len(all))
-	for id, data := range all {
-		m[id] = []byte(data)
-	}
-	return m, nil
 }
 
 // Changes subscribes to tenant changes published by every Store sharing

@@ -63,7 +63,8 @@ func TestKeyLayout(t *testing.T) {
 		}
 	}
 
-	want := []string{prefix + "tenants", prefix + "users:acme"}
+	tenants := prefix + "tenants"
+	want := []string{tenants, tenants + ":rev{" + tenants + "}", tenants + ":log{" + tenants + "}", prefix + "users:acme"}
 	for _, name := range names {
 		want = append(want, prefix+"u:{acme:"+name+"}", prefix+"s:{acme:"+name+"}")
 	}
@@ -100,9 +101,16 @@ func TestKeyLayout(t *testing.T) {
 	if tags["alice"] == tags["bob"] {
 		t.Errorf("alice and bob share hash tag %q, want one per user", tags["alice"])
 	}
-	for _, k := range []string{prefix + "tenants", prefix + "users:acme"} {
+	for _, k := range []string{tenants, prefix + "users:acme"} {
 		if hashTag(k) != k {
 			t.Errorf("%q has hash tag %q, want none", k, hashTag(k))
+		}
+	}
+	// The tenants' revision and log share the tenants hash's slot: their
+	// tag is its whole name, which is what a key without a tag hashes.
+	for _, k := range []string{tenants + ":rev{" + tenants + "}", tenants + ":log{" + tenants + "}"} {
+		if hashTag(k) != tenants {
+			t.Errorf("%q has hash tag %q, want %q", k, hashTag(k), tenants)
 		}
 	}
 }
@@ -303,8 +311,12 @@ func TestUnavailable(t *testing.T) {
 		}},
 		{"PutTenant", func(ctx context.Context) error { return st.PutTenant(ctx, "acme", nil) }},
 		{"DeleteTenant", func(ctx context.Context) error { return st.DeleteTenant(ctx, "acme") }},
-		{"ListTenants", func(ctx context.Context) error {
-			_, err := st.ListTenants(ctx)
+		{"GetTenant", func(ctx context.Context) error {
+			_, err := st.GetTenant(ctx, "acme")
+			return err
+		}},
+		{"TenantsSince", func(ctx context.Context) error {
+			_, err := st.TenantsSince(ctx, store.TenantRevision{})
 			return err
 		}},
 		{"Ping", func(ctx context.Context) error { return st.Ping(ctx) }},

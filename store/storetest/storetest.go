@@ -92,6 +92,8 @@ func TestStore(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"PerUserIndex", testPerUserIndex},
 		{"Users", testUsers},
 		{"Tenants", testTenants},
+		{"GetTenant", testGetTenant},
+		{"TenantsSince", testTenantsSince},
 		{"DeleteTenant", testDeleteTenant},
 		{"Changes", testChanges},
 		{"Concurrency", testConcurrency},
@@ -599,6 +601,101 @@ func testTenants(t *testing.T, mk func(*testing.T) Harness) {
 	wantTenants(t, h.Store, want)
 }
 
+func testGetTenant(t *testing.T, mk func(*testing.T) Harness) {
+	h := mk(t)
+	ctx := t.Context()
+	if _, err := h.Store.GetTenant(ctx, tenantA); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetTenant(missing) err=%v, want %v", err, store.ErrNotFound)
+	}
+	// Written by the peer, as another replica would.
+	mustOK(t, "PutTenant", h.Peer.PutTenant(ctx, tenantA, []byte("cfg a")))
+	mustOK(t, "PutTenant", h.Peer.PutTenant(ctx, tenantB, []byte{}))
+	wantTenant(t, h.Store, tenantA, []byte("cfg a"))
+	wantTenant(t, h.Store, tenantB, []byte{})
+	if _, err := h.Store.GetTenant(ctx, "initech"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetTenant(initech) with acme and globex stored err=%v, want %v", err, store.ErrNotFound)
+	}
+
+	mustOK(t, "PutTenant", h.Peer.PutTenant(ctx, tenantA, []byte("cfg a 2")))
+	wantTenant(t, h.Store, tenantA, []byte("cfg a 2"))
+	mustOK(t, "DeleteTenant", h.Peer.DeleteTenant(ctx, tenantA))
+	if _, err := h.Store.GetTenant(ctx, tenantA); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetTenant(deleted) err=%v, want %v", err, store.ErrNotFound)
+	}
+	wantTenant(t, h.Store, tenantB, []byte{})
+}
+
+func testTenantsSince(t *testing.T, mk func(*testing.T) Harness) {
+	h := mk(t)
+	ctx := t.Context()
+	since := func(rev store.TenantRevision) store.TenantChanges {
+		t.Helper()
+		c, err := h.Store.TenantsSince(ctx, rev)
+		if err != nil {
+			t.Fatalf("TenantsSince(%+v) err=%v, want nil", rev, err)
+		}
+		return c
+	}
+	check := func(what string, got store.TenantChanges, all bool, put map[string][]byte, deleted ...string) {
+		t.Helper()
+		slices.Sort(got.Deleted)
+		if got.All != all || !maps.EqualFunc(got.Put, put, bytes.Equal) || !slices.Equal(got.Deleted, deleted) {
+			t.Errorf("%s: TenantsSince All=%v Put=%q Deleted=%q, want %v, %q, %q", what, got.All, got.Put, got.Deleted, all, put, deleted)
+		}
+	}
+
+	c0 := since(store.TenantRevision{})
+	check("empty store", c0, true, map[string][]byte{})
+	check("nothing changed", since(c0.Rev), false, map[string][]byte{})
+
+	mustOK(t, "PutTenant", h.Peer.PutTenant(ctx, tenantA, []byte("a1")))
+	mustOK(t, "PutTenant", h.Peer.PutTenant(ctx, tenantB, []byte("b1")))
+	c1 := since(c0.Rev)
+	check("two created", c1, false, map[string][]byte{tenantA: []byte("a1"), tenantB: []byte("b1")})
+	if c1.Rev.Epoch != c0.Rev.Epoch || c1.Rev.N <= c0.Rev.N {
+		t.Errorf("revision after two changes = %+v, want the epoch of %+v and a greater N", c1.Rev, c0.Rev)
+	}
+	c := since(c1.Rev)
+	check("nothing changed since", c, false, map[string][]byte{})
+	if c.Rev != c1.Rev {
+		t.Errorf("revision with nothing changed = %+v, want %+v", c.Rev, c1.Rev)
+	}
+
+	// Only what changed comes back: the untouched tenant does not.
+	mustOK(t, "PutTenant", h.Peer.PutTenant(ctx, "initech", []byte("i1")))
+	mustOK(t, "PutTenant", h.Peer.PutTenant(ctx, tenantA, []byte("a2")))
+	mustOK(t, "DeleteTenant", h.Peer.DeleteTenant(ctx, tenantB))
+	c2 := since(c1.Rev)
+	check("changed, created and deleted", c2, false, map[string][]byte{tenantA: []byte("a2"), "initech": []byte("i1")}, tenantB)
+
+	// Deleting a tenant that does not exist changes nothing.
+	mustOK(t, "DeleteTenant", h.Peer.DeleteTenant(ctx, tenantB))
+	mustOK(t, "DeleteTenant", h.Peer.DeleteTenant(ctx, "never"))
+	c = since(c2.Rev)
+	check("missing tenants deleted", c, false, map[string][]byte{})
+	if c.Rev != c2.Rev {
+		t.Errorf("revision after deleting missing tenants = %+v, want %+v", c.Rev, c2.Rev)
+	}
+
+	// Put back, a deleted tenant is put, not deleted; deleted after being
+	// put, it is deleted.
+	mustOK(t, "PutTenant", h.Peer.PutTenant(ctx, tenantB, []byte("b2")))
+	mustOK(t, "DeleteTenant", h.Peer.DeleteTenant(ctx, "initech"))
+	c3 := since(c2.Rev)
+	check("recreated and deleted", c3, false, map[string][]byte{tenantB: []byte("b2")}, "initech")
+	check("from the start of the epoch", since(store.TenantRevision{Epoch: c0.Rev.Epoch, N: c0.Rev.N}), false,
+		map[string][]byte{tenantA: []byte("a2"), tenantB: []byte("b2")}, "initech")
+
+	// A revision the store never had means everything, whatever it is.
+	all := map[string][]byte{tenantA: []byte("a2"), tenantB: []byte("b2")}
+	check("zero revision", since(store.TenantRevision{}), true, all)
+	check("another epoch", since(store.TenantRevision{Epoch: c3.Rev.Epoch + "x", N: c3.Rev.N}), true, all)
+	check("a revision ahead of the store", since(store.TenantRevision{Epoch: c3.Rev.Epoch, N: c3.Rev.N + 1}), true, all)
+	if c := since(store.TenantRevision{}); c.Rev != c3.Rev {
+		t.Errorf("revision of a full answer = %+v, want %+v", c.Rev, c3.Rev)
+	}
+}
+
 func testDeleteTenant(t *testing.T, mk func(*testing.T) Harness) {
 	h := mk(t)
 	ctx := t.Context()
@@ -811,8 +908,12 @@ func testCancelledContext(t *testing.T, mk func(*testing.T) Harness) {
 		}},
 		{"PutTenant", func(ctx context.Context) error { return h.Store.PutTenant(ctx, tenantA, []byte("x")) }},
 		{"DeleteTenant", func(ctx context.Context) error { return h.Store.DeleteTenant(ctx, tenantA) }},
-		{"ListTenants", func(ctx context.Context) error {
-			_, err := h.Store.ListTenants(ctx)
+		{"GetTenant", func(ctx context.Context) error {
+			_, err := h.Store.GetTenant(ctx, tenantA)
+			return err
+		}},
+		{"TenantsSince", func(ctx context.Context) error {
+			_, err := h.Store.TenantsSince(ctx, store.TenantRevision{})
 			return err
 		}},
 		{"Reserve", func(ctx context.Context) error {
@@ -993,15 +1094,25 @@ func wantUsers(t testing.TB, st store.Store, tenant string, want ...store.User) 
 	}
 }
 
-// wantTenants checks that ListTenants returns exactly want.
+// wantTenant checks that GetTenant returns want.
+func wantTenant(t testing.TB, st store.Store, id string, want []byte) {
+	t.Helper()
+	got, err := st.GetTenant(t.Context(), id)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Errorf("GetTenant(%s)=%q, %v, want %q, nil", id, got, err, want)
+	}
+}
+
+// wantTenants checks that TenantsSince from the zero revision returns
+// exactly want, as every tenant.
 func wantTenants(t testing.TB, st store.Store, want map[string][]byte) {
 	t.Helper()
-	got, err := st.ListTenants(t.Context())
+	got, err := st.TenantsSince(t.Context(), store.TenantRevision{})
 	if err != nil {
-		t.Fatalf("ListTenants err=%v, want nil", err)
+		t.Fatalf("TenantsSince(zero) err=%v, want nil", err)
 	}
-	if !maps.EqualFunc(got, want, bytes.Equal) {
-		t.Errorf("ListTenants=%q, want %q", got, want)
+	if !got.All || len(got.Deleted) != 0 || !maps.EqualFunc(got.Put, want, bytes.Equal) {
+		t.Errorf("TenantsSince(zero) All=%v Put=%q Deleted=%q, want all of %q", got.All, got.Put, got.Deleted, want)
 	}
 }
 
