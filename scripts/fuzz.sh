@@ -21,7 +21,7 @@ fuzz() {
 }
 
 fuzz ./session FuzzCookieDecode
-fuzz ./session FuzzCodecVerify
+fuzz ./session FuzzCodec
 fuzz ./session FuzzParseTenantsFile
 fuzz ./session FuzzTenantValidate
 fuzz ./session FuzzNormalizeHost
