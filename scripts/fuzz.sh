@@ -33,5 +33,4 @@ fuzz ./api FuzzDecodeJSON
 fuzz ./api FuzzTenantResolution
 fuzz ./api FuzzAdminTenantBody
 fuzz ./api FuzzSessionViewJSON
-fuzz ./api FuzzCookieValues
 fuzz ./cmd/latchkey FuzzParseRedisURL
