@@ -2,8 +2,6 @@ package api
 
 import (
 	"net/http"
-	"net/textproto"
-	"strings"
 	"time"
 
 	"github.com/latchkeyhq/latchkey/session"
@@ -48,54 +46,16 @@ func viewOf(s session.Session) sessionView {
 
 // cookieValues returns every value of the tenant's session cookie in the
 // request. More than one is refused by the session layer (CORS.md R4.9).
-//
-// It reads the Cookie lines as Request.CookiesNamed does (FuzzCookieValues
-// checks it returns the same values), but keeps only the values of one
-// name instead of building a *http.Cookie for every cookie of the site on
-// every `me`.
 func cookieValues(r *http.Request, t *session.Tenant) []string {
-	name := t.CookieName()
-	lines := r.Header["Cookie"]
-	n := 0
-	for _, line := range lines {
-		n += strings.Count(line, ";") + 1
-	}
-	if n > maxCookies {
+	cs := r.CookiesNamed(t.CookieName())
+	if len(cs) == 0 {
 		return nil
 	}
-	var vs []string
-	for _, line := range lines {
-		for line != "" {
-			var part string
-			part, line, _ = strings.Cut(line, ";")
-			n, v, _ := strings.Cut(textproto.TrimString(part), "=")
-			if textproto.TrimString(n) != name {
-				continue
-			}
-			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
-				v = v[1 : len(v)-1]
-			}
-			if validCookieValue(v) {
-				vs = append(vs, v)
-			}
-		}
+	vs := make([]string, len(cs))
+	for i, c := range cs {
+		vs[i] = c.Value
 	}
 	return vs
-}
-
-// maxCookies is net/http's limit on the cookies of a request: beyond it,
-// it reads none.
-const maxCookies = 3000
-
-// validCookieValue is net/http's rule for a cookie value's bytes (RFC
-// 6265's cookie-octet, relaxed for space and comma).
-func validCookieValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if b := v[i]; b < 0x20 || b >= 0x7f || b == '"' || b == ';' || b == '\\' {
-			return false
-		}
-	}
-	return true
 }
 
 type loginRequest struct {

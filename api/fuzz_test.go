@@ -656,37 +656,3 @@ func FuzzSessionViewJSON(f *testing.F) {
 		}
 	})
 }
-
-// FuzzCookieValues checks cookieValues, which reads only the session
-// cookie's values, against net/http's Request.CookiesNamed on arbitrary
-// Cookie lines. Property: the same values in the same order.
-func FuzzCookieValues(f *testing.F) {
-	t := &session.Tenant{ID: "acme"}
-	name := t.CookieName()
-	for _, seed := range [][2]string{
-		{name + "=abc", ""},
-		{"a=1; " + name + "=abc; b=2", name + "=def"},
-		{name + `="quoted"`, name + `="`},
-		{"  " + name + " = spaced ;", name + "=a;b"},
-		{name + "=bad\\value", name + "=bad\"value"},
-		{name + "=x=y", name + "2=no; " + name + "="},
-		{strings.Repeat("a=1;", 3001) + name + "=v", ""},
-		{";;;", "=" + name},
-	} {
-		f.Add(seed[0], seed[1])
-	}
-	f.Fuzz(func(tt *testing.T, line1, line2 string) {
-		r := httptest.NewRequest(http.MethodGet, "/", nil)
-		r.Header["Cookie"] = []string{line1}
-		if line2 != "" {
-			r.Header["Cookie"] = append(r.Header["Cookie"], line2)
-		}
-		var want []string
-		for _, c := range r.CookiesNamed(name) {
-			want = append(want, c.Value)
-		}
-		if got := cookieValues(r, t); !slices.Equal(got, want) {
-			tt.Fatalf("cookieValues = %q, want %q (CookiesNamed)", got, want)
-		}
-	})
-}

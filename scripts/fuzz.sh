@@ -21,7 +21,7 @@ fuzz() {
 }
 
 fuzz ./session FuzzCookieDecode
-fuzz ./session FuzzCodecVerify
+fuzz ./session FuzzCodec
 fuzz ./session FuzzParseTenantsFile
 fuzz ./session FuzzTenantValidate
 fuzz ./session FuzzNormalizeHost
@@ -33,5 +33,4 @@ fuzz ./api FuzzDecodeJSON
 fuzz ./api FuzzTenantResolution
 fuzz ./api FuzzAdminTenantBody
 fuzz ./api FuzzSessionViewJSON
-fuzz ./api FuzzCookieValues
 fuzz ./cmd/latchkey FuzzParseRedisURL

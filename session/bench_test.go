@@ -32,7 +32,7 @@ func benchCodecValue(b *testing.B, key []byte) (*Codec, []byte, string) {
 		b.Fatal(err)
 	}
 	payload := cookiePayload(bytes.Repeat([]byte{9}, tokenLen), "u000042")
-	v, err := c.encode(benchCookieName, DefaultAbsoluteLifetime, payload)
+	v, err := c.encode(benchCookieName, payload)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func BenchmarkCodecEncode(b *testing.B) {
 	c, payload, _ := benchCodecValue(b, benchCodecKey)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := c.encode(benchCookieName, DefaultAbsoluteLifetime, payload); err != nil {
+		if _, err := c.encode(benchCookieName, payload); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -3,17 +3,17 @@ package session
 import (
 	"bytes"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"hash"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/gorilla/securecookie"
 )
 
 // MinKeyLen is the shortest accepted cookie signing key, in bytes: an
@@ -21,28 +21,71 @@ import (
 // typed-in keys.
 const MinKeyLen = 32
 
-// maxCookieLen bounds an encoded cookie value. Ours are about 150 bytes; the
-// bound makes an oversized cookie a cheap decode failure.
+// maxCookieLen bounds an encoded cookie value. Ours are 128 to 348 bytes
+// (a 1- to 128-byte username); the bound makes an oversized cookie a cheap decode failure, and no value
+// over it is ever issued.
 const maxCookieLen = 1024
 
 // Codec signs and verifies session cookie values with a ring of keys: the
 // first key signs, every key verifies, so keys rotate without logging anyone
-// out. The securecookie name covers the cookie name, which names the tenant,
-// so a value minted for one tenant never verifies for another. Codec is safe
-// for concurrent use; SetKeys swaps the ring atomically.
+// out. The MAC covers the cookie name, which names the tenant, so a value
+// minted for one tenant never verifies for another. Codec is safe for
+// concurrent use; SetKeys swaps the ring atomically.
+//
+// This file is the one owner of the value's format, which is
+// gorilla/securecookie's (HMAC-SHA-256, no encryption, a NopEncoder
+// serializer), so that every cookie issued before keeps verifying:
+//
+//	value = b64(date "|" b64(payload) "|" mac)
+//	mac   = HMAC-SHA-256(key, name "|" date "|" b64(payload))
+//
+// where b64 is padded base64url and date the issue time in decimal Unix
+// seconds. securecookie itself is only the tests' oracle (FuzzCodec checks
+// that each side accepts what the other issues, and that nothing it refuses
+// is accepted here). Verifying here costs one base64 pass into pooled
+// buffers and pooled HMAC states, where securecookie's Decode builds a new
+// HMAC and three decoded copies per value. Unlike securecookie, decode
+// accepts only the exact bytes encode emits: its lenient base64 (CR and LF
+// skipped, spare bits under the padding ignored) would let one session
+// answer to several cookie values.
 type Codec struct {
 	ring atomic.Pointer[keyRing]
+	// now, when set (by tests), is the clock of encode and decode; the
+	// default is the wall clock, as securecookie's.
+	now func() time.Time
 }
 
 type keyRing struct {
 	keys [][]byte
-	// verifiers holds, per key, *verifier for verify to reuse.
-	verifiers []*sync.Pool
-	// byAge caches one codec list per maximum age (seconds). Tenants have few
-	// distinct lifetimes, and securecookie's MaxAge is a per-codec setting.
-	// A plain map: a sync.Map would box the int key on every lookup.
-	mu    sync.RWMutex
-	byAge map[int][]securecookie.Codec
+	// states holds *codecState, so that a value is made or checked
+	// without allocating anything but its result.
+	states sync.Pool
+}
+
+// codecState is the scratch space of one encode or decode: the HMAC state of
+// each key (made on first use) and buffers for the value's bytes.
+type codecState struct {
+	macs []hash.Hash
+	// in holds a copy of the value (decode) or the encoded value (encode).
+	in [maxCookieLen]byte
+	// raw holds name "|" date "|" b64(payload) "|" mac: the MAC input
+	// followed by the MAC. Names are bounded (a tenant ID is a DNS label),
+	// so they fit beside the longest value; a longer one gets a buffer of
+	// its own.
+	raw [2 * maxCookieLen]byte
+	sum [sha256.Size]byte
+}
+
+// mac returns key i's HMAC, reset.
+func (st *codecState) mac(r *keyRing, i int) hash.Hash {
+	h := st.macs[i]
+	if h == nil {
+		h = hmac.New(sha256.New, r.keys[i])
+		st.macs[i] = h
+	} else {
+		h.Reset()
+	}
+	return h
 }
 
 // NewCodec returns a Codec over keys (the first signs). It round-trips a
@@ -69,123 +112,125 @@ func (c *Codec) SetKeys(keys [][]byte) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	r := &keyRing{keys: keys, byAge: map[int][]securecookie.Codec{}}
-	for _, k := range keys {
-		r.verifiers = append(r.verifiers, &sync.Pool{New: func() any { return &verifier{mac: hmac.New(sha256.New, k)} }})
-	}
+	r := &keyRing{keys: keys}
+	r.states.New = func() any { return &codecState{macs: make([]hash.Hash, len(keys))} }
 	probe := []byte("probe")
-	v, err := r.encode("probe", time.Hour, probe)
+	v, err := c.encodeWith(r, "probe", probe)
 	if err != nil {
 		return fmt.Errorf("session: cookie keys: %w", err)
 	}
-	if got, err := r.decode("probe", time.Hour, v); err != nil || string(got) != string(probe) {
+	if got, err := c.decodeWith(r, "probe", time.Hour, v); err != nil || !bytes.Equal(got, probe) {
 		return fmt.Errorf("session: cookie keys do not round-trip: %v", err)
 	}
 	c.ring.Store(r)
 	return nil
 }
 
-func (r *keyRing) codecs(maxAge time.Duration) []securecookie.Codec {
-	age := int(maxAge / time.Second)
-	r.mu.RLock()
-	cs, ok := r.byAge[age]
-	r.mu.RUnlock()
-	if ok {
-		return cs
+func (c *Codec) unix() int64 {
+	if c.now != nil {
+		return c.now().Unix()
 	}
-	cs = make([]securecookie.Codec, len(r.keys))
-	for i, k := range r.keys {
-		cs[i] = securecookie.New(k, nil).
-			SetSerializer(securecookie.NopEncoder{}).
-			MaxAge(age).
-			MaxLength(maxCookieLen)
-	}
-	r.mu.Lock()
-	r.byAge[age] = cs
-	r.mu.Unlock()
-	return cs
+	return time.Now().Unix()
 }
 
-func (r *keyRing) encode(name string, maxAge time.Duration, payload []byte) (string, error) {
-	return securecookie.EncodeMulti(name, payload, r.codecs(maxAge)[:1]...)
+// encode signs payload under name with the first key.
+func (c *Codec) encode(name string, payload []byte) (string, error) {
+	return c.encodeWith(c.ring.Load(), name, payload)
 }
 
-func (r *keyRing) decode(name string, maxAge time.Duration, value string) ([]byte, error) {
-	now := time.Now().Unix()
+func (c *Codec) encodeWith(r *keyRing, name string, payload []byte) (string, error) {
+	var date [20]byte
+	d := strconv.AppendInt(date[:0], c.unix(), 10)
+	head := len(name) + 1
+	n := head + len(d) + 1 + base64.URLEncoding.EncodedLen(len(payload)) + 1 + sha256.Size
+	if m := base64.URLEncoding.EncodedLen(n - head); m > maxCookieLen {
+		return "", fmt.Errorf("session: cookie value of %d bytes, at most %d allowed", m, maxCookieLen)
+	}
+	st := r.states.Get().(*codecState)
+	defer r.states.Put(st)
+	raw := st.raw[:0]
+	if n > len(st.raw) {
+		raw = make([]byte, 0, n)
+	}
+	raw = append(append(raw, name...), '|')
+	raw = append(append(raw, d...), '|')
+	raw = base64.URLEncoding.AppendEncode(raw, payload)
+	h := st.mac(r, 0)
+	h.Write(raw)
+	raw = h.Sum(append(raw, '|'))
+	out := st.in[:base64.URLEncoding.EncodedLen(len(raw)-head)]
+	base64.URLEncoding.Encode(out, raw[head:])
+	return string(out), nil
+}
+
+// strictB64 decodes the outer base64url and refuses spare bits under the
+// padding; decode refuses the CR and LF it skips by the length check.
+var strictB64 = base64.URLEncoding.Strict()
+
+// decode verifies value under name and returns its payload. A value older
+// than maxAge (none at 0, as securecookie's MaxAge) is refused. Every
+// failure is ErrUnauthenticated: a cookie is client input.
+func (c *Codec) decode(name string, maxAge time.Duration, value string) ([]byte, error) {
+	return c.decodeWith(c.ring.Load(), name, maxAge, value)
+}
+
+func (c *Codec) decodeWith(r *keyRing, name string, maxAge time.Duration, value string) ([]byte, error) {
+	if len(value) > maxCookieLen {
+		return nil, ErrUnauthenticated
+	}
+	st := r.states.Get().(*codecState)
+	defer r.states.Put(st)
+	head := len(name) + 1
+	raw := st.raw[:]
+	if head+len(value) > len(raw) {
+		raw = make([]byte, head+len(value))
+	}
+	copy(raw, name)
+	raw[len(name)] = '|'
+	n, err := strictB64.Decode(raw[head:], st.in[:copy(st.in[:], value)])
+	// A value of exactly the encoded length of what it decodes to holds no
+	// skipped CR or LF: with strict padding, it is the one encoding of
+	// those bytes.
+	if err != nil || base64.URLEncoding.EncodedLen(n) != len(value) {
+		return nil, ErrUnauthenticated
+	}
+	b := raw[head : head+n]
+	dp := bytes.IndexByte(b, '|')
+	if dp < 0 {
+		return nil, ErrUnauthenticated
+	}
+	vp := bytes.IndexByte(b[dp+1:], '|')
+	if vp < 0 {
+		return nil, ErrUnauthenticated
+	}
+	vp += dp + 1
+	signed, mac := raw[:head+vp], b[vp+1:]
+	ok := false
 	for i := range r.keys {
-		if p, ok := r.verify(i, name, maxAge, value, now); ok {
-			return p, nil
+		h := st.mac(r, i)
+		h.Write(signed)
+		if hmac.Equal(h.Sum(st.sum[:0]), mac) {
+			ok = true
+			break
 		}
 	}
-	return nil, errInvalidCookie
-}
-
-var errInvalidCookie = errors.New("session: invalid cookie value")
-
-// verify checks value as securecookie's Decode does with key i, a NopEncoder
-// serializer, no encryption and r's MaxLength and MaxAge, and returns the
-// payload. It is that check without its per-call cost: securecookie builds
-// a new HMAC (two SHA-256 states and their pads) and three decoded copies
-// for every value, which made a cookie with a bad signature dearer than a
-// preflight. Here the HMAC states are pooled and the decoding is done in
-// stack buffers; only the returned payload is allocated. Values are still
-// made by securecookie (encode), and FuzzCodecVerify checks that verify
-// accepts exactly the values securecookie accepts, with the same payload.
-//
-// securecookie's format is base64url(date|base64url(payload)|mac), the MAC
-// being HMAC-SHA-256 over name|date|base64url(payload).
-func (r *keyRing) verify(i int, name string, maxAge time.Duration, value string, now int64) ([]byte, bool) {
-	if len(value) > maxCookieLen {
-		return nil, false
+	if !ok {
+		return nil, ErrUnauthenticated
 	}
-	vf := r.verifiers[i].Get().(*verifier)
-	defer r.verifiers[i].Put(vf)
-	n, err := base64.URLEncoding.Decode(vf.dec[:], vf.raw[:copy(vf.raw[:], value)])
-	if err != nil {
-		return nil, false
+	// securecookie parses the date with strconv.ParseInt, which also takes
+	// a sign; it writes digits only, as encode does, so a signed date was
+	// made by neither (and needs the key): refusing it refuses nothing
+	// issued.
+	t, ok := parseDigits(b[:dp])
+	if !ok || (maxAge >= time.Second && t < c.unix()-int64(maxAge/time.Second)) {
+		return nil, ErrUnauthenticated
 	}
-	b := vf.dec[:n]
-	d := bytes.IndexByte(b, '|')
-	if d < 0 {
-		return nil, false
-	}
-	v := bytes.IndexByte(b[d+1:], '|')
-	if v < 0 {
-		return nil, false
-	}
-	v += d + 1
-	date, enc, mac := b[:d], b[d+1:v], b[v+1:]
-
-	// The MAC covers name|date|payload: the name and its '|' go through
-	// the scratch buffer, which (unlike a []byte conversion) does not
-	// allocate.
-	vf.mac.Reset()
-	vf.mac.Write(append(append(vf.raw[:0], name...), '|'))
-	vf.mac.Write(b[:v])
-	if !hmac.Equal(vf.mac.Sum(vf.sum[:0]), mac) {
-		return nil, false
-	}
-
-	// securecookie parses the date with strconv.ParseInt, which also
-	// takes a sign; it writes digits only, so a signed date was not made
-	// by it (and would need the key): refusing it refuses nothing real.
-	t, ok := parseDigits(date)
-	if !ok || (maxAge >= time.Second && t < now-int64(maxAge/time.Second)) {
-		return nil, false
-	}
+	enc := b[dp+1 : vp]
 	p := make([]byte, base64.URLEncoding.DecodedLen(len(enc)))
-	if n, err = base64.URLEncoding.Decode(p, enc); err != nil {
-		return nil, false
+	if n, err = strictB64.Decode(p, enc); err != nil {
+		return nil, ErrUnauthenticated
 	}
-	return p[:n], true
-}
-
-// verifier is one key's HMAC state with the scratch space verify needs,
-// pooled so that checking a cookie allocates nothing but its payload.
-type verifier struct {
-	mac      hash.Hash
-	raw, dec [maxCookieLen]byte
-	sum      [sha256.Size]byte
+	return p[:n], nil
 }
 
 // parseDigits parses 1 to 18 decimal digits (a unix time in seconds).
@@ -201,22 +246,6 @@ func parseDigits(b []byte) (int64, bool) {
 		t = t*10 + int64(c-'0')
 	}
 	return t, true
-}
-
-// encode signs payload under name; the value expires maxAge after now.
-func (c *Codec) encode(name string, maxAge time.Duration, payload []byte) (string, error) {
-	return c.ring.Load().encode(name, maxAge, payload)
-}
-
-// decode verifies value under name. Every failure, including an oversized
-// value (which securecookie does not flag as a decode error), is invalid
-// client input.
-func (c *Codec) decode(name string, maxAge time.Duration, value string) ([]byte, error) {
-	p, err := c.ring.Load().decode(name, maxAge, value)
-	if err != nil {
-		return nil, ErrUnauthenticated
-	}
-	return p, nil
 }
 
 // ParseKeys parses a comma-separated list of base64 keys (standard or URL
@@ -255,4 +284,8 @@ func decodeBase64(s string) ([]byte, error) {
 }
 
 // GenerateKey returns a new random signing key.
-func GenerateKey() []byte { return securecookie.GenerateRandomKey(MinKeyLen) }
+func GenerateKey() []byte {
+	k := make([]byte, MinKeyLen)
+	rand.Read(k) // never fails (crypto/rand)
+	return k
+}

@@ -7,9 +7,9 @@
 //   - Session tokens are 256 random bits. The store and every API see only
 //     a 128-bit SHA-256 prefix of the token (the session ID), so neither a
 //     store dump nor a sessions listing authenticates anyone.
-//   - The cookie is the token and username signed with
-//     gorilla/securecookie under the cookie's name, __Host-latchkey-<tenant>:
-//     the MAC covers the tenant, so one tenant's cookie never verifies for
+//   - The cookie is the token and username signed (HMAC-SHA-256, in
+//     gorilla/securecookie's format, codec.go) under the cookie's name,
+//     __Host-latchkey-<tenant>: the MAC covers the tenant, so one tenant's cookie never verifies for
 //     another, and the store key names the tenant as well.
 //   - Every cookie failure (bad MAC, truncated, oversized, expired, several
 //     cookies of one name) is ErrUnauthenticated, never an internal error.

@@ -208,66 +208,12 @@ func cookiePayload(token []byte, username string) []byte {
 
 // parseCookie verifies value and returns the token and username in it.
 func (m *Manager) parseCookie(t *Tenant, value string) (token []byte, username string, err error) {
-	if !canonicalCookie(value) {
-		return nil, "", ErrUnauthenticated
-	}
 	p, err := m.codec.decode(t.CookieName(), time.Duration(t.Session.AbsoluteLifetime), value)
 	if err != nil || len(p) <= tokenLen {
 		return nil, "", ErrUnauthenticated
 	}
 	return p[:tokenLen], string(p[tokenLen:]), nil
 }
-
-// canonicalCookie reports whether value is in the exact form Codec
-// produces. securecookie decodes its outer base64 leniently (spare bits
-// before padding, CR and LF are ignored) and its MAC covers the decoded
-// bytes, so without this check one session would answer to several cookie
-// values, and anything keyed on the raw value (a cache, a log filter)
-// could be fooled.
-func canonicalCookie(value string) bool {
-	// The check base64.URLEncoding.Strict().DecodeString makes, without
-	// decoding into a buffer of its own on every request: whole quads of
-	// the URL alphabet, at most two '=' at the end, and no stray bits under
-	// the padding (TestCanonicalCookieMatchesStrictBase64).
-	n := len(value)
-	if n == 0 || n%4 != 0 || n > maxCookieLen {
-		return false
-	}
-	pad := 0
-	if value[n-1] == '=' {
-		pad++
-		if value[n-2] == '=' {
-			pad++
-		}
-	}
-	for i := 0; i < n-pad; i++ {
-		if base64URLValue(value[i]) < 0 {
-			return false
-		}
-	}
-	switch last := base64URLValue(value[n-pad-1]); pad {
-	case 1:
-		return last&0x3 == 0
-	case 2:
-		return last&0xf == 0
-	}
-	return true
-}
-
-// base64URL maps each byte to its 6-bit value in the URL alphabet, or -1.
-var base64URL = func() (t [256]int8) {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-	for i := range t {
-		t[i] = -1
-	}
-	for i := range len(alphabet) {
-		t[alphabet[i]] = int8(i)
-	}
-	return t
-}()
-
-// base64URLValue is the 6-bit value of c in the URL alphabet, or -1.
-func base64URLValue(c byte) int { return int(base64URL[c]) }
 
 // LoginInput is what a login presents.
 type LoginInput struct {
@@ -442,7 +388,7 @@ func (m *Manager) login(ctx context.Context, t *Tenant, in LoginInput, look *use
 	token := make([]byte, tokenLen)
 	rand.Read(token) // never fails (crypto/rand)
 	s.ID = sessionID(token)
-	value, err := m.codec.encode(t.CookieName(), time.Duration(t.Session.AbsoluteLifetime), cookiePayload(token, u.Username))
+	value, err := m.codec.encode(t.CookieName(), cookiePayload(token, u.Username))
 	if err != nil {
 		return Session{}, nil, fmt.Errorf("session: encode cookie: %w", err)
 	}
