@@ -264,41 +264,53 @@ func validateOrigins(ps *problems, origins []string, dev bool) {
 		ps.add("origins", "has %d entries, at most %d allowed", len(origins), maxOrigins)
 		return
 	}
-	// Collect this list's problems apart, then report them in list order.
-	outer := ps
-	ps = &problems{tenant: outer.tenant}
+	// Collect this list's problems apart, each with the index of the origin
+	// it concerns (-1 for the whole list), then report them in list order.
+	type indexed struct {
+		i int
+		p Problem
+	}
+	var found []indexed
+	add := func(i int, format string, args ...any) {
+		field := "origins"
+		if i >= 0 {
+			field = fmt.Sprintf("origins[%d]", i)
+		}
+		found = append(found, indexed{i, Problem{Tenant: ps.tenant, Field: field, Message: fmt.Sprintf(format, args...)}})
+	}
 	defer func() {
-		slices.SortStableFunc(ps.list, func(a, b Problem) int { return originIndex(a.Field) - originIndex(b.Field) })
-		outer.list = append(outer.list, ps.list...)
+		slices.SortStableFunc(found, func(a, b indexed) int { return a.i - b.i })
+		for _, f := range found {
+			ps.list = append(ps.list, f.p)
+		}
 	}()
 	index := make(map[string]int, len(origins))
 	var exact []string
 	for i, o := range origins {
-		field := fmt.Sprintf("origins[%d]", i)
 		if j, dup := index[o]; dup {
-			ps.add(field, "%q is listed twice (also origins[%d])", o, j)
+			add(i, "%q is listed twice (also origins[%d])", o, j)
 			continue
 		}
 		index[o] = i
 		if strings.Contains(o, "*") {
-			ps.add(field, "%q is a wildcard pattern; list each exact origin (credentialed CORS and the CSRF check trust exact origins only)", o)
+			add(i, "%q is a wildcard pattern; list each exact origin (credentialed CORS and the CSRF check trust exact origins only)", o)
 			continue
 		}
 		u, err := url.Parse(o)
 		switch {
 		case o == "null" || strings.HasPrefix(o, "file:"):
-			ps.add(field, "%q is prohibited: null and file origins can be produced by any page", o)
+			add(i, "%q is prohibited: null and file origins can be produced by any page", o)
 			continue
 		case err != nil || (u.Scheme != "https" && u.Scheme != "http"):
-			ps.add(field, "%q is not an https origin (http is allowed for localhost and loopback on a dev tenant only)", o)
+			add(i, "%q is not an https origin (http is allowed for localhost and loopback on a dev tenant only)", o)
 			continue
 		case !dev && isLoopbackOrigin(o):
-			ps.add(field, "%q is a localhost or loopback origin, which any local process can serve; allow it only on a tenant marked dev: true", o)
+			add(i, "%q is a localhost or loopback origin, which any local process can serve; allow it only on a tenant marked dev: true", o)
 			continue
 		}
 		// The CSRF check must be able to trust exactly this origin too.
 		if err := http.NewCrossOriginProtection().AddTrustedOrigin(o); err != nil {
-			ps.add(field, "%q is not a serialized origin: use scheme://host[:port] in lowercase, with no path, trailing slash, userinfo or default port", o)
+			add(i, "%q is not a serialized origin: use scheme://host[:port] in lowercase, with no path, trailing slash, userinfo or default port", o)
 			continue
 		}
 		exact = append(exact, o)
@@ -338,24 +350,15 @@ func validateOrigins(ps *problems, origins []string, dev bool) {
 				msg = "cannot be combined with credentials"
 			}
 		default:
-			ps.add("origins", "%v", e)
+			add(-1, "%v", e)
 			continue
 		}
-		field := "origins"
-		if i, ok := index[value]; ok {
-			field = fmt.Sprintf("origins[%d]", i)
+		i, ok := index[value]
+		if !ok {
+			i = -1
 		}
-		ps.add(field, "%q %s", value, msg)
+		add(i, "%q %s", value, msg)
 	}
-}
-
-// originIndex returns i of a field "origins[i]", or -1.
-func originIndex(field string) int {
-	var i int
-	if _, err := fmt.Sscanf(field, "origins[%d]", &i); err != nil {
-		return -1
-	}
-	return i
 }
 
 // corsConfig is the CORS configuration of a tenant whose origins are
@@ -487,16 +490,31 @@ func NormalizeHost(host string) string {
 // checkHostnameClaims reports hostnames claimed by more than one tenant: a
 // hostname chooses the tenant, so it must be unambiguous.
 func checkHostnameClaims(ts []Tenant) []Problem {
-	owner := make(map[string]TenantID)
 	var out []Problem
-	for _, t := range ts {
+	for _, c := range hostnameClaims(ts) {
+		out = append(out, c.Problem)
+	}
+	return out
+}
+
+// hostnameClaim is a problem of checkHostnameClaims with the index, in
+// its list, of the tenant it is reported on.
+type hostnameClaim struct {
+	Problem
+	tenant int
+}
+
+func hostnameClaims(ts []Tenant) []hostnameClaim {
+	owner := make(map[string]TenantID)
+	var out []hostnameClaim
+	for k, t := range ts {
 		for i, h := range t.Hostnames {
 			if o, ok := owner[h]; ok && o != t.ID {
-				out = append(out, Problem{
+				out = append(out, hostnameClaim{Problem{
 					Tenant:  string(t.ID),
 					Field:   fmt.Sprintf("hostnames[%d]", i),
 					Message: fmt.Sprintf("%q is already claimed by tenant %q", h, o),
-				})
+				}, k})
 				continue
 			}
 			owner[h] = t.ID

@@ -152,19 +152,9 @@ func ParseTenantsFile(r io.Reader, publicHosts ...string) (*TenantsFile, error) 
 	for i := range f.Tenants {
 		ts[i] = f.Tenants[i].Tenant
 	}
-	for _, p := range checkHostnameClaims(ts) {
-		// The claim is reported on the later tenant of that ID whose
-		// hostname it quotes.
-		lp := located{Problem: p}
-		for i := range ts {
-			if string(ts[i].ID) != p.Tenant {
-				continue
-			}
-			if k := hostnameIndex(p.Field); k >= 0 && k < len(ts[i].Hostnames) && strings.Contains(p.Message, fmt.Sprintf("%q", ts[i].Hostnames[k])) {
-				lp.pos = positionOf(ok[i].pos, p.Field)
-			}
-		}
-		list = append(list, lp)
+	for _, c := range hostnameClaims(ts) {
+		// The claim is reported where the tenant that makes it has it.
+		list = append(list, located{c.Problem, positionOf(ok[c.tenant].pos, c.Field)})
 	}
 	if len(list) == 0 {
 		return &f, nil
@@ -201,15 +191,6 @@ type position struct{ line, col int }
 type located struct {
 	Problem
 	pos position
-}
-
-// hostnameIndex returns i of a field "hostnames[i]", or -1.
-func hostnameIndex(field string) int {
-	var i int
-	if _, err := fmt.Sscanf(field, "hostnames[%d]", &i); err != nil {
-		return -1
-	}
-	return i
 }
 
 var yamlErrorLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
