@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/latchkeyhq/latchkey/internal/proctest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -240,8 +241,8 @@ func runCase(ctx context.Context, c *benchCase, conns int, warmup, dur time.Dura
 	}
 	wait(warmup, warmDone)
 	if c.TrackRSS {
-		res.RSSBefore, _ = statusKiB(c.PID(), "VmRSS")
-		res.HWMReset = resetPeakRSS(c.PID()) == nil
+		res.RSSBefore, _ = proctest.StatusKiB(c.PID(), "VmRSS")
+		res.HWMReset = proctest.ResetPeakRSS(c.PID()) == nil
 	}
 	serverPID := c.PID()
 	redisPID := 0
@@ -269,7 +270,7 @@ func runCase(ctx context.Context, c *benchCase, conns int, warmup, dur time.Dura
 			tick := time.NewTicker(20 * time.Millisecond)
 			defer tick.Stop()
 			for {
-				if v, err := statusKiB(serverPID, "VmRSS"); err == nil {
+				if v, err := proctest.StatusKiB(serverPID, "VmRSS"); err == nil {
 					peak = max(peak, v)
 				}
 				select {
@@ -290,7 +291,7 @@ func runCase(ctx context.Context, c *benchCase, conns int, warmup, dur time.Dura
 	if c.TrackRSS {
 		close(stopRSS)
 		res.MaxRSSKiB = <-rssDone
-		res.PeakRSSKiB, _ = statusKiB(serverPID, "VmHWM")
+		res.PeakRSSKiB, _ = proctest.StatusKiB(serverPID, "VmHWM")
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {

@@ -3,7 +3,6 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -215,29 +214,6 @@ func readMachineTicks() machineTicks {
 
 func (a machineTicks) sub(b machineTicks) machineTicks {
 	return machineTicks{Busy: a.Busy - b.Busy, Idle: a.Idle - b.Idle, Steal: a.Steal - b.Steal}
-}
-
-// statusKiB returns a "kB" line of /proc/PID/status, e.g. VmHWM or VmRSS.
-func statusKiB(pid int, field string) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			v = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB"))
-			return strconv.ParseInt(v, 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
-}
-
-// resetPeakRSS resets VmHWM to the current RSS (clear_refs 5, Linux 4.0+),
-// so that VmHWM afterwards is the peak of what follows.
-func resetPeakRSS(pid int) error {
-	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
 }
 
 // machine describes the host for the report.
