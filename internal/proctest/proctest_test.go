@@ -30,16 +30,24 @@ func TestModuleRoot(t *testing.T) {
 
 func TestFreeAddr(t *testing.T) {
 	t.Parallel()
-	addr := FreeAddr(t)
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil || host != "127.0.0.1" || port == "0" {
-		t.Fatalf("FreeAddr=%v, want 127.0.0.1:PORT", addr)
+	// The port was free a moment ago; a process of the tests running in
+	// parallel may take it before we bind (as FreePort says), so a few
+	// tries may be needed, and one of them must bind.
+	var errs []error
+	for range 5 {
+		addr := FreeAddr(t)
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil || host != "127.0.0.1" || port == "0" {
+			t.Fatalf("FreeAddr=%v, want 127.0.0.1:PORT", addr)
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err == nil {
+			ln.Close()
+			return
+		}
+		errs = append(errs, err)
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("listen on FreeAddr %s: %v", addr, err)
-	}
-	ln.Close()
+	t.Fatalf("no FreeAddr could be listened on in 5 tries: %v", errs)
 }
 
 func TestSyncBuffer(t *testing.T) {
