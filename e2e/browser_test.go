@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/chromedp"
 
+	"github.com/latchkeyhq/latchkey/internal/chromium"
 	"github.com/latchkeyhq/latchkey/internal/proctest"
 )
 
@@ -99,33 +100,14 @@ func startBrowser(tb testing.TB, execPath string, spec browserSpec, spkiHash str
 		}
 	}
 	out := &proctest.SyncBuffer{}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(execPath),
-		chromedp.UserDataDir(dataDir),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-breakpad", true),
-		chromedp.Flag("disable-default-apps", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("no-proxy-server", true),
-		chromedp.Flag("password-store", "basic"),
-		chromedp.Flag("use-mock-keychain", true),
-		chromedp.Flag("metrics-recording-only", true),
+	opts := append(chromium.Options(execPath, dataDir),
 		// Every *.test name is this machine; nothing else resolves, so a
 		// stray request cannot leave the loopback.
 		chromedp.Flag("host-resolver-rules", "MAP *.test 127.0.0.1, MAP * ~NOTFOUND"),
 		chromedp.Flag("ignore-certificate-errors-spki-list", spkiHash),
 		chromedp.WindowSize(1280, 1024),
 		chromedp.CombinedOutput(out),
-	}
+	)
 	for k, v := range spec.Flags {
 		opts = append(opts, chromedp.Flag(k, v))
 	}

@@ -23,6 +23,8 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/chromedp"
+
+	"github.com/latchkeyhq/latchkey/internal/chromium"
 )
 
 const (
@@ -191,32 +193,18 @@ func (d *demo) stop() error {
 }
 
 // shoot signs in through the page and returns the screenshot.
-func shoot(chromium, password string) (shot []byte, err error) {
+func shoot(chromiumPath, password string) (shot []byte, err error) {
 	dataDir, err := os.MkdirTemp("", "latchkey-screenshot-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dataDir)
-	allocCtx, allocCancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium),
-		chromedp.UserDataDir(dataDir),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("no-proxy-server", true),
-		chromedp.Flag("password-store", "basic"),
+	allocCtx, allocCancel := chromedp.NewExecAllocator(context.Background(), append(chromium.Options(chromiumPath, dataDir),
 		chromedp.Flag("force-device-scale-factor", "1"),
 		// Only localhost and 127.0.0.1 resolve: nothing leaves this machine.
 		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"),
 		chromedp.WindowSize(width, height),
-	)
+	)...)
 	bctx, bcancel := chromedp.NewContext(allocCtx)
 	pid := 0
 	defer func() {
@@ -232,7 +220,7 @@ func shoot(chromium, password string) (shot []byte, err error) {
 	// The first call starts the browser, and must not run under a
 	// timeout: that would bound the browser's life.
 	if _, err := chromedp.CallBrowser(bctx, browser.GetVersion, cdp.Empty{}); err != nil {
-		return nil, fmt.Errorf("start %s: %w", chromium, err)
+		return nil, fmt.Errorf("start %s: %w", chromiumPath, err)
 	}
 	if c := chromedp.FromContext(bctx); c != nil && c.Browser != nil && c.Browser.Process() != nil {
 		pid = c.Browser.Process().Pid
