@@ -245,7 +245,7 @@ type LoginInput struct {
 // slot) gives them back, so that only failed checks count and a burst of
 // correct logins locks nobody out.
 func (m *Manager) Login(ctx context.Context, t *Tenant, in LoginInput) (Session, *http.Cookie, error) {
-	in.Username = m.loginName(ctx, t.ID, in.Username) // "ａｌｉｃｅ" is alice, for the limits too
+	in.Username = normalUsername(in.Username) // "ａｌｉｃｅ" is alice, for the limits too
 	validName := validUsername(in.Username) == "" && len(in.Password) <= MaxPasswordLen
 	// Keys do not depend on whether the user exists, so neither does the
 	// answer.

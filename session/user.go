@@ -1,9 +1,7 @@
 package session
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -52,10 +50,8 @@ func validText(s string) bool {
 	return true
 }
 
-// validUsername reports why name cannot name a stored user, or "". It is
-// the rule every username created before normalization followed, and what
-// a login or a lookup may present; a new username must also pass
-// newUsername.
+// validUsername reports why name cannot be a username, or "": what a login
+// or a lookup may present. A new username must also pass newUsername.
 func validUsername(name string) string {
 	switch {
 	case name == "":
@@ -101,50 +97,14 @@ func newUsername(name string) (string, string) {
 	return n, ""
 }
 
-// normalUsername returns name in the form new usernames are stored under,
-// or name itself when the profile refuses it (it can then only be the
-// exact name of a user created before normalization).
+// normalUsername returns name in the form usernames are stored and
+// compared under, or name itself when the profile refuses it: no stored
+// user has such a name, so a lookup by it finds nobody.
 func normalUsername(name string) string {
 	if n, err := usernameProfile.String(name); err == nil {
 		return n
 	}
 	return name
-}
-
-// findUser returns the stored user that name refers to: the user stored
-// under exactly name, or else the one stored under its normalized form.
-// Users created before usernames were normalized are stored as they were
-// typed, so their exact names keep working; every newer user is stored
-// normalized, so any form of its name finds it. When the forms differ both
-// are read, whichever exists, so that the time a login takes does not tell
-// which one does.
-func (m *Manager) findUser(ctx context.Context, t TenantID, name string) (store.User, error) {
-	exact, err := m.st.GetUser(ctx, string(t), name)
-	n := normalUsername(name)
-	if n == name {
-		return exact, err
-	}
-	normal, nerr := m.st.GetUser(ctx, string(t), n)
-	if err == nil || !errors.Is(err, store.ErrNotFound) {
-		return exact, err
-	}
-	return normal, nerr
-}
-
-// loginName returns the name a login presenting typed is for: typed when
-// it is already normalized (nothing to look up), else the stored name it
-// refers to (see findUser), else its normalized form. The account limit is
-// counted under this name, so that the width or normalization forms of one
-// name share one count.
-func (m *Manager) loginName(ctx context.Context, t TenantID, typed string) string {
-	n := normalUsername(typed)
-	if n == typed {
-		return typed
-	}
-	if su, err := m.findUser(ctx, t, typed); err == nil {
-		return su.Name
-	}
-	return n
 }
 
 // userRecord is the stored form of a User. JSON keeps it readable in a

@@ -75,14 +75,12 @@ func (m *Manager) apply(ctx context.Context, u *User, in UserInput) (endSessions
 // CreateUser adds a user to tenant t under the normalized form of
 // in.Username (see newUsername), which the returned User carries. It
 // returns ErrConflict if a user of that name exists, in any form that
-// normalizes to it or, for a user created before normalization, exactly as
-// typed, and a *ValidationError for bad input.
+// normalizes to it, and a *ValidationError for bad input.
 func (m *Manager) CreateUser(ctx context.Context, t TenantID, in UserInput) (User, error) {
-	typed := in.Username
 	if err := in.validate(m, true); err != nil {
 		return User{}, err
 	}
-	if su, err := m.findUser(ctx, t, typed); err == nil {
+	if su, err := m.st.GetUser(ctx, string(t), in.Username); err == nil {
 		return User{}, errorf(KindConflict, "user %q already exists", su.Name)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return User{}, err
@@ -124,14 +122,13 @@ func (m *Manager) UpdateUser(ctx context.Context, t TenantID, username string, i
 	return u, nil
 }
 
-// GetUser returns the user username names, or ErrNotFound: the user stored
-// under exactly that name (users created before usernames were normalized
-// keep the name they were typed with), else the one stored under its
-// normalized form, so that "ａｌｉｃｅ" and a decomposed "zoë" find
-// "alice" and "zoë". The returned User.Username is the stored name: pass
-// that, not the typed one, to DeleteUser, Sessions, Revoke and RevokeAll.
+// GetUser returns the user username names, or ErrNotFound: the one stored
+// under its normalized form, so that "ａｌｉｃｅ" and a decomposed "zoë"
+// find "alice" and "zoë". The returned User.Username is the stored name:
+// pass that, not the typed one, to DeleteUser, Sessions, Revoke and
+// RevokeAll.
 func (m *Manager) GetUser(ctx context.Context, t TenantID, username string) (User, error) {
-	su, err := m.findUser(ctx, t, username)
+	su, err := m.st.GetUser(ctx, string(t), normalUsername(username))
 	if errors.Is(err, store.ErrNotFound) {
 		return User{}, errorf(KindNotFound, "user %q", username)
 	}
