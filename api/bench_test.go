@@ -55,7 +55,7 @@ func benchPublic(b *testing.B) (http.Handler, *http.Cookie) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv.SetTenants([]session.Tenant{t})
+	srv.UpdateTenants(session.TenantsUpdate{Changed: []session.Tenant{t}})
 	pw := "bench-password"
 	if _, err := m.CreateUser(ctx, t.ID, session.UserInput{Username: "u000042", Password: &pw}); err != nil {
 		b.Fatal(err)

@@ -185,18 +185,7 @@ func (s *Server) refuseForeign(next http.Handler) http.Handler {
 func (s *Server) UpdateTenants(u session.TenantsUpdate) {
 	s.policyMu.Lock()
 	defer s.policyMu.Unlock()
-	s.changePolicies(s.policies.Load(), u)
-}
-
-// SetTenants replaces every tenant the public API serves with ts.
-func (s *Server) SetTenants(ts []session.Tenant) {
-	s.policyMu.Lock()
-	defer s.policyMu.Unlock()
-	s.changePolicies(&policySet{}, session.TenantsUpdate{Changed: ts})
-}
-
-// changePolicies serves old changed by u. The caller holds s.policyMu.
-func (s *Server) changePolicies(old *policySet, u session.TenantsUpdate) {
+	old := s.policies.Load()
 	byID, byHost := old.byID.edit(), old.byHost.edit()
 	drop := func(id session.TenantID) {
 		p := byID.get(id)

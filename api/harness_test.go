@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -67,6 +68,8 @@ type env struct {
 	pub   *httptest.Server
 	adm   *httptest.Server
 	spec  *specValidator
+
+	served []session.TenantID // what the last reload served
 }
 
 type envOptions struct {
@@ -134,14 +137,25 @@ func (e *env) addUser(tenant session.TenantID, name, pw string) {
 	}
 }
 
-// reload applies the store's tenants to the server, as WatchTenants would.
+// reload applies the store's tenants to the server, as WatchTenants would:
+// each one as changed, and those served before but gone as deleted.
 func (e *env) reload() {
 	e.tb.Helper()
 	ts, err := e.m.ListTenants(e.tb.Context())
 	if err != nil {
 		e.tb.Fatalf("ListTenants: %v", err)
 	}
-	e.srv.SetTenants(ts)
+	u := session.TenantsUpdate{Changed: ts}
+	for _, id := range e.served {
+		if !slices.ContainsFunc(ts, func(t session.Tenant) bool { return t.ID == id }) {
+			u.Deleted = append(u.Deleted, id)
+		}
+	}
+	e.served = e.served[:0]
+	for _, t := range ts {
+		e.served = append(e.served, t.ID)
+	}
+	e.srv.UpdateTenants(u)
 	e.srv.MarkReady()
 }
 

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/latchkeyhq/latchkey/session"
 )
 
 // serverOver returns a second Server over e's manager and tenants, with
@@ -24,7 +26,7 @@ func serverOver(tb testing.TB, e *env, cfg Config) *Server {
 	if err != nil {
 		tb.Fatalf("ListTenants: %v", err)
 	}
-	srv.SetTenants(ts)
+	srv.UpdateTenants(session.TenantsUpdate{Changed: ts})
 	srv.MarkReady()
 	return srv
 }

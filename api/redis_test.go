@@ -187,7 +187,7 @@ func TestRedisDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.SetTenants([]session.Tenant{acmeTenant(), betaTenant()})
+	srv.UpdateTenants(session.TenantsUpdate{Changed: []session.Tenant{acmeTenant(), betaTenant()}})
 	srv.MarkReady()
 	e := &env{tb: t, m: m, srv: srv, pub: httptest.NewServer(srv.Public()), adm: httptest.NewServer(srv.Admin()), spec: good.spec}
 	t.Cleanup(e.pub.Close)

@@ -87,7 +87,7 @@ type Server struct {
 }
 
 // NewServer returns a Server over m. It serves no tenant until UpdateTenants
-// or SetTenants is called, and /readyz fails until MarkReady.
+// or UpdateTenants is called, and /readyz fails until MarkReady.
 func NewServer(m *session.Manager, cfg Config) (*Server, error) {
 	var errs []error
 	if m == nil {
@@ -220,7 +220,7 @@ func (s *Server) servePublic(w http.ResponseWriter, r *http.Request) {
 		labels = s.pathFormLabels
 		// A tenant's own hostname serves that tenant in host form only, so
 		// that one host never answers for two tenants' cookies. No tenant
-		// can claim a public host (SetTenants), so the path form always
+		// can claim a public host (UpdateTenants), so the path form always
 		// works there. Most deployments claim no hostname: then skip
 		// normalizing the Host.
 		if set.byHost.n == 0 || !set.claims(r.Host) {

@@ -74,7 +74,7 @@ func startInProcess(t testing.TB, redisAddr, tenantsFile string) string {
 	if err != nil {
 		t.Fatalf("ListTenants: %v", err)
 	}
-	srv.SetTenants(ts)
+	srv.UpdateTenants(session.TenantsUpdate{Changed: ts})
 	srv.MarkReady()
 	pub := httptest.NewServer(srv.Public())
 	t.Cleanup(pub.Close)
