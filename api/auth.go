@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -63,6 +64,11 @@ type loginRequest struct {
 	Password string `json:"password"`
 }
 
+var (
+	detailUsernameLen = fmt.Sprintf("username must be 1 to %d bytes", session.MaxUsernameLen)
+	detailPasswordLen = fmt.Sprintf("password must be 1 to %d bytes", session.MaxPasswordLen)
+)
+
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	t := tenantFromContext(r.Context())
 	var in loginRequest
@@ -72,10 +78,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case in.Username == "" || len(in.Username) > session.MaxUsernameLen:
-		s.writeError(w, r, errorf(kindBadRequest, "username must be 1 to 128 bytes"))
+		s.writeError(w, r, errorf(kindBadRequest, detailUsernameLen))
 		return
 	case in.Password == "" || len(in.Password) > session.MaxPasswordLen:
-		s.writeError(w, r, errorf(kindBadRequest, "password must be 1 to 1024 bytes"))
+		s.writeError(w, r, errorf(kindBadRequest, detailPasswordLen))
 		return
 	}
 	sess, cookie, err := s.m.Login(r.Context(), t, session.LoginInput{

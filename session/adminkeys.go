@@ -31,8 +31,12 @@ type AdminKey struct {
 // people can tell one from other tokens.
 const adminKeyPrefix = "lk_admin_"
 
-// maxKeyName bounds an admin key's name, in bytes.
-const maxKeyName = 100
+// maxKeySecretLen bounds a presented admin key before it is hashed: ours
+// are 52 bytes, and a longer one cannot be ours however it was made.
+const maxKeySecretLen = 200
+
+// MaxKeyNameLen bounds an admin key's name, in bytes.
+const MaxKeyNameLen = 100
 
 type adminKeyRecord struct {
 	Name      string    `json:"name"`
@@ -58,8 +62,8 @@ func (m *Manager) CreateAdminKey(ctx context.Context, t TenantID, name string, e
 	switch {
 	case strings.TrimSpace(name) == "":
 		ps.add("name", "is required: say who or what uses the key")
-	case len(name) > maxKeyName || !validText(name):
-		ps.add("name", "must be at most %d bytes of text without control characters", maxKeyName)
+	case len(name) > MaxKeyNameLen || !validText(name):
+		ps.add("name", "must be at most %d bytes of text without control characters", MaxKeyNameLen)
 	}
 	if !expiresAt.IsZero() && !expiresAt.After(now) {
 		ps.add("expires_at", "must be in the future")
@@ -94,7 +98,7 @@ func decodeAdminKey(sk store.AdminKey) (AdminKey, error) {
 // ErrUnauthenticated. The lookup is by hash, so its timing says nothing
 // about the secret.
 func (m *Manager) AdminKeyFor(ctx context.Context, secret string) (AdminKey, error) {
-	if !strings.HasPrefix(secret, adminKeyPrefix) || len(secret) > 200 {
+	if !strings.HasPrefix(secret, adminKeyPrefix) || len(secret) > maxKeySecretLen {
 		return AdminKey{}, ErrUnauthenticated
 	}
 	sk, err := m.st.GetAdminKey(ctx, adminKeyID(secret))

@@ -103,12 +103,19 @@ type Tenant struct {
 	LoginLimits LoginLimits   `json:"login_limits,omitzero" yaml:"login_limits"`
 }
 
-// Limits on a tenant's configuration, so that one tenant cannot make the
-// others' lookups or preflights expensive.
+// Bounds on a tenant's configuration, so that one tenant cannot make the
+// others' lookups or preflights expensive. These constants own them:
+// openapi.yaml states the same numbers, and api's tests hold the two equal.
 const (
-	maxOrigins   = 100
-	maxHostnames = 20
-	maxNameLen   = 200
+	MaxTenantIDLen        = 63  // a DNS label
+	MaxHostnameLen        = 253 // a DNS name
+	MaxTenantNameLen      = 200 // bytes
+	MaxOrigins            = 100
+	MaxHostnames          = 20
+	MaxFailuresPerAccount = 1000
+	MaxFailuresPerIP      = 1_000_000
+	MinLoginWindow        = time.Minute
+	MaxLoginWindow        = 24 * time.Hour
 )
 
 // CookieName returns the name of the tenant's session cookie. The __Host-
@@ -204,13 +211,13 @@ func (t *Tenant) Validate() error {
 
 func (t *Tenant) validate(ps *problems) {
 	if !t.ID.Valid() {
-		ps.add("id", "must be 1 to 63 lowercase letters, digits or inner hyphens, got %q", t.ID)
+		ps.add("id", "must be 1 to %d lowercase letters, digits or inner hyphens, got %q", MaxTenantIDLen, t.ID)
 	}
 	switch n := len(t.Name); {
 	case strings.TrimSpace(t.Name) == "":
 		ps.add("name", "is required")
-	case n > maxNameLen:
-		ps.add("name", "is %d bytes long, at most %d allowed", n, maxNameLen)
+	case n > MaxTenantNameLen:
+		ps.add("name", "is %d bytes long, at most %d allowed", n, MaxTenantNameLen)
 	case !validText(t.Name):
 		ps.add("name", "must be UTF-8 text without control characters")
 	}
@@ -239,14 +246,14 @@ func (t *Tenant) validate(ps *problems) {
 		ps.add("session.absolute_lifetime", "must not be shorter than idle_timeout (%s), got %s", idle, abs)
 	}
 	ll := t.LoginLimits
-	if ll.PerAccount < 1 || ll.PerAccount > 1000 {
-		ps.add("login_limits.per_account", "must be 1 to 1000 failures per window, got %d", ll.PerAccount)
+	if ll.PerAccount < 1 || ll.PerAccount > MaxFailuresPerAccount {
+		ps.add("login_limits.per_account", "must be 1 to %d failures per window, got %d", MaxFailuresPerAccount, ll.PerAccount)
 	}
-	if ll.PerIP < 1 || ll.PerIP > 1_000_000 {
-		ps.add("login_limits.per_ip", "must be 1 to 1000000 failures per window, got %d", ll.PerIP)
+	if ll.PerIP < 1 || ll.PerIP > MaxFailuresPerIP {
+		ps.add("login_limits.per_ip", "must be 1 to %d failures per window, got %d", MaxFailuresPerIP, ll.PerIP)
 	}
-	if w := time.Duration(ll.Window); w < time.Minute || w > 24*time.Hour {
-		ps.add("login_limits.window", "must be 1m to 24h, got %s", w)
+	if w := time.Duration(ll.Window); w < MinLoginWindow || w > MaxLoginWindow {
+		ps.add("login_limits.window", "must be %s to %s, got %s", MinLoginWindow, MaxLoginWindow, w)
 	}
 }
 
@@ -260,8 +267,8 @@ func validateOrigins(ps *problems, origins []string, dev bool) {
 	case len(origins) == 0:
 		ps.add("origins", "at least one origin is required")
 		return
-	case len(origins) > maxOrigins:
-		ps.add("origins", "has %d entries, at most %d allowed", len(origins), maxOrigins)
+	case len(origins) > MaxOrigins:
+		ps.add("origins", "has %d entries, at most %d allowed", len(origins), MaxOrigins)
 		return
 	}
 	// Collect this list's problems apart, each with the index of the origin
@@ -403,7 +410,7 @@ func isLoopbackOrigin(o string) bool {
 // loop rather than a regexp because every public request resolves its
 // tenant through it (a regexp match cost a tenth of a preflight).
 func validLabel(l string) bool {
-	if len(l) == 0 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+	if len(l) == 0 || len(l) > MaxTenantIDLen || l[0] == '-' || l[len(l)-1] == '-' {
 		return false
 	}
 	for i := 0; i < len(l); i++ {
@@ -418,7 +425,7 @@ func validLabel(l string) bool {
 // validHostname reports whether h is a lowercase DNS name without port or
 // trailing dot: exactly what NormalizeHost produces from a Host header.
 func validHostname(h string) bool {
-	if len(h) == 0 || len(h) > 253 {
+	if len(h) == 0 || len(h) > MaxHostnameLen {
 		return false
 	}
 	for l := range strings.SplitSeq(h, ".") {
@@ -430,8 +437,8 @@ func validHostname(h string) bool {
 }
 
 func validateHostnames(ps *problems, hosts []string) {
-	if len(hosts) > maxHostnames {
-		ps.add("hostnames", "has %d entries, at most %d allowed", len(hosts), maxHostnames)
+	if len(hosts) > MaxHostnames {
+		ps.add("hostnames", "has %d entries, at most %d allowed", len(hosts), MaxHostnames)
 		return
 	}
 	seen := make(map[string]int, len(hosts))

@@ -178,7 +178,7 @@ extra: 1
 		{11, "acme", "session.idle_timeout", `invalid duration "forever"`},
 		{11, "acme", "session.absolute_lifetime", "must not be shorter than idle_timeout"},
 		{12, "acme", "login_limits.per_account", `must be a whole number, got "lots"`},
-		{12, "acme", "login_limits.window", "must be 1m to 24h, got 1s"},
+		{12, "acme", "login_limits.window", "must be 1m0s to 24h0m0s, got 1s"},
 		{14, "acme", "users[0].password_hash", "not an argon2id PHC string"},
 		{15, "acme", "users[1].username", `"alice" is declared twice (also users[0])`},
 		{15, "acme", "users[1].disabled", `must be true or false, got "nope"`},
