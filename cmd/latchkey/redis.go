@@ -202,21 +202,15 @@ func newRedisClient(cfg *config, reg prometheus.Registerer) (redis.UniversalClie
 		errs = append(errs, err)
 		o.TLSConfig = t // the sentinels' connections too
 	}
-	var pwFile *secretFile
-	if cfg.RedisPasswordFile != "" {
-		pw, f, err := readSecret("LATCHKEY_REDIS_PASSWORD", cfg.RedisPasswordFile, text)
-		if err != nil {
-			errs = append(errs, err)
-		} else {
-			// New connections authenticate with the value of the
-			// moment; open ones stay authenticated.
-			var cur atomic.Pointer[string]
-			cur.Store(&pw)
-			f.apply = func(v string) error { cur.Store(&v); return nil }
-			username := o.Username
-			o.CredentialsProviderContext = func(context.Context) (string, string, error) { return username, *cur.Load(), nil }
-			pwFile = f
-		}
+	// New connections authenticate with the value of the moment; open
+	// ones stay authenticated.
+	var cur atomic.Pointer[string]
+	pw, pwFile, err := readSecret("", "LATCHKEY_REDIS_PASSWORD", cfg.RedisPasswordFile, text, func(v string) error { cur.Store(&v); return nil })
+	errs = append(errs, err)
+	if pwFile != nil {
+		cur.Store(&pw)
+		username := o.Username
+		o.CredentialsProviderContext = func(context.Context) (string, string, error) { return username, *cur.Load(), nil }
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, nil, err
@@ -244,15 +238,11 @@ func redisTLS(cfg *config, serverName string) (*tls.Config, error) {
 	var errs []error
 	t := &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12}
 	if cfg.RedisCAFile != "" {
-		pem, err := os.ReadFile(cfg.RedisCAFile)
-		switch {
-		case err != nil:
+		t.RootCAs = x509.NewCertPool()
+		if pem, err := os.ReadFile(cfg.RedisCAFile); err != nil {
 			errs = append(errs, fmt.Errorf("LATCHKEY_REDIS_CA_FILE: %w", err))
-		default:
-			t.RootCAs = x509.NewCertPool()
-			if !t.RootCAs.AppendCertsFromPEM(pem) {
-				errs = append(errs, fmt.Errorf("LATCHKEY_REDIS_CA_FILE: %s holds no PEM certificate", cfg.RedisCAFile))
-			}
+		} else if !t.RootCAs.AppendCertsFromPEM(pem) {
+			errs = append(errs, fmt.Errorf("LATCHKEY_REDIS_CA_FILE: %s holds no PEM certificate", cfg.RedisCAFile))
 		}
 	}
 	if cfg.RedisCertFile != "" {
