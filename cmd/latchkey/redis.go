@@ -120,37 +120,26 @@ func parseRedisURL(raw string) (*redis.UniversalOptions, error) {
 		return nil, errors.Join(errs...)
 	}
 
-	var o *redis.UniversalOptions
+	var parsed any // what universalOptions takes
 	switch {
 	case sentinel:
-		var fo *redis.FailoverOptions
-		if fo, err = redis.ParseFailoverURL(raw); err == nil {
-			o = universalOptions(fo)
-			o.Addrs = fo.SentinelAddrs
-		}
+		parsed, err = redis.ParseFailoverURL(raw)
 	case cluster:
-		var co *redis.ClusterOptions
-		if co, err = redis.ParseClusterURL(raw); err == nil {
-			o = universalOptions(co)
-		}
+		parsed, err = redis.ParseClusterURL(raw)
 	default:
-		var so *redis.Options
-		if so, err = redis.ParseURL(raw); err == nil {
-			o = universalOptions(so)
-			o.Addrs = []string{so.Addr}
-		}
+		parsed, err = redis.ParseURL(raw)
 	}
 	if err != nil {
 		return nil, goRedisError(err)
 	}
-	return o, nil
+	return universalOptions(parsed), nil
 }
 
 // universalOptions returns the UniversalOptions that hold what a go-redis
 // URL parser set in o (a *redis.Options, *redis.ClusterOptions or
 // *redis.FailoverOptions): every field of the same name and type, so that
-// an option go-redis learns to parse reaches the client too. The caller
-// sets Addrs from Addr or SentinelAddrs.
+// an option go-redis learns to parse reaches the client too, and the
+// addresses, whatever their field.
 func universalOptions(o any) *redis.UniversalOptions {
 	u := &redis.UniversalOptions{}
 	dst, src := reflect.ValueOf(u).Elem(), reflect.ValueOf(o).Elem()
@@ -159,6 +148,12 @@ func universalOptions(o any) *redis.UniversalOptions {
 		if d := dst.FieldByName(f.Name); f.IsExported() && d.IsValid() && d.Type() == f.Type {
 			d.Set(src.Field(i))
 		}
+	}
+	switch o := o.(type) {
+	case *redis.Options:
+		u.Addrs = []string{o.Addr}
+	case *redis.FailoverOptions:
+		u.Addrs = o.SentinelAddrs
 	}
 	return u
 }
