@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/latchkeyhq/latchkey/api"
@@ -61,7 +60,6 @@ type app struct {
 	cfg    *config
 	log    *slog.Logger
 	stdout io.Writer
-	reg    *prometheus.Registry
 	m      *session.Manager
 	srv    *api.Server
 	// file is the tenants file, nil without one; demo reports whether
@@ -77,7 +75,8 @@ type app struct {
 // together before anything is built, then builds the store, the manager
 // and the API. A bad file changes nothing.
 func newApp(cfg *config, stdout io.Writer) (_ *app, err error) {
-	a := &app{cfg: cfg, log: newLogger(stdout, cfg.LogLevel), stdout: stdout, reg: newRegistry(), closeStore: func() {}}
+	a := &app{cfg: cfg, log: slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel})), stdout: stdout, closeStore: func() {}}
+	reg := newRegistry()
 	defer func() {
 		if err != nil {
 			a.closeStore()
@@ -97,7 +96,7 @@ func newApp(cfg *config, stdout io.Writer) (_ *app, err error) {
 	var client redis.UniversalClient
 	var pwFile *secretFile
 	if cfg.Redis != nil {
-		if client, pwFile, redisErr = newRedisClient(cfg, a.reg); client != nil {
+		if client, pwFile, redisErr = newRedisClient(cfg, reg); client != nil {
 			a.closeStore = func() { client.Close() }
 		}
 	}
@@ -127,11 +126,11 @@ func newApp(cfg *config, stdout io.Writer) (_ *app, err error) {
 	if a.m, err = session.NewManager(st, session.Config{Keys: keys, Logger: a.log, HashMemory: cfg.HashMemoryMiB << 20, PublicHosts: cfg.PublicHosts}); err != nil {
 		return nil, err
 	}
-	if a.srv, err = api.NewServer(a.m, api.Config{Logger: a.log, AdminToken: adminToken, TrustedProxies: cfg.TrustedProxies, IPv6Prefix: cfg.IPv6Prefix, Registry: a.reg,
+	if a.srv, err = api.NewServer(a.m, api.Config{Logger: a.log, AdminToken: adminToken, TrustedProxies: cfg.TrustedProxies, IPv6Prefix: cfg.IPv6Prefix, Registry: reg,
 		MetricsToken: metricsToken, HSTSMaxAge: cfg.HSTSMaxAge}); err != nil {
 		return nil, err
 	}
-	newCacheMetrics(a.reg, a.m)
+	newCacheMetrics(reg, a.m)
 	if a.file != nil {
 		for _, spec := range a.file.Tenants {
 			for _, w := range a.m.Warnings(&spec.Tenant) {
@@ -325,10 +324,6 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-}
-
-func newLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
 var setRedisLogger sync.Once
