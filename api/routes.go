@@ -25,8 +25,9 @@ import (
 type Config struct {
 	// Logger receives request and error events, never secrets. Required.
 	Logger *slog.Logger
-	// AdminToken is the bearer token of the admin API. Empty disables the
-	// admin API (health endpoints stay up).
+	// AdminToken is the bearer token of the admin API, at least
+	// MinTokenLen bytes. Empty disables the admin API (health endpoints
+	// stay up).
 	AdminToken string
 	// TrustedProxies are the proxies (an ingress, a load balancer) whose
 	// X-Forwarded-For is believed when finding a client's address for the
@@ -34,8 +35,8 @@ type Config struct {
 	// client.
 	TrustedProxies []netip.Prefix
 	// IPv6Prefix is the length of the network an IPv6 client is counted
-	// under by the per-address login limit and hashing share, from 32 to
-	// 128: one end site usually holds a whole /64 and can use any address
+	// under by the per-address login limit and hashing share, from
+	// MinIPv6Prefix to 128: one end site usually holds a whole /64 and can use any address
 	// in it. IPv4 clients, IPv4-mapped IPv6 ones included, count per
 	// address. Zero means DefaultIPv6Prefix.
 	IPv6Prefix int
@@ -43,13 +44,14 @@ type Config struct {
 	// admin listener, with whatever else the caller registered on it
 	// (runtime, Redis). Nil means a registry of the Server's own.
 	Registry *prometheus.Registry
-	// MetricsToken is the bearer token that /metrics requires (at least 16
-	// bytes). Empty serves /metrics to whoever reaches the admin listener.
+	// MetricsToken is the bearer token that /metrics requires (at least
+	// MinTokenLen bytes). Empty serves /metrics to whoever reaches the admin listener.
 	MetricsToken string
 	// HSTSMaxAge is the max-age of the Strict-Transport-Security header
 	// sent with every answer to a request that came over HTTPS: TLS on the
 	// connection, or X-Forwarded-Proto: https from a trusted proxy. It is
-	// counted in whole seconds. Zero sends no such header.
+	// counted in whole seconds, up to MaxHSTSMaxAge. Zero sends no such
+	// header.
 	HSTSMaxAge time.Duration
 }
 
@@ -57,8 +59,20 @@ type Config struct {
 // the smallest block an ISP hands a site (RFC 6177).
 const DefaultIPv6Prefix = 64
 
-// minAdminToken is the shortest admin token accepted, in bytes.
-const minAdminToken = 16
+// Bounds of Config, which NewServer enforces and the serve command's
+// settings quote.
+const (
+	// MinTokenLen is the shortest admin or metrics token accepted, in
+	// bytes.
+	MinTokenLen = 16
+	// MinIPv6Prefix is the shortest Config.IPv6Prefix: a /32 is the
+	// usual allocation of a whole ISP, coarser than any one client.
+	MinIPv6Prefix = 32
+	// MaxHSTSMaxAge bounds Config.HSTSMaxAge: two years is what HSTS
+	// preload lists ask at most; a longer promise is a typo more likely
+	// than a plan.
+	MaxHSTSMaxAge = 2 * 365 * 24 * time.Hour
+)
 
 // Server is Latchkey's HTTP edge: the public API that SPAs call and the
 // admin API for operators. It is safe for concurrent use.
@@ -96,18 +110,18 @@ func NewServer(m *session.Manager, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		errs = append(errs, errors.New("api: Logger is required"))
 	}
-	if cfg.AdminToken != "" && len(cfg.AdminToken) < minAdminToken {
-		errs = append(errs, errors.New("api: the admin token must be at least 16 bytes"))
+	if cfg.AdminToken != "" && len(cfg.AdminToken) < MinTokenLen {
+		errs = append(errs, fmt.Errorf("api: the admin token must be at least %d bytes", MinTokenLen))
 	}
-	if cfg.MetricsToken != "" && len(cfg.MetricsToken) < minAdminToken {
-		errs = append(errs, errors.New("api: the metrics token must be at least 16 bytes"))
+	if cfg.MetricsToken != "" && len(cfg.MetricsToken) < MinTokenLen {
+		errs = append(errs, fmt.Errorf("api: the metrics token must be at least %d bytes", MinTokenLen))
 	}
-	if cfg.HSTSMaxAge < 0 {
-		errs = append(errs, errors.New("api: HSTSMaxAge is negative"))
+	if cfg.HSTSMaxAge < 0 || cfg.HSTSMaxAge > MaxHSTSMaxAge {
+		errs = append(errs, fmt.Errorf("api: HSTSMaxAge %v is outside 0..%v", cfg.HSTSMaxAge, MaxHSTSMaxAge))
 	}
 	ipv6Prefix := cmp.Or(cfg.IPv6Prefix, DefaultIPv6Prefix)
-	if ipv6Prefix < 32 || ipv6Prefix > 128 {
-		errs = append(errs, fmt.Errorf("api: IPv6Prefix %d is outside 32..128", cfg.IPv6Prefix))
+	if ipv6Prefix < MinIPv6Prefix || ipv6Prefix > 128 {
+		errs = append(errs, fmt.Errorf("api: IPv6Prefix %d is outside %d..128", cfg.IPv6Prefix, MinIPv6Prefix))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -142,8 +156,8 @@ func (s *Server) SetAdminToken(token string) error {
 	if !s.adminEnabled {
 		return errors.New("api: the admin API is disabled")
 	}
-	if len(token) < minAdminToken {
-		return errors.New("api: the admin token must be at least 16 bytes")
+	if len(token) < MinTokenLen {
+		return fmt.Errorf("api: the admin token must be at least %d bytes", MinTokenLen)
 	}
 	sum := sha256.Sum256([]byte(token))
 	s.adminToken.Store(&sum)
@@ -156,8 +170,8 @@ func (s *Server) SetMetricsToken(token string) error {
 	if !s.metricsAuth {
 		return errors.New("api: /metrics was started without a token")
 	}
-	if len(token) < minAdminToken {
-		return errors.New("api: the metrics token must be at least 16 bytes")
+	if len(token) < MinTokenLen {
+		return fmt.Errorf("api: the metrics token must be at least %d bytes", MinTokenLen)
 	}
 	sum := sha256.Sum256([]byte(token))
 	s.metricsToken.Store(&sum)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -59,112 +61,76 @@ type config struct {
 	HSTSMaxAge       time.Duration
 }
 
-// maxHSTSMaxAge bounds LATCHKEY_HSTS_MAX_AGE: two years is what HSTS
-// preload lists ask at most; a longer promise is a typo more likely than a
-// plan.
-const maxHSTSMaxAge = 2 * 365 * 24 * time.Hour
-
 // maxSessionCache bounds LATCHKEY_SESSION_CACHE_SIZE: ten million
 // sessions take about 2 GB, more than a replica of a login service should
 // hold; a larger number is a typo.
 const maxSessionCache = 10_000_000
 
-// A setting is one typed configuration value bound to its flag and its
+// A setting is one configuration value bound to its flag and its
 // environment variable: the text given (flag over variable over default)
-// is parsed into *dst once, after the flags. Its errors are prefixed with
-// the variable's name and never quote a secret's value.
-type setting[T any] struct {
+// is parsed into its config field once, after the flags. Its errors are
+// prefixed with the variable's name and never quote a secret's value.
+type setting struct {
 	flag, env, def, usage string
 	secret                bool // kept out of -help
-	dst                   *T
-	parse                 func(string) (T, error)
 	raw                   string
+	parse                 func(string) error // sets the field from raw
 }
 
-// binding is a setting of any type, as parseConfig uses it.
-type binding interface {
-	define(fs *flag.FlagSet, getenv func(string) string)
-	apply() []error
-	name() string
-}
-
-func bind[T any](dst *T, flag, env, def, usage string, parse func(string) (T, error)) *setting[T] {
-	return &setting[T]{flag: flag, env: env, def: def, usage: usage, dst: dst, parse: parse}
+// bind returns the setting that parse sets *dst from.
+func bind[T any](dst *T, flag, env, def, usage string, parse func(string) (T, error)) *setting {
+	return &setting{flag: flag, env: env, def: def, usage: usage, parse: func(s string) error {
+		v, err := parse(s)
+		if err == nil {
+			*dst = v
+		}
+		return err
+	}}
 }
 
 // secret marks s as holding a secret, whose value -help never shows.
-func secret[T any](s *setting[T]) *setting[T] { s.secret = true; return s }
+func secret(s *setting) *setting { s.secret = true; return s }
 
-func (s *setting[T]) String() string {
-	if s == nil || s.secret {
+// String and Set make a setting the flag.Value of its flag.
+func (s *setting) String() string {
+	if s.secret {
 		return ""
 	}
 	return s.raw
 }
 
-func (s *setting[T]) Set(v string) error { s.raw = v; return nil }
+func (s *setting) Set(v string) error { s.raw = v; return nil }
 
-func (s *setting[T]) name() string { return s.env }
-
-func (s *setting[T]) define(fs *flag.FlagSet, getenv func(string) string) {
-	s.raw = s.def
-	if v := getenv(s.env); v != "" {
-		s.raw = v
-	}
-	fs.Var(s, s.flag, fmt.Sprintf("%s (env %s)", s.usage, s.env))
-}
-
-func (s *setting[T]) apply() []error {
-	v, err := s.parse(s.raw)
-	if err != nil {
-		return named(s.env, err)
-	}
-	*s.dst = v
-	return nil
-}
-
-// named prefixes each problem of err (one, or several joined) with the
-// setting's name.
-func named(name string, err error) []error {
-	errs := []error{err}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	}
-	out := make([]error, len(errs))
-	for i, e := range errs {
-		out[i] = fmt.Errorf("%s: %w", name, e)
-	}
-	return out
-}
-
-func (c *config) settings() []binding {
-	return []binding{
+func (c *config) settings() []*setting {
+	return []*setting{
 		bind(&c.Addr, "addr", "LATCHKEY_ADDR", ":8080", "public listener (the SPA-facing API)", hostPort),
 		bind(&c.AdminAddr, "admin-addr", "LATCHKEY_ADMIN_ADDR", "127.0.0.1:8081", "admin listener: admin API, /healthz, /readyz", hostPort),
 		secret(bind(&c.Redis, "redis-url", "LATCHKEY_REDIS_URL", "", "go-redis URL of Redis: redis:// or rediss:// (TLS); master_name= for Sentinel, addr= for more Cluster seeds; unset means the in-memory store", parseRedisURL)),
 		bind(&c.TenantsFile, "tenants-file", "LATCHKEY_TENANTS_FILE", "", "YAML tenants file applied at start-up", text),
-		secret(bind(&c.CookieKeys, "cookie-keys", "LATCHKEY_COOKIE_KEYS", "", "comma-separated base64 cookie keys (>= 32 bytes each); the first signs", optional(session.ParseKeys))),
+		secret(bind(&c.CookieKeys, "cookie-keys", "LATCHKEY_COOKIE_KEYS", "", fmt.Sprintf("comma-separated base64 cookie keys (>= %d bytes each); the first signs", session.MinKeyLen), optional(session.ParseKeys))),
 		secret(bind(&c.AdminToken, "admin-token", "LATCHKEY_ADMIN_TOKEN", "", "bearer token of the admin API; unset disables it", optional(token))),
 		bind(&c.LogLevel, "log-level", "LATCHKEY_LOG_LEVEL", "info", "debug, info, warn or error", logLevel),
-		bind(&c.TrustedProxies, "trusted-proxies", "LATCHKEY_TRUSTED_PROXIES", "", "comma-separated CIDRs or IPs of proxies whose X-Forwarded-For is believed (e.g. the ingress)", prefixes),
-		bind(&c.HashMemoryMiB, "hash-memory", "LATCHKEY_HASH_MEMORY_MIB", "128", "MiB that concurrent password hashes may use together",
+		bind(&c.TrustedProxies, "trusted-proxies", "LATCHKEY_TRUSTED_PROXIES", "", "comma-separated CIDRs or IPs of proxies whose X-Forwarded-For is believed (e.g. the ingress)", list(prefix)),
+		bind(&c.HashMemoryMiB, "hash-memory", "LATCHKEY_HASH_MEMORY_MIB", strconv.Itoa(session.DefaultHashMemory>>20), "MiB that concurrent password hashes may use together",
 			number[int64](20, 1<<20, "a whole number of MiB from 20 (one hash) to 1048576")),
 		bind(&c.SessionCacheSize, "session-cache-size", "LATCHKEY_SESSION_CACHE_SIZE", strconv.Itoa(session.DefaultCacheSize), "sessions each replica keeps in memory for me (about 220 bytes each), evicting the least recently used; 0 disables the cache",
 			number[int](0, maxSessionCache, fmt.Sprintf("a whole number of sessions from 0 (no cache) to %d", maxSessionCache))),
 		bind(&c.CookieKeysFile, "cookie-keys-file", "LATCHKEY_COOKIE_KEYS_FILE", "", "file holding LATCHKEY_COOKIE_KEYS, re-read when it changes", text),
 		bind(&c.AdminTokenFile, "admin-token-file", "LATCHKEY_ADMIN_TOKEN_FILE", "", "file holding LATCHKEY_ADMIN_TOKEN, re-read when it changes", text),
-		bind(&c.DrainDelay, "drain-delay", "LATCHKEY_DRAIN_DELAY", "0s", "after SIGTERM, how long to keep serving with /readyz failing before closing", drainDelay),
+		bind(&c.DrainDelay, "drain-delay", "LATCHKEY_DRAIN_DELAY", "0s", "after SIGTERM, how long to keep serving with /readyz failing before closing",
+			duration(5*time.Minute, time.Nanosecond, "a duration from 0s to 5m")),
 		bind(&c.RedisCAFile, "redis-ca-file", "LATCHKEY_REDIS_CA_FILE", "", "PEM file of the CA certificates that Redis's TLS certificate must verify against (rediss:// URLs); unset means the system's", text),
 		bind(&c.RedisCertFile, "redis-cert-file", "LATCHKEY_REDIS_CERT_FILE", "", "PEM file of the TLS client certificate to present to Redis, with -redis-key-file", text),
 		bind(&c.RedisKeyFile, "redis-key-file", "LATCHKEY_REDIS_KEY_FILE", "", "PEM file of the TLS client certificate's private key", text),
 		bind(&c.RedisPasswordFile, "redis-password-file", "LATCHKEY_REDIS_PASSWORD_FILE", "", "file holding the Redis password, re-read when it changes; the URL then holds none", text),
-		bind(&c.PublicHosts, "public-hosts", "LATCHKEY_PUBLIC_HOSTS", "", "comma-separated hostnames of the shared public API, which serve every tenant in path form (/v1/t/{tenant}/…); no tenant may claim one", publicHosts),
-		secret(bind(&c.MetricsToken, "metrics-token", "LATCHKEY_METRICS_TOKEN", "", "bearer token that /metrics requires (>= 16 bytes); unset serves /metrics to whoever reaches the admin listener", optional(token))),
+		bind(&c.PublicHosts, "public-hosts", "LATCHKEY_PUBLIC_HOSTS", "", "comma-separated hostnames of the shared public API, which serve every tenant in path form (/v1/t/{tenant}/…); no tenant may claim one", list(publicHost)),
+		secret(bind(&c.MetricsToken, "metrics-token", "LATCHKEY_METRICS_TOKEN", "", fmt.Sprintf("bearer token that /metrics requires (>= %d bytes); unset serves /metrics to whoever reaches the admin listener", api.MinTokenLen), optional(token))),
 		bind(&c.MetricsTokenFile, "metrics-token-file", "LATCHKEY_METRICS_TOKEN_FILE", "", "file holding LATCHKEY_METRICS_TOKEN, re-read when it changes", text),
-		bind(&c.HSTSMaxAge, "hsts-max-age", "LATCHKEY_HSTS_MAX_AGE", "8760h", "max-age of the Strict-Transport-Security header on answers to HTTPS requests (TLS, or X-Forwarded-Proto: https from a trusted proxy); 0 sends none", hstsMaxAge),
-		bind(&c.IPv6Prefix, "ipv6-prefix", "LATCHKEY_IPV6_PREFIX", strconv.Itoa(api.DefaultIPv6Prefix), "prefix length (32 to 128) of the IPv6 network a client is counted under by the per-address login limit",
-			number[int](32, 128, "a prefix length from 32 to 128")),
-		bind(&c.RedisPrefix, "redis-prefix", "LATCHKEY_REDIS_PREFIX", "", "prefix of every Redis key and of the change channel, so that deployments (or tests) can share one Redis; unset means latchkey:", optional(redisPrefix)),
+		bind(&c.HSTSMaxAge, "hsts-max-age", "LATCHKEY_HSTS_MAX_AGE", "8760h", "max-age of the Strict-Transport-Security header on answers to HTTPS requests (TLS, or X-Forwarded-Proto: https from a trusted proxy); 0 sends none",
+			duration(api.MaxHSTSMaxAge, time.Second, fmt.Sprintf("a whole number of seconds from 0 (no header) to %gh (two years), as a duration such as 8760h", api.MaxHSTSMaxAge.Hours()))),
+		bind(&c.IPv6Prefix, "ipv6-prefix", "LATCHKEY_IPV6_PREFIX", strconv.Itoa(api.DefaultIPv6Prefix), fmt.Sprintf("prefix length (%d to 128) of the IPv6 network a client is counted under by the per-address login limit", api.MinIPv6Prefix),
+			number[int](api.MinIPv6Prefix, 128, fmt.Sprintf("a prefix length from %d to 128", api.MinIPv6Prefix))),
+		bind(&c.RedisPrefix, "redis-prefix", "LATCHKEY_REDIS_PREFIX", "", "prefix of every Redis key and of the change channel, so that deployments (or tests) can share one Redis; unset means "+redisstore.DefaultPrefix, optional(redisPrefix)),
 	}
 }
 
@@ -197,15 +163,26 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	c.AddrGiven = getenv("LATCHKEY_ADDR") != ""
 	fs.Visit(func(f *flag.Flag) { c.AddrGiven = c.AddrGiven || f.Name == "addr" })
 	var errs []error
-	invalid := map[string]bool{}
+	given := map[string]bool{}
 	for _, s := range settings {
-		if e := s.apply(); e != nil {
-			errs = append(errs, e...)
-			invalid[s.name()] = true
+		given[s.env] = s.raw != ""
+		if err := s.parse(s.raw); err != nil {
+			// Prefix each problem, one or several joined, with the name.
+			for _, e := range unjoin(err) {
+				errs = append(errs, fmt.Errorf("%s: %w", s.env, e))
+			}
 		}
 	}
-	errs = append(errs, c.validate(invalid)...)
+	errs = append(errs, c.validate(given)...)
 	return c, errors.Join(errs...)
+}
+
+// unjoin returns the errors that err joins, or err alone.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // serveHelp is the text of "latchkey serve -h".
@@ -233,65 +210,47 @@ flags:
 
 // flagSet returns the serve flags, each defaulting to its environment
 // variable, else to its default.
-func flagSet(settings []binding, getenv func(string) string) *flag.FlagSet {
+func flagSet(settings []*setting, getenv func(string) string) *flag.FlagSet {
 	fs := flag.NewFlagSet("latchkey serve", flag.ContinueOnError)
 	for _, s := range settings {
-		s.define(fs, getenv)
+		s.raw = cmp.Or(getenv(s.env), s.def)
+		fs.Var(s, s.flag, fmt.Sprintf("%s (env %s)", s.usage, s.env))
 	}
 	return fs
 }
 
 // validate checks what no single setting can: the settings that go
-// together. invalid names the settings whose own value was refused.
-func (c *config) validate(invalid map[string]bool) []error {
+// together. given names the settings given a value, valid or not.
+func (c *config) validate(given map[string]bool) []error {
 	var errs []error
-	for _, s := range []struct {
-		name  string
-		value bool
-		file  string
-	}{
-		{"LATCHKEY_COOKIE_KEYS", c.CookieKeys != nil, c.CookieKeysFile},
-		{"LATCHKEY_ADMIN_TOKEN", c.AdminToken != "", c.AdminTokenFile},
-		{"LATCHKEY_METRICS_TOKEN", c.MetricsToken != "", c.MetricsTokenFile},
-	} {
-		if (s.value || invalid[s.name]) && s.file != "" {
-			errs = append(errs, fmt.Errorf("%s and %s_FILE are both set: give one", s.name, s.name))
+	for _, name := range []string{"LATCHKEY_COOKIE_KEYS", "LATCHKEY_ADMIN_TOKEN", "LATCHKEY_METRICS_TOKEN"} {
+		if given[name] && given[name+"_FILE"] {
+			errs = append(errs, fmt.Errorf("%s and %s_FILE are both set: give one", name, name))
 		}
 	}
-
 	// Never echo the URL: it may hold a password.
-	redisGiven := c.Redis != nil || invalid["LATCHKEY_REDIS_URL"]
-	if redisGiven && c.CookieKeys == nil && c.CookieKeysFile == "" && !invalid["LATCHKEY_COOKIE_KEYS"] {
+	if given["LATCHKEY_REDIS_URL"] && !given["LATCHKEY_COOKIE_KEYS"] && !given["LATCHKEY_COOKIE_KEYS_FILE"] {
 		errs = append(errs, errors.New("LATCHKEY_COOKIE_KEYS: required with LATCHKEY_REDIS_URL, or replicas would reject each other's cookies and every restart would log everyone out"))
 	}
-	files := []struct{ name, path string }{
-		{"LATCHKEY_REDIS_CA_FILE", c.RedisCAFile},
-		{"LATCHKEY_REDIS_CERT_FILE", c.RedisCertFile},
-		{"LATCHKEY_REDIS_KEY_FILE", c.RedisKeyFile},
-		{"LATCHKEY_REDIS_PASSWORD_FILE", c.RedisPasswordFile},
-		{"LATCHKEY_REDIS_PREFIX", c.RedisPrefix},
-	}
-	if !redisGiven {
-		for _, f := range files {
-			if f.path != "" {
-				errs = append(errs, fmt.Errorf("%s: only meaningful with LATCHKEY_REDIS_URL", f.name))
+	tlsFiles := []string{"LATCHKEY_REDIS_CA_FILE", "LATCHKEY_REDIS_CERT_FILE", "LATCHKEY_REDIS_KEY_FILE"}
+	if !given["LATCHKEY_REDIS_URL"] {
+		for _, name := range append(tlsFiles, "LATCHKEY_REDIS_PASSWORD_FILE") {
+			if given[name] {
+				errs = append(errs, fmt.Errorf("%s: only meaningful with LATCHKEY_REDIS_URL", name))
 			}
+		}
+		if c.RedisPrefix != "" { // a bad one is reported already
+			errs = append(errs, errors.New("LATCHKEY_REDIS_PREFIX: only meaningful with LATCHKEY_REDIS_URL"))
 		}
 		return errs
 	}
-	if (c.RedisCertFile == "") != (c.RedisKeyFile == "") {
+	if given["LATCHKEY_REDIS_CERT_FILE"] != given["LATCHKEY_REDIS_KEY_FILE"] {
 		errs = append(errs, errors.New("LATCHKEY_REDIS_CERT_FILE, LATCHKEY_REDIS_KEY_FILE: give both, the client certificate and its key, or neither"))
 	}
 	if c.Redis == nil {
 		return errs // the URL's problems are reported already
 	}
-	var tlsFiles []string
-	for _, f := range files[:3] {
-		if f.path != "" {
-			tlsFiles = append(tlsFiles, f.name)
-		}
-	}
-	if len(tlsFiles) > 0 && c.Redis.TLSConfig == nil {
+	if tlsFiles = slices.DeleteFunc(tlsFiles, func(name string) bool { return !given[name] }); len(tlsFiles) > 0 && c.Redis.TLSConfig == nil {
 		errs = append(errs, fmt.Errorf("%s: only meaningful with a rediss:// URL", strings.Join(tlsFiles, ", ")))
 	}
 	if c.RedisPasswordFile != "" && c.Redis.Password != "" {
@@ -325,8 +284,8 @@ func hostPort(s string) (string, error) {
 
 // token checks a bearer token; the error never quotes it.
 func token(s string) (string, error) {
-	if len(s) < 16 {
-		return "", errors.New("must be at least 16 bytes; generate one with `openssl rand -base64 32`")
+	if len(s) < api.MinTokenLen {
+		return "", fmt.Errorf("must be at least %d bytes; generate one with `openssl rand -base64 32`", api.MinTokenLen)
 	}
 	return s, nil
 }
@@ -351,57 +310,54 @@ func number[T int | int64](lo, hi T, want string) func(string) (T, error) {
 	}
 }
 
-func drainDelay(s string) (time.Duration, error) {
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 && d <= 5*time.Minute {
-		return d, nil
-	}
-	return 0, fmt.Errorf("%q is not a duration from 0s to 5m", s)
-}
-
-func hstsMaxAge(s string) (time.Duration, error) {
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 && d <= maxHSTSMaxAge && d%time.Second == 0 {
-		return d, nil
-	}
-	return 0, fmt.Errorf("%q is not a whole number of seconds from 0 (no header) to 17520h (two years), as a duration such as 8760h", s)
-}
-
-// prefixes parses comma-separated CIDRs and IP addresses, an address
-// standing for itself alone.
-func prefixes(s string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	var errs []error
-	for p := range strings.SplitSeq(s, ",") {
-		if p = strings.TrimSpace(p); p == "" {
-			continue
+// duration parses a duration from 0 to hi in whole multiples of unit,
+// which want describes.
+func duration(hi, unit time.Duration, want string) func(string) (time.Duration, error) {
+	return func(s string) (time.Duration, error) {
+		if d, err := time.ParseDuration(s); err == nil && d >= 0 && d <= hi && d%unit == 0 {
+			return d, nil
 		}
-		prefix, err := netip.ParsePrefix(p)
-		if err != nil {
-			addr, aerr := netip.ParseAddr(p)
-			if aerr != nil {
-				errs = append(errs, fmt.Errorf("%q is not a CIDR or an IP address", p))
+		return 0, fmt.Errorf("%q is not %s", s, want)
+	}
+}
+
+// list parses comma-separated items, skipping empty ones, and reports
+// every bad one.
+func list[T any](parse func(string) (T, error)) func(string) ([]T, error) {
+	return func(s string) ([]T, error) {
+		var out []T
+		var errs []error
+		for item := range strings.SplitSeq(s, ",") {
+			if item = strings.TrimSpace(item); item == "" {
 				continue
 			}
-			prefix = netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen())
+			if v, err := parse(item); err != nil {
+				errs = append(errs, err)
+			} else {
+				out = append(out, v)
+			}
 		}
-		out = append(out, prefix.Masked())
+		return out, errors.Join(errs...)
 	}
-	return out, errors.Join(errs...)
 }
 
-func publicHosts(s string) ([]string, error) {
-	var out []string
-	var errs []error
-	for h := range strings.SplitSeq(s, ",") {
-		if h = strings.TrimSpace(h); h == "" {
-			continue
-		}
-		if msg := session.ValidPublicHost(h); msg != "" {
-			errs = append(errs, errors.New(msg))
-			continue
-		}
-		out = append(out, h)
+// prefix parses a CIDR, or an IP address standing for itself alone.
+func prefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
 	}
-	return out, errors.Join(errs...)
+	addr, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR or an IP address", s)
+	}
+	return netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen()), nil
+}
+
+func publicHost(s string) (string, error) {
+	if msg := session.ValidPublicHost(s); msg != "" {
+		return "", errors.New(msg)
+	}
+	return s, nil
 }
 
 func redisPrefix(s string) (string, error) { return s, redisstore.CheckPrefix(s) }

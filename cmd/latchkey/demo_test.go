@@ -102,8 +102,8 @@ func TestDemoAddr(t *testing.T) {
 		{&net.TCPAddr{IP: net.IPv6unspecified, Port: 8080}, false},
 		{&net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 8080}, false},
 	} {
-		if got := isLoopbackAddr(tt.addr); got != tt.want {
-			t.Errorf("isLoopbackAddr(%v)=%v, want %v", tt.addr, got, tt.want)
+		if got := loopbackAddr(tt.addr.String()); got != tt.want {
+			t.Errorf("loopbackAddr(%v)=%v, want %v", tt.addr, got, tt.want)
 		}
 	}
 }

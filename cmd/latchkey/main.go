@@ -70,19 +70,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	cmd, rest := args[0], args[1:]
 	if isHelp(cmd) {
-		switch {
-		case len(rest) == 0:
+		if len(rest) == 0 {
 			fmt.Fprint(stdout, usage)
 			return nil
-		case rest[0] == "serve":
-			serveHelp(stdout, getenv)
-			return nil
-		case commandHelp[rest[0]] != "":
-			fmt.Fprint(stdout, commandHelp[rest[0]])
-			return nil
 		}
-		fmt.Fprintf(stderr, "unknown command %q\n%s", rest[0], usage)
-		return errUsage
+		cmd, rest = rest[0], []string{"-h"} // help X is X -h
 	}
 	if cmd != "serve" && commandHelp[cmd] != "" && len(rest) > 0 {
 		if isHelp(rest[0]) && rest[0] != "help" {
@@ -101,7 +93,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprintln(stdout, "latchkey", versionString())
 		return nil
 	default:
-		fmt.Fprintf(stderr, "unknown command %q\n%s", args[0], usage)
+		fmt.Fprintf(stderr, "unknown command %q\n%s", cmd, usage)
 		return errUsage
 	}
 }

@@ -109,12 +109,7 @@ func newCacheMetrics(reg prometheus.Registerer, m *session.Manager) {
 	})
 }
 
-func (c *cacheMetrics) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.lookups
-	ch <- c.evictions
-	ch <- c.entries
-	ch <- c.maxEnt
-}
+func (c *cacheMetrics) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
 
 func (c *cacheMetrics) Collect(ch chan<- prometheus.Metric) {
 	s := c.m.CacheStats()

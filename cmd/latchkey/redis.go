@@ -120,37 +120,26 @@ func parseRedisURL(raw string) (*redis.UniversalOptions, error) {
 		return nil, errors.Join(errs...)
 	}
 
-	var o *redis.UniversalOptions
+	var parsed any // what universalOptions takes
 	switch {
 	case sentinel:
-		var fo *redis.FailoverOptions
-		if fo, err = redis.ParseFailoverURL(raw); err == nil {
-			o = universalOptions(fo)
-			o.Addrs = fo.SentinelAddrs
-		}
+		parsed, err = redis.ParseFailoverURL(raw)
 	case cluster:
-		var co *redis.ClusterOptions
-		if co, err = redis.ParseClusterURL(raw); err == nil {
-			o = universalOptions(co)
-		}
+		parsed, err = redis.ParseClusterURL(raw)
 	default:
-		var so *redis.Options
-		if so, err = redis.ParseURL(raw); err == nil {
-			o = universalOptions(so)
-			o.Addrs = []string{so.Addr}
-		}
+		parsed, err = redis.ParseURL(raw)
 	}
 	if err != nil {
 		return nil, goRedisError(err)
 	}
-	return o, nil
+	return universalOptions(parsed), nil
 }
 
 // universalOptions returns the UniversalOptions that hold what a go-redis
 // URL parser set in o (a *redis.Options, *redis.ClusterOptions or
 // *redis.FailoverOptions): every field of the same name and type, so that
-// an option go-redis learns to parse reaches the client too. The caller
-// sets Addrs from Addr or SentinelAddrs.
+// an option go-redis learns to parse reaches the client too, and the
+// addresses, whatever their field.
 func universalOptions(o any) *redis.UniversalOptions {
 	u := &redis.UniversalOptions{}
 	dst, src := reflect.ValueOf(u).Elem(), reflect.ValueOf(o).Elem()
@@ -159,6 +148,12 @@ func universalOptions(o any) *redis.UniversalOptions {
 		if d := dst.FieldByName(f.Name); f.IsExported() && d.IsValid() && d.Type() == f.Type {
 			d.Set(src.Field(i))
 		}
+	}
+	switch o := o.(type) {
+	case *redis.Options:
+		u.Addrs = []string{o.Addr}
+	case *redis.FailoverOptions:
+		u.Addrs = o.SentinelAddrs
 	}
 	return u
 }
@@ -202,21 +197,15 @@ func newRedisClient(cfg *config, reg prometheus.Registerer) (redis.UniversalClie
 		errs = append(errs, err)
 		o.TLSConfig = t // the sentinels' connections too
 	}
-	var pwFile *secretFile
-	if cfg.RedisPasswordFile != "" {
-		pw, f, err := readSecret("LATCHKEY_REDIS_PASSWORD", cfg.RedisPasswordFile, text)
-		if err != nil {
-			errs = append(errs, err)
-		} else {
-			// New connections authenticate with the value of the
-			// moment; open ones stay authenticated.
-			var cur atomic.Pointer[string]
-			cur.Store(&pw)
-			f.apply = func(v string) error { cur.Store(&v); return nil }
-			username := o.Username
-			o.CredentialsProviderContext = func(context.Context) (string, string, error) { return username, *cur.Load(), nil }
-			pwFile = f
-		}
+	// New connections authenticate with the value of the moment; open
+	// ones stay authenticated.
+	var cur atomic.Pointer[string]
+	pw, pwFile, err := readSecret("", "LATCHKEY_REDIS_PASSWORD", cfg.RedisPasswordFile, text, func(v string) error { cur.Store(&v); return nil })
+	errs = append(errs, err)
+	if pwFile != nil {
+		cur.Store(&pw)
+		username := o.Username
+		o.CredentialsProviderContext = func(context.Context) (string, string, error) { return username, *cur.Load(), nil }
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, nil, err
@@ -244,15 +233,11 @@ func redisTLS(cfg *config, serverName string) (*tls.Config, error) {
 	var errs []error
 	t := &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12}
 	if cfg.RedisCAFile != "" {
-		pem, err := os.ReadFile(cfg.RedisCAFile)
-		switch {
-		case err != nil:
+		t.RootCAs = x509.NewCertPool()
+		if pem, err := os.ReadFile(cfg.RedisCAFile); err != nil {
 			errs = append(errs, fmt.Errorf("LATCHKEY_REDIS_CA_FILE: %w", err))
-		default:
-			t.RootCAs = x509.NewCertPool()
-			if !t.RootCAs.AppendCertsFromPEM(pem) {
-				errs = append(errs, fmt.Errorf("LATCHKEY_REDIS_CA_FILE: %s holds no PEM certificate", cfg.RedisCAFile))
-			}
+		} else if !t.RootCAs.AppendCertsFromPEM(pem) {
+			errs = append(errs, fmt.Errorf("LATCHKEY_REDIS_CA_FILE: %s holds no PEM certificate", cfg.RedisCAFile))
 		}
 	}
 	if cfg.RedisCertFile != "" {

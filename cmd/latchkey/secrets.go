@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -27,19 +28,25 @@ func readSecretFile(path string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	b := make([]byte, maxSecretFile+1)
-	n, _ := f.Read(b)
-	if n > maxSecretFile {
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	switch {
+	case err != nil:
+		return "", err
+	case len(b) > maxSecretFile:
 		return "", fmt.Errorf("%s is larger than %d bytes", path, maxSecretFile)
 	}
-	return strings.TrimRight(string(b[:n]), "\r\n"), nil
+	return strings.TrimRight(string(b), "\r\n"), nil
 }
 
-// readSecret reads the file of the secret setting name (without _FILE)
-// and parses its content as the setting's own value would be. The
-// returned secretFile re-reads it once the caller sets its apply. Errors
-// name the setting and the file, never the content.
-func readSecret[T any](name, path string, parse func(string) (T, error)) (T, *secretFile, error) {
+// readSecret returns the value of a secret setting name (without _FILE):
+// value itself without a path, else the content of the file at path,
+// parsed as the setting's own value would be. The returned secretFile
+// re-reads the file, passing each new value to apply; it is nil without a
+// path. Errors name the setting and the file, never the content.
+func readSecret[T any](value T, name, path string, parse func(string) (T, error), apply func(T) error) (T, *secretFile, error) {
+	if path == "" {
+		return value, nil, nil
+	}
 	var v T
 	s, err := readSecretFile(path)
 	if err == nil && s == "" {
@@ -51,7 +58,13 @@ func readSecret[T any](name, path string, parse func(string) (T, error)) (T, *se
 	if err != nil {
 		return v, nil, fmt.Errorf("%s_FILE: %w", name, err)
 	}
-	return v, &secretFile{setting: name + "_FILE", path: path, sum: sha256.Sum256([]byte(s))}, nil
+	return v, &secretFile{setting: name + "_FILE", path: path, sum: sha256.Sum256([]byte(s)), apply: func(s string) error {
+		v, err := parse(s)
+		if err != nil {
+			return err
+		}
+		return apply(v)
+	}}, nil
 }
 
 // secretFile is a setting given as a file, applied again whenever the

@@ -13,11 +13,9 @@ import (
 	"net/netip"
 	"os"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/latchkeyhq/latchkey/api"
@@ -62,7 +60,6 @@ type app struct {
 	cfg    *config
 	log    *slog.Logger
 	stdout io.Writer
-	reg    *prometheus.Registry
 	m      *session.Manager
 	srv    *api.Server
 	// file is the tenants file, nil without one; demo reports whether
@@ -77,77 +74,68 @@ type app struct {
 // newApp reads every file that cfg names, reporting all their problems
 // together before anything is built, then builds the store, the manager
 // and the API. A bad file changes nothing.
-func newApp(cfg *config, stdout io.Writer) (*app, error) {
-	a := &app{cfg: cfg, log: newLogger(stdout, cfg.LogLevel), stdout: stdout, reg: newRegistry(), closeStore: func() {}}
-	var errs []error
-	keys, adminToken, metricsToken := cfg.CookieKeys, cfg.AdminToken, cfg.MetricsToken
-	var keysFile, adminFile, metricsFile *secretFile
-	var err error
-	if cfg.CookieKeysFile != "" {
-		keys, keysFile, err = readSecret("LATCHKEY_COOKIE_KEYS", cfg.CookieKeysFile, session.ParseKeys)
-		errs = append(errs, err)
-	}
-	if cfg.AdminTokenFile != "" {
-		adminToken, adminFile, err = readSecret("LATCHKEY_ADMIN_TOKEN", cfg.AdminTokenFile, token)
-		errs = append(errs, err)
-	}
-	if cfg.MetricsTokenFile != "" {
-		metricsToken, metricsFile, err = readSecret("LATCHKEY_METRICS_TOKEN", cfg.MetricsTokenFile, token)
-		errs = append(errs, err)
-	}
+func newApp(cfg *config, stdout io.Writer) (_ *app, err error) {
+	a := &app{cfg: cfg, log: slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel})), stdout: stdout, closeStore: func() {}}
+	reg := newRegistry()
+	defer func() {
+		if err != nil {
+			a.closeStore()
+		}
+	}()
+	// The files re-read while serving apply to a.m and a.srv, built below.
+	keys, keysFile, keysErr := readSecret(cfg.CookieKeys, "LATCHKEY_COOKIE_KEYS", cfg.CookieKeysFile, session.ParseKeys,
+		func(keys [][]byte) error { return a.m.Codec().SetKeys(keys) })
+	adminToken, adminFile, adminErr := readSecret(cfg.AdminToken, "LATCHKEY_ADMIN_TOKEN", cfg.AdminTokenFile, token,
+		func(t string) error { return a.srv.SetAdminToken(t) })
+	metricsToken, metricsFile, metricsErr := readSecret(cfg.MetricsToken, "LATCHKEY_METRICS_TOKEN", cfg.MetricsTokenFile, token,
+		func(t string) error { return a.srv.SetMetricsToken(t) })
+	var fileErr, redisErr error
 	if cfg.TenantsFile != "" {
-		a.file, err = readTenantsFile(cfg.TenantsFile, cfg.PublicHosts)
-		errs = append(errs, err)
+		a.file, fileErr = readTenantsFile(cfg.TenantsFile, cfg.PublicHosts)
 	}
-	var st store.Store
 	var client redis.UniversalClient
+	var pwFile *secretFile
 	if cfg.Redis != nil {
-		var pwFile *secretFile
-		client, pwFile, err = newRedisClient(cfg, a.reg)
-		errs = append(errs, err)
-		if pwFile != nil {
-			a.secrets = append(a.secrets, pwFile)
+		if client, pwFile, redisErr = newRedisClient(cfg, reg); client != nil {
+			a.closeStore = func() { client.Close() }
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		if client != nil {
-			client.Close()
-		}
+	if err := errors.Join(keysErr, adminErr, metricsErr, fileErr, redisErr); err != nil {
 		return nil, err
 	}
+	a.secrets = slices.DeleteFunc([]*secretFile{keysFile, adminFile, metricsFile, pwFile}, func(f *secretFile) bool { return f == nil })
 
+	var st store.Store
 	if client == nil {
 		a.log.Warn("using the in-memory store: sessions are lost on restart and not shared between replicas; set LATCHKEY_REDIS_URL in production")
 		st = memstore.New(memstore.Config{})
 		a.demo = a.file == nil
 	} else {
 		setRedisLogger.Do(func() { redis.SetLogger(redisLogger{a.log}) }) // a global: set once
-		if st, err = redisstore.New(client, redisstore.Config{Prefix: cfg.RedisPrefix}); err == nil {
-			err = checkRedis(client, cfg, a.log)
-		}
-		if err != nil {
-			client.Close()
+		if st, err = redisstore.New(client, redisstore.Config{Prefix: cfg.RedisPrefix}); err != nil {
 			return nil, err
 		}
-		a.closeStore = func() { client.Close() }
+		if err := checkRedis(client, cfg, a.log); err != nil {
+			return nil, err
+		}
 	}
 	if keys == nil {
 		a.log.Warn("LATCHKEY_COOKIE_KEYS is not set: using a random key, so every restart logs everyone out")
 		keys = [][]byte{session.GenerateKey()}
 	}
-	a.m, err = session.NewManager(st, session.Config{Keys: keys, Logger: a.log, HashMemory: cfg.HashMemoryMiB << 20, PublicHosts: cfg.PublicHosts})
-	if err == nil {
-		a.srv, err = api.NewServer(a.m, api.Config{Logger: a.log, AdminToken: adminToken, TrustedProxies: cfg.TrustedProxies, IPv6Prefix: cfg.IPv6Prefix, Registry: a.reg,
-			MetricsToken: metricsToken, HSTSMaxAge: cfg.HSTSMaxAge})
-	}
-	if err != nil {
-		a.closeStore()
+	if a.m, err = session.NewManager(st, session.Config{Keys: keys, Logger: a.log, HashMemory: cfg.HashMemoryMiB << 20, PublicHosts: cfg.PublicHosts}); err != nil {
 		return nil, err
 	}
-	newCacheMetrics(a.reg, a.m)
+	if a.srv, err = api.NewServer(a.m, api.Config{Logger: a.log, AdminToken: adminToken, TrustedProxies: cfg.TrustedProxies, IPv6Prefix: cfg.IPv6Prefix, Registry: reg,
+		MetricsToken: metricsToken, HSTSMaxAge: cfg.HSTSMaxAge}); err != nil {
+		return nil, err
+	}
+	newCacheMetrics(reg, a.m)
 	if a.file != nil {
 		for _, spec := range a.file.Tenants {
-			warnBrowserTrouble(a.log, a.m, &spec.Tenant)
+			for _, w := range a.m.Warnings(&spec.Tenant) {
+				a.log.Warn("this tenant's cookie will not work in browsers for an origin", "tenant", w.Tenant, "field", w.Field, "fix", w.Message)
+			}
 		}
 	}
 	if adminToken == "" {
@@ -155,24 +143,6 @@ func newApp(cfg *config, stdout io.Writer) (*app, error) {
 	}
 	if metricsToken == "" && !loopbackAddr(cfg.AdminAddr) {
 		a.log.Warn("/metrics answers whoever reaches the admin listener: set LATCHKEY_METRICS_TOKEN_FILE", "admin", cfg.AdminAddr)
-	}
-	if keysFile != nil {
-		keysFile.apply = func(v string) error {
-			keys, err := session.ParseKeys(v)
-			if err != nil {
-				return err
-			}
-			return a.m.Codec().SetKeys(keys)
-		}
-		a.secrets = append(a.secrets, keysFile)
-	}
-	if adminFile != nil {
-		adminFile.apply = a.srv.SetAdminToken
-		a.secrets = append(a.secrets, adminFile)
-	}
-	if metricsFile != nil {
-		metricsFile.apply = a.srv.SetMetricsToken
-		a.secrets = append(a.secrets, metricsFile)
 	}
 	return a, nil
 }
@@ -182,27 +152,14 @@ func newApp(cfg *config, stdout io.Writer) (*app, error) {
 // and closes the store.
 func (a *app) run(ctx context.Context, onListen listening) error {
 	defer a.closeStore()
-	cfg, log, m, srv, file := a.cfg, a.log, a.m, a.srv, a.file
+	log := a.log
 	demoPassword, err := a.start(ctx)
 	if err != nil {
 		return err
 	}
-	addr := cfg.Addr
-	if a.demo && !cfg.AddrGiven {
-		// The demo prints a password: keep it off the network unless
-		// an address was asked for.
-		addr = demoAddr(addr)
-	}
-	// Open the listeners before serving so that a taken port is an error
-	// here, not in a goroutine.
-	pubLn, err := net.Listen("tcp", addr)
+	pubLn, admLn, err := a.listen()
 	if err != nil {
-		return fmt.Errorf("public listener: %w", err)
-	}
-	admLn, err := net.Listen("tcp", cfg.AdminAddr)
-	if err != nil {
-		pubLn.Close()
-		return fmt.Errorf("admin listener: %w", err)
+		return err
 	}
 
 	watchCtx, stopWatch := context.WithCancel(context.Background())
@@ -210,52 +167,25 @@ func (a *app) run(ctx context.Context, onListen listening) error {
 	var wg sync.WaitGroup
 	// Serve `me` from memory while the store's invalidation feed is
 	// current; a revocation on any replica reaches this one within 50 ms.
-	m.EnableCache(watchCtx, cfg.SessionCacheSize)
-	if cfg.SessionCacheSize == 0 {
+	a.m.EnableCache(watchCtx, a.cfg.SessionCacheSize)
+	if a.cfg.SessionCacheSize == 0 {
 		log.Info("session cache disabled: every me reads the store")
 	}
-	wg.Go(func() {
-		first := true
-		m.WatchTenants(watchCtx, tenantReload, func(u session.TenantsUpdate) {
-			if file != nil && missingTenants(file, u, first) {
-				// A Redis restarted without persistence comes back empty;
-				// serving no tenant until the next restart would be an
-				// outage. Only tenants the store has lost along with the
-				// record of the file's application come back: one
-				// deleted through the admin API stays deleted.
-				n, err := m.RestoreLostTenants(watchCtx, file)
-				if err != nil {
-					log.Error("could not apply the tenants file to the tenants the store lost", "err", err)
-				}
-				if n > 0 {
-					// The store's change notification brings them back
-					// in the next update.
-					log.Error("the store had lost tenants of the tenants file (a Redis restart without persistence?); applied them again", "tenants", n)
-				}
-			}
-			first = false
-			srv.UpdateTenants(u)
-			srv.MarkReady()
-		})
-	})
+	wg.Go(func() { a.watchTenants(watchCtx) })
 	wg.Go(func() { watchSecretFiles(watchCtx, log, secretReload, a.secrets) })
 
-	pub := newHTTPServer(srv.Public(), log)
-	adm := newHTTPServer(srv.Admin(), log)
+	pub, adm := newHTTPServer(a.srv.Public(), log), newHTTPServer(a.srv.Admin(), log)
 	errc := make(chan error, 2)
-	for _, x := range []struct {
-		s  *http.Server
-		ln net.Listener
-	}{{pub, pubLn}, {adm, admLn}} {
+	for s, ln := range map[*http.Server]net.Listener{pub: pubLn, adm: admLn} {
 		wg.Go(func() {
-			if err := x.s.Serve(x.ln); !errors.Is(err, http.ErrServerClosed) {
+			if err := s.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
 			}
 		})
 	}
 	log.Info("latchkey serving", "version", versionString(), "public", pubLn.Addr().String(), "admin", admLn.Addr().String())
 	if demoPassword != "" {
-		if !isLoopbackAddr(pubLn.Addr()) {
+		if !loopbackAddr(pubLn.Addr().String()) {
 			log.Warn("the demo listens beyond loopback: anyone who can reach it can sign in as the demo user, whose password is printed; unset LATCHKEY_ADDR to keep it on 127.0.0.1", "public", pubLn.Addr().String())
 		}
 		printDemo(a.stdout, pubLn.Addr(), demoPassword)
@@ -273,10 +203,10 @@ func (a *app) run(ctx context.Context, onListen listening) error {
 	}
 	// Fail readiness first and keep serving while load balancers notice,
 	// then stop taking connections and let in-flight requests finish.
-	srv.Drain()
-	if serveErr == nil && cfg.DrainDelay > 0 {
-		log.Info("draining", "delay", cfg.DrainDelay.String())
-		time.Sleep(cfg.DrainDelay)
+	a.srv.Drain()
+	if serveErr == nil && a.cfg.DrainDelay > 0 {
+		log.Info("draining", "delay", a.cfg.DrainDelay.String())
+		time.Sleep(a.cfg.DrainDelay)
 	}
 	shutCtx, cancelShut := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancelShut()
@@ -284,6 +214,52 @@ func (a *app) run(ctx context.Context, onListen listening) error {
 	stopWatch()
 	wg.Wait()
 	return errors.Join(serveErr, err)
+}
+
+// listen opens the listeners before anything serves, so that a taken port
+// is an error here, not in a goroutine.
+func (a *app) listen() (pub, adm net.Listener, err error) {
+	addr := a.cfg.Addr
+	if a.demo && !a.cfg.AddrGiven {
+		// The demo prints a password: keep it off the network unless
+		// an address was asked for.
+		addr = demoAddr(addr)
+	}
+	if pub, err = net.Listen("tcp", addr); err != nil {
+		return nil, nil, fmt.Errorf("public listener: %w", err)
+	}
+	if adm, err = net.Listen("tcp", a.cfg.AdminAddr); err != nil {
+		pub.Close()
+		return nil, nil, fmt.Errorf("admin listener: %w", err)
+	}
+	return pub, adm, nil
+}
+
+// watchTenants keeps the API's tenants those of the store until ctx is
+// done, and marks the API ready once it has them.
+func (a *app) watchTenants(ctx context.Context) {
+	first := true
+	a.m.WatchTenants(ctx, tenantReload, func(u session.TenantsUpdate) {
+		if a.file != nil && missingTenants(a.file, u, first) {
+			// A Redis restarted without persistence comes back empty;
+			// serving no tenant until the next restart would be an
+			// outage. Only tenants the store has lost along with the
+			// record of the file's application come back: one deleted
+			// through the admin API stays deleted.
+			n, err := a.m.RestoreLostTenants(ctx, a.file)
+			if err != nil {
+				a.log.Error("could not apply the tenants file to the tenants the store lost", "err", err)
+			}
+			if n > 0 {
+				// The store's change notification brings them back in
+				// the next update.
+				a.log.Error("the store had lost tenants of the tenants file (a Redis restart without persistence?); applied them again", "tenants", n)
+			}
+		}
+		first = false
+		a.srv.UpdateTenants(u)
+		a.srv.MarkReady()
+	})
 }
 
 // start applies the tenants file to the store, or seeds the demo and
@@ -336,14 +312,6 @@ func loopbackAddr(addr string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
-// warnBrowserTrouble logs each way t's configuration would fail in a
-// browser, with its fix.
-func warnBrowserTrouble(log *slog.Logger, m *session.Manager, t *session.Tenant) {
-	for _, w := range m.Warnings(t) {
-		log.Warn("this tenant's cookie will not work in browsers for an origin", "tenant", w.Tenant, "field", w.Field, "fix", w.Message)
-	}
-}
-
 // newHTTPServer sets every timeout deliberately: Go's zero values mean none,
 // which lets a slow client hold a connection forever.
 func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
@@ -356,10 +324,6 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-}
-
-func newLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
 var setRedisLogger sync.Once
@@ -429,30 +393,17 @@ func seedDemo(ctx context.Context, m *session.Manager) (string, error) {
 }
 
 // demoAddr is the demo's public listener when none was given: the port of
-// addr (the default), on 127.0.0.1.
+// addr (the default, validated already), on 127.0.0.1.
 func demoAddr(addr string) string {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr // validated already
-	}
+	_, port, _ := net.SplitHostPort(addr)
 	return net.JoinHostPort("127.0.0.1", port)
-}
-
-// isLoopbackAddr reports whether a is a TCP address on a loopback IP.
-func isLoopbackAddr(a net.Addr) bool {
-	ta, ok := a.(*net.TCPAddr)
-	return ok && ta.IP.IsLoopback()
 }
 
 // printDemo tells the user how to try the demo listening on pub.
 func printDemo(stdout io.Writer, pub net.Addr, pw string) {
-	host := demoAPIHost
-	if ta, ok := pub.(*net.TCPAddr); ok && !ta.IP.IsLoopback() && !ta.IP.IsUnspecified() {
-		host = ta.IP.String()
-	}
-	port := "8080"
-	if ta, ok := pub.(*net.TCPAddr); ok {
-		port = strconv.Itoa(ta.Port)
+	host, port, _ := net.SplitHostPort(pub.String())
+	if ip, err := netip.ParseAddr(host); err != nil || ip.IsLoopback() || ip.IsUnspecified() {
+		host = demoAPIHost
 	}
 	fmt.Fprintf(stdout, `
   No tenants file and no Redis: running a DEMO on the in-memory store.
