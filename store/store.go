@@ -44,12 +44,14 @@ type User struct {
 
 // Store persists tenants, users and sessions.
 //
-// Every method takes the tenant explicitly and tenants never see each other's
-// records. Tenant IDs match ^[a-z0-9-]{1,63}$ (package session guarantees it),
-// which lets implementations build keys with ':' as an unambiguous separator. Sessions are kept per user, so that listing a user's sessions or
-// ending all of them costs in proportion to that user's sessions and never
-// scans the keyspace. A user's record and its sessions change together:
-// implementations keep them in one atomic unit (one Redis Cluster hash slot).
+// Every method takes the tenant explicitly and tenants never see each
+// other's records. Tenant IDs match ^[a-z0-9-]{1,63}$ (package session
+// guarantees it), which lets implementations build keys with ':' as an
+// unambiguous separator. Sessions are kept per user, so that listing a
+// user's sessions or ending all of them costs in proportion to that user's
+// sessions and never scans the keyspace. A user's record and its sessions
+// change together: implementations keep them in one atomic unit (one Redis
+// Cluster hash slot).
 //
 // Implementations are safe for concurrent use. Every method honours ctx: a
 // cancelled or expired context returns an error wrapping ctx.Err().
@@ -108,8 +110,8 @@ type Store interface {
 	PutTenant(ctx context.Context, id string, data []byte) error
 
 	// DeleteTenant removes the tenant's configuration, its users and their
-	// sessions, and its admin keys, and notifies subscribers. Deleting a missing tenant is not an
-	// error.
+	// sessions, and its admin keys, and notifies subscribers. Deleting a
+	// missing tenant is not an error.
 	DeleteTenant(ctx context.Context, id string) error
 
 	// GetTenant returns one tenant's configuration, or ErrNotFound.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -79,263 +80,204 @@ func New(cfg Config) *Store {
 // CreateSession stores s if the user's record still equals owner; see
 // store.Store.
 func (st *Store) CreateSession(ctx context.Context, s store.Session, owner store.User) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memstore: create session: %w", err)
-	}
-	if owner.Tenant != s.Tenant || owner.Name != s.User {
-		return fmt.Errorf("memstore: create session: %w", store.ErrConflict)
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	a := st.account(s.Tenant, s.User)
-	if a == nil || !bytes.Equal(a.data, owner.Data) {
-		return fmt.Errorf("memstore: create session: %w", store.ErrConflict)
-	}
-	now := st.now()
-	a.prune(now)
-	if !s.Expires.After(now) {
-		// Storing it would only store something invisible.
-		delete(a.sessions, s.ID)
+	return st.do(ctx, "create session", func() error {
+		a := st.account(s.Tenant, s.User)
+		if a == nil || owner.Tenant != s.Tenant || owner.Name != s.User || !bytes.Equal(a.data, owner.Data) {
+			return store.ErrConflict
+		}
+		now := st.now()
+		a.prune(now)
+		a.put(s, now)
 		return nil
-	}
-	if a.sessions == nil {
-		a.sessions = map[string]store.Session{}
-	}
-	a.sessions[s.ID] = clone(s)
-	return nil
+	})
 }
 
 // GetSession returns the session, or store.ErrNotFound if it is missing
 // or expired.
 func (st *Store) GetSession(ctx context.Context, tenant, user, id string) (store.Session, error) {
-	if err := ctx.Err(); err != nil {
-		return store.Session{}, fmt.Errorf("memstore: get session: %w", err)
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	s, ok := st.live(tenant, user, id)
-	if !ok {
-		return store.Session{}, fmt.Errorf("memstore: get session: %w", store.ErrNotFound)
-	}
-	return clone(s), nil
+	return locked(ctx, st, "get session", func() (store.Session, error) {
+		s, ok := st.live(tenant, user, id)
+		if !ok {
+			return store.Session{}, store.ErrNotFound
+		}
+		return clone(s), nil
+	})
 }
 
 // UpdateSession replaces an existing, unexpired session; see store.Store.
 func (st *Store) UpdateSession(ctx context.Context, s store.Session) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memstore: update session: %w", err)
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if _, ok := st.live(s.Tenant, s.User, s.ID); !ok {
-		return fmt.Errorf("memstore: update session: %w", store.ErrNotFound)
-	}
-	a := st.account(s.Tenant, s.User)
-	if !s.Expires.After(st.now()) {
-		delete(a.sessions, s.ID)
+	return st.do(ctx, "update session", func() error {
+		if _, ok := st.live(s.Tenant, s.User, s.ID); !ok {
+			return store.ErrNotFound
+		}
+		st.account(s.Tenant, s.User).put(s, st.now())
 		return nil
-	}
-	a.sessions[s.ID] = clone(s)
-	return nil
+	})
 }
 
 // DeleteSession removes one session. Deleting a missing one is not an
 // error.
 func (st *Store) DeleteSession(ctx context.Context, tenant, user, id string) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memstore: delete session: %w", err)
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if a := st.account(tenant, user); a != nil {
-		delete(a.sessions, id)
-	}
-	st.invalidate(tenant, user)
-	return nil
+	return st.do(ctx, "delete session", func() error {
+		if a := st.account(tenant, user); a != nil {
+			delete(a.sessions, id)
+		}
+		st.invalidate(tenant, user)
+		return nil
+	})
 }
 
 // ListSessions returns the user's unexpired sessions and drops the expired
 // ones.
 func (st *Store) ListSessions(ctx context.Context, tenant, user string) ([]store.Session, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("memstore: list sessions: %w", err)
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	a := st.account(tenant, user)
-	if a == nil {
-		return nil, nil
-	}
-	a.prune(st.now())
-	list := make([]store.Session, 0, len(a.sessions))
-	for _, s := range a.sessions {
-		list = append(list, clone(s))
-	}
-	return list, nil
+	return locked(ctx, st, "list sessions", func() ([]store.Session, error) {
+		a := st.account(tenant, user)
+		if a == nil {
+			return nil, nil
+		}
+		a.prune(st.now())
+		list := make([]store.Session, 0, len(a.sessions))
+		for _, s := range a.sessions {
+			list = append(list, clone(s))
+		}
+		return list, nil
+	})
 }
 
 // DeleteSessions removes every session of the user.
 func (st *Store) DeleteSessions(ctx context.Context, tenant, user string) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memstore: delete sessions: %w", err)
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if a := st.account(tenant, user); a != nil {
-		a.sessions = nil
-	}
-	st.invalidate(tenant, user)
-	return nil
+	return st.do(ctx, "delete sessions", func() error {
+		if a := st.account(tenant, user); a != nil {
+			a.sessions = nil
+		}
+		st.invalidate(tenant, user)
+		return nil
+	})
 }
 
 // GetUser returns the user, or store.ErrNotFound.
 func (st *Store) GetUser(ctx context.Context, tenant, name string) (store.User, error) {
-	if err := ctx.Err(); err != nil {
-		return store.User{}, fmt.Errorf("memstore: get user: %w", err)
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	a := st.account(tenant, name)
-	if a == nil {
-		return store.User{}, fmt.Errorf("memstore: get user: %w", store.ErrNotFound)
-	}
-	return store.User{Tenant: tenant, Name: name, Data: bytes.Clone(a.data)}, nil
+	return locked(ctx, st, "get user", func() (store.User, error) {
+		a := st.account(tenant, name)
+		if a == nil {
+			return store.User{}, store.ErrNotFound
+		}
+		return store.User{Tenant: tenant, Name: name, Data: bytes.Clone(a.data)}, nil
+	})
 }
 
 // PutUser creates or replaces the user and, with endSessions, removes its
 // sessions in the same step.
 func (st *Store) PutUser(ctx context.Context, u store.User, endSessions bool) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memstore: put user: %w", err)
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	users := st.users[u.Tenant]
-	if users == nil {
-		users = map[string]*account{}
-		st.users[u.Tenant] = users
-	}
-	a := users[u.Name]
-	if a == nil {
-		a = &account{}
-		users[u.Name] = a
-	}
-	a.data = bytes.Clone(u.Data)
-	if endSessions {
-		a.sessions = nil
-		st.invalidate(u.Tenant, u.Name)
-	}
-	return nil
+	return st.do(ctx, "put user", func() error {
+		a := st.account(u.Tenant, u.Name)
+		if a == nil {
+			if st.users[u.Tenant] == nil {
+				st.users[u.Tenant] = map[string]*account{}
+			}
+			a = &account{}
+			st.users[u.Tenant][u.Name] = a
+		}
+		a.data = bytes.Clone(u.Data)
+		if endSessions {
+			a.sessions = nil
+			st.invalidate(u.Tenant, u.Name)
+		}
+		return nil
+	})
+}
+
+// SwapUser replaces the user's record if it still equals old.
+func (st *Store) SwapUser(ctx context.Context, old, u store.User) error {
+	return st.do(ctx, "swap user", func() error {
+		a := st.account(u.Tenant, u.Name)
+		if a == nil || old.Tenant != u.Tenant || old.Name != u.Name || !bytes.Equal(a.data, old.Data) {
+			return store.ErrConflict
+		}
+		a.data = bytes.Clone(u.Data)
+		return nil
+	})
 }
 
 // DeleteUser removes the user and its sessions. Deleting a missing user is
 // not an error.
 func (st *Store) DeleteUser(ctx context.Context, tenant, name string) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memstore: delete user: %w", err)
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if users := st.users[tenant]; users != nil {
-		delete(users, name)
-		if len(users) == 0 {
-			delete(st.users, tenant)
+	return st.do(ctx, "delete user", func() error {
+		if users := st.users[tenant]; users != nil {
+			delete(users, name)
+			if len(users) == 0 {
+				delete(st.users, tenant)
+			}
 		}
-	}
-	st.invalidate(tenant, name)
-	return nil
+		st.invalidate(tenant, name)
+		return nil
+	})
 }
 
 // ListUsers returns the tenant's users, in no particular order.
 func (st *Store) ListUsers(ctx context.Context, tenant string) ([]store.User, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("memstore: list users: %w", err)
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	users := st.users[tenant]
-	list := make([]store.User, 0, len(users))
-	for name, a := range users {
-		list = append(list, store.User{Tenant: tenant, Name: name, Data: bytes.Clone(a.data)})
-	}
-	return list, nil
+	return locked(ctx, st, "list users", func() ([]store.User, error) {
+		users := st.users[tenant]
+		list := make([]store.User, 0, len(users))
+		for name, a := range users {
+			list = append(list, store.User{Tenant: tenant, Name: name, Data: bytes.Clone(a.data)})
+		}
+		return list, nil
+	})
 }
 
 // PutTenant creates or replaces a tenant's configuration and notifies the
 // subscribers of Changes in this process.
 func (st *Store) PutTenant(ctx context.Context, id string, data []byte) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memstore: put tenant: %w", err)
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.tenants[id] = bytes.Clone(data)
-	st.revs.change(id)
-	st.notify()
-	return nil
+	return st.do(ctx, "put tenant", func() error {
+		st.tenants[id] = bytes.Clone(data)
+		st.revs.change(id)
+		st.notify()
+		return nil
+	})
 }
 
 // GetTenant returns one tenant's configuration, or store.ErrNotFound.
 func (st *Store) GetTenant(ctx context.Context, id string) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("memstore: get tenant: %w", err)
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	data, ok := st.tenants[id]
-	if !ok {
-		return nil, fmt.Errorf("memstore: get tenant: %w", store.ErrNotFound)
-	}
-	return bytes.Clone(data), nil
+	return locked(ctx, st, "get tenant", func() ([]byte, error) { return cloned(st.tenants, id) })
 }
 
 // DeleteTenant removes the tenant's configuration, users and sessions, and
 // notifies the subscribers of Changes in this process.
 func (st *Store) DeleteTenant(ctx context.Context, id string) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memstore: delete tenant: %w", err)
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if _, ok := st.tenants[id]; ok {
-		st.revs.change(id)
-	}
-	delete(st.tenants, id)
-	delete(st.users, id)
-	for kid, k := range st.adminKeys {
-		if k.Tenant == id {
-			delete(st.adminKeys, kid)
+	return st.do(ctx, "delete tenant", func() error {
+		if _, ok := st.tenants[id]; ok {
+			st.revs.change(id)
 		}
-	}
-	st.invalidate(id, "")
-	st.notify()
-	return nil
+		delete(st.tenants, id)
+		delete(st.users, id)
+		maps.DeleteFunc(st.adminKeys, func(_ string, k store.AdminKey) bool { return k.Tenant == id })
+		st.invalidate(id, "")
+		st.notify()
+		return nil
+	})
 }
 
 // TenantsSince returns the tenants changed after since; see store.Store.
 // It costs in proportion to the changes (a binary search of the log).
 func (st *Store) TenantsSince(ctx context.Context, since store.TenantRevision) (store.TenantChanges, error) {
-	if err := ctx.Err(); err != nil {
-		return store.TenantChanges{}, fmt.Errorf("memstore: tenants since: %w", err)
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	out := store.TenantChanges{Rev: store.TenantRevision{Epoch: st.revs.epoch, N: st.revs.n}, Put: map[string][]byte{}}
-	if since.Epoch != st.revs.epoch || since.N > st.revs.n {
-		out.All = true
-		for id, data := range st.tenants {
-			out.Put[id] = bytes.Clone(data)
+	return locked(ctx, st, "tenants since", func() (store.TenantChanges, error) {
+		out := store.TenantChanges{Rev: store.TenantRevision{Epoch: st.revs.epoch, N: st.revs.n}, Put: map[string][]byte{}}
+		var ids []string // to report: every tenant, or those changed since
+		if since.Epoch != st.revs.epoch || since.N > st.revs.n {
+			out.All, ids = true, slices.Collect(maps.Keys(st.tenants))
+		} else {
+			ids = st.revs.since(since.N)
+		}
+		for _, id := range ids {
+			if data, ok := st.tenants[id]; ok {
+				out.Put[id] = bytes.Clone(data)
+			} else {
+				out.Deleted = append(out.Deleted, id)
+			}
 		}
 		return out, nil
-	}
-	for _, id := range st.revs.since(since.N) {
-		if data, ok := st.tenants[id]; ok {
-			out.Put[id] = bytes.Clone(data)
-		} else {
-			out.Deleted = append(out.Deleted, id)
-		}
-	}
-	return out, nil
+	})
 }
 
 // tenantRevs numbers tenant changes, as redisstore's index does: n counts
@@ -407,10 +349,29 @@ func (st *Store) Changes(ctx context.Context) <-chan struct{} {
 // Ping reports whether the store answers, which it always does unless ctx
 // is done.
 func (st *Store) Ping(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memstore: ping: %w", err)
+	return st.do(ctx, "ping", func() error { return nil })
+}
+
+// locked runs fn under st.mu unless ctx is done, and prefixes the error
+// with op.
+func locked[T any](ctx context.Context, st *Store, op string, fn func() (T, error)) (T, error) {
+	var v T
+	err := ctx.Err()
+	if err == nil {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		v, err = fn()
 	}
-	return nil
+	if err != nil {
+		err = fmt.Errorf("memstore: %s: %w", op, err)
+	}
+	return v, err
+}
+
+// do is locked for a method that returns only an error.
+func (st *Store) do(ctx context.Context, op string, fn func() error) error {
+	_, err := locked(ctx, st, op, func() (struct{}, error) { return struct{}{}, fn() })
+	return err
 }
 
 // account returns the user's account, or nil. The caller holds st.mu.
@@ -418,22 +379,19 @@ func (st *Store) account(tenant, user string) *account {
 	return st.users[tenant][user]
 }
 
-// live returns the stored session if it exists and has not expired,
-// dropping it if it has. The caller holds st.mu.
+// live returns the stored session and reports whether it exists and has
+// not expired, dropping it if it has. The caller holds st.mu.
 func (st *Store) live(tenant, user, id string) (store.Session, bool) {
 	a := st.account(tenant, user)
 	if a == nil {
 		return store.Session{}, false
 	}
 	s, ok := a.sessions[id]
-	if !ok {
-		return store.Session{}, false
-	}
-	if !s.Expires.After(st.now()) {
+	if ok && !s.Expires.After(st.now()) {
 		delete(a.sessions, id)
-		return store.Session{}, false
+		ok = false
 	}
-	return s, true
+	return s, ok
 }
 
 // notify wakes every subscriber without blocking: a subscriber that has a
@@ -445,6 +403,19 @@ func (st *Store) notify() {
 		default:
 		}
 	}
+}
+
+// put stores s, or drops it if it has expired by now: storing it would
+// only store something invisible.
+func (a *account) put(s store.Session, now time.Time) {
+	if !s.Expires.After(now) {
+		delete(a.sessions, s.ID)
+		return
+	}
+	if a.sessions == nil {
+		a.sessions = map[string]store.Session{}
+	}
+	a.sessions[s.ID] = clone(s)
 }
 
 // prune drops the account's expired sessions.
@@ -465,60 +436,58 @@ func clone(s store.Session) store.Session {
 
 // Reserve takes a place in a fixed-window counter; see store.Store.
 func (st *Store) Reserve(ctx context.Context, tenant, key, id string, limit int64, window time.Duration) (bool, time.Duration, error) {
-	if err := ctx.Err(); err != nil {
-		return false, 0, fmt.Errorf("memstore: reserve: %w", err)
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	now := st.now()
-	cs := st.counters[tenant]
-	c := liveCounter(cs, key, now)
-	switch {
-	case c != nil:
-		if _, ok := c.held[id]; ok {
-			return true, c.resetAt.Sub(now), nil
+	var left time.Duration
+	ok, err := locked(ctx, st, "reserve", func() (bool, error) {
+		now := st.now()
+		cs := st.counters[tenant]
+		c := liveCounter(cs, key, now)
+		switch {
+		case c != nil:
+			left = c.resetAt.Sub(now)
+			if _, ok := c.held[id]; ok {
+				return true, nil
+			}
+			if c.n+int64(len(c.held)) >= limit {
+				return false, nil
+			}
+		case limit < 1:
+			return false, nil
+		default:
+			if cs == nil {
+				cs = map[string]*counter{}
+				st.counters[tenant] = cs
+			}
+			c = &counter{held: map[string]struct{}{}, resetAt: now.Add(window)}
+			cs[key] = c
+			left = window
 		}
-		if c.n+int64(len(c.held)) >= limit {
-			return false, c.resetAt.Sub(now), nil
-		}
-	case limit < 1:
-		return false, 0, nil
-	default:
-		if cs == nil {
-			cs = map[string]*counter{}
-			st.counters[tenant] = cs
-		}
-		c = &counter{held: map[string]struct{}{}, resetAt: now.Add(window)}
-		cs[key] = c
-	}
-	c.held[id] = struct{}{}
-	st.pruneCounters(cs, now)
-	return true, c.resetAt.Sub(now), nil
+		c.held[id] = struct{}{}
+		st.pruneCounters(cs, now)
+		return true, nil
+	})
+	return ok, left, err
 }
 
 // Settle ends a place in a fixed-window counter; see store.Store.
 func (st *Store) Settle(ctx context.Context, tenant, key, id string, failed bool) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memstore: settle: %w", err)
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	cs := st.counters[tenant]
-	c := liveCounter(cs, key, st.now())
-	if c == nil {
+	return st.do(ctx, "settle", func() error {
+		cs := st.counters[tenant]
+		c := liveCounter(cs, key, st.now())
+		if c == nil {
+			return nil
+		}
+		if _, ok := c.held[id]; !ok {
+			return nil
+		}
+		delete(c.held, id)
+		if failed {
+			c.n++
+		}
+		if c.n == 0 && len(c.held) == 0 {
+			delete(cs, key)
+		}
 		return nil
-	}
-	if _, ok := c.held[id]; !ok {
-		return nil
-	}
-	delete(c.held, id)
-	if failed {
-		c.n++
-	}
-	if c.n == 0 && len(c.held) == 0 {
-		delete(cs, key)
-	}
-	return nil
+	})
 }
 
 // liveCounter returns the counter of key in cs, or nil if there is none or
@@ -548,139 +517,115 @@ func (st *Store) pruneCounters(cs map[string]*counter, now time.Time) {
 
 // ResetCount forgets a counter's failures; see store.Store.
 func (st *Store) ResetCount(ctx context.Context, tenant, key string) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memstore: reset count: %w", err)
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	cs := st.counters[tenant]
-	if c := liveCounter(cs, key, st.now()); c != nil {
-		c.n = 0
-		if len(c.held) == 0 {
-			delete(cs, key)
+	return st.do(ctx, "reset count", func() error {
+		cs := st.counters[tenant]
+		if c := liveCounter(cs, key, st.now()); c != nil {
+			c.n = 0
+			if len(c.held) == 0 {
+				delete(cs, key)
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // PutAdminKey creates or replaces an admin key.
 func (st *Store) PutAdminKey(ctx context.Context, k store.AdminKey) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memstore: put admin key: %w", err)
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	k.Data = bytes.Clone(k.Data)
-	st.adminKeys[k.ID] = k
-	return nil
+	return st.do(ctx, "put admin key", func() error {
+		k.Data = bytes.Clone(k.Data)
+		st.adminKeys[k.ID] = k
+		return nil
+	})
 }
 
 // GetAdminKey returns the admin key with that ID, or store.ErrNotFound.
 func (st *Store) GetAdminKey(ctx context.Context, id string) (store.AdminKey, error) {
-	if err := ctx.Err(); err != nil {
-		return store.AdminKey{}, fmt.Errorf("memstore: get admin key: %w", err)
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	k, ok := st.adminKeys[id]
-	if !ok {
-		return store.AdminKey{}, fmt.Errorf("memstore: get admin key: %w", store.ErrNotFound)
-	}
-	k.Data = bytes.Clone(k.Data)
-	return k, nil
+	return locked(ctx, st, "get admin key", func() (store.AdminKey, error) {
+		k, ok := st.adminKeys[id]
+		if !ok {
+			return store.AdminKey{}, store.ErrNotFound
+		}
+		k.Data = bytes.Clone(k.Data)
+		return k, nil
+	})
 }
 
 // ListAdminKeys returns the tenant's admin keys.
 func (st *Store) ListAdminKeys(ctx context.Context, tenant string) ([]store.AdminKey, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("memstore: list admin keys: %w", err)
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	var out []store.AdminKey
-	for _, k := range st.adminKeys {
-		if k.Tenant == tenant {
-			k.Data = bytes.Clone(k.Data)
-			out = append(out, k)
+	return locked(ctx, st, "list admin keys", func() ([]store.AdminKey, error) {
+		var out []store.AdminKey
+		for _, k := range st.adminKeys {
+			if k.Tenant == tenant {
+				k.Data = bytes.Clone(k.Data)
+				out = append(out, k)
+			}
 		}
-	}
-	return out, nil
+		return out, nil
+	})
 }
 
 // DeleteAdminKey removes the tenant's admin key with that ID.
 func (st *Store) DeleteAdminKey(ctx context.Context, tenant, id string) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memstore: delete admin key: %w", err)
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if k, ok := st.adminKeys[id]; ok && k.Tenant == tenant {
-		delete(st.adminKeys, id)
-	}
-	return nil
+	return st.do(ctx, "delete admin key", func() error {
+		if k, ok := st.adminKeys[id]; ok && k.Tenant == tenant {
+			delete(st.adminKeys, id)
+		}
+		return nil
+	})
 }
 
 // AppendAudit records one audit entry, keeping the newest store.MaxAudit.
 func (st *Store) AppendAudit(ctx context.Context, tenant string, entry []byte) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memstore: append audit: %w", err)
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	log := append(st.audit[tenant], bytes.Clone(entry))
-	if len(log) > store.MaxAudit {
-		log = append([][]byte(nil), log[len(log)-store.MaxAudit:]...)
-	}
-	st.audit[tenant] = log
-	return nil
+	return st.do(ctx, "append audit", func() error {
+		log := append(st.audit[tenant], bytes.Clone(entry))
+		if len(log) > store.MaxAudit {
+			log = append([][]byte(nil), log[len(log)-store.MaxAudit:]...)
+		}
+		st.audit[tenant] = log
+		return nil
+	})
 }
 
 // ListAudit returns up to limit of the tenant's newest entries, newest first.
 func (st *Store) ListAudit(ctx context.Context, tenant string, limit int) ([][]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("memstore: list audit: %w", err)
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	log := st.audit[tenant]
-	out := make([][]byte, 0, min(limit, len(log)))
-	for i := len(log) - 1; i >= 0 && len(out) < limit; i-- {
-		out = append(out, bytes.Clone(log[i]))
-	}
-	return out, nil
+	return locked(ctx, st, "list audit", func() ([][]byte, error) {
+		log := st.audit[tenant]
+		out := make([][]byte, 0, min(max(limit, 0), len(log)))
+		for i := len(log) - 1; i >= 0 && len(out) < limit; i-- {
+			out = append(out, bytes.Clone(log[i]))
+		}
+		return out, nil
+	})
 }
 
 // GetApplied returns the tenant's applied record, or store.ErrNotFound.
 func (st *Store) GetApplied(ctx context.Context, tenant string) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("memstore: get applied: %w", err)
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	data, ok := st.applied[tenant]
-	if !ok {
-		return nil, fmt.Errorf("memstore: get applied: %w", store.ErrNotFound)
-	}
-	return bytes.Clone(data), nil
+	return locked(ctx, st, "get applied", func() ([]byte, error) { return cloned(st.applied, tenant) })
 }
 
 // SwapApplied replaces the tenant's applied record if it still equals old;
 // DeleteTenant leaves it alone.
 func (st *Store) SwapApplied(ctx context.Context, tenant string, old, data []byte) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memstore: swap applied: %w", err)
+	return st.do(ctx, "swap applied", func() error {
+		if !bytes.Equal(st.applied[tenant], old) {
+			return store.ErrConflict
+		}
+		if len(data) == 0 {
+			delete(st.applied, tenant)
+		} else {
+			st.applied[tenant] = bytes.Clone(data)
+		}
+		return nil
+	})
+}
+
+// cloned returns a copy of m[key], or store.ErrNotFound.
+func cloned(m map[string][]byte, key string) ([]byte, error) {
+	data, ok := m[key]
+	if !ok {
+		return nil, store.ErrNotFound
 	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if !bytes.Equal(st.applied[tenant], old) {
-		return fmt.Errorf("memstore: swap applied: %w", store.ErrConflict)
-	}
-	if len(data) == 0 {
-		delete(st.applied, tenant)
-	} else {
-		st.applied[tenant] = bytes.Clone(data)
-	}
-	return nil
+	return bytes.Clone(data), nil
 }
 
 // WatchInvalidations calls fn synchronously, under the store's lock, from
@@ -703,19 +648,4 @@ func (st *Store) invalidate(tenant, user string) {
 	for fn := range st.invals {
 		(*fn)(tenant, user)
 	}
-}
-
-// SwapUser replaces the user's record if it still equals old.
-func (st *Store) SwapUser(ctx context.Context, old, u store.User) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memstore: swap user: %w", err)
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	a := st.account(u.Tenant, u.Name)
-	if a == nil || old.Tenant != u.Tenant || old.Name != u.Name || !bytes.Equal(a.data, old.Data) {
-		return fmt.Errorf("memstore: swap user: %w", store.ErrConflict)
-	}
-	a.data = bytes.Clone(u.Data)
-	return nil
 }

@@ -39,8 +39,8 @@ return {1, ttl}
 `)
 
 // settleScript ends the place of ARGV[1], counting a failure if ARGV[2] is
-// "1". The failure is counted before the place goes, so that the hash
-// (and its TTL) never disappears in between.
+// "1" (go-redis sends true so). The failure is counted before the place
+// goes, so that the hash (and its TTL) never disappears in between.
 var settleScript = redis.NewScript(`
 local id = 'r:' .. ARGV[1]
 if redis.call('HEXISTS', KEYS[1], id) == 0 then return 0 end
@@ -58,7 +58,7 @@ func (st *Store) Reserve(ctx context.Context, tenant, key, id string, limit int6
 	}
 	res, err := reserveScript.Run(ctx, st.client, []string{st.counterKey(tenant, key)}, id, limit, max(window.Milliseconds(), 1)).Int64Slice()
 	if err != nil {
-		return false, 0, st.fail(ctx, op, err)
+		return false, 0, st.wrap(ctx, op, err)
 	}
 	if len(res) != 2 {
 		return false, 0, fmt.Errorf("redisstore: %s: unexpected reply %v", op, res)
@@ -72,14 +72,7 @@ func (st *Store) Settle(ctx context.Context, tenant, key, id string, failed bool
 	if err := st.check(ctx, op, tenant); err != nil {
 		return err
 	}
-	f := "0"
-	if failed {
-		f = "1"
-	}
-	if err := settleScript.Run(ctx, st.client, []string{st.counterKey(tenant, key)}, id, f).Err(); err != nil {
-		return st.fail(ctx, op, err)
-	}
-	return nil
+	return st.wrap(ctx, op, settleScript.Run(ctx, st.client, []string{st.counterKey(tenant, key)}, id, failed).Err())
 }
 
 // ResetCount forgets a counter's failures; see store.Store.
@@ -88,10 +81,7 @@ func (st *Store) ResetCount(ctx context.Context, tenant, key string) error {
 	if err := st.check(ctx, op, tenant); err != nil {
 		return err
 	}
-	if err := st.client.HDel(ctx, st.counterKey(tenant, key), "n").Err(); err != nil {
-		return st.fail(ctx, op, err)
-	}
-	return nil
+	return st.wrap(ctx, op, st.client.HDel(ctx, st.counterKey(tenant, key), "n").Err())
 }
 
 // PutAdminKey adds the key's ID to its tenant's index, then stores the key
@@ -104,12 +94,9 @@ func (st *Store) PutAdminKey(ctx context.Context, k store.AdminKey) error {
 		return err
 	}
 	if err := st.client.SAdd(ctx, st.adminIndexKey(k.Tenant), k.ID).Err(); err != nil {
-		return st.fail(ctx, op, err)
+		return st.wrap(ctx, op, err)
 	}
-	if err := st.client.HSet(ctx, st.adminKey(k.ID), "tenant", k.Tenant, "data", k.Data).Err(); err != nil {
-		return st.fail(ctx, op, err)
-	}
-	return nil
+	return st.wrap(ctx, op, st.client.HSet(ctx, st.adminKey(k.ID), "tenant", k.Tenant, "data", k.Data).Err())
 }
 
 // GetAdminKey returns the admin key with that ID, or store.ErrNotFound.
@@ -120,7 +107,7 @@ func (st *Store) GetAdminKey(ctx context.Context, id string) (store.AdminKey, er
 	}
 	vals, err := st.client.HMGet(ctx, st.adminKey(id), "tenant", "data").Result()
 	if err != nil {
-		return store.AdminKey{}, st.fail(ctx, op, err)
+		return store.AdminKey{}, st.wrap(ctx, op, err)
 	}
 	tenant, _ := vals[0].(string)
 	data, _ := vals[1].(string)
@@ -138,7 +125,7 @@ func (st *Store) ListAdminKeys(ctx context.Context, tenant string) ([]store.Admi
 	}
 	ids, err := st.client.SMembers(ctx, st.adminIndexKey(tenant)).Result()
 	if err != nil {
-		return nil, st.fail(ctx, op, err)
+		return nil, st.wrap(ctx, op, err)
 	}
 	out := make([]store.AdminKey, 0, len(ids))
 	for _, id := range ids {
@@ -170,22 +157,19 @@ func (st *Store) DeleteAdminKey(ctx context.Context, tenant, id string) error {
 		return err
 	case k.Tenant == tenant:
 		if err := st.client.Del(ctx, st.adminKey(id)).Err(); err != nil {
-			return st.fail(ctx, op, err)
+			return st.wrap(ctx, op, err)
 		}
 	default:
 		return nil
 	}
-	if err := st.client.SRem(ctx, st.adminIndexKey(tenant), id).Err(); err != nil {
-		return st.fail(ctx, op, err)
-	}
-	return nil
+	return st.wrap(ctx, op, st.client.SRem(ctx, st.adminIndexKey(tenant), id).Err())
 }
 
 // deleteAdminKeys removes every admin key of a tenant.
 func (st *Store) deleteAdminKeys(ctx context.Context, tenant string) error {
 	ids, err := st.client.SMembers(ctx, st.adminIndexKey(tenant)).Result()
 	if err != nil {
-		return st.fail(ctx, "delete admin keys", err)
+		return st.wrap(ctx, "delete admin keys", err)
 	}
 	for _, id := range ids {
 		if err := st.DeleteAdminKey(ctx, tenant, id); err != nil {
@@ -207,10 +191,7 @@ func (st *Store) AppendAudit(ctx context.Context, tenant string, entry []byte) e
 		p.LTrim(ctx, st.auditKey(tenant), 0, store.MaxAudit-1)
 		return nil
 	})
-	if err != nil {
-		return st.fail(ctx, op, err)
-	}
-	return nil
+	return st.wrap(ctx, op, err)
 }
 
 // ListAudit returns up to limit of the newest entries, newest first.
@@ -224,7 +205,7 @@ func (st *Store) ListAudit(ctx context.Context, tenant string, limit int) ([][]b
 	}
 	vals, err := st.client.LRange(ctx, st.auditKey(tenant), 0, int64(limit-1)).Result()
 	if err != nil {
-		return nil, st.fail(ctx, op, err)
+		return nil, st.wrap(ctx, op, err)
 	}
 	out := make([][]byte, len(vals))
 	for i, v := range vals {
@@ -246,11 +227,8 @@ func (st *Store) GetApplied(ctx context.Context, tenant string) ([]byte, error) 
 		return nil, err
 	}
 	data, err := st.client.Get(ctx, st.appliedKey(tenant)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("redisstore: %s: %w", op, store.ErrNotFound)
-	}
 	if err != nil {
-		return nil, st.fail(ctx, op, err)
+		return nil, st.wrap(ctx, op, err)
 	}
 	return data, nil
 }
@@ -275,7 +253,7 @@ func (st *Store) SwapApplied(ctx context.Context, tenant string, old, data []byt
 	}
 	n, err := swapAppliedScript.Run(ctx, st.client, []string{st.appliedKey(tenant)}, old, data).Int()
 	if err != nil {
-		return st.fail(ctx, op, err)
+		return st.wrap(ctx, op, err)
 	}
 	if n == 0 {
 		return fmt.Errorf("redisstore: %s: %w", op, store.ErrConflict)
@@ -302,7 +280,7 @@ func (st *Store) SwapUser(ctx context.Context, old, u store.User) error {
 	}
 	n, err := swapUserScript.Run(ctx, st.client, []string{st.userKey(u.Tenant, u.Name)}, old.Data, u.Data).Int()
 	if err != nil {
-		return st.fail(ctx, op, err)
+		return st.wrap(ctx, op, err)
 	}
 	if n == 0 {
 		return fmt.Errorf("redisstore: %s: %w", op, store.ErrConflict)

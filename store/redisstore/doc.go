@@ -27,7 +27,14 @@
 //	P l:T:K     hash    a login-limit counter K (a fixed window, its TTL):
 //	                    field n = failures, r:<id> = a place taken by an
 //	                    attempt in flight
+//	P ak:ID     hash    an admin key by its ID: fields tenant and data
+//	P aks:T     set     the IDs of the tenant's admin keys
+//	P audit:T   list    the tenant's audit log, newest first (kept when T
+//	                    is deleted)
 //	P changes   channel PUBLISHed after every tenant change
+//	P invalidations
+//	            channel PUBLISHed "T\x00U" (or "T\x00" for a whole tenant)
+//	                    with every change that ends sessions
 //
 // Tenant IDs must match ^[a-z0-9-]+$, which every method checks: with no
 // ':' or brace in T, the key of (T, U) is unique and one tenant's keys can

@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
@@ -105,16 +104,24 @@ local function expiryOf(v)
 end
 `
 
-// extendTTL is shared Lua: it keeps the TTL of the sessions hash KEYS[n] at
-// the latest expiry of its fields. GT alone would never set a first TTL,
-// because Redis treats a key without one as expiring never.
-const extendTTL = `
-local function extend(key, at)
+// putSession is shared Lua: it stores the session value v as field id of
+// the sessions hash key, or drops the field if the session has expired by
+// now, and keeps the hash's TTL at the latest expiry of its fields. GT
+// alone would never set a first TTL, because Redis treats a key without
+// one as expiring never.
+const putSession = `
+local function putSession(key, id, v, at, now)
+  if at <= now then
+    redis.call('HDEL', key, id)
+    return 1
+  end
+  redis.call('HSET', key, id, v)
   if redis.call('PTTL', key) < 0 then
     redis.call('PEXPIREAT', key, at)
   else
     redis.call('PEXPIREAT', key, at, 'GT')
   end
+  return 1
 end
 `
 
@@ -124,18 +131,11 @@ end
 //
 // KEYS: user record, sessions hash. ARGV: owner Data, session ID, stored
 // value, expiry, now (both unix ms). Returns 0 on conflict, 1 otherwise.
-var createScript = redis.NewScript(extendTTL + `
+var createScript = redis.NewScript(putSession + `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
-local at = tonumber(ARGV[4])
-if at <= tonumber(ARGV[5]) then
-  redis.call('HDEL', KEYS[2], ARGV[2])
-  return 1
-end
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
-extend(KEYS[2], at)
-return 1
+return putSession(KEYS[2], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]))
 `)
 
 // updateScript replaces a session only if it exists and has not expired,
@@ -143,24 +143,14 @@ return 1
 //
 // KEYS: sessions hash. ARGV: session ID, stored value, expiry, now (both
 // unix ms). Returns 0 if the session is missing or expired, 1 otherwise.
-var updateScript = redis.NewScript(extendTTL + expiryOf + `
+var updateScript = redis.NewScript(putSession + expiryOf + `
 local old = redis.call('HGET', KEYS[1], ARGV[1])
-if not old then
-  return 0
-end
 local now = tonumber(ARGV[4])
-local oldAt = expiryOf(old)
-if oldAt == nil or oldAt <= now then
+local oldAt = old and expiryOf(old)
+if not oldAt or oldAt <= now then
   return 0
 end
-local at = tonumber(ARGV[3])
-if at <= now then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  return 1
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-extend(KEYS[1], at)
-return 1
+return putSession(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]), now)
 `)
 
 // pruneScript drops the given sessions if they are still expired: a
@@ -196,7 +186,7 @@ func (st *Store) CreateSession(ctx context.Context, s store.Session, owner store
 	ok, err := createScript.Run(ctx, st.client, keys,
 		owner.Data, s.ID, encodeSession(s), expiryMillis(s.Expires), st.nowMillis()).Int()
 	if err != nil {
-		return st.fail(ctx, op, err)
+		return st.wrap(ctx, op, err)
 	}
 	if ok == 0 {
 		return fmt.Errorf("redisstore: %s: %w", op, store.ErrConflict)
@@ -212,11 +202,8 @@ func (st *Store) GetSession(ctx context.Context, tenant, user, id string) (store
 		return store.Session{}, err
 	}
 	v, err := st.client.HGet(ctx, st.sessionsKey(tenant, user), id).Result()
-	if errors.Is(err, redis.Nil) {
-		return store.Session{}, fmt.Errorf("redisstore: %s: %w", op, store.ErrNotFound)
-	}
 	if err != nil {
-		return store.Session{}, st.fail(ctx, op, err)
+		return store.Session{}, st.wrap(ctx, op, err)
 	}
 	s, at, err := decodeSession(tenant, user, id, v)
 	if err != nil {
@@ -238,7 +225,7 @@ func (st *Store) UpdateSession(ctx context.Context, s store.Session) error {
 	ok, err := updateScript.Run(ctx, st.client, []string{st.sessionsKey(s.Tenant, s.User)},
 		s.ID, encodeSession(s), expiryMillis(s.Expires), st.nowMillis()).Int()
 	if err != nil {
-		return st.fail(ctx, op, err)
+		return st.wrap(ctx, op, err)
 	}
 	if ok == 0 {
 		return fmt.Errorf("redisstore: %s: %w", op, store.ErrNotFound)
@@ -258,10 +245,7 @@ func (st *Store) DeleteSession(ctx context.Context, tenant, user, id string) err
 		st.publishInvalidation(ctx, p, tenant, user)
 		return nil
 	})
-	if err != nil {
-		return st.fail(ctx, op, err)
-	}
-	return nil
+	return st.wrap(ctx, op, err)
 }
 
 // ListSessions returns the user's unexpired sessions with one HGETALL and
@@ -274,7 +258,7 @@ func (st *Store) ListSessions(ctx context.Context, tenant, user string) ([]store
 	key := st.sessionsKey(tenant, user)
 	all, err := st.client.HGetAll(ctx, key).Result()
 	if err != nil {
-		return nil, st.fail(ctx, op, err)
+		return nil, st.wrap(ctx, op, err)
 	}
 	now := st.nowMillis()
 	list := make([]store.Session, 0, len(all))
@@ -308,10 +292,7 @@ func (st *Store) DeleteSessions(ctx context.Context, tenant, user string) error 
 		st.publishInvalidation(ctx, p, tenant, user)
 		return nil
 	})
-	if err != nil {
-		return st.fail(ctx, op, err)
-	}
-	return nil
+	return st.wrap(ctx, op, err)
 }
 
 // GetUser returns the user, or store.ErrNotFound.
@@ -321,11 +302,8 @@ func (st *Store) GetUser(ctx context.Context, tenant, name string) (store.User, 
 		return store.User{}, err
 	}
 	data, err := st.client.Get(ctx, st.userKey(tenant, name)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return store.User{}, fmt.Errorf("redisstore: %s: %w", op, store.ErrNotFound)
-	}
 	if err != nil {
-		return store.User{}, st.fail(ctx, op, err)
+		return store.User{}, st.wrap(ctx, op, err)
 	}
 	return store.User{Tenant: tenant, Name: name, Data: data}, nil
 }
@@ -340,7 +318,7 @@ func (st *Store) PutUser(ctx context.Context, u store.User, endSessions bool) er
 	index := st.indexKey(u.Tenant)
 	// Index first: a failure after it leaves a name ListUsers skips.
 	if err := st.client.SAdd(ctx, index, u.Name).Err(); err != nil {
-		return st.fail(ctx, op, err)
+		return st.wrap(ctx, op, err)
 	}
 	_, err := st.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, st.userKey(u.Tenant, u.Name), u.Data, 0)
@@ -351,14 +329,11 @@ func (st *Store) PutUser(ctx context.Context, u store.User, endSessions bool) er
 		return nil
 	})
 	if err != nil {
-		return st.fail(ctx, op, err)
+		return st.wrap(ctx, op, err)
 	}
 	// Again, for a concurrent DeleteUser that removed the name between
 	// the first SADD and the SET; see deleteUsers.
-	if err := st.client.SAdd(ctx, index, u.Name).Err(); err != nil {
-		return st.fail(ctx, op, err)
-	}
-	return nil
+	return st.wrap(ctx, op, st.client.SAdd(ctx, index, u.Name).Err())
 }
 
 // deleteUserScript deletes a user's record and sessions and publishes the
@@ -376,10 +351,7 @@ func (st *Store) DeleteUser(ctx context.Context, tenant, name string) error {
 	if err := st.check(ctx, op, tenant); err != nil {
 		return err
 	}
-	if err := st.deleteUsers(ctx, tenant, []string{name}); err != nil {
-		return st.fail(ctx, op, err)
-	}
-	return nil
+	return st.wrap(ctx, op, st.deleteUsers(ctx, tenant, []string{name}))
 }
 
 // deleteUsers deletes the users' records and sessions, then their index
@@ -400,11 +372,7 @@ func (st *Store) deleteUsers(ctx context.Context, tenant string, names []string)
 		return err
 	}
 	index := st.indexKey(tenant)
-	members := make([]any, len(names))
-	for i, name := range names {
-		members[i] = name
-	}
-	if err := st.client.SRem(ctx, index, members...).Err(); err != nil {
+	if err := st.client.SRem(ctx, index, names).Err(); err != nil {
 		return err
 	}
 	cmds, err := st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -416,14 +384,14 @@ func (st *Store) deleteUsers(ctx context.Context, tenant string, names []string)
 	if err != nil {
 		return err
 	}
-	var back []any
+	var back []string
 	for i, cmd := range cmds {
 		if cmd.(*redis.IntCmd).Val() > 0 {
 			back = append(back, names[i])
 		}
 	}
 	if len(back) > 0 {
-		return st.client.SAdd(ctx, index, back...).Err()
+		return st.client.SAdd(ctx, index, back).Err()
 	}
 	return nil
 }
@@ -437,7 +405,7 @@ func (st *Store) ListUsers(ctx context.Context, tenant string) ([]store.User, er
 	}
 	names, err := st.client.SMembers(ctx, st.indexKey(tenant)).Result()
 	if err != nil {
-		return nil, st.fail(ctx, op, err)
+		return nil, st.wrap(ctx, op, err)
 	}
 	if len(names) == 0 {
 		return []store.User{}, nil
@@ -451,7 +419,7 @@ func (st *Store) ListUsers(ctx context.Context, tenant string) ([]store.User, er
 	// Pipelined reports the first failed command, and a missing record
 	// (redis.Nil) is no failure here: check each command instead.
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, st.fail(ctx, op, err)
+		return nil, st.wrap(ctx, op, err)
 	}
 	users := make([]store.User, 0, len(names))
 	for i, cmd := range cmds {
@@ -460,69 +428,11 @@ func (st *Store) ListUsers(ctx context.Context, tenant string) ([]store.User, er
 			continue
 		}
 		if err != nil {
-			return nil, st.fail(ctx, op, err)
+			return nil, st.wrap(ctx, op, err)
 		}
 		users = append(users, store.User{Tenant: tenant, Name: names[i], Data: data})
 	}
 	return users, nil
-}
-
-// PutTenant creates or replaces a tenant's configuration, with a new
-// revision in the same script (see TenantsSince), and then publishes a
-// change to every replica.
-func (st *Store) PutTenant(ctx context.Context, id string, data []byte) error {
-	const op = "put tenant"
-	if err := st.check(ctx, op, id); err != nil {
-		return err
-	}
-	// Not pipelined: on Cluster the two may go to different nodes, and
-	// subscribers must not reload before the write is done.
-	if err := putTenantScript.Run(ctx, st.client, st.tenantKeys(), id, data, rand.Text()).Err(); err != nil {
-		return st.fail(ctx, op, err)
-	}
-	if err := st.client.Publish(ctx, st.changesKey(), id).Err(); err != nil {
-		return st.fail(ctx, op, err)
-	}
-	return nil
-}
-
-// DeleteTenant removes the tenant's configuration (with a new revision in
-// the same script), publishes the change,
-// then deletes the tenant's users and their sessions in batches. If it
-// fails part way, calling it again finishes the job.
-func (st *Store) DeleteTenant(ctx context.Context, id string) error {
-	const op = "delete tenant"
-	if err := st.check(ctx, op, id); err != nil {
-		return err
-	}
-	if err := deleteTenantScript.Run(ctx, st.client, st.tenantKeys(), id, rand.Text()).Err(); err != nil {
-		return st.fail(ctx, op, err)
-	}
-	if err := st.client.Publish(ctx, st.changesKey(), id).Err(); err != nil {
-		return st.fail(ctx, op, err)
-	}
-	if err := st.client.Publish(ctx, st.invalidationsKey(), invalidation(id, "")).Err(); err != nil {
-		return st.fail(ctx, op, err)
-	}
-	if err := st.deleteAdminKeys(ctx, id); err != nil {
-		return err // already wrapped by DeleteAdminKey
-	}
-	// Until the index is empty rather than one SMEMBERS and a DEL of the
-	// index: a user added meanwhile must not be left out of the index.
-	// The set key vanishes with its last member.
-	index := st.indexKey(id)
-	for {
-		names, err := st.client.SRandMemberN(ctx, index, deleteBatch).Result()
-		if err != nil {
-			return st.fail(ctx, op, err)
-		}
-		if len(names) == 0 {
-			return nil
-		}
-		if err := st.deleteUsers(ctx, id, names); err != nil {
-			return st.fail(ctx, op, err)
-		}
-	}
 }
 
 // Changes subscribes to tenant changes published by every Store sharing
@@ -571,10 +481,7 @@ func (st *Store) Ping(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("redisstore: %s: %w", op, err)
 	}
-	if err := st.client.Ping(ctx).Err(); err != nil {
-		return st.fail(ctx, op, err)
-	}
-	return nil
+	return st.wrap(ctx, op, st.client.Ping(ctx).Err())
 }
 
 func (st *Store) userKey(tenant, user string) string {
@@ -603,26 +510,25 @@ func (st *Store) check(ctx context.Context, op, tenant string) error {
 	return nil
 }
 
-// fail wraps a backend error. The context's own error wins, because a
-// caller that gave up is not an outage.
-func (st *Store) fail(ctx context.Context, op string, err error) error {
-	if cerr := ctx.Err(); cerr != nil {
+// wrap turns the error of a round trip into the store's: nil stays nil,
+// the context's own error wins (a caller that gave up is not an outage), a
+// missing key (redis.Nil) is store.ErrNotFound, and any other error wraps
+// store.ErrUnavailable.
+func (st *Store) wrap(ctx context.Context, op string, err error) error {
+	switch cerr := ctx.Err(); {
+	case err == nil:
+		return nil
+	case cerr != nil:
 		return fmt.Errorf("redisstore: %s: %w", op, cerr)
+	case errors.Is(err, redis.Nil):
+		return fmt.Errorf("redisstore: %s: %w", op, store.ErrNotFound)
 	}
 	return fmt.Errorf("redisstore: %s: %w: %w", op, store.ErrUnavailable, err)
 }
 
 // validTenant reports whether id matches ^[a-z0-9-]+$.
 func validTenant(id string) bool {
-	if id == "" {
-		return false
-	}
-	for _, r := range id {
-		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
-			return false
-		}
-	}
-	return true
+	return id != "" && strings.Trim(id, "abcdefghijklmnopqrstuvwxyz0123456789-") == ""
 }
 
 // expiryMillis returns t in unix milliseconds, clamped to what a stored

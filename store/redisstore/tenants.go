@@ -3,7 +3,6 @@ package redisstore
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
@@ -19,20 +18,16 @@ import (
 // Cluster slot, so that one script changes a tenant and its revision
 // together and TenantsSince reads a consistent state.
 
-// putTenantScript sets tenant ARGV[1] to ARGV[2] and records a revision,
-// creating the epoch (ARGV[3]) if there is none.
-var putTenantScript = redis.NewScript(`
-redis.call('HSETNX', KEYS[2], 'epoch', ARGV[3])
-local n = redis.call('HINCRBY', KEYS[2], 'n', 1)
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[3], n, ARGV[1])
-return n
-`)
-
-// deleteTenantScript removes tenant ARGV[1] and, if it existed, records a
+// changeTenantScript sets tenant ARGV[1] to ARGV[3] or, without ARGV[3],
+// removes it, and records a revision, creating the epoch (ARGV[2]) if
+// there is none. Removing a missing tenant changes nothing and records no
 // revision.
-var deleteTenantScript = redis.NewScript(`
-if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+var changeTenantScript = redis.NewScript(`
+if #ARGV == 3 then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+elseif redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then
+  return 0
+end
 redis.call('HSETNX', KEYS[2], 'epoch', ARGV[2])
 local n = redis.call('HINCRBY', KEYS[2], 'n', 1)
 redis.call('ZADD', KEYS[3], n, ARGV[1])
@@ -68,6 +63,62 @@ func (st *Store) tenantKeys() []string {
 	return []string{h, h + ":rev{" + h + "}", h + ":log{" + h + "}"}
 }
 
+// changeTenant sets tenant id to data or, with no data, removes it, then
+// publishes the change. Not pipelined: on Cluster the two may go to
+// different nodes, and subscribers must not reload before the write is
+// done.
+func (st *Store) changeTenant(ctx context.Context, op, id string, data ...any) error {
+	args := append([]any{id, rand.Text()}, data...)
+	if err := changeTenantScript.Run(ctx, st.client, st.tenantKeys(), args...).Err(); err != nil {
+		return st.wrap(ctx, op, err)
+	}
+	return st.wrap(ctx, op, st.client.Publish(ctx, st.changesKey(), id).Err())
+}
+
+// PutTenant creates or replaces a tenant's configuration, with a new
+// revision in the same script (see TenantsSince), and then publishes a
+// change to every replica.
+func (st *Store) PutTenant(ctx context.Context, id string, data []byte) error {
+	const op = "put tenant"
+	if err := st.check(ctx, op, id); err != nil {
+		return err
+	}
+	return st.changeTenant(ctx, op, id, data)
+}
+
+// DeleteTenant removes the tenant's configuration (with a new revision in
+// the same script), publishes the change, then deletes the tenant's admin
+// keys, users and their sessions, the users in batches. If it fails part
+// way, calling it again finishes the job.
+func (st *Store) DeleteTenant(ctx context.Context, id string) error {
+	const op = "delete tenant"
+	if err := st.check(ctx, op, id); err != nil {
+		return err
+	}
+	if err := st.changeTenant(ctx, op, id); err != nil {
+		return err
+	}
+	if err := st.client.Publish(ctx, st.invalidationsKey(), invalidation(id, "")).Err(); err != nil {
+		return st.wrap(ctx, op, err)
+	}
+	if err := st.deleteAdminKeys(ctx, id); err != nil {
+		return err // already wrapped by DeleteAdminKey
+	}
+	// Until the index is empty rather than one SMEMBERS and a DEL of the
+	// index: a user added meanwhile must not be left out of the index.
+	// The set key vanishes with its last member.
+	index := st.indexKey(id)
+	for {
+		names, err := st.client.SRandMemberN(ctx, index, deleteBatch).Result()
+		if err != nil || len(names) == 0 { // failed, or done
+			return st.wrap(ctx, op, err)
+		}
+		if err := st.deleteUsers(ctx, id, names); err != nil {
+			return st.wrap(ctx, op, err)
+		}
+	}
+}
+
 // GetTenant returns one tenant's configuration (one HGET), or
 // store.ErrNotFound.
 func (st *Store) GetTenant(ctx context.Context, id string) ([]byte, error) {
@@ -76,11 +127,8 @@ func (st *Store) GetTenant(ctx context.Context, id string) ([]byte, error) {
 		return nil, err
 	}
 	data, err := st.client.HGet(ctx, st.tenantsKey(), id).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("redisstore: %s: %w", op, store.ErrNotFound)
-	}
 	if err != nil {
-		return nil, st.fail(ctx, op, err)
+		return nil, st.wrap(ctx, op, err)
 	}
 	return data, nil
 }
@@ -95,7 +143,7 @@ func (st *Store) TenantsSince(ctx context.Context, since store.TenantRevision) (
 	}
 	res, err := tenantsSinceScript.Run(ctx, st.client, st.tenantKeys(), since.Epoch, since.N, rand.Text()).Slice()
 	if err != nil {
-		return store.TenantChanges{}, st.fail(ctx, op, err)
+		return store.TenantChanges{}, st.wrap(ctx, op, err)
 	}
 	bad := fmt.Errorf("redisstore: %s: unexpected reply", op)
 	if len(res) != 4 {

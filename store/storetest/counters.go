@@ -148,9 +148,7 @@ func testAdminKeys(t *testing.T, mk func(*testing.T) Harness) {
 	if err != nil || got.Tenant != tenantA || !bytes.Equal(got.Data, ka.Data) {
 		t.Errorf("GetAdminKey = %+v, %v; want %+v", got, err, ka)
 	}
-	if _, err := h.Store.GetAdminKey(ctx, "missing"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("GetAdminKey(missing) err=%v, want %v", err, store.ErrNotFound)
-	}
+	wantErr(t, "GetAdminKey(missing)", errOf(h.Store.GetAdminKey(ctx, "missing")), store.ErrNotFound)
 	list, err := h.Store.ListAdminKeys(ctx, tenantA)
 	if err != nil || len(list) != 1 || list[0].ID != ka.ID {
 		t.Errorf("ListAdminKeys(A) = %+v, %v; want [%s]", list, err, ka.ID)
@@ -162,15 +160,11 @@ func testAdminKeys(t *testing.T, mk func(*testing.T) Harness) {
 	}
 	mustOK(t, "DeleteAdminKey", h.Store.DeleteAdminKey(ctx, tenantB, kb.ID))
 	mustOK(t, "DeleteAdminKey again", h.Store.DeleteAdminKey(ctx, tenantB, kb.ID))
-	if _, err := h.Store.GetAdminKey(ctx, kb.ID); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("deleted key: err=%v, want %v", err, store.ErrNotFound)
-	}
+	wantErr(t, "GetAdminKey(deleted)", errOf(h.Store.GetAdminKey(ctx, kb.ID)), store.ErrNotFound)
 	// Deleting the tenant deletes its keys.
 	mustOK(t, "PutTenant", h.Store.PutTenant(ctx, tenantA, []byte("cfg")))
 	mustOK(t, "DeleteTenant", h.Store.DeleteTenant(ctx, tenantA))
-	if _, err := h.Store.GetAdminKey(ctx, ka.ID); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("key of a deleted tenant: err=%v, want %v", err, store.ErrNotFound)
-	}
+	wantErr(t, "GetAdminKey(key of a deleted tenant)", errOf(h.Store.GetAdminKey(ctx, ka.ID)), store.ErrNotFound)
 	if list, _ := h.Store.ListAdminKeys(ctx, tenantA); len(list) != 0 {
 		t.Errorf("keys listed for a deleted tenant: %+v", list)
 	}
@@ -211,23 +205,14 @@ func testSwapUser(t *testing.T, mk func(*testing.T) Harness) {
 	s := createSession(t, h.Store, v1, "sid-1", []byte("d"), expiresIn(h, time.Hour))
 	v2 := store.User{Tenant: tenantA, Name: "alice", Data: []byte("v2")}
 	mustOK(t, "SwapUser", h.Store.SwapUser(ctx, v1, v2))
-	if got, _ := h.Store.GetUser(ctx, tenantA, "alice"); !bytes.Equal(got.Data, v2.Data) {
-		t.Errorf("after SwapUser Data=%q, want %q", got.Data, v2.Data)
-	}
-	if _, err := h.Store.GetSession(ctx, tenantA, "alice", s.ID); err != nil {
-		t.Errorf("SwapUser ended a session: %v", err)
-	}
+	wantUser(t, h.Store, v2)
+	checkSession(t, getSession(t, h.Store, tenantA, "alice", s.ID), s) // sessions are kept
 	// A stale expectation changes nothing.
 	v3 := store.User{Tenant: tenantA, Name: "alice", Data: []byte("v3")}
-	if err := h.Store.SwapUser(ctx, v1, v3); !errors.Is(err, store.ErrConflict) {
-		t.Errorf("SwapUser from a stale record err=%v, want %v", err, store.ErrConflict)
-	}
-	if got, _ := h.Store.GetUser(ctx, tenantA, "alice"); !bytes.Equal(got.Data, v2.Data) {
-		t.Errorf("a failed SwapUser changed Data to %q", got.Data)
-	}
-	if err := h.Store.SwapUser(ctx, store.User{Tenant: tenantA, Name: "nobody"}, store.User{Tenant: tenantA, Name: "nobody", Data: []byte("x")}); !errors.Is(err, store.ErrConflict) {
-		t.Errorf("SwapUser of a missing user err=%v, want %v", err, store.ErrConflict)
-	}
+	wantErr(t, "SwapUser from a stale record", h.Store.SwapUser(ctx, v1, v3), store.ErrConflict)
+	wantUser(t, h.Store, v2) // a failed swap changes nothing
+	nobody := store.User{Tenant: tenantA, Name: "nobody"}
+	wantErr(t, "SwapUser of a missing user", h.Store.SwapUser(ctx, nobody, store.User{Tenant: tenantA, Name: "nobody", Data: []byte("x")}), store.ErrConflict)
 }
 
 // testInvalidations checks that ending sessions through one Store reaches
@@ -291,19 +276,11 @@ func testInvalidations(t *testing.T, mk func(*testing.T) Harness) {
 func testApplied(t *testing.T, mk func(*testing.T) Harness) {
 	h := mk(t)
 	ctx := t.Context()
-	if _, err := h.Store.GetApplied(ctx, tenantA); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("GetApplied(missing) err=%v, want %v", err, store.ErrNotFound)
-	}
-	if err := h.Store.SwapApplied(ctx, tenantA, []byte("v0"), []byte("v1")); !errors.Is(err, store.ErrConflict) {
-		t.Errorf("SwapApplied from a record that does not exist err=%v, want %v", err, store.ErrConflict)
-	}
+	wantErr(t, "GetApplied(missing)", errOf(h.Store.GetApplied(ctx, tenantA)), store.ErrNotFound)
+	wantErr(t, "SwapApplied from a record that does not exist", h.Store.SwapApplied(ctx, tenantA, []byte("v0"), []byte("v1")), store.ErrConflict)
 	mustOK(t, "SwapApplied from none", h.Store.SwapApplied(ctx, tenantA, nil, []byte("v1")))
-	if err := h.Store.SwapApplied(ctx, tenantA, nil, []byte("v2")); !errors.Is(err, store.ErrConflict) {
-		t.Errorf("SwapApplied from none over an existing record err=%v, want %v", err, store.ErrConflict)
-	}
-	if err := h.Store.SwapApplied(ctx, tenantA, []byte("v0"), []byte("v2")); !errors.Is(err, store.ErrConflict) {
-		t.Errorf("SwapApplied from a stale record err=%v, want %v", err, store.ErrConflict)
-	}
+	wantErr(t, "SwapApplied from none over an existing record", h.Store.SwapApplied(ctx, tenantA, nil, []byte("v2")), store.ErrConflict)
+	wantErr(t, "SwapApplied from a stale record", h.Store.SwapApplied(ctx, tenantA, []byte("v0"), []byte("v2")), store.ErrConflict)
 	if got, err := h.Peer.GetApplied(ctx, tenantA); err != nil || string(got) != "v1" {
 		t.Errorf("Peer.GetApplied = %q, %v; want v1 (failed swaps change nothing)", got, err)
 	}
@@ -311,9 +288,7 @@ func testApplied(t *testing.T, mk func(*testing.T) Harness) {
 	if got, err := h.Store.GetApplied(ctx, tenantA); err != nil || string(got) != "v2" {
 		t.Errorf("GetApplied after the peer's swap = %q, %v; want v2", got, err)
 	}
-	if _, err := h.Store.GetApplied(ctx, tenantB); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("GetApplied of another tenant err=%v, want %v", err, store.ErrNotFound)
-	}
+	wantErr(t, "GetApplied of another tenant", errOf(h.Store.GetApplied(ctx, tenantB)), store.ErrNotFound)
 
 	// The record is what tells a tenant deleted on purpose from a lost
 	// one: deleting the tenant keeps it.
@@ -358,7 +333,5 @@ func testApplied(t *testing.T, mk func(*testing.T) Harness) {
 
 	// An empty data removes the record.
 	mustOK(t, "SwapApplied to none", h.Store.SwapApplied(ctx, tenantA, []byte(won[0]), nil))
-	if _, err := h.Peer.GetApplied(ctx, tenantA); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("GetApplied after removal err=%v, want %v", err, store.ErrNotFound)
-	}
+	wantErr(t, "GetApplied after removal", errOf(h.Peer.GetApplied(ctx, tenantA)), store.ErrNotFound)
 }

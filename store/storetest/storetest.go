@@ -86,8 +86,7 @@ func TestStore(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"IdempotentDelete", testIdempotentDelete},
 		{"Expiry", testExpiry},
 		{"CreateConflict", testCreateConflict},
-		{"PutUserEndSessions", testPutUserEndSessions},
-		{"DeleteUser", testDeleteUser},
+		{"UserChange", testUserChange},
 		{"TenantIsolation", testTenantIsolation},
 		{"PerUserIndex", testPerUserIndex},
 		{"Users", testUsers},
@@ -136,9 +135,7 @@ func testGetMissing(t *testing.T, mk func(*testing.T) Harness) {
 		})
 	}
 
-	if _, err := h.Store.GetUser(ctx, tenantA, "bob"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("GetUser(missing) err=%v, want %v", err, store.ErrNotFound)
-	}
+	wantErr(t, "GetUser(missing)", errOf(h.Store.GetUser(ctx, tenantA, "bob")), store.ErrNotFound)
 	if got := listSessions(t, h.Store, tenantA, "bob"); len(got) != 0 {
 		t.Errorf("ListSessions(missing user) len=%d, want 0", len(got))
 	}
@@ -172,13 +169,7 @@ func testRoundTrip(t *testing.T, mk func(*testing.T) Harness) {
 			ctx := t.Context()
 			owner := putUser(t, h.Store, tenantA, "alice", tt.data)
 
-			u, err := h.Store.GetUser(ctx, tenantA, "alice")
-			if err != nil {
-				t.Fatalf("GetUser err=%v, want nil", err)
-			}
-			if u.Tenant != tenantA || u.Name != "alice" || !bytes.Equal(u.Data, tt.data) {
-				t.Errorf("GetUser=%+v, want %+v", u, owner)
-			}
+			wantUser(t, h.Store, owner)
 
 			data := bytes.Clone(tt.data)
 			want := store.Session{Tenant: tenantA, User: "alice", ID: "sid-1", Data: data, Expires: expiresIn(h, time.Hour)}
@@ -291,9 +282,7 @@ func testUpdateMissing(t *testing.T, mk func(*testing.T) Harness) {
 			tt.end(t, h, alice)
 
 			s := store.Session{Tenant: tenantA, User: "alice", ID: "sid-1", Data: []byte("revived"), Expires: expiresIn(h, time.Hour)}
-			if err := h.Store.UpdateSession(t.Context(), s); !errors.Is(err, store.ErrNotFound) {
-				t.Errorf("UpdateSession err=%v, want %v", err, store.ErrNotFound)
-			}
+			wantErr(t, "UpdateSession", h.Store.UpdateSession(t.Context(), s), store.ErrNotFound)
 			// A refresh racing a revocation must not bring the session back.
 			wantNoSession(t, h.Store, tenantA, "alice", "sid-1")
 			if got := listSessions(t, h.Store, tenantA, "alice"); got["sid-1"].ID != "" {
@@ -314,24 +303,12 @@ func testIdempotentDelete(t *testing.T, mk func(*testing.T) Harness) {
 		{"DeleteSession of unknown user", func(ctx context.Context, st store.Store) error {
 			return st.DeleteSession(ctx, tenantA, "nobody", "sid-1")
 		}},
-		{"DeleteSessions", func(ctx context.Context, st store.Store) error {
-			return st.DeleteSessions(ctx, tenantA, "alice")
-		}},
-		{"DeleteSessions of unknown user", func(ctx context.Context, st store.Store) error {
-			return st.DeleteSessions(ctx, tenantA, "nobody")
-		}},
-		{"DeleteUser", func(ctx context.Context, st store.Store) error {
-			return st.DeleteUser(ctx, tenantA, "alice")
-		}},
-		{"DeleteUser of unknown tenant", func(ctx context.Context, st store.Store) error {
-			return st.DeleteUser(ctx, tenantB, "alice")
-		}},
-		{"DeleteTenant", func(ctx context.Context, st store.Store) error {
-			return st.DeleteTenant(ctx, tenantA)
-		}},
-		{"DeleteTenant of unknown tenant", func(ctx context.Context, st store.Store) error {
-			return st.DeleteTenant(ctx, tenantB)
-		}},
+		{"DeleteSessions", func(ctx context.Context, st store.Store) error { return st.DeleteSessions(ctx, tenantA, "alice") }},
+		{"DeleteSessions of unknown user", func(ctx context.Context, st store.Store) error { return st.DeleteSessions(ctx, tenantA, "nobody") }},
+		{"DeleteUser", func(ctx context.Context, st store.Store) error { return st.DeleteUser(ctx, tenantA, "alice") }},
+		{"DeleteUser of unknown tenant", func(ctx context.Context, st store.Store) error { return st.DeleteUser(ctx, tenantB, "alice") }},
+		{"DeleteTenant", func(ctx context.Context, st store.Store) error { return st.DeleteTenant(ctx, tenantA) }},
+		{"DeleteTenant of unknown tenant", func(ctx context.Context, st store.Store) error { return st.DeleteTenant(ctx, tenantB) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -410,9 +387,7 @@ func testCreateConflict(t *testing.T, mk func(*testing.T) Harness) {
 			h := mk(t)
 			owner := tt.owner(t, h.Store)
 			s := store.Session{Tenant: tenantA, User: "alice", ID: "sid-1", Data: []byte("d"), Expires: expiresIn(h, time.Hour)}
-			if err := h.Store.CreateSession(t.Context(), s, owner); !errors.Is(err, store.ErrConflict) {
-				t.Errorf("CreateSession err=%v, want %v", err, store.ErrConflict)
-			}
+			wantErr(t, "CreateSession", h.Store.CreateSession(t.Context(), s, owner), store.ErrConflict)
 			wantNoSession(t, h.Store, tenantA, "alice", "sid-1")
 			wantListed(t, h.Store, tenantA, "alice")
 			wantNoSession(t, h.Store, owner.Tenant, owner.Name, "sid-1")
@@ -420,13 +395,24 @@ func testCreateConflict(t *testing.T, mk func(*testing.T) Harness) {
 	}
 }
 
-func testPutUserEndSessions(t *testing.T, mk func(*testing.T) Harness) {
+// testUserChange checks what PutUser and DeleteUser do to the user's
+// record and sessions, and that they leave another user's alone.
+func testUserChange(t *testing.T, mk func(*testing.T) Harness) {
 	tests := []struct {
-		name        string
-		endSessions bool
+		name    string
+		change  func(ctx context.Context, st store.Store, alice store.User) error
+		kept    bool // alice's sessions survive the change
+		deleted bool // alice's record is gone; otherwise it is the new one
 	}{
-		{"end sessions", true},
-		{"keep sessions", false},
+		{"PutUser ending sessions", func(ctx context.Context, st store.Store, alice store.User) error {
+			return st.PutUser(ctx, alice, true)
+		}, false, false},
+		{"PutUser keeping sessions", func(ctx context.Context, st store.Store, alice store.User) error {
+			return st.PutUser(ctx, alice, false)
+		}, true, false},
+		{"DeleteUser", func(ctx context.Context, st store.Store, alice store.User) error {
+			return st.DeleteUser(ctx, alice.Tenant, alice.Name)
+		}, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -440,46 +426,33 @@ func testPutUserEndSessions(t *testing.T, mk func(*testing.T) Harness) {
 			sb := createSession(t, h.Store, bob, "sid-1", []byte("b"), expiresIn(h, time.Hour))
 
 			alice.Data = []byte("v2")
-			mustOK(t, "PutUser", h.Store.PutUser(ctx, alice, tt.endSessions))
+			mustOK(t, tt.name, tt.change(ctx, h.Store, alice))
 
-			got, err := h.Store.GetUser(ctx, tenantA, "alice")
-			if err != nil || !bytes.Equal(got.Data, alice.Data) {
-				t.Errorf("GetUser=%q, %v, want %q, nil", got.Data, err, alice.Data)
-			}
-			if tt.endSessions {
-				wantNoSession(t, h.Store, tenantA, "alice", "sid-1")
-				wantListed(t, h.Store, tenantA, "alice")
+			if tt.deleted {
+				wantErr(t, "GetUser(deleted)", errOf(h.Store.GetUser(ctx, tenantA, "alice")), store.ErrNotFound)
+				wantUsers(t, h.Store, tenantA, bob)
 			} else {
+				wantUser(t, h.Store, alice)
+				wantUsers(t, h.Store, tenantA, alice, bob)
+			}
+			if tt.kept {
 				checkSession(t, getSession(t, h.Store, tenantA, "alice", "sid-1"), s1)
 				wantListed(t, h.Store, tenantA, "alice", s1, s2)
+			} else {
+				wantNoSession(t, h.Store, tenantA, "alice", "sid-1")
+				wantNoSession(t, h.Store, tenantA, "alice", "sid-2")
+				wantListed(t, h.Store, tenantA, "alice")
 			}
 			wantListed(t, h.Store, tenantA, "bob", sb)
+
+			// An account made anew under the old name starts with no sessions.
+			if tt.deleted {
+				putUser(t, h.Store, tenantA, "alice", []byte("v1"))
+				wantListed(t, h.Store, tenantA, "alice")
+				wantNoSession(t, h.Store, tenantA, "alice", "sid-1")
+			}
 		})
 	}
-}
-
-func testDeleteUser(t *testing.T, mk func(*testing.T) Harness) {
-	h := mk(t)
-	ctx := t.Context()
-	alice := putUser(t, h.Store, tenantA, "alice", []byte("v1"))
-	bob := putUser(t, h.Store, tenantA, "bob", []byte("v1"))
-	createSession(t, h.Store, alice, "sid-1", []byte("1"), expiresIn(h, time.Hour))
-	createSession(t, h.Store, alice, "sid-2", []byte("2"), expiresIn(h, time.Hour))
-	sb := createSession(t, h.Store, bob, "sid-3", []byte("b"), expiresIn(h, time.Hour))
-
-	mustOK(t, "DeleteUser", h.Store.DeleteUser(ctx, tenantA, "alice"))
-	if _, err := h.Store.GetUser(ctx, tenantA, "alice"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("GetUser(deleted) err=%v, want %v", err, store.ErrNotFound)
-	}
-	wantNoSession(t, h.Store, tenantA, "alice", "sid-1")
-	wantNoSession(t, h.Store, tenantA, "alice", "sid-2")
-	wantUsers(t, h.Store, tenantA, bob)
-	wantListed(t, h.Store, tenantA, "bob", sb)
-
-	// A new account under the old name starts with no sessions.
-	putUser(t, h.Store, tenantA, "alice", []byte("v1"))
-	wantListed(t, h.Store, tenantA, "alice")
-	wantNoSession(t, h.Store, tenantA, "alice", "sid-1")
 }
 
 func testTenantIsolation(t *testing.T, mk func(*testing.T) Harness) {
@@ -570,13 +543,7 @@ func testUsers(t *testing.T, mk func(*testing.T) Harness) {
 	mustOK(t, "DeleteUser", h.Store.DeleteUser(ctx, tenantA, "alice"))
 	wantUsers(t, h.Store, tenantA, bob, carol)
 
-	got, err := h.Store.GetUser(ctx, tenantA, carol.Name)
-	if err != nil {
-		t.Fatalf("GetUser err=%v, want nil", err)
-	}
-	if got.Tenant != tenantA || got.Name != carol.Name || !bytes.Equal(got.Data, carol.Data) {
-		t.Errorf("GetUser=%+v, want %+v", got, carol)
-	}
+	wantUser(t, h.Store, carol)
 }
 
 func testTenants(t *testing.T, mk func(*testing.T) Harness) {
@@ -604,24 +571,18 @@ func testTenants(t *testing.T, mk func(*testing.T) Harness) {
 func testGetTenant(t *testing.T, mk func(*testing.T) Harness) {
 	h := mk(t)
 	ctx := t.Context()
-	if _, err := h.Store.GetTenant(ctx, tenantA); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("GetTenant(missing) err=%v, want %v", err, store.ErrNotFound)
-	}
+	wantErr(t, "GetTenant(missing)", errOf(h.Store.GetTenant(ctx, tenantA)), store.ErrNotFound)
 	// Written by the peer, as another replica would.
 	mustOK(t, "PutTenant", h.Peer.PutTenant(ctx, tenantA, []byte("cfg a")))
 	mustOK(t, "PutTenant", h.Peer.PutTenant(ctx, tenantB, []byte{}))
 	wantTenant(t, h.Store, tenantA, []byte("cfg a"))
 	wantTenant(t, h.Store, tenantB, []byte{})
-	if _, err := h.Store.GetTenant(ctx, "initech"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("GetTenant(initech) with acme and globex stored err=%v, want %v", err, store.ErrNotFound)
-	}
+	wantErr(t, "GetTenant(initech) with acme and globex stored", errOf(h.Store.GetTenant(ctx, "initech")), store.ErrNotFound)
 
 	mustOK(t, "PutTenant", h.Peer.PutTenant(ctx, tenantA, []byte("cfg a 2")))
 	wantTenant(t, h.Store, tenantA, []byte("cfg a 2"))
 	mustOK(t, "DeleteTenant", h.Peer.DeleteTenant(ctx, tenantA))
-	if _, err := h.Store.GetTenant(ctx, tenantA); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("GetTenant(deleted) err=%v, want %v", err, store.ErrNotFound)
-	}
+	wantErr(t, "GetTenant(deleted)", errOf(h.Store.GetTenant(ctx, tenantA)), store.ErrNotFound)
 	wantTenant(t, h.Store, tenantB, []byte{})
 }
 
@@ -712,9 +673,7 @@ func testDeleteTenant(t *testing.T, mk func(*testing.T) Harness) {
 	wantTenants(t, h.Store, map[string][]byte{})
 	wantUsers(t, h.Store, tenantA)
 	for _, u := range users {
-		if _, err := h.Store.GetUser(ctx, tenantA, u.Name); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("GetUser(%q) err=%v, want %v", u.Name, err, store.ErrNotFound)
-		}
+		wantErr(t, fmt.Sprintf("GetUser(%q)", u.Name), errOf(h.Store.GetUser(ctx, tenantA, u.Name)), store.ErrNotFound)
 		wantNoSession(t, h.Store, tenantA, u.Name, "sid-1")
 		wantListed(t, h.Store, tenantA, u.Name)
 	}
@@ -880,78 +839,43 @@ func testCancelledContext(t *testing.T, mk func(*testing.T) Harness) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
+	st := h.Store
 	tests := []struct {
 		name string
-		call func(ctx context.Context) error
+		call func() error
 	}{
-		{"CreateSession", func(ctx context.Context) error { return h.Store.CreateSession(ctx, s, alice) }},
-		{"GetSession", func(ctx context.Context) error {
-			_, err := h.Store.GetSession(ctx, tenantA, "alice", "sid-1")
-			return err
-		}},
-		{"UpdateSession", func(ctx context.Context) error { return h.Store.UpdateSession(ctx, s) }},
-		{"DeleteSession", func(ctx context.Context) error { return h.Store.DeleteSession(ctx, tenantA, "alice", "sid-1") }},
-		{"ListSessions", func(ctx context.Context) error {
-			_, err := h.Store.ListSessions(ctx, tenantA, "alice")
-			return err
-		}},
-		{"DeleteSessions", func(ctx context.Context) error { return h.Store.DeleteSessions(ctx, tenantA, "alice") }},
-		{"GetUser", func(ctx context.Context) error {
-			_, err := h.Store.GetUser(ctx, tenantA, "alice")
-			return err
-		}},
-		{"PutUser", func(ctx context.Context) error { return h.Store.PutUser(ctx, alice, true) }},
-		{"DeleteUser", func(ctx context.Context) error { return h.Store.DeleteUser(ctx, tenantA, "alice") }},
-		{"ListUsers", func(ctx context.Context) error {
-			_, err := h.Store.ListUsers(ctx, tenantA)
-			return err
-		}},
-		{"PutTenant", func(ctx context.Context) error { return h.Store.PutTenant(ctx, tenantA, []byte("x")) }},
-		{"DeleteTenant", func(ctx context.Context) error { return h.Store.DeleteTenant(ctx, tenantA) }},
-		{"GetTenant", func(ctx context.Context) error {
-			_, err := h.Store.GetTenant(ctx, tenantA)
-			return err
-		}},
-		{"TenantsSince", func(ctx context.Context) error {
-			_, err := h.Store.TenantsSince(ctx, store.TenantRevision{})
-			return err
-		}},
-		{"Reserve", func(ctx context.Context) error {
-			_, _, err := h.Store.Reserve(ctx, tenantA, "k", "id", 1, time.Minute)
-			return err
-		}},
-		{"Settle", func(ctx context.Context) error { return h.Store.Settle(ctx, tenantA, "k", "id", true) }},
-		{"ResetCount", func(ctx context.Context) error { return h.Store.ResetCount(ctx, tenantA, "k") }},
-		{"PutAdminKey", func(ctx context.Context) error {
-			return h.Store.PutAdminKey(ctx, store.AdminKey{ID: "k", Tenant: tenantA})
-		}},
-		{"GetAdminKey", func(ctx context.Context) error {
-			_, err := h.Store.GetAdminKey(ctx, "k")
-			return err
-		}},
-		{"ListAdminKeys", func(ctx context.Context) error {
-			_, err := h.Store.ListAdminKeys(ctx, tenantA)
-			return err
-		}},
-		{"DeleteAdminKey", func(ctx context.Context) error { return h.Store.DeleteAdminKey(ctx, tenantA, "k") }},
-		{"AppendAudit", func(ctx context.Context) error { return h.Store.AppendAudit(ctx, tenantA, []byte("e")) }},
-		{"ListAudit", func(ctx context.Context) error {
-			_, err := h.Store.ListAudit(ctx, tenantA, 1)
-			return err
-		}},
-		{"GetApplied", func(ctx context.Context) error {
-			_, err := h.Store.GetApplied(ctx, tenantA)
-			return err
-		}},
-		{"SwapApplied", func(ctx context.Context) error { return h.Store.SwapApplied(ctx, tenantA, nil, []byte("x")) }},
-		{"Ping", func(ctx context.Context) error { return h.Store.Ping(ctx) }},
+		{"CreateSession", func() error { return st.CreateSession(ctx, s, alice) }},
+		{"GetSession", func() error { return errOf(st.GetSession(ctx, tenantA, "alice", "sid-1")) }},
+		{"UpdateSession", func() error { return st.UpdateSession(ctx, s) }},
+		{"DeleteSession", func() error { return st.DeleteSession(ctx, tenantA, "alice", "sid-1") }},
+		{"ListSessions", func() error { return errOf(st.ListSessions(ctx, tenantA, "alice")) }},
+		{"DeleteSessions", func() error { return st.DeleteSessions(ctx, tenantA, "alice") }},
+		{"GetUser", func() error { return errOf(st.GetUser(ctx, tenantA, "alice")) }},
+		{"PutUser", func() error { return st.PutUser(ctx, alice, true) }},
+		{"SwapUser", func() error { return st.SwapUser(ctx, alice, alice) }},
+		{"DeleteUser", func() error { return st.DeleteUser(ctx, tenantA, "alice") }},
+		{"ListUsers", func() error { return errOf(st.ListUsers(ctx, tenantA)) }},
+		{"PutTenant", func() error { return st.PutTenant(ctx, tenantA, []byte("x")) }},
+		{"DeleteTenant", func() error { return st.DeleteTenant(ctx, tenantA) }},
+		{"GetTenant", func() error { return errOf(st.GetTenant(ctx, tenantA)) }},
+		{"TenantsSince", func() error { return errOf(st.TenantsSince(ctx, store.TenantRevision{})) }},
+		{"Reserve", func() error { _, _, err := st.Reserve(ctx, tenantA, "k", "id", 1, time.Minute); return err }},
+		{"Settle", func() error { return st.Settle(ctx, tenantA, "k", "id", true) }},
+		{"ResetCount", func() error { return st.ResetCount(ctx, tenantA, "k") }},
+		{"PutAdminKey", func() error { return st.PutAdminKey(ctx, store.AdminKey{ID: "k", Tenant: tenantA}) }},
+		{"GetAdminKey", func() error { return errOf(st.GetAdminKey(ctx, "k")) }},
+		{"ListAdminKeys", func() error { return errOf(st.ListAdminKeys(ctx, tenantA)) }},
+		{"DeleteAdminKey", func() error { return st.DeleteAdminKey(ctx, tenantA, "k") }},
+		{"AppendAudit", func() error { return st.AppendAudit(ctx, tenantA, []byte("e")) }},
+		{"ListAudit", func() error { return errOf(st.ListAudit(ctx, tenantA, 1)) }},
+		{"GetApplied", func() error { return errOf(st.GetApplied(ctx, tenantA)) }},
+		{"SwapApplied", func() error { return st.SwapApplied(ctx, tenantA, nil, []byte("x")) }},
+		{"Ping", func() error { return st.Ping(ctx) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if err := tt.call(ctx); !errors.Is(err, context.Canceled) {
-				t.Errorf("%s err=%v, want %v", tt.name, err, context.Canceled)
-			}
+			wantErr(t, tt.name, tt.call(), context.Canceled)
 		})
 	}
 	t.Run("Changes", func(t *testing.T) {
@@ -979,6 +903,18 @@ func mustOK(t testing.TB, op string, err error) {
 		t.Fatalf("%s err=%v, want nil", op, err)
 	}
 }
+
+// wantErr checks that err is, or wraps, want.
+func wantErr(t testing.TB, op string, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Errorf("%s err=%v, want %v", op, err, want)
+	}
+}
+
+// errOf returns the error of a call that also returns a value, so that
+// the call fits in wantErr or in a func() error.
+func errOf[T any](_ T, err error) error { return err }
 
 func putUser(t testing.TB, st store.Store, tenant, name string, data []byte) store.User {
 	t.Helper()
@@ -1065,6 +1001,15 @@ func checkSession(t testing.TB, got, want store.Session) {
 	}
 	if !got.Expires.Equal(want.Expires) {
 		t.Errorf("session %q: Expires=%v, want %v", want.ID, got.Expires, want.Expires)
+	}
+}
+
+// wantUser checks that GetUser returns want.
+func wantUser(t testing.TB, st store.Store, want store.User) {
+	t.Helper()
+	got, err := st.GetUser(t.Context(), want.Tenant, want.Name)
+	if err != nil || got.Tenant != want.Tenant || got.Name != want.Name || !bytes.Equal(got.Data, want.Data) {
+		t.Errorf("GetUser(%q, %q)=%+v, %v, want %+v, nil", want.Tenant, want.Name, got, err, want)
 	}
 }
 
