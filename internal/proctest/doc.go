@@ -19,6 +19,7 @@
 //     data directory, that the test may stop, kill, freeze and restart.
 //   - StatusKiB and ResetPeakRSS: a process's resident memory and its
 //     peak, from /proc, for tests that bound what a process may use.
+//   - Unavailable: the one rule for what a test needs and lacks.
 //
 // # Invariants
 //
@@ -34,9 +35,10 @@
 // 20 s, Redis's first PING and each stop by 10 s. Nothing here flushes a
 // Redis or touches one it did not start.
 //
-// A missing redis-server fails the test under CI=true, where a skip would
-// hide untested code, and skips it elsewhere, so that `go test ./...`
-// still works on a machine without Redis.
+// A missing redis-server (or, through Unavailable, anything else a test
+// needs) fails the test under CI=true, where a skip would hide untested
+// code, and skips it elsewhere, so that `go test ./...` still works on a
+// machine without Redis.
 //
 // # The binary cache
 //
