@@ -37,7 +37,9 @@ type RedisConfig struct {
 	// know a port before its server starts.
 	Port int
 	// Conf, if not empty, is the content of a configuration file, written
-	// to redis.conf in Dir and passed before every other argument.
+	// to redis.conf in the Redis's own working directory (which also holds
+	// its append-only file and a cluster node's nodes.conf, across
+	// restarts) and passed before every other argument.
 	// Sentinel needs one: it rewrites its file as it learns the set-up.
 	Conf string
 	// Args are further redis-server arguments, after StartRedis's own, e.g.
@@ -55,7 +57,7 @@ type Redis struct {
 	bin  string
 	cfg  RedisConfig
 	port int
-	dir  string
+	dir  string // the working directory, the same across restarts
 
 	run *proc       // the current or last run; nil before the first
 	out *SyncBuffer // every run's output, for failure reports
@@ -110,11 +112,6 @@ func (r *Redis) Port() int { return r.port }
 
 // URL returns redis://Addr/0, the form of LATCHKEY_REDIS_URL.
 func (r *Redis) URL() string { return "redis://" + r.Addr() + "/0" }
-
-// Dir returns the Redis's working directory: its append-only file, its
-// redis.conf (see RedisConfig.Conf) and a cluster node's nodes.conf. It
-// is the same across restarts, and removed when the test ends.
-func (r *Redis) Dir() string { return r.dir }
 
 // PID returns the process ID of the current run, or of the last one if
 // Redis is not running; 0 if no run started.
