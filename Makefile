@@ -31,6 +31,7 @@ vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags bench,screenshot ./bench/ ./e2e/
 
 ## build: bin/latchkey, static, as the image holds it (scripts/build.sh, the
 ## script the Dockerfile's build stage runs; VERSION=v1.2.3 sets what
@@ -62,4 +63,4 @@ bench:
 .PHONY: screenshot
 screenshot:
 	./scripts/ensure-chromium.sh
-	$(GO) run ./examples/spa/cmd/screenshot -out docs/example-spa.png
+	$(GO) test -tags screenshot -run '^TestScreenshot$$' -count=1 -v ./e2e/ -args -out docs/example-spa.png

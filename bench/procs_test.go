@@ -3,7 +3,6 @@
 package bench
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -20,38 +19,11 @@ import (
 	"github.com/latchkeyhq/latchkey/internal/proctest"
 )
 
-// goCommand returns the go command of the toolchain running the test, as
-// proctest finds it: $GOROOT/bin/go, else the one on PATH.
-func goCommand(tb testing.TB) string {
-	tb.Helper()
-	if root := os.Getenv("GOROOT"); root != "" {
-		if p := filepath.Join(root, "bin", "go"); fileExists(p) {
-			return p
-		}
-	}
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
-		return p
-	}
-	p, err := exec.LookPath("go")
-	if err != nil {
-		tb.Fatalf("go not found, needed to build the bare handler: %v", err)
-	}
-	return p
-}
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
-
 // buildBare builds ./bench/bare into the test's temporary directory.
 func buildBare(tb testing.TB) string {
 	tb.Helper()
 	out := filepath.Join(tb.TempDir(), "bare")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goCommand(tb), "build", "-tags", "bench", "-o", out, "./bench/bare")
-	cmd.Dir = proctest.ModuleRoot(tb)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("go build ./bench/bare: %v\n%s", err, b)
-	}
+	proctest.GoBuild(tb, "-tags", "bench", "-o", out, "./bench/bare")
 	return out
 }
 

@@ -84,4 +84,12 @@
 // bounded by a 60 s deadline; everything listens on and talks to the
 // loopback only; the browsers and Latchkey are stopped by their PIDs at
 // the end, and checked to be gone.
+//
+// # The README screenshot
+//
+// TestScreenshot, behind the screenshot build tag (`make screenshot`),
+// retakes docs/example-spa.png from what `make run` gives: it runs
+// scripts/run.sh, signs in as the demo user through the example SPA in the
+// same hermetic Chromium, checks that the session survives a reload, and
+// writes the PNG only if every step held.
 package e2e

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,9 +60,38 @@ func goCommand() (string, error) {
 	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		return "", fmt.Errorf("go not found, needed to build latchkey: %w", err)
+		return "", fmt.Errorf("go not found: %w", err)
 	}
 	return goBin, nil
+}
+
+// GoBuild runs `go build args...` in the module root with the go command
+// of the toolchain running the tests, for at most 3 minutes, and fails tb
+// if the build fails.
+func GoBuild(tb testing.TB, args ...string) {
+	tb.Helper()
+	if err := goBuild(args...); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func goBuild(args ...string) error {
+	goBin, err := goCommand()
+	if err != nil {
+		return err
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, goBin, append([]string{"build"}, args...)...)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s in %s: %w\n%s", strings.Join(args, " "), root, err, b)
+	}
+	return nil
 }
 
 // BuildLatchkey builds ./cmd/latchkey of the module under test and returns
@@ -94,14 +122,6 @@ func must(tb testing.TB, f func() (string, error)) string {
 func PrebuildLatchkey() { go latchkeyBinary() }
 
 var latchkeyBinary = sync.OnceValues(func() (string, error) {
-	goBin, err := goCommand()
-	if err != nil {
-		return "", err
-	}
-	root, err := moduleRoot()
-	if err != nil {
-		return "", err
-	}
 	cache, err := os.UserCacheDir()
 	if err != nil {
 		return "", fmt.Errorf("latchkey binary cache: %w", err)
@@ -121,37 +141,20 @@ var latchkeyBinary = sync.OnceValues(func() (string, error) {
 	}
 	defer os.RemoveAll(tmp)
 	out := filepath.Join(tmp, "latchkey")
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", out, "./cmd/latchkey")
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/latchkey in %s: %w\n%s", root, err, b)
+	if err := goBuild("-o", out, "./cmd/latchkey"); err != nil {
+		return "", err
 	}
-	sum, err := fileSHA256(out)
+	b, err := os.ReadFile(out)
 	if err != nil {
 		return "", fmt.Errorf("latchkey binary: %w", err)
 	}
-	bin := filepath.Join(dir, "latchkey-"+sum[:20])
+	sum := sha256.Sum256(b)
+	bin := filepath.Join(dir, "latchkey-"+hex.EncodeToString(sum[:10]))
 	if err := os.Rename(out, bin); err != nil {
 		return "", fmt.Errorf("latchkey binary: %w", err)
 	}
 	return bin, nil
 })
-
-// fileSHA256 returns the hex SHA-256 of the file at path.
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
 
 // pruneCache removes what in dir has not been modified for binMaxAge:
 // binaries no test has started since (StartLatchkey touches the one it

@@ -1,15 +1,16 @@
 // Package proctest runs Latchkey and Redis as real processes for tests:
 // the e2e suite, the fault-injection suite and any test that needs a
 // binary rather than an in-process server. It is an ordinary package so
-// that several test packages can share it, but only _test.go files may
-// import it; product code never does.
+// that several test packages can share it, but only tests and the test
+// helper packages (internal/redistest, internal/topology) import it;
+// product code never does.
 //
 // What it offers:
 //
-//   - ModuleRoot and BuildLatchkey: the module's directory (go env GOMOD)
-//     and a latchkey binary built from ./cmd/latchkey once per test
-//     binary; PrebuildLatchkey starts that build early, to overlap other
-//     set-up.
+//   - ModuleRoot, GoBuild and BuildLatchkey: the module's directory (go
+//     env GOMOD), a go build there, and a latchkey binary built from
+//     ./cmd/latchkey once per test binary; PrebuildLatchkey starts that
+//     build early, to overlap other set-up.
 //   - FreePort and FreeAddr: loopback ports that were free a moment ago.
 //   - SyncBuffer: a buffer that a child process and the test may use at
 //     once.
@@ -19,6 +20,7 @@
 //     data directory, that the test may stop, kill, freeze and restart.
 //   - StatusKiB and ResetPeakRSS: a process's resident memory and its
 //     peak, from /proc, for tests that bound what a process may use.
+//   - Unavailable: the one rule for what a test needs and lacks.
 //
 // # Invariants
 //
@@ -34,9 +36,10 @@
 // 20 s, Redis's first PING and each stop by 10 s. Nothing here flushes a
 // Redis or touches one it did not start.
 //
-// A missing redis-server fails the test under CI=true, where a skip would
-// hide untested code, and skips it elsewhere, so that `go test ./...`
-// still works on a machine without Redis.
+// A missing redis-server (or, through Unavailable, anything else a test
+// needs) fails the test under CI=true, where a skip would hide untested
+// code, and skips it elsewhere, so that `go test ./...` still works on a
+// machine without Redis.
 //
 // # The binary cache
 //

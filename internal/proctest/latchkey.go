@@ -68,10 +68,9 @@ type Latchkey struct {
 	// AdminToken is the admin API's bearer token.
 	AdminToken string
 
-	cmd       *exec.Cmd
+	*proc
 	out       *SyncBuffer
-	exited    chan struct{} // closed once cmd has been waited for
-	signalled atomic.Bool   // the test sent a signal through Signal
+	signalled atomic.Bool // the test sent a signal through Signal
 	stopOnce  sync.Once
 }
 
@@ -130,88 +129,55 @@ func latchkeyEnv(cfg LatchkeyConfig) map[string]string {
 // waits for it to be ready. On error the process has exited.
 func launchLatchkey(tb testing.TB, bin string, vars map[string]string) (*Latchkey, error) {
 	tb.Helper()
-	p := &Latchkey{
-		Public:     FreeAddr(tb),
-		Admin:      FreeAddr(tb),
-		AdminToken: vars["LATCHKEY_ADMIN_TOKEN"],
-		out:        &SyncBuffer{},
-		exited:     make(chan struct{}),
-	}
+	p := &Latchkey{Public: FreeAddr(tb), Admin: FreeAddr(tb), AdminToken: vars["LATCHKEY_ADMIN_TOKEN"], out: &SyncBuffer{}}
 	vars = maps.Clone(vars)
 	vars["LATCHKEY_ADDR"] = p.Public
 	vars["LATCHKEY_ADMIN_ADDR"] = p.Admin
 	// Secrets go in the environment, not on the command line, which other
 	// users of the machine can read.
-	var env []string
+	cmd := exec.Command(bin, "serve")
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "LATCHKEY_") {
-			env = append(env, kv)
+			cmd.Env = append(cmd.Env, kv)
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(vars)) {
 		if vars[k] != "" {
-			env = append(env, k+"="+vars[k])
+			cmd.Env = append(cmd.Env, k+"="+vars[k])
 		}
 	}
-	p.cmd = exec.Command(bin, "serve")
-	p.cmd.Env = env
-	p.cmd.Stdout = p.out
-	p.cmd.Stderr = p.out
-	if err := p.cmd.Start(); err != nil {
-		close(p.exited)
+	var err error
+	if p.proc, err = startProc(cmd, p.out); err != nil {
 		return p, fmt.Errorf("start latchkey: %w", err)
 	}
-	go func() { p.cmd.Wait(); close(p.exited) }()
-
 	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(readyTimeout)
-	for {
-		select {
-		case <-p.exited:
-			return p, fmt.Errorf("latchkey exited before it was ready (%v)", p.cmd.ProcessState)
-		default:
-		}
+	err = p.waitReady(readyTimeout, 50*time.Millisecond, func() error {
 		res, err := client.Get("http://" + p.Admin + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				tb.Cleanup(func() { p.Stop(tb) })
-				return p, nil
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			_ = syscall.Kill(p.PID(), syscall.SIGKILL)
-			<-p.exited
-			return p, fmt.Errorf("latchkey not ready at http://%s/readyz after %v (last: %v)", p.Admin, readyTimeout, errOrStatus(res, err))
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return errors.New(res.Status)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// errOrStatus describes the outcome of an HTTP request.
-func errOrStatus(res *http.Response, err error) string {
+		return nil
+	})
 	if err != nil {
-		return err.Error()
+		return p, fmt.Errorf("latchkey at http://%s/readyz: %w", p.Admin, err)
 	}
-	return res.Status
+	tb.Cleanup(func() { p.Stop(tb) })
+	return p, nil
 }
 
 // PID returns the process ID.
-func (p *Latchkey) PID() int { return p.cmd.Process.Pid }
+func (p *Latchkey) PID() int { return p.pid() }
 
 // Output returns what the process has written to stdout and stderr so
 // far: its JSON log.
 func (p *Latchkey) Output() string { return p.out.String() }
 
 // Alive reports whether the process is still running.
-func (p *Latchkey) Alive() bool {
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
-}
+func (p *Latchkey) Alive() bool { return p.alive() }
 
 // Signal sends sig to the process. Once a test has signalled it, Stop no
 // longer reports the process's having exited before Stop as an error; the
@@ -236,23 +202,19 @@ func (p *Latchkey) Stop(tb testing.TB) {
 func (p *Latchkey) stop(tb testing.TB) {
 	tb.Helper()
 	pid := p.PID()
-	if !p.Alive() {
+	switch {
+	case !p.alive():
 		if !p.signalled.Load() {
 			tb.Errorf("latchkey (pid %d) had exited before it was stopped: %v", pid, p.cmd.ProcessState)
 		}
-	} else {
-		_ = syscall.Kill(pid, syscall.SIGCONT) // a stopped process would hold SIGTERM
-		_ = syscall.Kill(pid, syscall.SIGTERM)
-		select {
-		case <-p.exited:
-			if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-				tb.Errorf("latchkey exit code after SIGTERM = %d, want 0", code)
-			}
-		case <-time.After(stopTimeout):
-			tb.Errorf("latchkey (pid %d) ignored SIGTERM for %v; killing it", pid, stopTimeout)
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-			<-p.exited
+	// SIGCONT first: a stopped process would hold SIGTERM.
+	case p.signal(stopTimeout, syscall.SIGCONT, syscall.SIGTERM):
+		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+			tb.Errorf("latchkey exit code after SIGTERM = %d, want 0", code)
 		}
+	default:
+		tb.Errorf("latchkey (pid %d) ignored SIGTERM for %v; killing it", pid, stopTimeout)
+		p.signal(killTimeout, syscall.SIGKILL)
 	}
 	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
 		tb.Errorf("latchkey pid %d still exists after it exited: kill(0)=%v", pid, err)

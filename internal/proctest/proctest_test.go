@@ -234,8 +234,8 @@ func TestRedisSentinel(t *testing.T) {
 	if want := []string{"127.0.0.1", fmt.Sprint(master.Port())}; !slices.Equal(got, want) {
 		t.Errorf("SENTINEL get-master-addr-by-name=%v, want %v", got, want)
 	}
-	if _, err := os.Stat(filepath.Join(sentinel.Dir(), "redis.conf")); err != nil {
-		t.Errorf("redis.conf in Dir(): %v", err)
+	if _, err := os.Stat(filepath.Join(sentinel.dir, "redis.conf")); err != nil {
+		t.Errorf("redis.conf in the working directory: %v", err)
 	}
 }
 
@@ -250,8 +250,8 @@ func TestRedisClusterNode(t *testing.T) {
 	if err != nil || !strings.Contains(info, "cluster_state:") {
 		t.Fatalf("CLUSTER INFO=%q, %v; want cluster mode", info, err)
 	}
-	if _, err := os.Stat(filepath.Join(rd.Dir(), "nodes.conf")); err != nil {
-		t.Errorf("nodes.conf in Dir(): %v", err)
+	if _, err := os.Stat(filepath.Join(rd.dir, "nodes.conf")); err != nil {
+		t.Errorf("nodes.conf in the working directory: %v", err)
 	}
 }
 

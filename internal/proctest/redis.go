@@ -18,8 +18,7 @@ import (
 const (
 	// pingTimeout bounds how long a start waits for Redis to answer PING.
 	pingTimeout = 10 * time.Second
-	// redisStopTimeout bounds how long Stop waits after SIGTERM, and Kill
-	// after SIGKILL.
+	// redisStopTimeout bounds how long Stop waits after SIGTERM.
 	redisStopTimeout = 10 * time.Second
 )
 
@@ -38,7 +37,9 @@ type RedisConfig struct {
 	// know a port before its server starts.
 	Port int
 	// Conf, if not empty, is the content of a configuration file, written
-	// to redis.conf in Dir and passed before every other argument.
+	// to redis.conf in the Redis's own working directory (which also holds
+	// its append-only file and a cluster node's nodes.conf, across
+	// restarts) and passed before every other argument.
 	// Sentinel needs one: it rewrites its file as it learns the set-up.
 	Conf string
 	// Args are further redis-server arguments, after StartRedis's own, e.g.
@@ -56,12 +57,10 @@ type Redis struct {
 	bin  string
 	cfg  RedisConfig
 	port int
-	dir  string
+	dir  string // the working directory, the same across restarts
 
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when cmd has been waited for
-	out    *SyncBuffer   // every run's output, for failure reports
-	paused bool
+	run *proc       // the current or last run; nil before the first
+	out *SyncBuffer // every run's output, for failure reports
 }
 
 // StartRedis starts a redis-server as cfg says and waits until it answers
@@ -71,10 +70,7 @@ func StartRedis(tb testing.TB, cfg RedisConfig) *Redis {
 	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("redis-server not found, and CI=true requires it: %v", err)
-		}
-		tb.Skipf("redis-server not found, skipping outside CI: %v", err)
+		Unavailable(tb, "redis-server not found: %v", err)
 	}
 	r := &Redis{tb: tb, bin: bin, cfg: cfg, dir: tb.TempDir(), out: &SyncBuffer{}}
 	if cfg.Conf != "" {
@@ -117,32 +113,17 @@ func (r *Redis) Port() int { return r.port }
 // URL returns redis://Addr/0, the form of LATCHKEY_REDIS_URL.
 func (r *Redis) URL() string { return "redis://" + r.Addr() + "/0" }
 
-// Dir returns the Redis's working directory: its append-only file, its
-// redis.conf (see RedisConfig.Conf) and a cluster node's nodes.conf. It
-// is the same across restarts, and removed when the test ends.
-func (r *Redis) Dir() string { return r.dir }
-
 // PID returns the process ID of the current run, or of the last one if
 // Redis is not running; 0 if no run started.
 func (r *Redis) PID() int {
-	if r.cmd == nil {
+	if r.run == nil {
 		return 0
 	}
-	return r.cmd.Process.Pid
+	return r.run.pid()
 }
 
 // Running reports whether the process is running (paused counts).
-func (r *Redis) Running() bool {
-	if r.cmd == nil {
-		return false
-	}
-	select {
-	case <-r.exited:
-		return false
-	default:
-		return true
-	}
-}
+func (r *Redis) Running() bool { return r.run != nil && r.run.alive() }
 
 func (r *Redis) confPath() string { return filepath.Join(r.dir, "redis.conf") }
 
@@ -168,46 +149,26 @@ func (r *Redis) launch() error {
 	)
 	args = append(args, r.cfg.Args...)
 	fmt.Fprintf(r.out, "--- redis-server %v\n", args)
-	r.cmd = exec.Command(r.bin, args...)
-	r.cmd.Stdout = r.out
-	r.cmd.Stderr = r.out
-	if err := r.cmd.Start(); err != nil {
-		r.cmd = nil // not running, and never waited for
+	run, err := startProc(exec.Command(r.bin, args...), r.out)
+	if err != nil {
 		return err
 	}
-	r.exited = make(chan struct{})
-	cmd, exited := r.cmd, r.exited
-	go func() { cmd.Wait(); close(exited) }()
-	r.paused = false
-	return r.waitPing(pingTimeout)
-}
-
-// waitPing waits until Redis answers PING (not LOADING) or the process
-// exits, for at most d. On timeout it kills the process.
-func (r *Redis) waitPing(d time.Duration) error {
+	r.run = run
+	// Redis answers LOADING, an error, until it has read its files.
 	c := redis.NewClient(&redis.Options{
 		Addr: r.Addr(), DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond,
 		WriteTimeout: 200 * time.Millisecond, MaxRetries: -1, PoolSize: 1,
 	})
 	defer c.Close()
-	deadline := time.Now().Add(d)
-	var last error
-	for time.Now().Before(deadline) {
-		select {
-		case <-r.exited:
-			return fmt.Errorf("redis-server exited before answering PING (%v)", r.cmd.ProcessState)
-		default:
-		}
+	err = run.waitReady(pingTimeout, 20*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		last = c.Ping(ctx).Err()
-		cancel()
-		if last == nil {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
+		defer cancel()
+		return c.Ping(ctx).Err()
+	})
+	if err != nil {
+		return fmt.Errorf("redis-server on %s, PING: %w", r.Addr(), err)
 	}
-	r.kill()
-	return fmt.Errorf("redis-server on %s did not answer PING within %v: %v", r.Addr(), d, last)
+	return nil
 }
 
 // Stop ends Redis gracefully: SIGTERM to its PID (after SIGCONT, should it
@@ -219,16 +180,11 @@ func (r *Redis) Stop() {
 	if !r.Running() {
 		return
 	}
-	pid := r.PID()
-	_ = syscall.Kill(pid, syscall.SIGCONT) // a stopped process would hold SIGTERM
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	select {
-	case <-r.exited:
-	case <-time.After(redisStopTimeout):
-		r.tb.Errorf("redis-server (pid %d) ignored SIGTERM for %v; killing it", pid, redisStopTimeout)
+	// SIGCONT first: a stopped process would hold SIGTERM.
+	if !r.run.signal(redisStopTimeout, syscall.SIGCONT, syscall.SIGTERM) {
+		r.tb.Errorf("redis-server (pid %d) ignored SIGTERM for %v; killing it", r.PID(), redisStopTimeout)
 		r.kill()
 	}
-	r.paused = false
 }
 
 // Kill ends Redis with SIGKILL, as a crash would: no shutdown, no final
@@ -238,16 +194,12 @@ func (r *Redis) Kill() {
 	if r.Running() {
 		r.kill()
 	}
-	r.paused = false
 }
 
 func (r *Redis) kill() {
 	r.tb.Helper()
-	_ = syscall.Kill(r.PID(), syscall.SIGKILL)
-	select {
-	case <-r.exited:
-	case <-time.After(redisStopTimeout):
-		r.tb.Errorf("redis-server (pid %d) still running %v after SIGKILL", r.PID(), redisStopTimeout)
+	if !r.run.signal(killTimeout, syscall.SIGKILL) {
+		r.tb.Errorf("redis-server (pid %d) still running %v after SIGKILL", r.PID(), killTimeout)
 	}
 }
 
@@ -259,20 +211,18 @@ func (r *Redis) Pause() {
 	if err := syscall.Kill(r.PID(), syscall.SIGSTOP); err != nil {
 		r.tb.Fatalf("SIGSTOP redis-server: %v", err)
 	}
-	r.paused = true
 }
 
-// Resume undoes Pause with SIGCONT. It does nothing when Redis is not
-// paused.
+// Resume undoes Pause with SIGCONT. On a Redis that is not paused it does
+// nothing, and on one that is not running nothing either.
 func (r *Redis) Resume() {
 	r.tb.Helper()
-	if !r.paused {
+	if !r.Running() {
 		return
 	}
 	if err := syscall.Kill(r.PID(), syscall.SIGCONT); err != nil {
 		r.tb.Fatalf("SIGCONT redis-server: %v", err)
 	}
-	r.paused = false
 }
 
 // Restart starts Redis again with the same arguments, port and directory,
