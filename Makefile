@@ -22,7 +22,8 @@ test: vet lint
 # The browser suite runs verbosely so that the log shows Chromium's version
 # and every scenario; artifacts/e2e/ holds its screenshots and summary.
 
-## lint: staticcheck, go mod tidy -diff and govulncheck on both modules
+## lint: staticcheck, go mod tidy -diff and govulncheck on every module (the
+## root, deploy/ and bench/peers/)
 ## (scripts/lint.sh; the tools run by version from the Go module proxy)
 lint:
 	GO=$(GO) ./scripts/lint.sh
@@ -32,6 +33,7 @@ vet:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags bench,screenshot ./bench/ ./e2e/
+	cd bench/peers && $(GO) vet ./...
 
 ## build: bin/latchkey, static, as the image holds it (scripts/build.sh, the
 ## script the Dockerfile's build stage runs; VERSION=v1.2.3 sets what
