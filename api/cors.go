@@ -34,6 +34,7 @@ type policy struct {
 	// requests from the tenant's origins as they did before.
 	cors, inner http.Handler
 	answers     corsAnswers
+	metrics     tenantHandles // the tenant's request metrics, resolved once
 }
 
 // policySet is the immutable lookup table swapped atomically on change.

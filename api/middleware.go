@@ -148,7 +148,11 @@ func (s *Server) instrument(listener string, routing bool) func(http.Handler) ht
 				tenant = ri.tenant.ID
 			}
 			d := time.Since(start)
-			s.metrics.observe(listener, r, route, status, tenant, d)
+			var th *tenantHandles
+			if ri.policy != nil {
+				th = &ri.policy.metrics
+			}
+			s.metrics.observe(th, listener, r, route, status, tenant, d)
 			// Check first: the attributes (the client address in particular)
 			// cost work on the hot path even when the line is dropped.
 			if !s.log.Enabled(r.Context(), slog.LevelInfo) {
