@@ -46,17 +46,13 @@ func viewOf(s session.Session) sessionView {
 }
 
 // cookieValues returns every value of the tenant's session cookie in the
-// request. More than one is refused by the session layer (CORS.md R4.9).
-func cookieValues(r *http.Request, t *session.Tenant) []string {
-	cs := r.CookiesNamed(t.CookieName())
-	if len(cs) == 0 {
-		return nil
+// request, appended to dst (nil for a new slice). More than one is refused
+// by the session layer (CORS.md R4.9).
+func cookieValues(dst []string, r *http.Request, t *session.Tenant) []string {
+	for _, c := range r.CookiesNamed(t.CookieName()) {
+		dst = append(dst, c.Value)
 	}
-	vs := make([]string, len(cs))
-	for i, c := range cs {
-		vs[i] = c.Value
-	}
-	return vs
+	return dst
 }
 
 type loginRequest struct {
@@ -89,7 +85,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		Password:  in.Password,
 		UserAgent: r.UserAgent(),
 		ClientIP:  s.clientNet(r),
-		Presented: cookieValues(r, t),
+		Presented: cookieValues(nil, r, t),
 	})
 	s.metrics.logins.WithLabelValues(string(t.ID), loginOutcome(err)).Inc()
 	if err != nil {
@@ -104,7 +100,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 // loadSession returns the request's session, or writes the error.
 func (s *Server) loadSession(w http.ResponseWriter, r *http.Request) (*session.Tenant, session.Session, bool) {
 	t := tenantFromContext(r.Context())
-	sess, err := s.m.Load(r.Context(), t, cookieValues(r, t))
+	var one [1]string // what a browser sends: one value, kept on the stack
+	sess, err := s.m.Load(r.Context(), t, cookieValues(one[:0], r, t))
 	if err != nil {
 		s.writeError(w, r, err)
 		return nil, session.Session{}, false
@@ -133,7 +130,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	presented := cookieValues(r, t)
+	presented := cookieValues(nil, r, t)
 	if err := s.m.Logout(r.Context(), t, presented); err != nil {
 		s.writeError(w, r, err)
 		return

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -14,12 +15,20 @@ import (
 // (FuzzSessionViewJSON checks it): the same field order, the same
 // HTML-safe escaping, RFC 3339 times and the trailing newline.
 
+// viewBufs holds the buffers views are encoded into: a Write must not
+// retain what it is given (io.Writer), so a buffer is free again as soon
+// as Write returns.
+var viewBufs = sync.Pool{New: func() any { return new([]byte) }}
+
 func writeView(w http.ResponseWriter, status int, v sessionView) {
 	h := w.Header()
 	h["Content-Type"] = hdrJSON
 	h["X-Content-Type-Options"] = hdrNoSniff
 	w.WriteHeader(status)
-	w.Write(v.appendJSON(make([]byte, 0, 384)))
+	bp := viewBufs.Get().(*[]byte)
+	*bp = v.appendJSON((*bp)[:0])
+	w.Write(*bp)
+	viewBufs.Put(bp)
 }
 
 func (v sessionView) appendJSON(b []byte) []byte {

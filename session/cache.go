@@ -132,7 +132,7 @@ func newCache(size int) *cache {
 // and was last seen less than fresh ago; past that, the load reads the
 // store and writes the idle expiry back. An expired session met here is
 // dropped, never served.
-func (c *cache) get(t TenantID, user, id string, now time.Time, fresh time.Duration) (Session, bool) {
+func (c *cache) get(t TenantID, user string, id []byte, now time.Time, fresh time.Duration) (Session, bool) {
 	if !c.current(cacheTrust) {
 		c.lagging.Add(1)
 		return Session{}, false
@@ -143,7 +143,7 @@ func (c *cache) get(t TenantID, user, id string, now time.Time, fresh time.Durat
 	es := c.users[k]
 	for i := range es {
 		e := &es[i]
-		if e.id != id {
+		if e.id != string(id) {
 			continue
 		}
 		if e.expiredAt(now) {
