@@ -20,7 +20,7 @@ import (
 // as Write returns.
 var viewBufs = sync.Pool{New: func() any { return new([]byte) }}
 
-func writeView(w http.ResponseWriter, status int, v sessionView) {
+func writeView(w http.ResponseWriter, status int, v *sessionView) {
 	h := w.Header()
 	h["Content-Type"] = hdrJSON
 	h["X-Content-Type-Options"] = hdrNoSniff
@@ -31,7 +31,7 @@ func writeView(w http.ResponseWriter, status int, v sessionView) {
 	viewBufs.Put(bp)
 }
 
-func (v sessionView) appendJSON(b []byte) []byte {
+func (v *sessionView) appendJSON(b []byte) []byte {
 	b = append(b, `{"user":{"username":`...)
 	b = appendJSONString(b, v.User.Username)
 	b = append(b, `},"session":`...)
@@ -39,7 +39,7 @@ func (v sessionView) appendJSON(b []byte) []byte {
 	return append(b, "}\n"...)
 }
 
-func (i sessionInfo) appendJSON(b []byte) []byte {
+func (i *sessionInfo) appendJSON(b []byte) []byte {
 	b = append(b, `{"id":`...)
 	b = appendJSONString(b, i.ID)
 	b = appendJSONTime(append(b, `,"created_at":`...), i.CreatedAt)

@@ -540,16 +540,26 @@ func (m *Manager) Load(ctx context.Context, t *Tenant, values []string) (Session
 	}
 	idBytes := appendSessionID(idBuf[:0], token)
 	now := m.now().UTC().Truncate(time.Second)
-	idle := time.Duration(t.Session.IdleTimeout)
 	c := m.cache.Load()
 	var gen uint64
 	if c != nil {
-		if s, ok := c.get(t.ID, user, idBytes, now, refreshAfter(idle)); ok {
+		var s Session
+		if c.get(t.ID, user, idBytes, now, refreshAfter(time.Duration(t.Session.IdleTimeout)), &s) {
 			return s, nil
 		}
 		gen = c.gen.Load()
 	}
-	id := string(idBytes)
+	return m.loadStored(ctx, t, user, string(idBytes), now, c, gen)
+}
+
+// loadStored is Load past the cache: the store's record, its idle expiry
+// slid and written back once refreshAfter has passed, and the cache filled
+// with it (c, when not nil, having had generation gen before the read).
+// It is apart from Load so that a load the cache answers runs in a small
+// stack frame: `me` is deep enough that a few hundred bytes more made its
+// goroutines grow their stacks again after every collection.
+func (m *Manager) loadStored(ctx context.Context, t *Tenant, user, id string, now time.Time, c *cache, gen uint64) (Session, error) {
+	idle := time.Duration(t.Session.IdleTimeout)
 	s, err := m.get(ctx, t, user, id)
 	if errors.Is(err, ErrNotFound) {
 		return Session{}, ErrUnauthenticated
