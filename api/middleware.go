@@ -141,7 +141,7 @@ func (s *Server) instrument(listener string, routing bool) func(http.Handler) ht
 			sw := &ri.sw
 			next.ServeHTTP(sw, r.WithContext(ri))
 			route := ri.route
-			if route == "" {
+			if route == "" && !routing { // the public listener labels its own routes
 				if rc := chi.RouteContext(r.Context()); rc != nil {
 					route = rc.RoutePattern()
 				}

@@ -324,7 +324,11 @@ func routeLabels(routes chi.Routes, prefix string) map[string]string {
 // handleUnknownTenant fails closed: no CORS headers, so no origin can read
 // even the error. Vary still says the answer could depend on Origin.
 func (s *Server) handleUnknownTenant(w http.ResponseWriter, r *http.Request) {
-	w.Header()["Vary"] = append(w.Header()["Vary"], "Origin")
+	if h := w.Header(); h["Vary"] == nil {
+		h["Vary"] = hdrVaryOrigin
+	} else {
+		h["Vary"] = append(h["Vary"], "Origin")
+	}
 	writeCanned(w, problemUnknownTenant)
 }
 
