@@ -156,9 +156,11 @@ func scenarios() []scenario {
 
 // TestBrowser runs Latchkey as a process on Redis behind a TLS front and
 // drives the example SPA from several origins in every engine profile;
-// see doc.go for what it proves. Each engine runs as a subtest of its own
-// (TestBrowser/chromium, …/firefox, …/webkit), in parallel, on the one
-// deployment.
+// see doc.go for what it proves. Each engine is a subtest of its own
+// (TestBrowser/engine/chromium, …/firefox, …/webkit) on the one
+// deployment, one after another unless LATCHKEY_E2E_PARALLEL=1, and each
+// scenario in each of its profiles a subtest of that
+// (…/chromium/chromium/3pc-blocked/login-none), run in parallel.
 func TestBrowser(t *testing.T) {
 	start := time.Now()
 	d := newDeployment(t)
@@ -187,33 +189,9 @@ func TestBrowser(t *testing.T) {
 					for i, sc := range scenarios() {
 						t.Run(p.Name+"/"+sc.ID, func(t *testing.T) {
 							t.Parallel()
-							start := time.Now()
-							pg := d.Pages[sc.page]
-							r := &result{Order: i, Scenario: sc, Profile: p, Policy: sc.Policy(d), Route: pg.Origin + " → " + pg.API}
-							defer func() {
-								// Also when the scenario ended early: the
-								// matrix shows what it got to.
-								r.Elapsed, r.Failed = time.Since(start), t.Failed()
-								m.add(*r)
-							}()
-							for attempt := 1; ; attempt++ {
-								r.Obs = [5]observation{}
-								runScenario(t, d, p, newTab, sc, r, dir, attempt)
-								shed, ok := d.Front.Shed(attemptTag(p, r.Order, attempt))
-								if !ok {
-									break
-								}
-								// 503 is Latchkey shedding load (hashing
-								// memory, or a Redis slower than its
-								// timeouts on a busy machine): no browser's
-								// doing, and its Retry-After says to try again.
-								r.Retries = append(r.Retries, fmt.Sprintf("%s %s → 503 (%s)", shed.Method, shed.Path, shed.Problem))
-								if attempt == 3 {
-									t.Fatalf("Latchkey shed load in %d attempts: %v", attempt, r.Retries)
-								}
-								t.Logf("Latchkey shed load (%s %s → 503: %s); the scenario again, in a fresh tab", shed.Method, shed.Path, shed.Problem)
-							}
-							table.check(t, *r)
+							var r result
+							defer func() { m.add(r) }() // also when it ends early
+							runInProfile(t, d, p, newTab, sc, i, dir, table, &r)
 						})
 					}
 				}
@@ -221,6 +199,34 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 	m.write(t, d, dir, table, time.Since(start))
+}
+
+// runInProfile runs sc in profile p, again in a fresh tab when Latchkey
+// sheds load, fills r with what it observed, as far as it got, and checks
+// that against the table.
+func runInProfile(t *testing.T, d *deployment, p profile, newTab func(testing.TB, string, time.Duration) browserTab, sc scenario, order int, dir string, table *expectations, r *result) {
+	start := time.Now()
+	pg := d.Pages[sc.page]
+	*r = result{Order: order, Scenario: sc, Profile: p, Policy: sc.Policy(d), Route: pg.Origin + " → " + pg.API}
+	defer func() { r.Elapsed, r.Failed = time.Since(start), t.Failed() }()
+	for attempt := 1; ; attempt++ {
+		r.Obs = [5]observation{}
+		runScenario(t, d, p, newTab, sc, r, dir, attempt)
+		shed, ok := d.Front.Shed(attemptTag(p, order, attempt))
+		if !ok {
+			break
+		}
+		// A 503 is Latchkey shedding load (hashing memory, or a Redis
+		// slower than its timeouts on a busy machine), no browser's doing,
+		// and its Retry-After says to try again.
+		r.Retries = append(r.Retries, fmt.Sprintf("%s %s → 503 (%s)", shed.Method, shed.Path, shed.Problem))
+		if attempt == 3 {
+			t.Errorf("Latchkey shed load in %d attempts: %v", attempt, r.Retries)
+			return
+		}
+		t.Logf("Latchkey shed load (%s %s → 503: %s); the scenario again, in a fresh tab", shed.Method, shed.Path, shed.Problem)
+	}
+	table.check(t, *r)
 }
 
 // observation is one of the five observations of a scenario: the token

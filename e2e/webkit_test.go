@@ -52,9 +52,10 @@ var webkitArgs = map[string][]string{
 	"webkit/itp":     {"--enable-itp"},
 }
 
-// seleniumClient is tebeka/selenium's HTTP client, set once: loopback
-// only, never an environment proxy, every command bounded.
-var seleniumClient sync.Once
+// seleniumClientOnce sets tebeka/selenium's HTTP client, a package
+// variable, once: loopback only, never an environment proxy, every command
+// bounded.
+var seleniumClientOnce sync.Once
 
 // webkit is the shared part of the WebKitGTK profiles: one X server (the
 // GTK MiniBrowser needs a display, even in automation mode), the proxy,
@@ -73,7 +74,7 @@ func startWebKitProfiles(tb testing.TB, d *deployment, ps []profile) *browserSet
 	requireBinary(tb, webkitDriverPath, "webkit2gtk-driver")
 	miniBrowser := requireBinary(tb, miniBrowserPath(), "libwebkit2gtk-4.1-0")
 	requireBinary(tb, xvfbPath, "xvfb")
-	seleniumClient.Do(func() {
+	seleniumClientOnce.Do(func() {
 		selenium.HTTPClient = &http.Client{
 			Timeout:   60 * time.Second,
 			Transport: &http.Transport{Proxy: nil, DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext},
