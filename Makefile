@@ -10,17 +10,19 @@ run:
 	./scripts/run.sh
 
 ## test: vet and lint, the whole suite under the race detector against a real Redis and
-## Chromium (seed corpora included), then each fuzz target briefly. The Redis
+## the three browser engines, Chromium, Firefox ESR and WebKitGTK (installed from
+## Debian's packages when missing: scripts/ensure-browsers.sh; seed corpora
+## included), then each fuzz target briefly. The Redis
 ## is a redis-server of its own on a free loopback port, stopped at the end;
 ## REDIS_ADDR=host:port uses that Redis instead (scripts/with-redis.sh)
 test: vet lint
-	./scripts/ensure-chromium.sh
+	./scripts/ensure-browsers.sh
 	./scripts/with-redis.sh sh -c '$(GO) test -race -count=1 -timeout 10m $$($(GO) list ./... | grep -v /e2e$$) && \
 		$(GO) test -race -count=1 -timeout 10m -v ./e2e/'
 	FUZZTIME=$${FUZZTIME:-4s} ./scripts/fuzz.sh
 	cd deploy && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 10m ./...
-# The browser suite runs verbosely so that the log shows Chromium's version
-# and every scenario; artifacts/e2e/ holds its screenshots and summary.
+# The browser suite runs verbosely so that the log shows each engine's version
+# and every scenario; artifacts/e2e/ holds its screenshots and matrix.md.
 
 ## lint: staticcheck, go mod tidy -diff and govulncheck on every module (the
 ## root, deploy/ and bench/peers/)
@@ -67,5 +69,5 @@ bench:
 ## page. Not part of `make test`.
 .PHONY: screenshot
 screenshot:
-	./scripts/ensure-chromium.sh
+	./scripts/ensure-browsers.sh
 	$(GO) test -tags screenshot -run '^TestScreenshot$$' -count=1 -v ./e2e/ -args -out docs/example-spa.png

@@ -566,7 +566,7 @@ var buildInputs = sync.OnceValues(func() ([]string, error) {
 })
 
 // keptOut are paths that must never reach a build context.
-var keptOut = []string{".git/config", "bin/latchkey", "artifacts/e2e/summary.md", "deploy/overlays/dev/kustomization.yaml", "api/server_test.go", "session/testdata/x", "scripts/run.sh"}
+var keptOut = []string{".git/config", "bin/latchkey", "artifacts/e2e/matrix.md", "deploy/overlays/dev/kustomization.yaml", "api/server_test.go", "session/testdata/x", "scripts/run.sh"}
 
 // checkDockerignore reports every build input the .dockerignore text
 // leaves out, and every path of keptOut it lets in, as Docker's own

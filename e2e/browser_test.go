@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,7 +35,7 @@ func chromiumBinary() (string, error) {
 		path = p
 	}
 	if _, err := exec.LookPath(path); err != nil {
-		return path, fmt.Errorf("no Chromium at %s (Debian package chromium; scripts/ensure-chromium.sh installs it): %w", path, err)
+		return path, fmt.Errorf("no Chromium at %s (Debian package chromium; scripts/ensure-browsers.sh installs it): %w", path, err)
 	}
 	return path, nil
 }
@@ -130,9 +131,9 @@ func startBrowser(tb testing.TB, execPath string, spec browserSpec, spkiHash str
 		chromedp.Flag("password-store", "basic"),
 		chromedp.Flag("use-mock-keychain", true),
 		chromedp.Flag("metrics-recording-only", true),
-		// Every *.test name is this machine; nothing else resolves, so a
-		// stray request cannot leave the loopback.
-		chromedp.Flag("host-resolver-rules", "MAP *.test 127.0.0.1, MAP * ~NOTFOUND"),
+		// No name resolves (a spec maps the test names to the loopback),
+		// so a stray request cannot leave the machine.
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND"),
 		chromedp.Flag("ignore-certificate-errors-spki-list", spkiHash),
 		chromedp.WindowSize(1280, 1024),
 		chromedp.CombinedOutput(out),
@@ -261,4 +262,55 @@ func tail(s string, n int) string {
 		return s
 	}
 	return "…" + s[len(s)-n:]
+}
+
+// startChromiumProfiles starts one Chromium per profile of ps, each with
+// the preferences and switches of its setting (chromiumSpecs).
+func startChromiumProfiles(tb testing.TB, d *deployment, ps []profile) *browserSet {
+	tb.Helper()
+	path := requireChromium(tb)
+	set := &browserSet{Version: chromiumVersion(tb, path), Tabs: make(map[string]func(testing.TB, string, time.Duration) browserTab)}
+	specs := chromiumSpecs()
+	for _, p := range ps {
+		spec, ok := specs[p.Name]
+		if !ok {
+			tb.Fatalf("no Chromium spec for profile %s", p.Name)
+		}
+		spec.Name = p.Name
+		// Every name of the run is this machine; nothing else resolves.
+		spec.Flags = maps.Clone(spec.Flags)
+		if spec.Flags == nil {
+			spec.Flags = make(map[string]any)
+		}
+		spec.Flags["host-resolver-rules"] = "MAP *" + d.HostSuffix() + " 127.0.0.1, MAP * ~NOTFOUND"
+		b := startBrowser(tb, path, spec, d.PKI.SPKIHash)
+		tb.Logf("%s: pid %d, DevTools product %s", p.Name, b.PID, b.Product)
+		set.Tabs[p.Name] = func(tb testing.TB, tag string, timeout time.Duration) browserTab {
+			return b.newTab(tb, tag, timeout)
+		}
+	}
+	return set
+}
+
+// cookieControls is the profile preference behind chrome://settings/cookies:
+// 0 allows third-party cookies, 1 blocks them, 2 blocks them in Incognito
+// only. This Chromium (156, headless) blocks them when the preference is
+// unset, so the "allowed" browser must set it.
+func cookieControls(mode int) map[string]any {
+	return map[string]any{"profile": map[string]any{"cookie_controls_mode": mode}}
+}
+
+// chromiumSpecs are the Chromium browsers of the suite, by profile name.
+// The phase-out one allows third-party cookies by the preference and
+// blocks them by the --test-third-party-cookie-phaseout switch, to show
+// which mechanism takes effect.
+func chromiumSpecs() map[string]browserSpec {
+	return map[string]browserSpec{
+		"chromium/3pc-allowed": {Prefs: cookieControls(2)},
+		"chromium/3pc-blocked": {Prefs: cookieControls(1)},
+		"chromium/3pc-phaseout": {
+			Prefs: cookieControls(2),
+			Flags: map[string]any{"test-third-party-cookie-phaseout": true},
+		},
+	}
 }

@@ -1,89 +1,138 @@
 // Package e2e is Latchkey's browser end-to-end suite. It proves the point
 // of the project: a page on one origin logs in against Latchkey on another
-// and the session cookie actually sticks, in a real browser, for the
-// deployments the README recommends, and fails in the ways browsers really
-// fail for the ones it warns against.
+// and the session cookie actually sticks, in real browsers of the three
+// engines SPAs ship to (Chromium, Firefox, WebKit), for the deployments
+// the README recommends, and fails in the ways each engine really fails
+// for the ones it warns against.
 //
 // # The deployment
 //
 // TestBrowser builds ./cmd/latchkey and runs `latchkey serve` as a process
 // on the test Redis (internal/redistest: REDIS_ADDR, default
 // 127.0.0.1:6379), with a fresh cookie key, an admin token and a generated
-// tenants file whose tenant IDs and hostnames carry a random run suffix R,
-// since the Redis is shared; Latchkey keeps its keys under a prefix of the
-// run's own (LATCHKEY_REDIS_PREFIX), deleted once it has stopped.
+// tenants file whose tenant IDs and host names carry a random run suffix
+// R, since the Redis is shared; Latchkey keeps its keys under a prefix of
+// the run's own (LATCHKEY_REDIS_PREFIX), deleted once it has stopped.
 // In front of it, on one loopback port P, a TLS front (certificate from a
 // CA made at test start) routes by Host as an ingress would:
 //
-//   - app.*.test serves the example SPA (examples/spa) configured for that
+//   - app.* serves the example SPA (examples/spa) configured for that
 //     host's API;
-//   - auth.*.test is reverse-proxied to Latchkey's plain-HTTP listener with
-//     the Host header preserved and no X-Forwarded-* header.
+//   - auth.* is reverse-proxied to Latchkey's plain-HTTP listener with the
+//     Host header preserved and no X-Forwarded-* header.
 //
-// Headless Chromium (Debian's /usr/bin/chromium) resolves every *.test
-// name to 127.0.0.1 (--host-resolver-rules; nothing else resolves) and
-// trusts the front's leaf by its SPKI hash
-// (--ignore-certificate-errors-spki-list), so pages run in secure
-// contexts on real-looking origins https://app.<site>:P:
+// Every name ends in -R.co.uk: a suffix on the Public Suffix List, since
+// WebKitGTK takes a name under an unlisted TLD such as .test for a site of
+// its own (see siteSuffix). None of them exists; every engine resolves
+// them to the front on 127.0.0.1 and nothing else: Chromium through
+// --host-resolver-rules, Firefox and WebKitGTK through a CONNECT proxy of
+// the suite that tunnels only those names to the front and refuses the
+// rest (their update checks and telemetry among it), so nothing leaves
+// the machine. Pages run in secure contexts on real-looking origins
+// https://app.<site>:P, each a tenant cookie policy:
 //
-//	page                 API                                       tenant
-//	app.acme-R.test   →  https://auth.acme-R.test:P/v1             lax: own hostname, SameSite=Lax (same site)
-//	app.beta-R.test   →  https://auth.latchkey.test:P/v1/t/chips   SameSite=None; Partitioned (cross-site)
-//	app.gamma-R.test  →  https://auth.latchkey.test:P/v1/t/nochips SameSite=None, not partitioned (cross-site)
-//	app.other-R.test  →  the chips tenant, which does not allow it
-//	app.evil-R.test   →  the nochips tenant, which does not allow it
+//	page                  API                                           tenant, policy
+//	app.acme-R.co.uk   →  https://auth.acme-R.co.uk:P/v1                lax: own hostname, SameSite=Lax (host-lax)
+//	app.beta-R.co.uk   →  https://auth.latchkey-R.co.uk:P/v1/t/chips    SameSite=None; Partitioned (none-partitioned)
+//	app.gamma-R.co.uk  →  https://auth.latchkey-R.co.uk:P/v1/t/nochips  SameSite=None (none)
+//	app.delta-R.co.uk  →  https://auth.latchkey-R.co.uk:P/v1/t/laxcross SameSite=Lax on the shared host (lax-cross-site)
+//	app.other-R.co.uk  →  the chips tenant, which does not allow it
+//	app.evil-R.co.uk   →  the nochips tenant, which does not allow it
 //
-// Three browsers with fresh profiles differ in third-party cookies (3PC):
-// "3pc-allowed" (profile preference profile.cookie_controls_mode=2),
-// "3pc-blocked" (cookie_controls_mode=1, a user blocking them) and
-// "3pc-phaseout" (mode 2 plus --test-third-party-cookie-phaseout). In
-// Chromium 156 both switches take effect: DevTools reports blocked
-// Set-Cookie lines with the reason UserPreferences or ThirdPartyPhaseout.
-// With the preference unset, this headless Chromium blocks 3PC, so the
-// allowed browser has to set it. Every scenario runs in a browser context
-// of its own (an incognito-like profile with its own cookie jar).
+// # The engine profiles
+//
+// Every scenario runs in each of seven profiles (engine_test.go), all on
+// the one deployment: one engine after another, each with six scenarios
+// in parallel (-parallel; LATCHKEY_E2E_PARALLEL=1 runs the engines at
+// once, which overlaps only their start-ups, since -parallel bounds the
+// scenarios either way):
+//
+//   - Chromium (Debian's chromium, driven over the DevTools protocol with
+//     chromedp; trusts the front's leaf by its SPKI hash): third-party
+//     cookies allowed (profile preference cookie_controls_mode 2),
+//     blocked by the user (1), and allowed by the preference but blocked
+//     by --test-third-party-cookie-phaseout. In Chromium 156 both switches
+//     take effect: DevTools reports blocked Set-Cookie lines with the
+//     reason UserPreferences or ThirdPartyPhaseout. Each scenario gets a
+//     browser context of its own (an incognito-like profile).
+//   - Firefox ESR (Debian's firefox-esr, headless, driven over WebDriver
+//     BiDi, which it speaks itself with --remote-debugging-port; Debian
+//     has no geckodriver): its default, Total Cookie Protection
+//     (network.cookie.cookieBehavior 5), and cross-site cookies blocked
+//     (1). Its profile holds the test CA, imported with certutil
+//     (libnss3-tools), and user.js with the cookie behaviour, the proxy
+//     and no background services. Each scenario gets a user context of
+//     its own (a container: its own cookie jar).
+//   - WebKitGTK (Debian's webkit2gtk-driver: WebKitWebDriver, the W3C
+//     WebDriver of the engine, driving MiniBrowser on an Xvfb display the
+//     suite starts, with tebeka/selenium as the client): MiniBrowser's
+//     default policy (no third-party cookies) and the same with
+//     Intelligent Tracking Prevention (--enable-itp), as Safari has it.
+//     It stands in for Safari, which has no CHIPS before 26.2. It trusts
+//     only the system's CA store, so sessions accept the front's
+//     certificate (acceptInsecureCerts). A WebKitWebDriver holds one
+//     session and a session is a MiniBrowser with an ephemeral data
+//     store, so each tab is a driver and a browser of its own.
 //
 // # What each scenario observes
 //
-// Five observations, all asserted and written as a table to
-// <module>/artifacts/e2e/summary.md next to a screenshot per scenario:
+// Five observations, each reduced to a token that the expectation table
+// (expectations.txt) holds per scenario and profile, and checked against
+// it, and written with what was seen in words to
+// <module>/artifacts/e2e/matrix.md, next to a screenshot per scenario and
+// profile and the observed table (expectations.observed.txt):
 //
-//  1. the request was sent: DevTools network events (the request, its
-//     preflight, the raw status from the network service), cross-checked
-//     against what the front passed to Latchkey from that tab (each tab
-//     tags its User-Agent);
+//  1. the request was sent: what the front passed to Latchkey from that
+//     tab (each tab tags its User-Agent), the preflight and the status,
+//     cross-checked against the engine's own network log where it keeps
+//     one (DevTools network events, BiDi network events);
 //  2. the response was readable by the page: window.latchkey's result
 //     (blocked, or the status), or the call log for the login form;
-//  3. the cookie was stored: the browser's cookie jar (Storage.getCookies),
-//     partitioned cookies and their partition key included, with DevTools'
-//     verdict on each Set-Cookie line when it was not;
+//  3. the cookie was stored: the engine's cookie jar where it shows one
+//     (Chromium's Storage.getCookies, with partition keys and DevTools'
+//     verdict on each Set-Cookie line; Firefox's BiDi storage.getCookies,
+//     in the page's partition and in the API host's own, which tells a
+//     cookie kept per top-level site from a first-party one); WebDriver
+//     shows WebKitGTK's cookies of the current page only, never the API
+//     host's, so there it is inferred from what the browser sent next:
+//     stored if the cookie went with the next me, cleared if it went with
+//     the call but not with the next me;
 //  4. the cookie was sent on the next call: me() as the page reads it, and
-//     the cookies DevTools says went with that request;
+//     whether the front saw the cookie go with it (DevTools must agree);
 //  5. the page shows the user: the text of #who.
 //
-// The scenarios: same-site Lax in host form (3PC allowed and blocked);
-// cross-site None+Partitioned in path form (allowed, blocked, phase-out),
-// which must all work; the same tenant without Partitioned, where login
-// reads 200 but the browser drops the cookie and me is 401 (and a control
-// with 3PC allowed, where it works); logout clearing the cookie,
-// partitioned too; a disallowed origin that cannot log in (preflight
-// refused, the POST never leaves) nor read me, even with the cookie sent;
-// text/plain and form-encoded logins (simple requests, no preflight) that
-// store nothing from allowed (415) and disallowed (403) pages; a login with
-// credentials 'same-origin', whose Set-Cookie the browser drops with no
-// reason reported; and log out everywhere from one browser context ending
-// the session of another, whose cookie stays in its jar but no longer
-// works.
+// The scenarios: a login through the page's form for each of the four
+// policies; logout clearing the cookie, partitioned too (the clearing
+// Set-Cookie must carry Partitioned); a disallowed origin that cannot log
+// in (preflight refused, the POST never leaves) nor read me, even where
+// the cookie goes with it; text/plain and form-encoded logins (simple
+// requests, no preflight) that store nothing from allowed (415) and
+// disallowed (403) pages; a login with credentials 'same-origin', whose
+// Set-Cookie the browser drops; and log out everywhere from one browser
+// context ending the session of another, whose cookie stays in its jar but
+// no longer works, on the partitioned and on the host-form tenant.
+//
+// # The table and the docs
+//
+// expectations.txt holds only observations: a row changes by copying the
+// observed one from a run, once the reason is understood. A complete run
+// (every scenario in every profile) also fails for a row it did not
+// observe, and renders docs/browsers.md, the users' table of which policy
+// works in which browser: it fails when the committed file differs (but
+// for the line naming the engines' versions), and LATCHKEY_E2E_WRITE_DOCS=1
+// writes it instead. The file is never edited by hand.
 //
 // # Running
 //
-// The suite is part of `go test ./...` (make test). Without Chromium or
-// Redis it skips, except under CI=true, where it fails.
-// LATCHKEY_E2E_CHROMIUM names another Chromium binary than
-// /usr/bin/chromium. Each scenario is
-// bounded by a 60 s deadline; everything listens on and talks to the
-// loopback only; the browsers and Latchkey are stopped by their PIDs at
-// the end, and checked to be gone.
+// The suite is part of `go test ./...` (make test, which first installs the
+// engines with scripts/ensure-browsers.sh). Without an engine, or Redis,
+// that part skips, except under CI=true, where it fails.
+// LATCHKEY_E2E_CHROMIUM and LATCHKEY_E2E_FIREFOX name other binaries than
+// Debian's. Each scenario is bounded by a deadline; everything listens on
+// and talks to the loopback only; every browser process, driver and Xvfb
+// is stopped by its PID when its engine's scenarios end, and checked to be
+// gone (children, and Firefox's re-parented crash helper, included), and
+// Latchkey at the end.
 //
 // # The README screenshot
 //

@@ -3,6 +3,7 @@ package e2e
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,9 +14,10 @@ import (
 
 // Tenant roles of the deployment.
 const (
-	tenantLax     = "lax"     // same-site: own hostname, SameSite=Lax, host form
-	tenantChips   = "chips"   // cross-site on the shared host: SameSite=None; Partitioned
-	tenantNoChips = "nochips" // the same without Partitioned
+	tenantLax     = "lax"      // same-site: own hostname, SameSite=Lax, host form
+	tenantChips   = "chips"    // cross-site on the shared host: SameSite=None; Partitioned
+	tenantNoChips = "nochips"  // the same without Partitioned
+	tenantLaxX    = "laxcross" // cross-site on the shared host, SameSite=Lax: what must fail
 )
 
 // Page roles: one SPA host each, configured for one tenant's API.
@@ -25,12 +27,7 @@ const (
 	pageGamma = "gamma" // https://app.gamma-R.test → nochips (path form, cross-site)
 	pageOther = "other" // https://app.other-R.test → chips, an origin it does not allow
 	pageEvil  = "evil"  // https://app.evil-R.test  → nochips, an origin it does not allow
-)
-
-// Browser roles: third-party cookies allowed or blocked.
-const (
-	browser3PCAllowed = "3pc-allowed"
-	browser3PCBlocked = "3pc-blocked"
+	pageDelta = "delta" // https://app.delta-R.test → laxcross (path form, cross-site)
 )
 
 // page is one SPA origin of the deployment.
@@ -43,46 +40,67 @@ type page struct {
 }
 
 // deployment is the whole system under test: Latchkey on Redis behind the
-// TLS front, the SPA origins, the tenants and the browsers.
+// TLS front, the SPA origins and the tenants. The browsers of every engine
+// share it; each engine starts its own (see engines).
 type deployment struct {
 	Run      string // random suffix of this run's tenants and sites
 	Password string // every test user's password
 	Front    *front
+	Proxy    *connectProxy // how Firefox and WebKitGTK reach the front
+	PKI      *testPKI
 	Latchkey *proctest.Latchkey
 	Tenants  map[string]tenantConfig
 	Pages    map[string]page
-	Browsers map[string]*browser
-	Version  string // chromium --version
 }
+
+// siteSuffix is the public suffix of every test site. It must be on the
+// Public Suffix List: WebKitGTK (libsoup, through libpsl) finds no
+// registrable domain under a TLD the list lacks, such as .test, and then
+// takes each host name for a site of its own, so that auth.acme.test and
+// app.acme.test would be cross-site to it (unless ITP is on), while
+// Chromium and Firefox take acme.test for their site. co.uk is in the
+// list's ICANN section, which every engine's copy carries. The names exist
+// nowhere: each carries the run's random suffix, and every engine resolves
+// them to the front on 127.0.0.1 only (Chromium's --host-resolver-rules,
+// the e2e proxy for the others), and nothing else at all.
+const siteSuffix = "co.uk"
+
+// HostSuffix is what ends every host name of the run: "-R.co.uk".
+func (d *deployment) HostSuffix() string { return "-" + d.Run + "." + siteSuffix }
 
 // User returns the tenant's main test user.
 func (d *deployment) User(tenant string) string { return d.Tenants[tenant].Users[0].Name }
 
-// newDeployment builds and starts everything; tb's cleanups stop it all.
-// browsers maps a browser role to its spec.
-func newDeployment(tb testing.TB, browsers map[string]browserSpec) *deployment {
+// newDeployment builds and starts everything but the browsers; tb's
+// cleanups stop it all.
+func newDeployment(tb testing.TB) *deployment {
 	tb.Helper()
 	start := time.Now()
-	chromium := requireChromium(tb)
 	rc := redistest.Client(tb) // fails under CI=true, skips elsewhere, when Redis is missing
+	// Build Latchkey while the rest is set up.
+	proctest.PrebuildLatchkey()
 
 	d := &deployment{
 		Run:      randHex(tb, 3),
 		Password: rand.Text(),
 		Tenants:  make(map[string]tenantConfig),
 		Pages:    make(map[string]page),
-		Browsers: make(map[string]*browser),
 	}
 	d.Front = listenFront(tb)
-	site := func(name string) string { return name + "-" + d.Run + ".test" }
-	sharedAuth := "auth.latchkey.test"
+	d.Proxy = startProxy(tb, d.Front.Port, d.HostSuffix())
+	site := func(name string) string { return name + d.HostSuffix() }
+	sharedAuth := "auth." + site("latchkey")
 	origin := func(s string) string { return d.Front.Origin("app." + s) }
 
 	users := func(prefix string) []testUser {
 		// The first user is for the scenarios that leave other sessions
 		// alone; "everywhere" ends all of its user's sessions, so it gets
-		// one of its own.
-		return []testUser{{prefix, d.Password}, {prefix + "-all", d.Password}}
+		// one of its own per engine profile (it runs in each at once).
+		us := []testUser{{prefix, d.Password}}
+		for _, p := range profiles() {
+			us = append(us, testUser{everywhereUser(prefix, p.Name), d.Password})
+		}
+		return us
 	}
 	d.Tenants[tenantLax] = tenantConfig{
 		ID: "e2e-lax-" + d.Run, Origins: []string{origin(site("acme"))},
@@ -96,6 +114,10 @@ func newDeployment(tb testing.TB, browsers map[string]browserSpec) *deployment {
 		ID: "e2e-nochips-" + d.Run, Origins: []string{origin(site("gamma"))},
 		SameSite: "none", Partitioned: false, Users: users("cy"),
 	}
+	d.Tenants[tenantLaxX] = tenantConfig{
+		ID: "e2e-laxcross-" + d.Run, Origins: []string{origin(site("delta"))},
+		SameSite: "lax", Users: users("dee"),
+	}
 	pathForm := func(tenant string) string {
 		return d.Front.Origin(sharedAuth) + "/v1/t/" + d.Tenants[tenant].ID
 	}
@@ -105,28 +127,23 @@ func newDeployment(tb testing.TB, browsers map[string]browserSpec) *deployment {
 		{pageGamma, site("gamma"), pathForm(tenantNoChips), tenantNoChips},
 		{pageOther, site("other"), pathForm(tenantChips), tenantChips},
 		{pageEvil, site("evil"), pathForm(tenantNoChips), tenantNoChips},
+		{pageDelta, site("delta"), pathForm(tenantLaxX), tenantLaxX},
 	} {
 		host := "app." + p.site
 		d.Pages[p.role] = page{Host: host, URL: d.Front.Origin(host) + "/", Origin: d.Front.Origin(host), API: p.api, Tenant: d.Tenants[p.tenant]}
 	}
 
-	pki := newPKI(tb, []string{
-		"*." + site("acme"), "*." + site("beta"), "*." + site("gamma"), "*." + site("other"), "*." + site("evil"), "*.latchkey.test",
-	})
-	tenantsFile := writeTenantsFile(tb, []tenantConfig{d.Tenants[tenantLax], d.Tenants[tenantChips], d.Tenants[tenantNoChips]})
-
-	// Build Latchkey while the browsers start.
-	proctest.PrebuildLatchkey()
-	d.Version = chromiumVersion(tb, chromium)
-	for role, spec := range browsers {
-		spec.Name = role
-		d.Browsers[role] = startBrowser(tb, chromium, spec, pki.SPKIHash)
+	var names []string
+	for _, s := range []string{"acme", "beta", "gamma", "other", "evil", "delta"} {
+		names = append(names, "*."+site(s))
 	}
+	d.PKI = newPKI(tb, append(names, "*."+site("latchkey")))
+	tenantsFile := writeTenantsFile(tb, []tenantConfig{d.Tenants[tenantLax], d.Tenants[tenantChips], d.Tenants[tenantNoChips], d.Tenants[tenantLaxX]})
 
 	// Latchkey keeps everything under a prefix of this run's own, deleted
 	// once it has stopped (cleanups run last-in first-out); the checks,
 	// registered first, run after that: the Redis may be a developer's.
-	for _, tn := range []string{tenantLax, tenantChips, tenantNoChips} {
+	for _, tn := range []string{tenantLax, tenantChips, tenantNoChips, tenantLaxX} {
 		redistest.LeavesNoKeyWith(tb, rc, d.Tenants[tn].ID)
 	}
 	prefix := redistest.Prefix(tb, rc)
@@ -142,10 +159,17 @@ func newDeployment(tb testing.TB, browsers map[string]browserSpec) *deployment {
 		}
 		d.Front.AddApp(p.Host, h)
 	}
-	d.Front.Serve(tb, pki.Cert, d.Latchkey.Public)
-	tb.Logf("deployment %s up in %v: front https://*.test:%d, latchkey public %s admin %s, Redis %s",
-		d.Run, time.Since(start).Round(time.Millisecond), d.Front.Port, d.Latchkey.Public, d.Latchkey.Admin, redistest.Addr())
+	d.Front.Serve(tb, d.PKI.Cert, d.Latchkey.Public)
+	tb.Logf("deployment %s up in %v: front https://*%s:%d, proxy %s, latchkey public %s admin %s, Redis %s",
+		d.Run, time.Since(start).Round(time.Millisecond), d.HostSuffix(), d.Front.Port, d.Proxy.Addr(), d.Latchkey.Public, d.Latchkey.Admin, redistest.Addr())
 	return d
+}
+
+// everywhereUser is the user that "log out everywhere" signs in as in
+// profile: every profile has its own, since that scenario ends all of its
+// user's sessions and the profiles run at once.
+func everywhereUser(prefix, profile string) string {
+	return prefix + "-all-" + strings.ReplaceAll(profile, "/", "-")
 }
 
 func randHex(tb testing.TB, n int) string {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -44,6 +45,9 @@ type frontHit struct {
 	Cookies   []string // names of the cookies sent
 	Status    int
 	SetCookie []string
+	// Problem is the body of a 5xx answer (Latchkey's problem detail),
+	// which says what went wrong on its side.
+	Problem string
 }
 
 // listenFront reserves the front's loopback port. The port is needed before
@@ -149,6 +153,12 @@ func (f *front) record(res *http.Response) {
 		h.Cookies = append(h.Cookies, c.Name)
 	}
 	h.SetCookie = slices.Clone(res.Header.Values("Set-Cookie"))
+	if res.StatusCode >= 500 {
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+		res.Body.Close()
+		res.Body = io.NopCloser(bytes.NewReader(b))
+		h.Problem = string(b[:min(len(b), 2048)])
+	}
 	f.mu.Lock()
 	f.hits = append(f.hits, h)
 	f.mu.Unlock()
@@ -171,6 +181,17 @@ func (f *front) HitsOf(tag, origin, method, path string) []frontHit {
 		}
 	}
 	return out
+}
+
+// Shed returns a 503 that Latchkey answered to a tab whose tag starts
+// with prefix, if any.
+func (f *front) Shed(prefix string) (frontHit, bool) {
+	for _, h := range f.Hits() {
+		if h.Status == http.StatusServiceUnavailable && strings.Contains(h.UserAgent, " "+uaTag(prefix)) {
+			return h, true
+		}
+	}
+	return frontHit{}, false
 }
 
 func hostOnly(hostport string) string {

@@ -49,6 +49,7 @@ func (b *browser) newTab(tb testing.TB, tag string, timeout time.Duration) *tab 
 		cancel()
 	})
 	rec := newNetRecorder()
+	rec.Cookies = true
 	if err := chromedp.Listen(dctx, rec.handle); err != nil {
 		tb.Fatalf("%s: open tab: %v", b.Name, err)
 	}
@@ -64,9 +65,12 @@ func uaTag(tag string) string { return "latchkey-e2e/" + tag }
 
 func isCanceled(err error) bool { return errors.Is(err, context.Canceled) }
 
-// open loads the SPA at url and waits for the call to /me that the page
+// Tag is the tab's User-Agent suffix.
+func (t *tab) Tag() string { return t.tag }
+
+// Open loads the SPA at url and waits for the call to /me that the page
 // makes on load to be logged.
-func (t *tab) open(tb testing.TB, url string) {
+func (t *tab) Open(tb testing.TB, url string) {
 	tb.Helper()
 	err := chromedp.Do(t.ctx,
 		chromedp.Navigate(url),
@@ -77,73 +81,60 @@ func (t *tab) open(tb testing.TB, url string) {
 	}
 }
 
-// callResult is what every window.latchkey function resolves to.
-type callResult struct {
-	OK      bool              `json:"ok"`
-	Status  int               `json:"status"`
-	Blocked bool              `json:"blocked"`
-	Error   string            `json:"error"`
-	Body    json.RawMessage   `json:"body"`
-	Headers map[string]string `json:"headers"`
-}
-
-// Outcome is the result as the page saw it: the status, or blocked.
-func (r callResult) Outcome() string {
-	if r.Blocked {
-		return "blocked (" + r.Error + ")"
-	}
-	return fmt.Sprint(r.Status)
-}
-
-// eval awaits the promise of a window.latchkey call, e.g.
-// `window.latchkey.me()`.
-func (t *tab) eval(tb testing.TB, expr string) callResult {
+// EvalJSON evaluates expr, awaits it, and returns its JSON.
+func (t *tab) EvalJSON(tb testing.TB, expr string) string {
 	tb.Helper()
-	r, err := chromedp.Run(t.ctx, chromedp.Evaluate[callResult](expr, chromedp.EvalAwaitPromise))
+	r, err := chromedp.Run(t.ctx, chromedp.Evaluate[string](jsonOf(expr), chromedp.EvalAwaitPromise))
 	if err != nil {
 		tb.Fatalf("evaluate %s: %v", expr, err)
 	}
 	return r
 }
 
-// who returns the text of #who, waiting up to 2 s for it to contain want
-// (the page updates it right after the call's promise settles).
-func (t *tab) who(tb testing.TB, want string) string {
+// Type types text into the element css selects, key by key.
+func (t *tab) Type(tb testing.TB, css, text string) {
 	tb.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		s, err := chromedp.Run(t.ctx, chromedp.Text(chromedp.CSS("#who")))
-		if err != nil {
-			tb.Fatalf("#who: %v", err)
-		}
-		s = strings.TrimSpace(s)
-		if strings.Contains(s, want) || time.Now().After(deadline) {
-			return s
-		}
-		time.Sleep(25 * time.Millisecond)
+	if err := chromedp.Do(t.ctx, chromedp.SendKeys(chromedp.CSS(css), text)); err != nil {
+		tb.Fatalf("type into %s: %v", css, err)
 	}
 }
 
-// cookies returns the cookies named name in the tab's browser context, from
+// Click clicks the element css selects.
+func (t *tab) Click(tb testing.TB, css string) {
+	tb.Helper()
+	if err := chromedp.Do(t.ctx, chromedp.Click(chromedp.CSS(css))); err != nil {
+		tb.Fatalf("click %s: %v", css, err)
+	}
+}
+
+// Jar returns the cookies named name in the tab's browser context, from
 // the browser's cookie jar (Storage.getCookies on the browser endpoint):
 // partitioned cookies included, with their partition keys.
-func (t *tab) cookies(tb testing.TB, name string) []*network.Cookie {
+func (t *tab) Jar(tb testing.TB, name, _ string) ([]jarCookie, bool) {
 	tb.Helper()
 	res, err := chromedp.CallBrowser(t.ctx, storage.GetCookies, storage.GetCookiesParams{BrowserContextID: t.bcid})
 	if err != nil {
 		tb.Fatalf("Storage.getCookies: %v", err)
 	}
-	var out []*network.Cookie
+	var out []jarCookie
 	for _, c := range res.Cookies {
-		if c.Name == name {
-			out = append(out, c)
+		if c.Name != name {
+			continue
 		}
+		jc := jarCookie{Name: c.Name, Domain: c.Domain, SameSite: strings.ToLower(string(c.SameSite)), Secure: c.Secure, HTTPOnly: c.HTTPOnly}
+		if c.PartitionKey != nil {
+			jc.PartitionKey = c.PartitionKey.TopLevelSite
+		}
+		out = append(out, jc)
 	}
-	return out
+	return out, true
 }
 
-// screenshot saves a full-page PNG of the tab to path.
-func (t *tab) screenshot(tb testing.TB, path string) {
+// Net returns the DevTools network log of the tab.
+func (t *tab) Net() *netRecorder { return t.net }
+
+// Screenshot saves a full-page PNG of the tab to path.
+func (t *tab) Screenshot(tb testing.TB, path string) {
 	tb.Helper()
 	png, err := chromedp.Run(t.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
@@ -153,35 +144,6 @@ func (t *tab) screenshot(tb testing.TB, path string) {
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		tb.Errorf("screenshot: %v", err)
 	}
-}
-
-// describeCookie summarises a stored cookie's attributes.
-func describeCookie(c *network.Cookie) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s on %s; SameSite=%s", c.Name, c.Domain, orNone(string(c.SameSite)))
-	if c.Secure {
-		b.WriteString("; Secure")
-	}
-	if c.HTTPOnly {
-		b.WriteString("; HttpOnly")
-	}
-	if c.PartitionKey != nil {
-		fmt.Fprintf(&b, "; Partitioned (key %s", c.PartitionKey.TopLevelSite)
-		if c.PartitionKey.HasCrossSiteAncestor {
-			b.WriteString(", cross-site ancestor")
-		}
-		b.WriteString(")")
-	} else {
-		b.WriteString("; unpartitioned")
-	}
-	return b.String()
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "(unset)"
-	}
-	return s
 }
 
 // netRequest is what DevTools reported about one request of the tab.
@@ -228,6 +190,11 @@ func (r *netRequest) Settled() bool {
 
 // netRecorder keeps the Network events of one tab, by request ID.
 type netRecorder struct {
+	// Cookies reports whether the log's cookie lists are the engine's
+	// truth (DevTools'), so that the suite fails when they disagree with
+	// the front's; Firefox's BiDi events list no partitioned cookie.
+	Cookies bool
+
 	mu    sync.Mutex
 	byID  map[network.RequestID]*netRequest
 	order []network.RequestID
@@ -383,19 +350,16 @@ func (n *netRecorder) dump() string {
 }
 
 // artifactsDir returns <module root>/artifacts/e2e (git-ignored through
-// /artifacts/), created, without the screenshots and summary of a
+// /artifacts/), created anew: without the screenshots and tables of a
 // previous run.
 func artifactsDir(tb testing.TB) string {
 	tb.Helper()
 	dir := filepath.Join(proctest.ModuleRoot(tb), "artifacts", "e2e")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.RemoveAll(dir); err != nil {
 		tb.Fatalf("artifacts: %v", err)
 	}
-	old, _ := filepath.Glob(filepath.Join(dir, "*.png"))
-	for _, f := range append(old, filepath.Join(dir, "summary.md")) {
-		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
-			tb.Fatalf("artifacts: %v", err)
-		}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatalf("artifacts: %v", err)
 	}
 	return dir
 }

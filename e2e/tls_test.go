@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/pem"
 	"math/big"
 	"testing"
 	"time"
@@ -24,11 +25,16 @@ type testPKI struct {
 	// SPKIHash is the base64 SHA-256 of the leaf's SubjectPublicKeyInfo,
 	// the form --ignore-certificate-errors-spki-list takes.
 	SPKIHash string
+	// CAPEM is the CA certificate in PEM, for a browser's trust store
+	// (Firefox's, through certutil).
+	CAPEM []byte
 }
 
 // newPKI makes a CA and a leaf for dnsNames (wildcards allowed), valid from
-// an hour ago for one day. Nothing is written to disk: Chromium trusts the
-// leaf by its SPKI hash, not through a trust store.
+// an hour ago for one day. Nothing is written to disk here: Chromium trusts
+// the leaf by its SPKI hash, Firefox the CA once imported into its profile,
+// and WebKitGTK, which reads only the system's trust store, is told to
+// accept the front's certificate (acceptInsecureCerts).
 func newPKI(tb testing.TB, dnsNames []string) *testPKI {
 	tb.Helper()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -81,6 +87,7 @@ func newPKI(tb testing.TB, dnsNames []string) *testPKI {
 		Cert:     tls.Certificate{Certificate: [][]byte{leafDER, caDER}, PrivateKey: leafKey, Leaf: leaf},
 		Leaf:     leaf,
 		SPKIHash: base64.StdEncoding.EncodeToString(sum[:]),
+		CAPEM:    pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
 	}
 }
 
