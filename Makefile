@@ -24,7 +24,8 @@ test: vet lint
 # The browser suite runs verbosely so that the log shows each engine's version
 # and every scenario; artifacts/e2e/ holds its screenshots and matrix.md.
 
-## lint: staticcheck, go mod tidy -diff and govulncheck on both modules
+## lint: staticcheck, go mod tidy -diff and govulncheck on every module (the
+## root, deploy/ and bench/peers/)
 ## (scripts/lint.sh; the tools run by version from the Go module proxy)
 lint:
 	GO=$(GO) ./scripts/lint.sh
@@ -34,6 +35,7 @@ vet:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags bench,screenshot ./bench/ ./e2e/
+	cd bench/peers && $(GO) vet ./...
 
 ## build: bin/latchkey, static, as the image holds it (scripts/build.sh, the
 ## script the Dockerfile's build stage runs; VERSION=v1.2.3 sets what
@@ -47,14 +49,17 @@ build:
 image-build-check:
 	cd deploy && $(GO) run ./cmd/image-build-check
 
-## bench: the performance benchmark, not part of `make test` (about seven
+## bench: the performance benchmark, not part of `make test` (about ten
 ## minutes): micro-benchmarks of the cookie codec, the session lookup and
-## the CORS decision, then Latchkey, a bare handler and Redis as processes
-## on loopback under load; the report goes to stdout and to
+## the CORS decision, then Latchkey (as shipped and at warn), a bare
+## handler, two peer stacks (bench/peers) and Redis as processes on
+## loopback, the saturating cases driven by Debian's wrk (installed when
+## missing, scripts/ensure-wrk.sh); the report goes to stdout and to
 ## artifacts/bench/latest.md. Settings: BENCH_CONNS, BENCH_DURATION,
 ## BENCH_ROUNDS and more, see bench/README.md.
 .PHONY: bench
 bench:
+	./scripts/ensure-wrk.sh
 	$(GO) test -run '^$$' -bench . -benchmem ./session/ ./api/
 	$(GO) test -tags bench -run '^TestBench$$' -count=1 -v -timeout 60m ./bench/
 

@@ -258,7 +258,7 @@ func BenchmarkCookieValues(b *testing.B) {
 		strings.Repeat("A", 128)+"; csrftoken=0123456789abcdef")
 	b.ReportAllocs()
 	for b.Loop() {
-		if vs := cookieValues(req, t); len(vs) != 1 {
+		if vs := cookieValues(nil, req, t); len(vs) != 1 {
 			b.Fatalf("cookieValues = %q, want one value", vs)
 		}
 	}

@@ -29,6 +29,12 @@ type policy struct {
 	tenant  *session.Tenant
 	allowed map[string]bool // t.Origins, for refuseForeign
 	h       http.Handler
+	// cors is h's CORS layers alone, around corsPassed, and inner what
+	// they pass requests on to: see corsanswers.go, which answers
+	// requests from the tenant's origins as they did before.
+	cors, inner http.Handler
+	answers     corsAnswers
+	metrics     tenantHandles // the tenant's request metrics, resolved once
 }
 
 // policySet is the immutable lookup table swapped atomically on change.
@@ -131,10 +137,13 @@ func (s *Server) newPolicy(t session.Tenant) (*policy, error) {
 	for _, o := range t.Origins {
 		allowed[o] = true
 	}
+	inner := cop.Handler(s.tenantRoutes)
 	return &policy{
 		tenant:  &t,
 		allowed: allowed,
-		h:       preflightVary(mw.Wrap(cop.Handler(s.tenantRoutes))),
+		h:       preflightVary(mw.Wrap(inner)),
+		cors:    preflightVary(mw.Wrap(corsPassed)),
+		inner:   inner,
 	}, nil
 }
 

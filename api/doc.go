@@ -4,7 +4,10 @@
 // Every tenant gets one immutable policy built from its origin list alone:
 // jub0bs/cors answers preflights and adds CORS headers to every response,
 // then net/http's CrossOriginProtection refuses state-changing requests from
-// origins outside the list, then the routes run. When tenants change, only
+// origins outside the list, then the routes run. What jub0bs/cors answers
+// a tenant's own origins is remembered by the policy and replayed
+// (corsanswers.go), since every page load sends it the same few inputs.
+// When tenants change, only
 // their policies are built, and a new set sharing the others is swapped in
 // atomically (UpdateTenants); there is never one origin list shared by all
 // tenants. The tenant is resolved from the URL

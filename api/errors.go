@@ -328,6 +328,7 @@ var (
 	hdrJSON        = []string{"application/json"}
 	hdrNoSniff     = []string{"nosniff"}
 	hdrNoStore     = []string{"no-store"}
+	hdrVaryOrigin  = []string{"Origin"}
 )
 
 func writeProblem(w http.ResponseWriter, p problem) {

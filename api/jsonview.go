@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -14,15 +15,23 @@ import (
 // (FuzzSessionViewJSON checks it): the same field order, the same
 // HTML-safe escaping, RFC 3339 times and the trailing newline.
 
-func writeView(w http.ResponseWriter, status int, v sessionView) {
+// viewBufs holds the buffers views are encoded into: a Write must not
+// retain what it is given (io.Writer), so a buffer is free again as soon
+// as Write returns.
+var viewBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+func writeView(w http.ResponseWriter, status int, v *sessionView) {
 	h := w.Header()
 	h["Content-Type"] = hdrJSON
 	h["X-Content-Type-Options"] = hdrNoSniff
 	w.WriteHeader(status)
-	w.Write(v.appendJSON(make([]byte, 0, 384)))
+	bp := viewBufs.Get().(*[]byte)
+	*bp = v.appendJSON((*bp)[:0])
+	w.Write(*bp)
+	viewBufs.Put(bp)
 }
 
-func (v sessionView) appendJSON(b []byte) []byte {
+func (v *sessionView) appendJSON(b []byte) []byte {
 	b = append(b, `{"user":{"username":`...)
 	b = appendJSONString(b, v.User.Username)
 	b = append(b, `},"session":`...)
@@ -30,7 +39,7 @@ func (v sessionView) appendJSON(b []byte) []byte {
 	return append(b, "}\n"...)
 }
 
-func (i sessionInfo) appendJSON(b []byte) []byte {
+func (i *sessionInfo) appendJSON(b []byte) []byte {
 	b = append(b, `{"id":`...)
 	b = appendJSONString(b, i.ID)
 	b = appendJSONTime(append(b, `,"created_at":`...), i.CreatedAt)

@@ -3,10 +3,12 @@ package api
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -125,15 +127,67 @@ func (m *metrics) handles(k obsKey) obsHandles {
 	return h
 }
 
-// observe records one answered request.
-func (m *metrics) observe(listener string, r *http.Request, route string, status int, tenant session.TenantID, d time.Duration) {
+// tenantHandles caches the request metrics' children of one tenant's
+// requests on the public listener, by the rest of their label set. Unlike
+// metrics.handles, a lookup takes no lock, only an atomic load: the read
+// lock's counter, written by every request on every core, was most of what
+// a lookup cost under load. A change copies the map, which holds at most
+// maxTenantHandles entries (the routes, methods and statuses one tenant's
+// requests see); past that, lookups go to metrics.handles.
+type tenantHandles struct {
+	m  atomic.Pointer[map[tenantObsKey]obsHandles]
+	mu sync.Mutex
+}
+
+type tenantObsKey struct {
+	route, method string
+	status        int
+}
+
+const maxTenantHandles = 256
+
+func (t *tenantHandles) get(m *metrics, k obsKey) obsHandles {
+	tk := tenantObsKey{k.route, k.method, k.status}
+	cur := t.m.Load()
+	if cur != nil {
+		if h, ok := (*cur)[tk]; ok {
+			return h
+		}
+	}
+	h := m.handles(k)
+	if cur != nil && len(*cur) >= maxTenantHandles {
+		return h
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	next := map[tenantObsKey]obsHandles{}
+	if cur := t.m.Load(); cur != nil {
+		if len(*cur) >= maxTenantHandles {
+			return h
+		}
+		next = maps.Clone(*cur)
+	}
+	next[tk] = h
+	t.m.Store(&next)
+	return h
+}
+
+// observe records one answered request; th, when not nil, holds the
+// children of its tenant's requests on the public listener.
+func (m *metrics) observe(th *tenantHandles, listener string, r *http.Request, route string, status int, tenant session.TenantID, d time.Duration) {
 	if route == "" {
 		route = "unmatched"
 	}
-	h := m.handles(obsKey{listener, route, methodLabel(r.Method), status, tenant})
+	k := obsKey{listener, route, methodLabel(r.Method), status, tenant}
+	var h obsHandles
+	if th != nil {
+		h = th.get(m, k)
+	} else {
+		h = m.handles(k)
+	}
 	h.requests.Inc()
 	h.duration.Observe(d.Seconds())
-	if tenant != "" && r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" && status == http.StatusForbidden {
+	if status == http.StatusForbidden && tenant != "" && r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 		m.preflightRefused.WithLabelValues(string(tenant)).Inc()
 		if strings.HasSuffix(r.URL.Path, "/login") {
 			m.logins.WithLabelValues(string(tenant), loginCORS).Inc()

@@ -43,6 +43,11 @@ type reqInfo struct {
 	labels map[string]string
 	rctx   chi.Context
 	sw     statusWriter
+	// Backing arrays, so that the request allocates none of its own:
+	// X-Request-Id's value, and the route patterns chi records (the
+	// tenant routes nest one level).
+	idValue  [1]string
+	patterns [1]string
 }
 
 type reqInfoKey struct{}
@@ -128,13 +133,15 @@ func (s *Server) instrument(listener string, routing bool) func(http.Handler) ht
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			id := newRequestID()
-			w.Header()["X-Request-Id"] = []string{id}
 			ri := &reqInfo{Context: r.Context(), routing: routing, id: id}
+			ri.idValue[0] = id
+			w.Header()["X-Request-Id"] = ri.idValue[:] // len == cap: an Add copies it
+			ri.rctx.RoutePatterns = ri.patterns[:0]
 			ri.sw.ResponseWriter = w
 			sw := &ri.sw
 			next.ServeHTTP(sw, r.WithContext(ri))
 			route := ri.route
-			if route == "" {
+			if route == "" && !routing { // the public listener labels its own routes
 				if rc := chi.RouteContext(r.Context()); rc != nil {
 					route = rc.RoutePattern()
 				}
@@ -148,22 +155,37 @@ func (s *Server) instrument(listener string, routing bool) func(http.Handler) ht
 				tenant = ri.tenant.ID
 			}
 			d := time.Since(start)
-			s.metrics.observe(listener, r, route, status, tenant, d)
+			var th *tenantHandles
+			if ri.policy != nil {
+				th = &ri.policy.metrics
+			}
+			s.metrics.observe(th, listener, r, route, status, tenant, d)
 			// Check first: the attributes (the client address in particular)
 			// cost work on the hot path even when the line is dropped.
 			if !s.log.Enabled(r.Context(), slog.LevelInfo) {
 				return
 			}
-			s.log.InfoContext(r.Context(), "request",
-				"request_id", id,
-				"listener", listener,
-				"tenant", string(tenant),
-				"method", methodLabel(r.Method),
-				"route", route,
-				"status", status,
-				"duration_ms", float64(d.Microseconds())/1000,
-				"client_ip", s.clientIP(r),
-			)
+			// InfoContext's record, but for its caller's pc (only a handler
+			// with AddSource reads it), built without the stack walk, the
+			// boxing of each value into an any and a second reading of the
+			// clock; and no record at all for a handler that takes the
+			// fields (see requestline.go).
+			line := RequestLine{
+				Time:       start.Add(d),
+				RequestID:  id,
+				Listener:   listener,
+				Tenant:     string(tenant),
+				Method:     methodLabel(r.Method),
+				Route:      route,
+				Status:     status,
+				DurationMS: float64(d.Microseconds()) / 1000,
+				ClientIP:   s.clientAddr(r),
+			}
+			if h, ok := s.log.Handler().(RequestLineHandler); ok {
+				_ = h.HandleRequestLine(r.Context(), line)
+			} else {
+				_ = s.log.Handler().Handle(r.Context(), line.Record())
+			}
 		})
 	}
 }

@@ -292,13 +292,19 @@ func unescapeParam(r *http.Request, v string) string {
 }
 
 func (s *Server) serveTenant(w http.ResponseWriter, r *http.Request, p *policy) {
-	if len(r.Header.Values("Origin")) > 1 {
+	origin := r.Header["Origin"]
+	switch {
+	case len(origin) > 1:
 		// Browsers send one Origin. jub0bs/cors and CrossOriginProtection
 		// both read the first line only, so "allowed, then evil" would be
 		// granted; refuse the request before either sees it.
 		w.Header().Add("Vary", "Origin")
 		s.writeError(w, r, errorf(kindBadRequest, "several Origin headers"))
 		return
+	case len(origin) == 1 && p.allowed[origin[0]]:
+		if k, ok := corsKeyOf(r, origin[0]); ok && p.serveCORS(w, r, k) {
+			return
+		}
 	}
 	p.h.ServeHTTP(w, r)
 }
@@ -318,7 +324,11 @@ func routeLabels(routes chi.Routes, prefix string) map[string]string {
 // handleUnknownTenant fails closed: no CORS headers, so no origin can read
 // even the error. Vary still says the answer could depend on Origin.
 func (s *Server) handleUnknownTenant(w http.ResponseWriter, r *http.Request) {
-	w.Header()["Vary"] = append(w.Header()["Vary"], "Origin")
+	if h := w.Header(); h["Vary"] == nil {
+		h["Vary"] = hdrVaryOrigin
+	} else {
+		h["Vary"] = append(h["Vary"], "Origin")
+	}
 	writeCanned(w, problemUnknownTenant)
 }
 
@@ -393,9 +403,15 @@ func (s *Server) Admin() http.Handler {
 
 // noStore keeps every answer out of shared and browser caches: they carry
 // sessions, users or per-origin CORS headers (CORS.md R1.11).
+//
+// Answers to OPTIONS (preflights above all) go without: RFC 9110 §9.3.7
+// makes them uncacheable whatever they say, and each header line costs
+// net/http a copy, a sort and a write on every preflight.
 func noStore(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header()["Cache-Control"] = hdrNoStore
+		if r.Method != http.MethodOptions {
+			w.Header()["Cache-Control"] = hdrNoStore
+		}
 		next.ServeHTTP(w, r)
 	})
 }

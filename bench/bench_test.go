@@ -3,22 +3,28 @@
 // Package bench is Latchkey's performance benchmark: `make bench`, never
 // part of `go test ./...` (the bench build tag keeps it out).
 //
-// TestBench builds Latchkey and a bare handler (bench/bare), starts its own
-// Redis servers and every process on loopback (internal/proctest), seeds
-// tenants, users and sessions through an in-process session.Manager with
-// the same cookie keys, drives load with the Go load generator of
-// load_test.go, alternates the cases round by round so that drift on this
-// shared machine hits every case alike, and prints one report: requests/s,
-// the ratio to the bare handler in the same round, p50/p99, CPU µs per
-// request of Latchkey and of Redis, Redis bytes per session, logins/s and
-// peak RSS, 10k against 1M sessions, and how fast a revocation on one
-// replica reaches another. It stops every process it started by PID.
+// TestBench builds Latchkey, a bare handler (bench/bare) and two peer
+// stacks (bench/peers, a module of its own: chi + rs/cors + scs, and chi +
+// rs/cors + securecookie + go-redis), starts its own Redis servers and
+// every process on loopback (internal/proctest), seeds tenants, users and
+// sessions through an in-process session.Manager with the same cookie keys
+// (and the peers' sessions through `peers seed`, in the same Redis),
+// drives the saturating cases with wrk (wrk_test.go) and the paced, login,
+// logout and cache-miss cases with the Go load generator of load_test.go,
+// alternates the cases round by round so that drift on this shared machine
+// hits every case alike, and prints one report: requests/s, the ratio to
+// the bare handler in the same round, p50/p99, CPU µs per request of the
+// server, of Redis and of the load generator, the targets met or missed,
+// Redis bytes per session, logins/s and peak RSS, 10k against 1M
+// sessions, and how fast a revocation on one replica reaches another. It
+// stops every process it started by PID.
 //
 // Settings (flag after -args, or environment): -conns/BENCH_CONNS (32),
-// -duration/BENCH_DURATION (3s), -rounds/BENCH_ROUNDS (5), -warmup/
-// BENCH_WARMUP (500ms), -sessions/BENCH_SESSIONS (10000),
-// -scale-sessions/BENCH_SCALE_SESSIONS (1000000; 0 skips the scale
-// check), -seed-budget/BENCH_SEED_BUDGET (5m). See bench/README.md.
+// -wrk-threads/BENCH_WRK_THREADS (1), -duration/BENCH_DURATION (3s, whole
+// seconds), -rounds/BENCH_ROUNDS (5), -warmup/BENCH_WARMUP (500ms),
+// -sessions/BENCH_SESSIONS (10000), -scale-sessions/BENCH_SCALE_SESSIONS
+// (1000000; 0 skips the scale check), -seed-budget/BENCH_SEED_BUDGET (5m).
+// See bench/README.md.
 package bench
 
 import (
@@ -83,8 +89,8 @@ func envDuration(name string, def time.Duration) time.Duration {
 }
 
 var (
-	flagConns       = flag.Int("conns", envInt("BENCH_CONNS", 32), "keep-alive connections of the load generator")
-	flagDuration    = flag.Duration("duration", envDuration("BENCH_DURATION", 3*time.Second), "measurement per case and round")
+	flagConns       = flag.Int("conns", envInt("BENCH_CONNS", 32), "keep-alive connections of the load generators (wrk's -c)")
+	flagDuration    = flag.Duration("duration", envDuration("BENCH_DURATION", 3*time.Second), "measurement per case and round, whole seconds (wrk's unit)")
 	flagWarmup      = flag.Duration("warmup", envDuration("BENCH_WARMUP", 500*time.Millisecond), "warm-up before each measurement")
 	flagRounds      = flag.Int("rounds", envInt("BENCH_ROUNDS", 5), "rounds; each runs every case once")
 	flagSessions    = flag.Int("sessions", envInt("BENCH_SESSIONS", 10_000), "sessions of the main dataset")
@@ -96,7 +102,8 @@ var (
 	flagLogoutPool  = flag.Int("logout-pool", envInt("BENCH_LOGOUT_POOL", 10_000), "fresh sessions seeded before each logout run")
 	flagRevocations = flag.Int("revocations", envInt("BENCH_REVOCATIONS", 200), "sessions revoked on A and polled on B")
 	flagLoginUsers  = flag.Int("login-users", envInt("BENCH_LOGIN_USERS", 32), "users with default-cost hashes for the login case")
-	flagPacedLoad   = flag.Float64("paced-load", envFloat("BENCH_PACED_LOAD", 0.5), "offered load of the paced latency cases, as a fraction of the bare handler's calibrated requests/s; 0 skips them")
+	flagWrkThreads  = flag.Int("wrk-threads", envInt("BENCH_WRK_THREADS", 1), "wrk's threads (-t) for the saturating cases")
+	flagPacedLoad   = flag.Float64("paced-load", envFloat("BENCH_PACED_LOAD", 0.25), "offered load of the paced latency cases, as a fraction of the bare handler's calibrated requests/s under wrk; 0 skips them")
 )
 
 // cookieKeys is the fixed LATCHKEY_COOKIE_KEYS of every process: the
@@ -145,26 +152,43 @@ func sessionsLabel(n int) string {
 
 func TestBench(t *testing.T) {
 	conns, rounds, perUser, workers := *flagConns, *flagRounds, *flagPerUser, *flagSeedWorkers
-	if conns < 1 || rounds < 1 || perUser < 1 || workers < 1 || *flagSessions < perUser || *flagDuration <= 0 {
-		t.Fatalf("bad settings: conns %d, rounds %d, per-user %d, seed-workers %d, sessions %d, duration %v",
-			conns, rounds, perUser, workers, *flagSessions, *flagDuration)
+	if conns < 1 || rounds < 1 || perUser < 1 || workers < 1 || *flagSessions < perUser || *flagDuration <= 0 || *flagWrkThreads < 1 || *flagWrkThreads > conns {
+		t.Fatalf("bad settings: conns %d, rounds %d, per-user %d, seed-workers %d, sessions %d, duration %v, wrk threads %d",
+			conns, rounds, perUser, workers, *flagSessions, *flagDuration, *flagWrkThreads)
 	}
+	if *flagDuration%time.Second != 0 {
+		t.Fatalf("BENCH_DURATION=%v: wrk measures whole seconds; use 1s, 2s, 3s…", *flagDuration)
+	}
+	wrkBin, wrkVersion, err := findWrk()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrk := wrkConfig{Bin: wrkBin, Version: wrkVersion, Threads: *flagWrkThreads, Conns: conns}
 	began := time.Now()
 	logf := func(format string, args ...any) {
 		t.Logf("[%6.1fs] %s", time.Since(began).Seconds(), fmt.Sprintf(format, args...))
 	}
 	root := proctest.ModuleRoot(t)
 	mach := machine(root)
+	mach = append(mach, "wrk: "+wrkVersion)
 	proctest.PrebuildLatchkey()
 	bareBin := buildBare(t)
+	peersBin := buildPeers(t)
+	scriptDir := t.TempDir()
 	tenantsFile := writeTenantsFile(t, *flagLoginUsers)
 	keyB64 := base64.StdEncoding.EncodeToString(cookieKey[:])
 	keys := [][]byte{cookieKey[:]}
+	// startLK starts a Latchkey as shipped, but for the settings that
+	// name its Redis, tenants and keys; level "" leaves LATCHKEY_LOG_LEVEL
+	// unset (its default, info: one JSON line per request).
 	startLK := func(rd *proctest.Redis, level string) *proctest.Latchkey {
 		return proctest.StartLatchkey(t, proctest.LatchkeyConfig{
 			RedisURL: rd.URL(), TenantsFile: tenantsFile, CookieKeys: keyB64,
 			// LATCHKEY_HASH_MEMORY_MIB is left at its default (128).
 			Env: map[string]string{"LATCHKEY_LOG_LEVEL": level},
+			// The request log is read, as a log shipper would, and only
+			// its tail kept for failure messages.
+			OutputLimit: 1 << 20,
 		})
 	}
 
@@ -174,15 +198,15 @@ func TestBench(t *testing.T) {
 	if *flagScale > 0 {
 		r2 = proctest.StartRedis(t, proctest.RedisConfig{})
 	}
-	a1 := startLK(r1, "warn") // the main Latchkey
-	b1 := startLK(r1, "info") // a replica on the same Redis, with request logs
+	a1 := startLK(r1, "")     // as shipped: the default log level (info)
+	b1 := startLK(r1, "warn") // the same at warn: no per-request log line
 	var a2, c2 *proctest.Latchkey
 	if r2 != nil {
-		a2 = startLK(r2, "warn") // the same cases as A, for the scale check
-		c2 = startLK(r2, "warn") // the cache-miss case, kept off A'
+		a2 = startLK(r2, "") // the same cases as A, for the scale check
+		c2 = startLK(r2, "") // the cache-miss case, kept off A'
 	}
 	bare := startBare(t, bareBin)
-	logf("started: redis %d (main), latchkey A %d, B %d; bare %d", r1.PID(), a1.PID(), b1.PID(), bare.PID())
+	logf("started: redis %d (main), latchkey A %d (info, as shipped), B %d (warn); bare %d", r1.PID(), a1.PID(), b1.PID(), bare.PID())
 	if r2 != nil {
 		logf("started: redis %d (scale), latchkey A' %d, C %d", r2.PID(), a2.PID(), c2.PID())
 	}
@@ -204,16 +228,21 @@ func TestBench(t *testing.T) {
 		}
 	}
 	badCookie := wrongKeyCookie(t, mainDS.Tenant)
+	// The peer stacks, with as many sessions as the me cases cycle
+	// through, in the main Redis beside Latchkey's.
+	peerSCS := startPeer(t, peersBin, "scs", r1, len(mainDS.MeCookies))
+	peerSC := startPeer(t, peersBin, "securecookie", r1, len(mainDS.MeCookies))
+	logf("started: peers scs %d, securecookie %d, %d sessions each", peerSCS.PID(), peerSC.PID(), len(mainDS.MeCookies))
 
 	// Cases.
 	cookieName := mainDS.Tenant.CookieName()
-	get := func(url, origin, cookie string) *http.Request {
+	get := func(url, origin, name, cookie string) *http.Request {
 		req, _ := http.NewRequest(http.MethodGet, url, nil)
 		if origin != "" {
 			req.Header.Set("Origin", origin)
 		}
 		if cookie != "" {
-			req.Header.Set("Cookie", cookieName+"="+cookie)
+			req.Header.Set("Cookie", name+"="+cookie)
 		}
 		return req
 	}
@@ -224,6 +253,13 @@ func TestBench(t *testing.T) {
 		if cookie != "" {
 			req.Header.Set("Cookie", cookieName+"="+cookie)
 		}
+		return req
+	}
+	preflight := func(url string) *http.Request {
+		req, _ := http.NewRequest(http.MethodOptions, url, nil)
+		req.Header.Set("Origin", allowedOrigin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "content-type")
 		return req
 	}
 	cycle := func(cs []string) func(int64) string {
@@ -239,19 +275,32 @@ func TestBench(t *testing.T) {
 	ctx := t.Context()
 	var cases []*benchCase
 	add := func(c *benchCase) *benchCase { cases = append(cases, c); return c }
+	// wrkCase fills in what wrk needs: the server's URL, the requests'
+	// cycle and the expected status, and the Go warm-up's check.
+	wrkCase := func(c *benchCase, addr string, cycle, status int, acao string) *benchCase {
+		c.Wrk, c.URL, c.Cycle, c.Status, c.Check = true, "http://"+addr, cycle, status, expect(status, acao)
+		return c
+	}
 
-	add(&benchCase{
+	add(wrkCase(&benchCase{
 		Name: "bare: GET /me", Server: "bare", Dataset: "—", PID: bare.PID,
-		Request: func(int64) *http.Request { return get("http://"+bare.Addr+"/me", "", "") },
-		Check:   expect(http.StatusOK, ""),
-	})
+		Request: func(int64) *http.Request { return get("http://"+bare.Addr+"/me", "", "", "") },
+	}, bare.Addr, 1, http.StatusOK, ""))
+	meRequest := func(lk *proctest.Latchkey, cs []string) func(int64) *http.Request {
+		next := cycle(cs)
+		return func(seq int64) *http.Request { return get(pathBase(lk)+"/me", allowedOrigin, cookieName, next(seq)) }
+	}
 	meCase := func(name string, lk *proctest.Latchkey, server string, d *dataset) *benchCase {
-		next := cycle(d.MeCookies)
-		return &benchCase{
+		return wrkCase(&benchCase{
 			Name: name, Server: server, Dataset: d.Name, PID: pidOf(lk), RedisPID: redisPID(d.Redis), Redis: d.Client,
-			Request: func(seq int64) *http.Request { return get(pathBase(lk)+"/me", allowedOrigin, next(seq)) },
-			Check:   expect(http.StatusOK, allowedOrigin),
-		}
+			Request: meRequest(lk, d.MeCookies),
+		}, lk.Public, len(d.MeCookies), http.StatusOK, allowedOrigin)
+	}
+	preflightCase := func(lk *proctest.Latchkey, server string) *benchCase {
+		return wrkCase(&benchCase{
+			Name: "preflight: OPTIONS login", Server: server, Dataset: mainDS.Name, PID: pidOf(lk), RedisPID: redisPID(r1), Redis: mainDS.Client,
+			Request: func(int64) *http.Request { return preflight(pathBase(lk) + "/login") },
+		}, lk.Public, 1, http.StatusNoContent, allowedOrigin)
 	}
 	loginCase := func(name string, lk *proctest.Latchkey, server string, d *dataset) *benchCase {
 		return &benchCase{
@@ -286,57 +335,67 @@ func TestBench(t *testing.T) {
 			Check: expect(http.StatusNoContent, allowedOrigin),
 		}
 	}
+	peerCases := func(p *peer, server string) (me, pre *benchCase) {
+		base := "http://" + p.Addr + "/v1/t/" + string(tenantID)
+		next := cycle(p.Cookies)
+		me = wrkCase(&benchCase{
+			Name: "me", Server: server, Dataset: sessionsLabel(len(p.Cookies)) + " of its own", PID: p.PID, RedisPID: redisPID(r1), Redis: mainDS.Client,
+			Request: func(seq int64) *http.Request { return get(base+"/me", allowedOrigin, peerCookieName, next(seq)) },
+		}, p.Addr, len(p.Cookies), http.StatusOK, allowedOrigin)
+		pre = wrkCase(&benchCase{
+			Name: "preflight: OPTIONS login", Server: server, Dataset: "—", PID: p.PID, RedisPID: redisPID(r1), Redis: mainDS.Client,
+			Request: func(int64) *http.Request { return preflight(base + "/login") },
+		}, p.Addr, 1, http.StatusNoContent, allowedOrigin)
+		return me, pre
+	}
+
 	meMain := add(meCase("me", a1, "A", mainDS))
+	meWarn := add(meCase("me", b1, "B", mainDS))
+	preMain := add(preflightCase(a1, "A"))
+	preWarn := add(preflightCase(b1, "B"))
+	nextMain := cycle(mainDS.MeCookies)
+	refused := []*benchCase{
+		add(wrkCase(&benchCase{
+			Name: "refused: bad cookie signature", Server: "A", Dataset: mainDS.Name, PID: pidOf(a1), RedisPID: redisPID(r1), Redis: mainDS.Client,
+			Request: func(int64) *http.Request { return get(pathBase(a1)+"/me", allowedOrigin, cookieName, badCookie) },
+		}, a1.Public, 1, http.StatusUnauthorized, allowedOrigin)),
+		add(wrkCase(&benchCase{
+			Name: "refused: disallowed origin, valid cookie", Server: "A", Dataset: mainDS.Name, PID: pidOf(a1), RedisPID: redisPID(r1), Redis: mainDS.Client,
+			Request: func(seq int64) *http.Request { return get(pathBase(a1)+"/me", evilOrigin, cookieName, nextMain(seq)) },
+		}, a1.Public, len(mainDS.MeCookies), http.StatusForbidden, "")), // refused before the session is read, no CORS headers
+		add(wrkCase(&benchCase{
+			Name: "refused: unknown tenant", Server: "A", Dataset: mainDS.Name, PID: pidOf(a1), RedisPID: redisPID(r1), Redis: mainDS.Client,
+			Request: func(seq int64) *http.Request {
+				return get("http://"+a1.Public+"/v1/t/nosuch/me", allowedOrigin, cookieName, nextMain(seq))
+			},
+		}, a1.Public, len(mainDS.MeCookies), http.StatusNotFound, "")),
+	}
+	scsMe, scsPre := peerCases(peerSCS, "scs")
+	scMe, scPre := peerCases(peerSC, "sc")
+	add(scsMe)
+	add(scsPre)
+	add(scMe)
+	add(scPre)
 	// Latency at an equal offered load: the bare handler and me paced at
 	// the same rate, a fraction of what the bare handler serves flat out
-	// (calibrated below, before the rounds).
+	// (calibrated below, before the rounds). wrk has no open loop: these
+	// run on the Go generator.
 	var pacedRate float64
 	var pacedBare, pacedMe *benchCase
 	if *flagPacedLoad > 0 {
 		rate := func() float64 { return pacedRate }
 		pacedBare = add(&benchCase{
 			Name: "bare: GET /me, paced", Server: "bare", Dataset: "—", PID: bare.PID, Rate: rate,
-			Request: func(int64) *http.Request { return get("http://"+bare.Addr+"/me", "", "") },
+			Request: func(int64) *http.Request { return get("http://"+bare.Addr+"/me", "", "", "") },
 			Check:   expect(http.StatusOK, ""),
 		})
-		pacedMe = meCase("me, paced", a1, "A", mainDS)
-		pacedMe.Rate = rate
+		pacedMe = &benchCase{
+			Name: "me, paced", Server: "A", Dataset: mainDS.Name, PID: pidOf(a1), RedisPID: redisPID(r1), Redis: mainDS.Client, Rate: rate,
+			Request: meRequest(a1, mainDS.MeCookies),
+			Check:   expect(http.StatusOK, allowedOrigin),
+		}
 		add(pacedMe)
 	}
-	nextMain := cycle(mainDS.MeCookies)
-	add(&benchCase{
-		Name: "me, request log on (info)", Server: "B", Dataset: mainDS.Name, PID: pidOf(b1), RedisPID: redisPID(r1), Redis: mainDS.Client,
-		Request: func(seq int64) *http.Request { return get(pathBase(b1)+"/me", allowedOrigin, nextMain(seq)) },
-		Check:   expect(http.StatusOK, allowedOrigin),
-	})
-	add(&benchCase{
-		Name: "preflight: OPTIONS login", Server: "A", Dataset: mainDS.Name, PID: pidOf(a1), RedisPID: redisPID(r1), Redis: mainDS.Client,
-		Request: func(int64) *http.Request {
-			req, _ := http.NewRequest(http.MethodOptions, pathBase(a1)+"/login", nil)
-			req.Header.Set("Origin", allowedOrigin)
-			req.Header.Set("Access-Control-Request-Method", "POST")
-			req.Header.Set("Access-Control-Request-Headers", "content-type")
-			return req
-		},
-		Check: expect(http.StatusNoContent, allowedOrigin),
-	})
-	add(&benchCase{
-		Name: "refused: bad cookie signature", Server: "A", Dataset: mainDS.Name, PID: pidOf(a1), RedisPID: redisPID(r1), Redis: mainDS.Client,
-		Request: func(int64) *http.Request { return get(pathBase(a1)+"/me", allowedOrigin, badCookie) },
-		Check:   expect(http.StatusUnauthorized, allowedOrigin),
-	})
-	add(&benchCase{
-		Name: "refused: disallowed origin, valid cookie", Server: "A", Dataset: mainDS.Name, PID: pidOf(a1), RedisPID: redisPID(r1), Redis: mainDS.Client,
-		Request: func(seq int64) *http.Request { return get(pathBase(a1)+"/me", evilOrigin, nextMain(seq)) },
-		Check:   expect(http.StatusForbidden, ""), // refused before the session is read, no CORS headers
-	})
-	add(&benchCase{
-		Name: "refused: unknown tenant", Server: "A", Dataset: mainDS.Name, PID: pidOf(a1), RedisPID: redisPID(r1), Redis: mainDS.Client,
-		Request: func(seq int64) *http.Request {
-			return get("http://"+a1.Public+"/v1/t/nosuch/me", allowedOrigin, nextMain(seq))
-		},
-		Check: expect(http.StatusNotFound, ""),
-	})
 	loginMain := add(loginCase("login (argon2id default)", a1, "A", mainDS))
 	logoutMain := add(logoutCase("logout", a1, "A", mainDS))
 	var meScale, loginScale, logoutScale *benchCase
@@ -358,13 +417,13 @@ func TestBench(t *testing.T) {
 				if c == "" {
 					return nil
 				}
-				return get(pathBase(c2)+"/me", allowedOrigin, c)
+				return get(pathBase(c2)+"/me", allowedOrigin, cookieName, c)
 			},
 			Check: expect(http.StatusOK, allowedOrigin),
 		})
 		add(loginCase("login (argon2id default), after the cache-miss me", c2, "C", scale))
 	}
-	ours := []func() int{a1.PID, b1.PID, bare.PID, r1.PID}
+	ours := []func() int{a1.PID, b1.PID, bare.PID, r1.PID, peerSCS.PID, peerSC.PID}
 	if r2 != nil {
 		ours = append(ours, a2.PID, c2.PID, r2.PID)
 	}
@@ -377,14 +436,20 @@ func TestBench(t *testing.T) {
 			return ps
 		}
 	}
+	run := func(c *benchCase) (runResult, error) {
+		if c.Wrk {
+			return runWrk(ctx, c, wrk, scriptDir, *flagWarmup, *flagDuration)
+		}
+		return runCase(ctx, c, conns, *flagWarmup, *flagDuration)
+	}
 
 	if *flagPacedLoad > 0 {
-		cal, err := runCase(ctx, cases[0], conns, *flagWarmup, *flagDuration)
+		cal, err := run(cases[0])
 		if err != nil {
 			t.Fatalf("calibrating the paced rate: %v", err)
 		}
 		pacedRate = *flagPacedLoad * cal.RPS()
-		logf("paced cases: %.0f req/s (%.2f of the bare handler's %.0f)", pacedRate, *flagPacedLoad, cal.RPS())
+		logf("paced cases: %.0f req/s (%.2f of the bare handler's %.0f under wrk)", pacedRate, *flagPacedLoad, cal.RPS())
 	}
 
 	// Rounds: every case once per round, the order rotated from round to
@@ -403,7 +468,7 @@ func TestBench(t *testing.T) {
 					t.Fatalf("%s: prepare: %v", c.Name, err)
 				}
 			}
-			res, err := runCase(ctx, c, conns, *flagWarmup, *flagDuration)
+			res, err := run(c)
 			if err != nil {
 				t.Fatalf("round %d: %s (%s): %v", r+1, c.Name, c.Server, err)
 			}
@@ -413,8 +478,9 @@ func TestBench(t *testing.T) {
 				}
 			}
 			results[c] = append(results[c], res)
-			logf("round %d/%d: %-40s %-3s %9.0f req/s  p50 %6.2fms  p99 %7.2fms  errors %d",
-				r+1, rounds, c.Name, c.Server, res.RPS(), ms(res.Quantile(0.5)), ms(res.Quantile(0.99)), sumErrors(res.Errors))
+			logf("round %d/%d: %-40s %-4s %-3s %9.0f req/s  p50 %6.3fms  p99 %7.3fms  server %5.1f µs/req  load gen %5.1f µs/req  errors %d",
+				r+1, rounds, c.Name, c.Server, res.Gen, res.RPS(), ms(res.Quantile(0.5)), ms(res.Quantile(0.99)),
+				res.usPerReq(res.ServerCPU), float64(res.ClientCPU.Microseconds())/float64(max(res.N, 1)), sumErrors(res.Errors))
 		}
 	}
 
@@ -423,7 +489,9 @@ func TestBench(t *testing.T) {
 
 	rep := &report{
 		Machine: mach, Conns: conns, Rounds: rounds, Duration: *flagDuration, Warmup: *flagWarmup,
-		Cases: cases, Results: results, Bare: cases[0], PacedBare: pacedBare, PacedMe: pacedMe, PacedRate: pacedRate, PacedLoad: *flagPacedLoad,
+		Wrk: wrk, Cases: cases, Results: results, Bare: cases[0], PacedBare: pacedBare, PacedMe: pacedMe, PacedRate: pacedRate, PacedLoad: *flagPacedLoad,
+		Me: meMain, MeWarn: meWarn, Preflight: preMain, PreflightWarn: preWarn, Refused: refused,
+		Peers:    []peerRows{{"scs", "chi + rs/cors + scs (Redis store)", scsMe, scsPre}, {"sc", "chi + rs/cors + securecookie + one go-redis GET", scMe, scPre}},
 		Datasets: []*dataset{mainDS, scale}, Revocation: rev, LogoutPool: *flagLogoutPool,
 		LoginUsers: *flagLoginUsers, MeCookies: *flagMeCookies, SeedBudget: *flagSeedBudget, SeedWorkers: workers,
 		Total: time.Since(began),

@@ -60,27 +60,43 @@ type benchCase struct {
 	// earlier than n/Rate() seconds after the run starts, whatever the
 	// answers, so that latency is measured at an offered load rather than
 	// at saturation, where it only restates throughput (Little's law).
+	// wrk has no open loop, so a paced case runs on the Go generator.
 	Rate func() float64
+
+	// Wrk runs the case's measurement with wrk (runWrk) instead of the Go
+	// generator; the warm-up stays Go's, and checks every answer. URL is
+	// where wrk connects (scheme, host and port; the requests carry their
+	// own paths), Cycle how many distinct requests Request cycles through
+	// (Request(seq) = Request(seq mod Cycle)), and Status the expected
+	// status, whose side of 400 is all wrk tells apart.
+	Wrk    bool
+	URL    string
+	Cycle  int
+	Status int
+	script string // the Lua script, written on the first run
 }
 
 // runResult is one run of one case: one cell of one round.
 type runResult struct {
-	N          int              // requests completed within the measurement
-	Elapsed    time.Duration    // length of the measurement
-	Errors     map[string]int   // unexpected answers by label
-	Lat        []time.Duration  // sorted latencies
-	ServerCPU  int64            // ticks of the server process
-	RedisCPU   int64            // ticks of its Redis (0 if none)
-	ClientCPU  int64            // ticks of this process (load generator)
-	Machine    machineTicks     // the whole machine over the measurement
-	OurOthers  int64            // ticks of our other processes (idle servers, the other Redis)
-	RSSBefore  int64            // VmRSS before the measurement, when TrackRSS
-	PeakRSSKiB int64            // VmHWM after a reset, when TrackRSS
-	MaxRSSKiB  int64            // largest VmRSS sampled every 20 ms, when TrackRSS
-	HWMReset   bool             // whether VmHWM could be reset before the run
-	Exhausted  bool             // the case ran out of requests before the duration
-	Skipped    bool             // not run: its pool was used up in earlier rounds
-	RedisCmds  map[string]int64 // Redis commands by name over the measurement
+	Gen        string                    // "wrk" or "Go": the load generator
+	N          int                       // requests completed within the measurement
+	Elapsed    time.Duration             // length of the measurement
+	Wall       time.Duration             // the CPU readings' window, when longer than Elapsed (wrk's start-up)
+	Errors     map[string]int            // unexpected answers by label
+	Lat        []time.Duration           // sorted latencies (Go generator)
+	Pct        map[float64]time.Duration // latency quantiles (wrk: 0.5, 0.9, 0.99, 1)
+	ServerCPU  int64                     // ticks of the server process
+	RedisCPU   int64                     // ticks of its Redis (0 if none)
+	ClientCPU  time.Duration             // CPU of the load generator: wrk's rusage, or this process's ticks
+	Machine    machineTicks              // the whole machine over the measurement
+	OurOthers  int64                     // ticks of our other processes (idle servers, the other Redis)
+	RSSBefore  int64                     // VmRSS before the measurement, when TrackRSS
+	PeakRSSKiB int64                     // VmHWM after a reset, when TrackRSS
+	MaxRSSKiB  int64                     // largest VmRSS sampled every 20 ms, when TrackRSS
+	HWMReset   bool                      // whether VmHWM could be reset before the run
+	Exhausted  bool                      // the case ran out of requests before the duration
+	Skipped    bool                      // not run: its pool was used up in earlier rounds
+	RedisCmds  map[string]int64          // Redis commands by name over the measurement
 }
 
 // minRun is the fewest requests a pool-limited run is started with.
@@ -93,8 +109,12 @@ func (r runResult) RPS() float64 {
 	return float64(r.N) / r.Elapsed.Seconds()
 }
 
-// Quantile returns the q-quantile of the latencies (nearest rank).
+// Quantile returns the q-quantile of the latencies (nearest rank), or for
+// a wrk run the one wrk reported (0.5, 0.9, 0.99 or 1).
 func (r runResult) Quantile(q float64) time.Duration {
+	if r.Pct != nil {
+		return r.Pct[q]
+	}
 	if len(r.Lat) == 0 {
 		return 0
 	}
@@ -102,13 +122,23 @@ func (r runResult) Quantile(q float64) time.Duration {
 	return r.Lat[min(max(i, 0), len(r.Lat)-1)]
 }
 
-// cores converts ticks over the measurement to CPUs busy on average.
+// cores converts ticks over the CPU readings' window to CPUs busy on
+// average.
 func (r runResult) cores(ticks int64) float64 {
-	if r.Elapsed <= 0 {
+	w := max(r.Elapsed, r.Wall)
+	if w <= 0 {
 		return 0
 	}
-	return float64(ticks) / float64(clockTicks) / r.Elapsed.Seconds()
+	return float64(ticks) / float64(clockTicks) / w.Seconds()
 }
+
+// clientTicks is ClientCPU in clock ticks, for sums with the other ticks.
+func (r runResult) clientTicks() int64 {
+	return int64(r.ClientCPU) * clockTicks / int64(time.Second)
+}
+
+// ticksDuration converts clock ticks to CPU time.
+func ticksDuration(t int64) time.Duration { return time.Duration(t * int64(time.Second) / clockTicks) }
 
 // usPerReq converts ticks over the run to CPU microseconds per request.
 func (r runResult) usPerReq(ticks int64) float64 {
@@ -226,7 +256,7 @@ func runCase(ctx context.Context, c *benchCase, conns int, warmup, dur time.Dura
 		})
 	}
 
-	var res runResult
+	res := runResult{Gen: "Go"}
 	wait := func(d time.Duration, early <-chan struct{}) bool { // false when every worker stopped
 		select {
 		case <-time.After(d):
@@ -297,19 +327,8 @@ func runCase(ctx context.Context, c *benchCase, conns int, warmup, dur time.Dura
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
-	res.ServerCPU, res.RedisCPU, res.ClientCPU, res.Machine = s1-s0, r1-r0, self1-self0, m1.sub(m0)
-	if cmds0 != nil && cmds1 != nil {
-		res.RedisCmds = map[string]int64{}
-		for k, v := range cmds1 {
-			if d := v - cmds0[k]; d > 0 {
-				res.RedisCmds[k] = d
-			}
-		}
-		res.RedisCmds["info"]-- // the first INFO commandstats itself
-		if res.RedisCmds["info"] <= 0 {
-			delete(res.RedisCmds, "info")
-		}
-	}
+	res.ServerCPU, res.RedisCPU, res.ClientCPU, res.Machine = s1-s0, r1-r0, ticksDuration(self1-self0), m1.sub(m0)
+	res.RedisCmds = diffCommands(cmds0, cmds1)
 	res.Errors = map[string]int{}
 	for _, w := range ws {
 		res.N += w.n
@@ -323,6 +342,25 @@ func runCase(ctx context.Context, c *benchCase, conns int, warmup, dur time.Dura
 		return res, fmt.Errorf("%s: no request completed in %v", c.Name, res.Elapsed)
 	}
 	return res, nil
+}
+
+// diffCommands returns the commands run between two INFO commandstats,
+// or nil if either is missing.
+func diffCommands(cmds0, cmds1 map[string]int64) map[string]int64 {
+	if cmds0 == nil || cmds1 == nil {
+		return nil
+	}
+	out := map[string]int64{}
+	for k, v := range cmds1 {
+		if d := v - cmds0[k]; d > 0 {
+			out[k] = d
+		}
+	}
+	out["info"]-- // the first INFO commandstats itself
+	if out["info"] <= 0 {
+		delete(out, "info")
+	}
+	return out
 }
 
 // commandStats returns the calls of every command from INFO commandstats,

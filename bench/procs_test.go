@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,29 +28,42 @@ func buildBare(tb testing.TB) string {
 	return out
 }
 
-// bareProc is the running bare handler. It is stopped by its PID when the
-// test ends.
-type bareProc struct {
+// buildPeers builds bench/peers, a module of its own, into the test's
+// temporary directory.
+func buildPeers(tb testing.TB) string {
+	tb.Helper()
+	out := filepath.Join(tb.TempDir(), "peers")
+	proctest.GoBuild(tb, "-C", "bench/peers", "-o", out, ".")
+	return out
+}
+
+// serverProc is a running server of the benchmark other than Latchkey
+// (the bare handler, a peer stack). It is stopped by its PID when the test
+// ends.
+type serverProc struct {
+	Name   string
 	Addr   string
 	cmd    *exec.Cmd
 	exited chan struct{}
 	out    *proctest.SyncBuffer
 }
 
-// startBare runs the bare handler on a free loopback port and waits until
-// GET /me answers 200 (at most 10 s). A port taken between picking and
-// binding is retried with another, at most 3 times.
-func startBare(tb testing.TB, bin string) *bareProc {
+// startServer runs bin with args, then "-addr" and a free loopback port,
+// with env added to the environment, and waits until GET readyPath
+// answers 200 (at most 10 s). A port taken between picking and binding is
+// retried with another, at most 3 times.
+func startServer(tb testing.TB, name, bin string, args []string, env []string, readyPath string) *serverProc {
 	tb.Helper()
 	for attempt := 1; ; attempt++ {
-		p := &bareProc{Addr: proctest.FreeAddr(tb), exited: make(chan struct{}), out: &proctest.SyncBuffer{}}
-		p.cmd = exec.Command(bin, "-addr", p.Addr)
+		p := &serverProc{Name: name, Addr: proctest.FreeAddr(tb), exited: make(chan struct{}), out: &proctest.SyncBuffer{Limit: 1 << 20}}
+		p.cmd = exec.Command(bin, append(slices.Clone(args), "-addr", p.Addr)...)
+		p.cmd.Env = append(os.Environ(), env...)
 		p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 		if err := p.cmd.Start(); err != nil {
-			tb.Fatalf("start bare: %v", err)
+			tb.Fatalf("start %s: %v", name, err)
 		}
 		go func() { p.cmd.Wait(); close(p.exited) }()
-		err := p.waitReady(10 * time.Second)
+		err := p.waitReady(readyPath, 10*time.Second)
 		if err == nil {
 			tb.Cleanup(func() { p.stop(tb) })
 			return p
@@ -58,11 +72,16 @@ func startBare(tb testing.TB, bin string) *bareProc {
 		if attempt < 3 && strings.Contains(p.out.String(), "address already in use") {
 			continue
 		}
-		tb.Fatalf("bare handler: %v\n%s", err, p.out)
+		tb.Fatalf("%s: %v\n%s", name, err, p.out)
 	}
 }
 
-func (p *bareProc) waitReady(d time.Duration) error {
+func startBare(tb testing.TB, bin string) *serverProc {
+	tb.Helper()
+	return startServer(tb, "bare", bin, nil, nil, "/me")
+}
+
+func (p *serverProc) waitReady(path string, d time.Duration) error {
 	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil}}
 	defer c.CloseIdleConnections()
 	deadline := time.Now().Add(d)
@@ -72,7 +91,7 @@ func (p *bareProc) waitReady(d time.Duration) error {
 			return fmt.Errorf("exited before it was ready (%v)", p.cmd.ProcessState)
 		default:
 		}
-		res, err := c.Get("http://" + p.Addr + "/me")
+		res, err := c.Get("http://" + p.Addr + path)
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
@@ -80,18 +99,18 @@ func (p *bareProc) waitReady(d time.Duration) error {
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("GET /me not 200 within %v (last: %v)", d, err)
+			return fmt.Errorf("GET %s not 200 within %v (last: %v)", path, d, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
 // PID returns the process ID.
-func (p *bareProc) PID() int { return p.cmd.Process.Pid }
+func (p *serverProc) PID() int { return p.cmd.Process.Pid }
 
 // stop ends the process by its PID: SIGTERM, then SIGKILL after 10 s. It
 // must have exited 0.
-func (p *bareProc) stop(tb testing.TB) {
+func (p *serverProc) stop(tb testing.TB) {
 	select {
 	case <-p.exited:
 	default:
@@ -99,17 +118,17 @@ func (p *bareProc) stop(tb testing.TB) {
 		select {
 		case <-p.exited:
 		case <-time.After(10 * time.Second):
-			tb.Errorf("bare (pid %d) ignored SIGTERM for 10s; killing it", p.PID())
+			tb.Errorf("%s (pid %d) ignored SIGTERM for 10s; killing it", p.Name, p.PID())
 			p.kill()
 			return
 		}
 	}
 	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-		tb.Errorf("bare (pid %d) exited %d:\n%s", p.PID(), code, p.out)
+		tb.Errorf("%s (pid %d) exited %d:\n%s", p.Name, p.PID(), code, p.out)
 	}
 }
 
-func (p *bareProc) kill() {
+func (p *serverProc) kill() {
 	_ = syscall.Kill(p.PID(), syscall.SIGKILL)
 	select {
 	case <-p.exited:

@@ -15,21 +15,34 @@ import (
 // report gathers everything the benchmark measured and writes it as
 // markdown.
 type report struct {
-	Machine                []string
-	Conns, Rounds          int
-	Duration, Warmup       time.Duration
-	Cases                  []*benchCase
-	Results                map[*benchCase][]runResult
-	Bare                   *benchCase
-	PacedBare, PacedMe     *benchCase // nil when not run
-	PacedRate, PacedLoad   float64
-	Datasets               []*dataset // main, then scale (nil when skipped)
-	Scale                  []scalePair
-	Revocation             revocation
-	LogoutPool, LoginUsers int
-	MeCookies, SeedWorkers int
-	SeedBudget             time.Duration
-	Total                  time.Duration
+	Machine          []string
+	Conns, Rounds    int
+	Duration, Warmup time.Duration
+	Wrk              wrkConfig
+	Cases            []*benchCase
+	Results          map[*benchCase][]runResult
+	Bare             *benchCase
+	// The rows the targets are checked on: Latchkey as shipped (A, info)
+	// and at warn (B), its refusals (on A), and the peer stacks.
+	Me, MeWarn               *benchCase
+	Preflight, PreflightWarn *benchCase
+	Refused                  []*benchCase
+	Peers                    []peerRows
+	PacedBare, PacedMe       *benchCase // nil when not run
+	PacedRate, PacedLoad     float64
+	Datasets                 []*dataset // main, then scale (nil when skipped)
+	Scale                    []scalePair
+	Revocation               revocation
+	LogoutPool, LoginUsers   int
+	MeCookies, SeedWorkers   int
+	SeedBudget               time.Duration
+	Total                    time.Duration
+}
+
+// peerRows are the rows of one peer stack (bench/peers).
+type peerRows struct {
+	Server, Stack string
+	Me, Preflight *benchCase
 }
 
 // scalePair is one request measured on the main and on the scale dataset.
@@ -111,7 +124,32 @@ func (r *report) cpu(c *benchCase, ticks func(runResult) int64) float64 {
 
 func srvTicks(res runResult) int64   { return res.ServerCPU }
 func redisTicks(res runResult) int64 { return res.RedisCPU }
-func selfTicks(res runResult) int64  { return res.ClientCPU }
+func selfTicks(res runResult) int64  { return res.clientTicks() }
+
+// clientCPU returns the load generator's CPU µs per request of c over
+// every round (wrk's from its rusage, to the microsecond).
+func (r *report) clientCPU(c *benchCase) float64 {
+	var d time.Duration
+	var n int64
+	for _, res := range r.Results[c] {
+		d += res.ClientCPU
+		n += int64(res.N)
+	}
+	if n == 0 {
+		return 0
+	}
+	return float64(d.Microseconds()) / float64(n)
+}
+
+// gen names the load generator of c's runs.
+func (r *report) gen(c *benchCase) string {
+	for _, res := range r.Results[c] {
+		if res.Gen != "" {
+			return res.Gen
+		}
+	}
+	return "—"
+}
 
 // commands formats c's Redis commands per request, most frequent first.
 func (r *report) commands(c *benchCase) string {
@@ -170,13 +208,13 @@ func (r *report) markdown() string {
 	for _, m := range r.Machine {
 		w("- %s\n", m)
 	}
-	w("- load: %d keep-alive connections (Go net/http), %d rounds, each case %v after a %v warm-up per round; cases alternate within each round (order rotated each round); total run %v\n\n",
-		r.Conns, r.Rounds, r.Duration, r.Warmup, r.Total.Round(time.Second))
+	w("- load: %d keep-alive connections; saturating cases from wrk (-t%d -c%d, closed loop, its Lua script cycling through each case's requests), the paced, login, logout and cache-miss cases from the Go generator (net/http); %d rounds, each case %v after a %v warm-up (Go generator, every answer checked) per round; cases alternate within each round (order rotated each round); total run %v\n\n",
+		r.Conns, r.Wrk.Threads, r.Wrk.Conns, r.Rounds, r.Duration, r.Warmup, r.Total.Round(time.Second))
 
 	w("## Requests (medians over %d rounds)\n\n", r.Rounds)
-	w("Server A: Latchkey at LATCHKEY_LOG_LEVEL=warn (no per-request log lines) on the main Redis; B: a second Latchkey on the same Redis at the default info level (one JSON log line per request, read by this process); A': Latchkey on the scale Redis, with the same cases as A; C: another Latchkey on the scale Redis, for the cache-miss me and a login after it. \"× bare\" is the ratio of requests/s to the bare handler in the same round. CPU is utime+stime from /proc/PID/stat over each measurement (%d ticks/s), summed over the rounds and divided by the requests completed in them; \"load gen\" is this test process.\n\n", clockTicks)
-	w("| case | server | sessions in Redis | req/s | × bare | p50 ms | p99 ms | server CPU µs/req | Redis CPU µs/req | load gen CPU µs/req | errors | requests |\n")
-	w("|---|---|---|--:|--:|--:|--:|--:|--:|--:|---|--:|\n")
+	w("Server A: Latchkey as shipped, its default settings and log level (info: one JSON line per request, which this process reads, as a log shipper would), on the main Redis; B: the same at LATCHKEY_LOG_LEVEL=warn (no per-request log line), on the same Redis; scs and sc: the peer stacks of bench/peers on the same Redis (see below); A': Latchkey as shipped on the scale Redis, with the same cases as A; C: another Latchkey on the scale Redis, for the cache-miss me and a login after it. \"× bare\" is the ratio of requests/s to the bare handler in the same round. p50 and p99 are wrk's (from the request written to the answer read) or the Go generator's. CPU is utime+stime from /proc/PID/stat over each measurement (%d ticks/s), summed over the rounds and divided by the requests completed in them; \"load gen CPU\" is wrk's own (its rusage) or, for the Go generator, this test process's (which also reads the info-level Latchkeys' logs).\n\n", clockTicks)
+	w("| case | server | sessions in Redis | load gen | req/s | × bare | p50 ms | p99 ms | server CPU µs/req | Redis CPU µs/req | load gen CPU µs/req | errors | requests |\n")
+	w("|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|---|--:|\n")
 	for _, c := range r.Cases {
 		if c.Rate != nil {
 			continue // paced: see the latency table
@@ -186,23 +224,32 @@ func (r *report) markdown() string {
 		if c.RedisPID != nil {
 			redis = fmt.Sprintf("%.1f", r.cpu(c, redisTicks))
 		}
-		w("| %s | %s | %s | %.0f | %.3f | %.2f | %.2f | %.1f | %s | %.1f | %s | %d |\n",
-			c.Name, c.Server, c.Dataset, r.per(c, rps), r.ratioToBare(c), r.per(c, p50), r.per(c, p99),
-			r.cpu(c, srvTicks), redis, r.cpu(c, selfTicks), errs, n)
+		w("| %s | %s | %s | %s | %.0f | %.3f | %.3f | %.3f | %.1f | %s | %.1f | %s | %d |\n",
+			c.Name, c.Server, c.Dataset, r.gen(c), r.per(c, rps), r.ratioToBare(c), r.per(c, p50), r.per(c, p99),
+			r.cpu(c, srvTicks), redis, r.clientCPU(c), errs, n)
 	}
+	if len(r.Peers) > 0 {
+		w("\nThe peer stacks (bench/peers, a module of its own) answer the same `me` (the JSON of the session's user, cookie-authenticated, credentialed CORS for the one origin) and the same preflight, from sessions seeded in the same Redis, with the bare handler's http.Server settings and keep-alive:\n\n")
+		for _, p := range r.Peers {
+			w("- %s: %s.\n", p.Server, p.Stack)
+		}
+		w("\nscs runs with Latchkey's default lifetimes (7 days, 12 hours idle); scs enforces an idle timeout by writing the session back on every request (GET, then MULTI, SET, PEXPIREAT, EXEC, and a Set-Cookie), which its Redis commands show. sc has no idle expiry: one GET per me.\n")
+	}
+
+	r.targets(w)
 
 	if r.PacedBare != nil {
 		w("\n## Latency at an equal offered load\n\n")
-		w("At saturation (the table above) every server answers as fast as it can and %d connections queue on it, so its latency restates its throughput (Little's law: mean latency = connections / requests per second). Here the bare handler and `me` are both offered the same %.0f requests/s (%.2f of what the bare handler served flat out in a calibration run before the rounds), each request sent at its scheduled time whatever the answers to earlier ones, so the difference in latency is the cost of the session check itself. Latency runs from sending the request to reading the whole answer; medians over the rounds.\n\n", r.Conns, r.PacedRate, r.PacedLoad)
-		w("| case | server | offered req/s | served req/s | p50 ms | p90 ms | p99 ms | p99 − bare p99 (same round) ms | server CPU µs/req | errors |\n|---|---|--:|--:|--:|--:|--:|--:|--:|---|\n")
+		w("At saturation (the table above) every server answers as fast as it can and %d connections queue on it, so its latency restates its throughput (Little's law: mean latency = connections / requests per second). Here the bare handler and `me` are both offered the same %.0f requests/s (%.2f of what the bare handler served flat out under wrk in a calibration run before the rounds), each request sent at its scheduled time whatever the answers to earlier ones, so the difference in latency is the cost of the session check itself. wrk has no open loop, so these run on the Go generator, whose own CPU is shown: it shares the two cores with the server, and when the two together cannot keep up, the served rate falls below the offered one and the load is no longer equal (the targets say so). Latency runs from sending the request to reading the whole answer; medians over the rounds.\n\n", r.Conns, r.PacedRate, r.PacedLoad)
+		w("| case | server | offered req/s | served req/s | p50 ms | p90 ms | p99 ms | p99 − bare p99 (same round) ms | server CPU µs/req | load gen (Go) CPU µs/req | errors |\n|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 		p90 := func(_ int, res runResult) float64 { return ms(res.Quantile(0.90)) }
 		for _, c := range []*benchCase{r.PacedBare, r.PacedMe} {
 			diff := r.per(c, func(i int, res runResult) float64 {
 				return ms(res.Quantile(0.99)) - ms(r.Results[r.PacedBare][i].Quantile(0.99))
 			})
 			errs, _ := r.errorsOf(c)
-			w("| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %+.2f | %.1f | %s |\n", c.Name, c.Server, r.PacedRate, r.per(c, rps),
-				r.per(c, p50), r.per(c, p90), r.per(c, p99), diff, r.cpu(c, srvTicks), errs)
+			w("| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %+.2f | %.1f | %.1f | %s |\n", c.Name, c.Server, r.PacedRate, r.per(c, rps),
+				r.per(c, p50), r.per(c, p90), r.per(c, p99), diff, r.cpu(c, srvTicks), r.clientCPU(c), errs)
 		}
 	}
 
@@ -340,7 +387,7 @@ func (r *report) markdown() string {
 	}
 
 	w("\n## CPU of the machine during the measurements (medians over the rounds, in cores of %s)\n\n", r.machineCPUs())
-	w("From /proc/stat and /proc/PID/stat around each measurement. \"our idle\" is the benchmark's other processes (the Latchkeys and Redis not under load); \"outside\" is the rest of the machine's busy time: other work on this shared machine and the kernel's own threads (small negative values are the skew between the readings); steal is time the hypervisor gave to other guests.\n\n")
+	w("From /proc/stat and /proc/PID/stat around each measurement. \"our idle\" is the benchmark's other processes (the servers and Redis not under load, and during a wrk run this test process, which reads the info-level Latchkeys' logs); \"outside\" is the rest of the machine's busy time: other work on this shared machine and the kernel's own threads (small negative values are the skew between the readings); steal is time the hypervisor gave to other guests.\n\n")
 	w("| case | server | server | Redis | load gen | our idle | outside | steal | idle |\n|---|---|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, c := range r.Cases {
 		core := func(f func(runResult) int64) float64 {
@@ -350,7 +397,7 @@ func (r *report) markdown() string {
 			core(srvTicks), core(redisTicks), core(selfTicks),
 			core(func(res runResult) int64 { return res.OurOthers }),
 			core(func(res runResult) int64 {
-				return res.Machine.Busy - res.ServerCPU - res.RedisCPU - res.ClientCPU - res.OurOthers
+				return res.Machine.Busy - res.ServerCPU - res.RedisCPU - res.clientTicks() - res.OurOthers
 			}),
 			core(func(res runResult) int64 { return res.Machine.Steal }),
 			core(func(res runResult) int64 { return res.Machine.Idle }))
@@ -375,9 +422,10 @@ func (r *report) markdown() string {
 
 	w("\n## Notes\n\n")
 	w("- The me cases cycle through %d sessions, one per user, spread evenly over the dataset's users. Latchkey serves a session it read recently from a per-replica cache (while its invalidation feed is current), so these are mostly cache hits; a session's idle expiry is still written back at most every 5 minutes, so each may cost one read and one write (HGET, EVALSHA) now and then. \"me, a new session each request\" sends every request with a session that replica has never seen (each used once over the whole run, from the first two sessions of every user of the scale dataset), so every request reads Redis. It runs on Latchkey C (on the scale Redis), so that the cache it fills does not change A'; it is skipped in a round once fewer than %d are left.\n", r.MeCookies, minRun)
-	w("- \"refused: disallowed origin, valid cookie\" is answered 200 without CORS headers (the browser withholds the body), but Latchkey still loads the session (see its Redis commands per request).\n")
+	w("- \"refused: disallowed origin, valid cookie\" is answered 403 without CORS headers, before the session is read (see its Redis commands per request).\n")
+	w("- Load generators: wrk drives every saturating case that it can express (its Lua script sends the same bytes Go's client would, cycling through the seeded sessions' cookies). It tells answers apart by status class only (it counts statuses ≥ 400), so the Go warm-up before each wrk run checks every answer exactly (status, Access-Control-Allow-Origin), and its mismatches count under \"warm-up\" errors. The Go generator keeps: the paced cases (wrk has no open loop); logout and the cache-miss me (each request uses up a one-time session from a pool, and the run must stop, warm-up included, when the pool is spent); and login (its check needs the Set-Cookie header, and at tens of milliseconds of server CPU per login the generator's cost is a fraction of a percent). The revocation check is its own loop of single requests.\n")
 	w("- Logout ends sessions from a pool of %d fresh sessions seeded before each run (outside the measurement; its warm-up ends after 5%% of the pool or 16 requests per connection, whichever is more); a run ends early when the pool is used up, and what is left is removed afterwards. The dataset is the seeded sessions plus that pool.\n", r.LogoutPool)
-	w("- Expected answers: 200 bare and me (with Access-Control-Allow-Origin), 204 preflight and logout, 401 bad cookie, 200 without Access-Control-Allow-Origin for the disallowed origin, 404 unknown tenant, 200 with Set-Cookie for login. Anything else is counted under errors.\n")
+	w("- Expected answers: 200 bare and me (with Access-Control-Allow-Origin), 204 preflight and logout, 401 bad cookie, 403 without Access-Control-Allow-Origin for the disallowed origin, 404 unknown tenant, 200 with Set-Cookie for login. Anything else is counted under errors.\n")
 	minTicks, minCase := int64(-1), ""
 	for _, c := range r.Cases {
 		for _, res := range r.Results[c] {
@@ -390,6 +438,6 @@ func (r *report) markdown() string {
 		}
 	}
 	w("- CPU resolution: the smallest server CPU sample of any case and round was %d ticks (%s), so one tick is at most %.1f%% of one round's figure; the CPU columns sum all rounds.\n", minTicks, minCase, 100/float64(max(minTicks, 1)))
-	w("- Two cores are shared by the load generator, Latchkey, Redis and other work on the machine: compare ratios within this run, not absolute numbers across runs.\n")
+	w("- Two cores are shared by the load generator, the server, Redis and other work on the machine: compare ratios within this run, not absolute numbers across runs. During a wrk run this test process idles but for reading the info-level Latchkeys' logs; its CPU counts under \"our idle\" in the machine table.\n")
 	return b.String()
 }

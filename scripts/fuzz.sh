@@ -33,4 +33,5 @@ fuzz ./api FuzzDecodeJSON
 fuzz ./api FuzzTenantResolution
 fuzz ./api FuzzAdminTenantBody
 fuzz ./api FuzzSessionViewJSON
+fuzz ./api FuzzCORSAnswers
 fuzz ./cmd/latchkey FuzzParseRedisURL

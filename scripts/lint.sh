@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# lint.sh: the static checks `make test` runs before any test, on both
-# modules (the root and deploy/): staticcheck, go mod tidy -diff, and
-# govulncheck against a vulnerability database built here.
+# lint.sh: the static checks `make test` runs before any test, on every
+# module (the root, deploy/ and bench/peers/): staticcheck, go mod tidy
+# -diff, and govulncheck against a vulnerability database built here.
 #
 # Tools run by version through the Go module proxy (go run tool@version),
 # so nothing needs installing and every machine runs the same checks.
@@ -22,7 +22,7 @@ STATICCHECK=honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOVULNCHECK=golang.org/x/vuln/cmd/govulncheck@v1.9.0
 VULNDB_VERSION=v0.0.0-20261105234957-e22db6528018
 
-for mod in . deploy; do
+for mod in . deploy bench/peers; do
 	echo "lint: staticcheck ($mod)"
 	(cd "$mod" && "$GO" run "$STATICCHECK" ./...)
 	echo "lint: go mod tidy -diff ($mod)"
@@ -48,7 +48,7 @@ bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
 GOBIN="$bin" "$GO" install "$GOVULNCHECK"
 
-for mod in . deploy; do
+for mod in . deploy bench/peers; do
 	echo "lint: govulncheck ($mod)"
 	out=$(mktemp)
 	status=0

@@ -165,7 +165,7 @@ func BenchmarkCacheHit(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		s := &ss[i%len(ss)]
-		if _, ok := c.get(s.Tenant, s.Username, s.ID, s.LastSeenAt, time.Minute); !ok {
+		if !c.get(s.Tenant, s.Username, []byte(s.ID), s.LastSeenAt, time.Minute, new(Session)) {
 			b.Fatal("a cached session missed")
 		}
 		i++

@@ -128,22 +128,21 @@ func newCache(size int) *cache {
 	return &cache{size: size, users: map[userKey][]entry{}}
 }
 
-// get returns the cached session of t, user and id if it is live at now
-// and was last seen less than fresh ago; past that, the load reads the
-// store and writes the idle expiry back. An expired session met here is
-// dropped, never served.
-func (c *cache) get(t TenantID, user, id string, now time.Time, fresh time.Duration) (Session, bool) {
+// get reports whether the session of t, user and id is cached, live at
+// now and was last seen less than fresh ago, and if so stores it in s;
+// past fresh, the load reads the store and writes the idle expiry back. An
+// expired session met here is dropped, never served.
+func (c *cache) get(t TenantID, user string, id []byte, now time.Time, fresh time.Duration, s *Session) bool {
 	if !c.current(cacheTrust) {
 		c.lagging.Add(1)
-		return Session{}, false
+		return false
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	k := userKey{t, user}
 	es := c.users[k]
 	for i := range es {
 		e := &es[i]
-		if e.id != id {
+		if e.id != string(id) {
 			continue
 		}
 		if e.expiredAt(now) {
@@ -157,10 +156,13 @@ func (c *cache) get(t TenantID, user, id string, now time.Time, fresh time.Durat
 		c.clock++
 		e.used = c.clock
 		c.hits++
-		return e.session(k), true
+		*s = e.session(k)
+		c.mu.Unlock()
+		return true
 	}
 	c.misses++
-	return Session{}, false
+	c.mu.Unlock()
+	return false
 }
 
 // put caches s, read from the store after the generation gen was noted,

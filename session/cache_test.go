@@ -206,7 +206,7 @@ func TestCacheEvictsTheLeastRecentlyUsed(t *testing.T) {
 		c.put(s, 0, cacheNow)
 	}
 	for _, s := range []Session{a, cc} {
-		if _, ok := c.get(s.Tenant, s.Username, s.ID, cacheNow, time.Minute); !ok {
+		if !c.get(s.Tenant, s.Username, []byte(s.ID), cacheNow, time.Minute, new(Session)) {
 			t.Fatalf("get(%s) missed", s.Username)
 		}
 	}
@@ -261,7 +261,7 @@ func TestCacheEvictsColdSessionsFirst(t *testing.T) {
 	var fresh []Session
 	for i := range arrivals {
 		for _, s := range old[:hot] {
-			c.get(s.Tenant, s.Username, s.ID, cacheNow, time.Minute)
+			c.get(s.Tenant, s.Username, []byte(s.ID), cacheNow, time.Minute, new(Session))
 		}
 		s := cacheSession("acme", fmt.Sprint("new", i), fmt.Sprint(i))
 		fresh = append(fresh, s)
@@ -294,7 +294,7 @@ func TestCacheNeverServesAnExpiredSession(t *testing.T) {
 		c.put(s, 0, cacheNow)
 	}
 	later := cacheNow.Add(time.Minute)
-	if _, ok := c.get(short.Tenant, short.Username, short.ID, later.Add(-time.Second), time.Hour); !ok {
+	if !c.get(short.Tenant, short.Username, []byte(short.ID), later.Add(-time.Second), time.Hour, new(Session)) {
 		t.Errorf("get a second before the idle expiry missed")
 	}
 	// Full: the expired session goes before the least recently used.
@@ -308,7 +308,7 @@ func TestCacheNeverServesAnExpiredSession(t *testing.T) {
 		s.LastSeenAt = later
 		c.put(s, 0, later)
 	}
-	if _, ok := c.get(b.Tenant, b.Username, b.ID, cacheNow.Add(4*time.Minute), time.Hour); !ok {
+	if !c.get(b.Tenant, b.Username, []byte(b.ID), cacheNow.Add(4*time.Minute), time.Hour, new(Session)) {
 		t.Fatalf("get(b) missed")
 	}
 	e := cacheSession("acme", "e", "5")
@@ -327,7 +327,7 @@ func TestCacheNeverServesAnExpiredSession(t *testing.T) {
 		s := cacheSession("acme", "a", "1")
 		s.IdleExpiresAt, s.ExpiresAt = cacheNow.Add(tc.idle), cacheNow.Add(tc.abs)
 		c.put(s, 0, cacheNow)
-		if _, ok := c.get(s.Tenant, s.Username, s.ID, cacheNow.Add(time.Hour), 48*time.Hour); ok {
+		if c.get(s.Tenant, s.Username, []byte(s.ID), cacheNow.Add(time.Hour), 48*time.Hour, new(Session)) {
 			t.Errorf("%s: get at the expiry served the session", tc.name)
 		}
 		if holds(c, s) {
@@ -381,7 +381,8 @@ func TestCacheHitDoesNotAllocate(t *testing.T) {
 	c := testCache(10)
 	s := cacheSession("acme", "alice", "1")
 	c.put(s, 0, cacheNow)
-	if n := testing.AllocsPerRun(100, func() { c.get(s.Tenant, s.Username, s.ID, cacheNow, time.Minute) }); n != 0 {
+	var got Session
+	if n := testing.AllocsPerRun(100, func() { c.get(s.Tenant, s.Username, []byte(s.ID), cacheNow, time.Minute, &got) }); n != 0 {
 		t.Errorf("allocations per hit = %v, want 0", n)
 	}
 }

@@ -119,7 +119,7 @@ func (c *Codec) SetKeys(keys [][]byte) error {
 	if err != nil {
 		return fmt.Errorf("session: cookie keys: %w", err)
 	}
-	if got, err := c.decodeWith(r, "probe", time.Hour, v); err != nil || !bytes.Equal(got, probe) {
+	if got, err := c.decodeWith(r, nil, "probe", time.Hour, v); err != nil || !bytes.Equal(got, probe) {
 		return fmt.Errorf("session: cookie keys do not round-trip: %v", err)
 	}
 	c.ring.Store(r)
@@ -171,10 +171,16 @@ var strictB64 = base64.URLEncoding.Strict()
 // than maxAge (none at 0, as securecookie's MaxAge) is refused. Every
 // failure is ErrUnauthenticated: a cookie is client input.
 func (c *Codec) decode(name string, maxAge time.Duration, value string) ([]byte, error) {
-	return c.decodeWith(c.ring.Load(), name, maxAge, value)
+	return c.decodeWith(c.ring.Load(), nil, name, maxAge, value)
 }
 
-func (c *Codec) decodeWith(r *keyRing, name string, maxAge time.Duration, value string) ([]byte, error) {
+// decodeAppend is decode appending the payload to dst, so that a caller's
+// array can hold it: `me` decodes a cookie on every page load.
+func (c *Codec) decodeAppend(dst []byte, name string, maxAge time.Duration, value string) ([]byte, error) {
+	return c.decodeWith(c.ring.Load(), dst, name, maxAge, value)
+}
+
+func (c *Codec) decodeWith(r *keyRing, dst []byte, name string, maxAge time.Duration, value string) ([]byte, error) {
 	if len(value) > maxCookieLen {
 		return nil, ErrUnauthenticated
 	}
@@ -225,12 +231,11 @@ func (c *Codec) decodeWith(r *keyRing, name string, maxAge time.Duration, value 
 	if !ok || (maxAge >= time.Second && t < c.unix()-int64(maxAge/time.Second)) {
 		return nil, ErrUnauthenticated
 	}
-	enc := b[dp+1 : vp]
-	p := make([]byte, base64.URLEncoding.DecodedLen(len(enc)))
-	if n, err = strictB64.Decode(p, enc); err != nil {
+	p, err := strictB64.AppendDecode(dst, b[dp+1:vp])
+	if err != nil {
 		return nil, ErrUnauthenticated
 	}
-	return p[:n], nil
+	return p, nil
 }
 
 // parseDigits parses 1 to 18 decimal digits (a unix time in seconds).

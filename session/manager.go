@@ -195,9 +195,17 @@ func (m *Manager) Ping(ctx context.Context) error { return m.st.Ping(ctx) }
 // sessionID derives the public and stored ID from a token. Only the hash is
 // ever stored or shown, so a store dump or a sessions listing yields nothing
 // that authenticates. 128 bits of SHA-256 keep IDs short and unguessable.
-func sessionID(token []byte) string {
+func sessionID(token []byte) string { return string(appendSessionID(nil, token)) }
+
+// sessionIDLen is the length of a session ID: 16 bytes in unpadded
+// base64url.
+const sessionIDLen = 22
+
+// appendSessionID appends token's session ID to dst, so that a load
+// answered from the cache compares it where the caller keeps it.
+func appendSessionID(dst, token []byte) []byte {
 	sum := sha256.Sum256(token)
-	return base64.RawURLEncoding.EncodeToString(sum[:16])
+	return base64.RawURLEncoding.AppendEncode(dst, sum[:16])
 }
 
 // cookiePayload is what the signed cookie carries: the token, then the
@@ -207,8 +215,9 @@ func cookiePayload(token []byte, username string) []byte {
 }
 
 // parseCookie verifies value and returns the token and username in it.
-func (m *Manager) parseCookie(t *Tenant, value string) (token []byte, username string, err error) {
-	p, err := m.codec.decode(t.CookieName(), time.Duration(t.Session.AbsoluteLifetime), value)
+// The token is appended to buf (nil for a new slice).
+func (m *Manager) parseCookie(t *Tenant, value string, buf []byte) (token []byte, username string, err error) {
+	p, err := m.codec.decodeAppend(buf, t.CookieName(), time.Duration(t.Session.AbsoluteLifetime), value)
 	if err != nil || len(p) <= tokenLen {
 		return nil, "", ErrUnauthenticated
 	}
@@ -436,7 +445,7 @@ func (m *Manager) upgradeHash(ctx context.Context, t *Tenant, su store.User, u U
 // are logged, not returned: the new session is already valid.
 func (m *Manager) endPresented(ctx context.Context, t *Tenant, values []string, keep string) {
 	for _, v := range values {
-		token, user, err := m.parseCookie(t, v)
+		token, user, err := m.parseCookie(t, v, nil)
 		if err != nil {
 			continue
 		}
@@ -521,21 +530,36 @@ func (m *Manager) Load(ctx context.Context, t *Tenant, values []string) (Session
 		// partitioned copy; trusting the first is what fixation relies on.
 		return Session{}, ErrUnauthenticated
 	}
-	token, user, err := m.parseCookie(t, values[0])
+	// The payload and the ID stay in these arrays (on the stack) unless
+	// the cache misses: most loads allocate nothing for them.
+	var payload [tokenLen + MaxUsernameLen]byte
+	var idBuf [sessionIDLen]byte
+	token, user, err := m.parseCookie(t, values[0], payload[:0])
 	if err != nil {
 		return Session{}, err
 	}
-	id := sessionID(token)
+	idBytes := appendSessionID(idBuf[:0], token)
 	now := m.now().UTC().Truncate(time.Second)
-	idle := time.Duration(t.Session.IdleTimeout)
 	c := m.cache.Load()
 	var gen uint64
 	if c != nil {
-		if s, ok := c.get(t.ID, user, id, now, refreshAfter(idle)); ok {
+		var s Session
+		if c.get(t.ID, user, idBytes, now, refreshAfter(time.Duration(t.Session.IdleTimeout)), &s) {
 			return s, nil
 		}
 		gen = c.gen.Load()
 	}
+	return m.loadStored(ctx, t, user, string(idBytes), now, c, gen)
+}
+
+// loadStored is Load past the cache: the store's record, its idle expiry
+// slid and written back once refreshAfter has passed, and the cache filled
+// with it (c, when not nil, having had generation gen before the read).
+// It is apart from Load so that a load the cache answers runs in a small
+// stack frame: `me` is deep enough that a few hundred bytes more made its
+// goroutines grow their stacks again after every collection.
+func (m *Manager) loadStored(ctx context.Context, t *Tenant, user, id string, now time.Time, c *cache, gen uint64) (Session, error) {
+	idle := time.Duration(t.Session.IdleTimeout)
 	s, err := m.get(ctx, t, user, id)
 	if errors.Is(err, ErrNotFound) {
 		return Session{}, ErrUnauthenticated
@@ -605,7 +629,7 @@ func (m *Manager) decodeSession(rec store.Session) (Session, error) {
 // idempotent: no cookie or an invalid one is not an error.
 func (m *Manager) Logout(ctx context.Context, t *Tenant, values []string) error {
 	for _, v := range values {
-		token, user, err := m.parseCookie(t, v)
+		token, user, err := m.parseCookie(t, v, nil)
 		if err != nil {
 			continue
 		}

@@ -72,6 +72,25 @@ func boot(t *testing.T, env map[string]string) (pub, adm string, out *proctest.S
 	return
 }
 
+// logSettled returns once out holds every line logged so far: the log is
+// written in batches, up to 100 ms late, so it sends one more request to
+// adm and waits, at most 5 s, for that request's line, which comes after
+// them. Checks that no line holds a secret read out after it.
+func logSettled(t *testing.T, adm string, out *proctest.SyncBuffer) {
+	t.Helper()
+	r, err := http.Get(adm + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	id := r.Header.Get("X-Request-Id")
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(out.String(), `"request_id":"`+id+`"`); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the line of request %s was not written within 5 s", id)
+		}
+	}
+}
+
 func TestServeDemo(t *testing.T) {
 	t.Parallel()
 	pub, adm, out := boot(t, map[string]string{})
@@ -140,6 +159,7 @@ func TestServeDemo(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	logSettled(t, adm, out)
 	if strings.Contains(out.String(), cookie.Value) {
 		t.Error("the session cookie reached the log")
 	}
@@ -219,6 +239,7 @@ tenants:
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	logSettled(t, adm, out)
 	for _, secret := range []string{key, token, r.Cookies()[0].Value, "correct horse"} {
 		if strings.Contains(out.String(), secret) {
 			t.Errorf("a secret reached the output")
@@ -520,6 +541,7 @@ func TestSecretFilesRotate(t *testing.T) {
 	if got := me(fresh); got != 200 {
 		t.Errorf("after a broken keys file: %d, want 200 (current keys kept)", got)
 	}
+	logSettled(t, adm, out)
 	if !strings.Contains(out.String(), "unusable value") {
 		t.Error("no log line about the unusable keys file")
 	}

@@ -124,3 +124,13 @@ func (c *cacheMetrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.entries, prometheus.GaugeValue, float64(s.Entries))
 	ch <- prometheus.MustNewConstMetric(c.maxEnt, prometheus.GaugeValue, float64(s.Size))
 }
+
+// newLogMetrics exports the lines the log could not write. Lines are
+// never dropped for lack of room (a full buffer makes its writer wait), so
+// only a failing stdout loses any.
+func newLogMetrics(reg prometheus.Registerer, w *logWriter) {
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "latchkey_log_lines_lost_total",
+		Help: "Log lines lost to a write error on stdout.",
+	}, func() float64 { return float64(w.lost.Load()) }))
+}

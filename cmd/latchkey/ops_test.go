@@ -86,7 +86,9 @@ func TestMetricsTokenSettings(t *testing.T) {
 			c, err := parseConfig(nil, func(k string) string { return tc.env[k] }, io.Discard)
 			var a *app
 			if err == nil {
-				a, err = newApp(c, io.Discard)
+				out := newLogWriter(io.Discard, defaultLogBuffering)
+				defer out.Close()
+				a, err = newApp(c, out)
 			}
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
@@ -183,6 +185,7 @@ func TestServeMetricsTokenAndHSTS(t *testing.T) {
 	if got := hsts(""); got != "" {
 		t.Errorf("over plain HTTP: Strict-Transport-Security = %q, want none", got)
 	}
+	logSettled(t, adm, out)
 	for _, secret := range []string{first, second} {
 		if strings.Contains(out.String(), secret) {
 			t.Error("a metrics token reached the log")

@@ -463,6 +463,7 @@ func TestRedisPasswordFileRotates(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("the new Redis password was in use %v after the file changed", time.Since(start).Round(time.Millisecond))
+	logSettled(t, adm, out)
 	if !strings.Contains(out.String(), `"setting":"LATCHKEY_REDIS_PASSWORD_FILE"`) {
 		t.Errorf("the log does not say that LATCHKEY_REDIS_PASSWORD_FILE changed:\n%s", out)
 	}

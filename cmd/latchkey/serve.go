@@ -46,7 +46,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	a, err := newApp(cfg, stdout)
+	// Every return writes out what the log holds, a failed start's
+	// warnings included.
+	out := newLogWriter(stdout, defaultLogBuffering)
+	defer out.Close()
+	a, err := newApp(cfg, out)
 	if err != nil {
 		return err
 	}
@@ -57,11 +61,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 // files read, its store client made and checked, its manager and API
 // built. run starts it, once.
 type app struct {
-	cfg    *config
-	log    *slog.Logger
-	stdout io.Writer
-	m      *session.Manager
-	srv    *api.Server
+	cfg *config
+	log *slog.Logger
+	// out is the log's output, stdout buffered; the demo's banner goes
+	// there too, to keep its place among the lines.
+	out *logWriter
+	m   *session.Manager
+	srv *api.Server
 	// file is the tenants file, nil without one; demo reports whether
 	// the demo runs instead (neither a tenants file nor Redis).
 	file *session.TenantsFile
@@ -74,9 +80,10 @@ type app struct {
 // newApp reads every file that cfg names, reporting all their problems
 // together before anything is built, then builds the store, the manager
 // and the API. A bad file changes nothing.
-func newApp(cfg *config, stdout io.Writer) (_ *app, err error) {
-	a := &app{cfg: cfg, log: slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel})), stdout: stdout, closeStore: func() {}}
+func newApp(cfg *config, out *logWriter) (_ *app, err error) {
+	a := &app{cfg: cfg, log: slog.New(newLogHandler(out, cfg.LogLevel)), out: out, closeStore: func() {}}
 	reg := newRegistry()
+	newLogMetrics(reg, out)
 	defer func() {
 		if err != nil {
 			a.closeStore()
@@ -174,6 +181,11 @@ func (a *app) run(ctx context.Context, onListen listening) error {
 	wg.Go(func() { a.watchTenants(watchCtx) })
 	wg.Go(func() { watchSecretFiles(watchCtx, log, secretReload, a.secrets) })
 
+	// The start-up lines are written now, before /readyz can answer, and
+	// the banner's below as soon as they are logged: those are the lines
+	// someone starting Latchkey waits for. The others wait for the
+	// interval.
+	a.out.Flush()
 	pub, adm := newHTTPServer(a.srv.Public(), log), newHTTPServer(a.srv.Admin(), log)
 	errc := make(chan error, 2)
 	for s, ln := range map[*http.Server]net.Listener{pub: pubLn, adm: admLn} {
@@ -188,8 +200,9 @@ func (a *app) run(ctx context.Context, onListen listening) error {
 		if !loopbackAddr(pubLn.Addr().String()) {
 			log.Warn("the demo listens beyond loopback: anyone who can reach it can sign in as the demo user, whose password is printed; unset LATCHKEY_ADDR to keep it on 127.0.0.1", "public", pubLn.Addr().String())
 		}
-		printDemo(a.stdout, pubLn.Addr(), demoPassword)
+		printDemo(a.out, pubLn.Addr(), demoPassword)
 	}
+	a.out.Flush()
 	if onListen != nil {
 		onListen(pubLn.Addr(), admLn.Addr())
 	}

@@ -236,6 +236,7 @@ func TestDeletedTenantStaysDeleted(t *testing.T) {
 	if code, _, _ := call(t, "GET", pub+"/v1/t/shop/me", "", "", "", ""); code != 404 {
 		t.Errorf("shop's me after the reload = %d, want 404", code)
 	}
+	logSettled(t, adm, out)
 	if strings.Contains(out.String(), "applying the file again") || strings.Contains(out.String(), "applied them again") {
 		t.Errorf("the replica re-applied the tenants file after a deletion:\n%s", out)
 	}

@@ -57,6 +57,10 @@ type LatchkeyConfig struct {
 	// which replaces the one the test inherited. LATCHKEY_ADDR and LATCHKEY_ADMIN_ADDR are not the
 	// caller's: StartLatchkey picks free loopback ports.
 	Env map[string]string
+	// OutputLimit, if positive, keeps only about the last OutputLimit
+	// bytes of the process's output for Output (see SyncBuffer.Limit):
+	// for a Latchkey that logs every request of a load test.
+	OutputLimit int
 }
 
 // Latchkey is a running `latchkey serve` that one test owns. Its methods
@@ -91,7 +95,7 @@ func StartLatchkey(tb testing.TB, cfg LatchkeyConfig) *Latchkey {
 	}
 	env := latchkeyEnv(cfg)
 	for attempt := 1; ; attempt++ {
-		p, err := launchLatchkey(tb, bin, env)
+		p, err := launchLatchkey(tb, bin, env, cfg.OutputLimit)
 		if err == nil {
 			return p
 		}
@@ -127,9 +131,9 @@ func latchkeyEnv(cfg LatchkeyConfig) map[string]string {
 
 // launchLatchkey starts one latchkey process on fresh loopback ports and
 // waits for it to be ready. On error the process has exited.
-func launchLatchkey(tb testing.TB, bin string, vars map[string]string) (*Latchkey, error) {
+func launchLatchkey(tb testing.TB, bin string, vars map[string]string, outputLimit int) (*Latchkey, error) {
 	tb.Helper()
-	p := &Latchkey{Public: FreeAddr(tb), Admin: FreeAddr(tb), AdminToken: vars["LATCHKEY_ADMIN_TOKEN"], out: &SyncBuffer{}}
+	p := &Latchkey{Public: FreeAddr(tb), Admin: FreeAddr(tb), AdminToken: vars["LATCHKEY_ADMIN_TOKEN"], out: &SyncBuffer{Limit: outputLimit}}
 	vars = maps.Clone(vars)
 	vars["LATCHKEY_ADDR"] = p.Public
 	vars["LATCHKEY_ADMIN_ADDR"] = p.Admin

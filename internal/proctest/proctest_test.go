@@ -68,6 +68,21 @@ func TestSyncBuffer(t *testing.T) {
 	}
 }
 
+func TestSyncBufferLimit(t *testing.T) {
+	t.Parallel()
+	b := SyncBuffer{Limit: 100}
+	for i := range 1000 {
+		fmt.Fprintf(&b, "line %04d\n", i) // 10 bytes each
+		if n := len(b.String()); n > 200 {
+			t.Fatalf("after line %d: len(String())=%v, want at most %v", i, n, 200)
+		}
+	}
+	got := b.String()
+	if len(got) < 100 || !strings.HasSuffix(got, "line 0998\nline 0999\n") {
+		t.Errorf("String()=%q, want at least 100 bytes ending with the last lines", got)
+	}
+}
+
 func TestLatchkeyEnv(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
