@@ -185,14 +185,31 @@ func (s *Server) handlePutTenant(w http.ResponseWriter, r *http.Request) {
 		s.audit(r, t.ID, "tenant.update", string(t.ID), before, t)
 	}
 	s.log.InfoContext(r.Context(), "tenant saved", "tenant", t.ID, "created", created)
+	out := tenantSaved{Tenant: t, Warnings: []warningView{}}
 	for _, w := range s.m.Warnings(&t) {
-		s.log.WarnContext(r.Context(), "this tenant's cookie will not work in browsers for an origin", "tenant", w.Tenant, "field", w.Field, "fix", w.Message)
+		s.log.WarnContext(r.Context(), "this tenant's cookie will not work in browsers for an origin", "tenant", w.Tenant, "field", w.Field, "engines", w.Engines, "fix", w.Message)
+		out.Warnings = append(out.Warnings, warningView{Field: w.Field, Message: w.Message, Engines: w.Engines})
 	}
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, t)
+	writeJSON(w, status, out)
+}
+
+// tenantSaved answers a PUT: the tenant as stored, and what of it will not
+// work in browsers, so that whoever saved it learns at once rather than
+// from a log they may not read.
+type tenantSaved struct {
+	session.Tenant
+	Warnings []warningView `json:"warnings"`
+}
+
+// warningView is a session.Warning as the admin API renders it.
+type warningView struct {
+	Field   string   `json:"field"`
+	Message string   `json:"message"`
+	Engines []string `json:"engines"`
 }
 
 // handleDeleteTenant answers 404 for a tenant that does not exist: a 204

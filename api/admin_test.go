@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -343,4 +344,67 @@ func TestAdminBadBodies(t *testing.T) {
 			t.Errorf("acme users after refused creations = %d, %v; want alice and carol", len(us), err)
 		}
 	})
+}
+
+// TestAdminTenantPutWarnings: the answer to a PUT says what of the saved
+// tenant will not work in which browsers, so that an admin learns it from
+// the API and not only from a log; a tenant that works everywhere gets an
+// empty list, never a missing one.
+func TestAdminTenantPutWarnings(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{token: adminToken})
+	type saved struct {
+		ID       session.TenantID `json:"id"`
+		Warnings []struct {
+			Field   string   `json:"field"`
+			Message string   `json:"message"`
+			Engines []string `json:"engines"`
+		} `json:"warnings"`
+	}
+	tests := []struct {
+		name      string
+		origin    string // "" for https://app.gamma.com
+		hostnames []string
+		cookie    map[string]any
+		engines   [][]string // per warning, in order
+		want      string     // in the first warning's message
+	}{
+		{name: "partitioned on the shared host", cookie: map[string]any{"same_site": "none", "partitioned": true},
+			engines: [][]string{{"firefox", "webkit"}}, want: "add a hostname on the SPA's site (e.g. auth.gamma.com)"},
+		{name: "unpartitioned on the shared host", cookie: map[string]any{"same_site": "none"},
+			engines: [][]string{{"chromium", "firefox", "webkit"}}, want: "set cookie.partitioned true"},
+		{name: "own hostname under a TLD the Public Suffix List lacks", origin: "https://app.gamma.example", hostnames: []string{"auth.gamma.example"}, cookie: map[string]any{"same_site": "lax"},
+			engines: [][]string{{"webkit"}}, want: "WebKit without Intelligent Tracking Prevention"},
+		{name: "own hostname on the SPA's site", hostnames: []string{"auth.gamma.com"}, cookie: map[string]any{"same_site": "lax"}},
+	}
+	for _, tt := range tests {
+		origin := cmp.Or(tt.origin, "https://app.gamma.com")
+		body := map[string]any{"name": "Gamma", "origins": []string{origin}, "cookie": tt.cookie}
+		if tt.hostnames != nil {
+			body["hostnames"] = tt.hostnames
+		}
+		r := e.do(adminReq("PUT", "/admin/v1/tenants/gamma", body))
+		if r.StatusCode != http.StatusCreated && r.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d; body %s", tt.name, r.StatusCode, r.body)
+		}
+		var got saved
+		if err := json.Unmarshal(r.body, &got); err != nil || got.ID != "gamma" || got.Warnings == nil {
+			t.Fatalf("%s: body %s (%v), want the tenant with a warnings array", tt.name, r.body, err)
+		}
+		if len(got.Warnings) != len(tt.engines) {
+			t.Fatalf("%s: warnings = %+v, want %d", tt.name, got.Warnings, len(tt.engines))
+		}
+		for i, w := range got.Warnings {
+			if w.Field != "origins[0]" || strings.Join(w.Engines, ",") != strings.Join(tt.engines[i], ",") {
+				t.Errorf("%s: warning %d = %+v, want on origins[0] for %v", tt.name, i, w, tt.engines[i])
+			}
+		}
+		if len(got.Warnings) > 0 && !strings.Contains(got.Warnings[0].Message, tt.want) {
+			t.Errorf("%s: message %q, want it to contain %q", tt.name, got.Warnings[0].Message, tt.want)
+		}
+	}
+	// What a GET gives is the tenant alone: warnings belong to the PUT.
+	if r := e.do(adminReq("GET", "/admin/v1/tenants/gamma", nil)); strings.Contains(string(r.body), "warnings") {
+		t.Errorf("GET tenant = %s, want no warnings", r.body)
+	}
 }

@@ -89,6 +89,12 @@ const (
 	specTestTenant = `{"id":"acme","name":"Acme","dev":false,"origins":["https://app.acme.example"],` +
 		`"hostnames":["auth.acme.example"],"cookie":{"same_site":"lax","partitioned":false},` +
 		`"session":{"idle_timeout":"12h0m0s","absolute_lifetime":"168h0m0s"},"login_limits":{"per_account":10,"per_ip":100,"window":"15m0s"}}`
+	// specTestTenantSaved is specTestTenant as a PUT answers it, with
+	// its browser warnings.
+	specTestTenantSaved = `{"id":"acme","name":"Acme","dev":false,"origins":["https://app.acme.example"],` +
+		`"hostnames":["auth.acme.example"],"cookie":{"same_site":"lax","partitioned":false},` +
+		`"session":{"idle_timeout":"12h0m0s","absolute_lifetime":"168h0m0s"},"login_limits":{"per_account":10,"per_ip":100,"window":"15m0s"},` +
+		`"warnings":[{"field":"origins[0]","message":"…","engines":["webkit"]}]}`
 	specTestTenantInput = `{"name":"Acme","origins":["https://app.acme.example"],"hostnames":["auth.acme.example"],` +
 		`"cookie":{"same_site":"lax"},"session":{"idle_timeout":"12h"}}`
 
@@ -339,23 +345,29 @@ func TestSpecValidator(t *testing.T) {
 		{name: "admin tenants", method: "GET", path: "/admin/v1/tenants", header: admin,
 			res: cannedResponse{200, jsonCT, `{"tenants":[` + specTestTenant + `]}`}},
 		{name: "admin put tenant", method: "PUT", path: "/admin/v1/tenants/acme", header: adminJSON, body: specTestTenantInput,
-			res: cannedResponse{201, jsonCT, specTestTenant}},
+			res: cannedResponse{201, jsonCT, specTestTenantSaved}},
+		{name: "admin put tenant without warnings", method: "PUT", path: "/admin/v1/tenants/acme", header: adminJSON, body: specTestTenantInput,
+			res:     cannedResponse{201, jsonCT, specTestTenant},
+			wantErr: "warnings"},
+		{name: "admin put tenant unknown engine", method: "PUT", path: "/admin/v1/tenants/acme", header: adminJSON, body: specTestTenantInput,
+			res:     cannedResponse{201, jsonCT, strings.Replace(specTestTenantSaved, `"webkit"`, `"safari"`, 1)},
+			wantErr: "engines"},
 		{name: "admin put tenant null hostnames", method: "PUT", path: "/admin/v1/tenants/acme", header: adminJSON, body: specTestTenantInput,
-			res:     cannedResponse{200, jsonCT, strings.Replace(specTestTenant, `["auth.acme.example"]`, `null`, 1)},
+			res:     cannedResponse{200, jsonCT, strings.Replace(specTestTenantSaved, `["auth.acme.example"]`, `null`, 1)},
 			wantErr: "hostnames"},
 		{name: "admin put tenant partitioned lax", method: "PUT", path: "/admin/v1/tenants/acme", header: adminJSON, body: specTestTenantInput,
-			res:     cannedResponse{200, jsonCT, strings.Replace(specTestTenant, `"partitioned":false`, `"partitioned":true`, 1)},
+			res:     cannedResponse{200, jsonCT, strings.Replace(specTestTenantSaved, `"partitioned":false`, `"partitioned":true`, 1)},
 			wantErr: "!"},
 		{name: "admin put tenant partitioned none", method: "PUT", path: "/admin/v1/tenants/acme", header: adminJSON,
 			body: strings.Replace(specTestTenantInput, `"lax"`, `"none","partitioned":true`, 1),
-			res:  cannedResponse{200, jsonCT, strings.Replace(specTestTenant, `"lax","partitioned":false`, `"none","partitioned":true`, 1)}},
+			res:  cannedResponse{200, jsonCT, strings.Replace(specTestTenantSaved, `"lax","partitioned":false`, `"none","partitioned":true`, 1)}},
 		{name: "admin put tenant partitioned lax accepted", method: "PUT", path: "/admin/v1/tenants/acme", header: adminJSON,
 			body:    strings.Replace(specTestTenantInput, `"lax"`, `"lax","partitioned":true`, 1),
-			res:     cannedResponse{200, jsonCT, specTestTenant},
+			res:     cannedResponse{200, jsonCT, specTestTenantSaved},
 			wantErr: "did not refuse it"},
 		{name: "admin put tenant unknown field accepted", method: "PUT", path: "/admin/v1/tenants/acme", header: adminJSON,
 			body:    strings.Replace(specTestTenantInput, `"name"`, `"nmae":"x","name"`, 1),
-			res:     cannedResponse{201, jsonCT, specTestTenant},
+			res:     cannedResponse{201, jsonCT, specTestTenantSaved},
 			wantErr: "did not refuse it"},
 		{name: "admin put tenant invalid", method: "PUT", path: "/admin/v1/tenants/acme", header: adminJSON,
 			body: strings.Replace(specTestTenantInput, `"lax"`, `"none","partitioned":true,"x":1`, 1),

@@ -179,7 +179,7 @@ func (m *Manager) IsPublicHost(host string) bool { return slices.Contains(m.publ
 
 // Warnings is t.WarningsOn the first of Config.PublicHosts, the host SPAs
 // call for tenants served in path form, or t.Warnings when none is set.
-func (m *Manager) Warnings(t *Tenant) []Problem {
+func (m *Manager) Warnings(t *Tenant) []Warning {
 	if len(m.publicHosts) == 0 {
 		return t.Warnings()
 	}

@@ -1,56 +1,99 @@
 package session
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
 
+// safariLocalhost marks the warning that Safari drops the Secure cookie on
+// http://localhost, which every local set-up over plain HTTP gets.
+const safariLocalhost = "WebKit bug 281149"
+
 func TestWarnings(t *testing.T) {
 	t.Parallel()
+	all := []string{EngineChromium, EngineFirefox, EngineWebKit}
 	tests := []struct {
-		name      string
-		origins   []string
-		hostnames []string
-		sameSite  SameSite
-		part      bool
-		dev       bool
-		want      string // substring of the one warning, "" for none
+		name       string
+		origins    []string
+		hostnames  []string
+		sharedHost string
+		sameSite   SameSite
+		part       bool
+		dev        bool
+		want       []string // substrings of the one warning, none for no warning
+		engines    []string
 	}{
-		{"same-site lax", []string{"https://app.acme.com"}, []string{"auth.acme.com"}, SameSiteLax, false, false, ""},
-		{"same-site strict, deeper", []string{"https://a.b.acme.com"}, []string{"auth.acme.com"}, SameSiteStrict, false, false, ""},
-		{"cross-site lax", []string{"https://app.acme.com"}, []string{"auth.latchkey.io"}, SameSiteLax, false, false, "add a hostname on the SPA's site (e.g. auth.acme.com)"},
-		{"shared host lax", []string{"https://app.acme.com"}, nil, SameSiteLax, false, false, "will call the shared host"},
-		{"cross-site none", []string{"https://app.acme.com"}, nil, SameSiteNone, false, false, "set cookie.partitioned true"},
-		{"cross-site none partitioned", []string{"https://app.acme.com"}, nil, SameSiteNone, true, false, ""},
-		{"schemeful: http origin, https host", []string{"http://localhost:5173"}, []string{"localhost"}, SameSiteLax, false, true, "cross-site to every hostname"},
-		{"local dev on the shared host", []string{"http://localhost:5173"}, nil, SameSiteLax, false, true, ""},
-		{"public suffix sites differ", []string{"https://alice.github.io"}, []string{"bob.github.io"}, SameSiteLax, false, false, "cross-site"},
+		{name: "same-site lax", origins: []string{"https://app.acme.com"}, hostnames: []string{"auth.acme.com"}, sameSite: SameSiteLax},
+		{name: "same-site strict, deeper", origins: []string{"https://a.b.acme.com"}, hostnames: []string{"auth.acme.com"}, sameSite: SameSiteStrict},
+		{name: "same-site under a listed two-label suffix", origins: []string{"https://app.acme.co.uk"}, hostnames: []string{"auth.acme.co.uk"}, sameSite: SameSiteLax},
+		{name: "cross-site lax", origins: []string{"https://app.acme.com"}, hostnames: []string{"auth.latchkey.io"}, sameSite: SameSiteLax,
+			want: []string{"in every browser (Chrome, Firefox, Safari)", "add a hostname on the SPA's site (e.g. auth.acme.com)"}, engines: all},
+		{name: "cross-site strict", origins: []string{"https://app.acme.com"}, hostnames: []string{"auth.latchkey.io"}, sameSite: SameSiteStrict,
+			want: []string{"strict cookie", "in every browser (Chrome, Firefox, Safari)"}, engines: all},
+		{name: "shared host lax", origins: []string{"https://app.acme.com"}, sameSite: SameSiteLax,
+			want: []string{"will call the shared host", "in every browser (Chrome, Firefox, Safari)"}, engines: all},
+		{name: "cross-site none", origins: []string{"https://app.acme.com"}, sameSite: SameSiteNone,
+			want: []string{"set cookie.partitioned true", "Chrome drops when third-party cookies are blocked", "Safari (WebKit) always",
+				"Firefox when cross-site cookies are blocked", "add a hostname on the SPA's site (e.g. auth.acme.com)"}, engines: all},
+		{name: "cross-site none partitioned", origins: []string{"https://app.acme.com"}, sameSite: SameSiteNone, part: true,
+			want:    []string{"Safari (WebKit) before 26.2", "Firefox with cross-site cookies blocked", "add a hostname on the SPA's site (e.g. auth.acme.com), the one set-up that works in every browser"},
+			engines: []string{EngineFirefox, EngineWebKit}},
+		{name: "cross-site none partitioned, known shared host", origins: []string{"https://app.acme.com"}, sharedHost: "auth.latchkey.io", sameSite: SameSiteNone, part: true,
+			want: []string{"will call the shared host auth.latchkey.io", "Safari (WebKit) before 26.2"}, engines: []string{EngineFirefox, EngineWebKit}},
+		{name: "same-site none partitioned", origins: []string{"https://app.acme.com"}, hostnames: []string{"auth.acme.com"}, sameSite: SameSiteNone, part: true},
+		{name: "schemeful: http origin, https host", origins: []string{"http://localhost:5173"}, hostnames: []string{"localhost"}, sameSite: SameSiteLax, dev: true,
+			want: []string{"cross-site to every hostname", "by the page's own name and scheme"}, engines: all},
+		{name: "a local page, a hosted API", origins: []string{"http://localhost:5173"}, hostnames: []string{"auth.acme.com"}, sameSite: SameSiteNone, part: true, dev: true,
+			want: []string{"cross-site to every hostname", "call the API on this machine"}, engines: []string{EngineFirefox, EngineWebKit}},
+		{name: "public suffix sites differ", origins: []string{"https://alice.github.io"}, hostnames: []string{"bob.github.io"}, sameSite: SameSiteLax,
+			want: []string{"cross-site"}, engines: all},
+		{name: "own hostname under .test", origins: []string{"https://app.acme.test"}, hostnames: []string{"auth.acme.test"}, sameSite: SameSiteLax,
+			want:    []string{"auth.acme.test", "grouping under .test", "WebKit without Intelligent Tracking Prevention", "suffix on the Public Suffix List"},
+			engines: []string{EngineWebKit}},
+		{name: "own hostname under .internal, partitioned", origins: []string{"https://app.corp.internal"}, hostnames: []string{"auth.corp.internal"}, sameSite: SameSiteNone, part: true,
+			want: []string{"grouping under .internal"}, engines: []string{EngineWebKit}},
+		{name: "shared host under .local", origins: []string{"https://app.acme.local"}, sharedHost: "auth.acme.local", sameSite: SameSiteLax,
+			want: []string{"grouping under .local"}, engines: []string{EngineWebKit}},
+		{name: "one host under .test relies on no grouping", origins: []string{"https://acme.test"}, hostnames: []string{"acme.test"}, sameSite: SameSiteLax},
+		{name: "another hostname same-site without grouping", origins: []string{"https://acme.test"}, hostnames: []string{"auth.acme.test", "acme.test"}, sameSite: SameSiteLax},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tn := Tenant{ID: "acme", Origins: tt.origins, Hostnames: tt.hostnames, Dev: tt.dev,
 				Cookie: CookiePolicy{SameSite: tt.sameSite, Partitioned: tt.part}}
-			ws := tn.Warnings()
-			if tt.want == "" {
+			ws := tn.WarningsOn(tt.sharedHost)
+			if len(tt.want) == 0 {
 				if len(ws) != 0 {
-					t.Errorf("Warnings() = %+v, want none", ws)
+					t.Errorf("WarningsOn(%q) = %+v, want none", tt.sharedHost, ws)
 				}
 				return
 			}
-			if len(ws) != 1 || !strings.Contains(ws[0].Message, tt.want) || ws[0].Field != "origins[0]" {
-				t.Errorf("Warnings() = %+v, want one on origins[0] containing %q", ws, tt.want)
+			if len(ws) != 1 || ws[0].Field != "origins[0]" || ws[0].Tenant != "acme" {
+				t.Fatalf("WarningsOn(%q) = %+v, want one on origins[0]", tt.sharedHost, ws)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(ws[0].Message, want) {
+					t.Errorf("Message = %q, want it to contain %q", ws[0].Message, want)
+				}
+			}
+			if !slices.Equal(ws[0].Engines, tt.engines) {
+				t.Errorf("Engines = %v, want %v", ws[0].Engines, tt.engines)
 			}
 		})
 	}
 }
 
 // TestWarningsLoopbackNames: localhost, 127.0.0.1 and [::1] are one machine
-// but three sites, so a page on one name calling the API on another can
-// log in and never keep its Lax session; the warning names the fix.
+// but three sites, and http and https two, so a page on one name or scheme
+// calling the API on another can log in and never keep its session; the
+// warning names the fix. Safari's drop of the Secure cookie on
+// http://localhost is TestWarningsSafariLocalhost's.
 func TestWarningsLoopbackNames(t *testing.T) {
 	t.Parallel()
 	const fix = "use the same host name for both"
+	const scheme = "serve the SPA and the API over the same scheme"
 	tests := []struct {
 		name       string
 		origins    []string
@@ -76,8 +119,8 @@ func TestWarningsLoopbackNames(t *testing.T) {
 		{name: "IPv6 shared host", origins: []string{"http://[::1]:5173"}, sharedHost: "[::1]", sameSite: SameSiteLax},
 		{name: "host form on localhost, page on 127.0.0.1", origins: []string{"http://127.0.0.1:5173"}, hostnames: []string{"localhost"}, sameSite: SameSiteLax,
 			want: map[string]string{"origins[0]": fix}},
-		{name: "partitioned None keeps its session across names", origins: []string{"http://localhost:5173", "http://127.0.0.1:5173"}, sharedHost: "localhost",
-			sameSite: SameSiteNone, part: true},
+		{name: "partitioned None across names: dropped where CHIPS does not help", origins: []string{"http://localhost:5173", "http://127.0.0.1:5173"}, sharedHost: "localhost",
+			sameSite: SameSiteNone, part: true, want: map[string]string{"origins[1]": fix}},
 		{name: "unpartitioned None across names is a third-party cookie", origins: []string{"http://127.0.0.1:5173"}, sharedHost: "localhost",
 			sameSite: SameSiteNone, want: map[string]string{"origins[0]": "set cookie.partitioned true"}},
 		{name: "a public page on a local shared host", origins: []string{"https://app.acme.com"}, sharedHost: "localhost", sameSite: SameSiteLax,
@@ -85,13 +128,21 @@ func TestWarningsLoopbackNames(t *testing.T) {
 		{name: "shared host known and same-site", origins: []string{"https://app.acme.com"}, sharedHost: "auth.acme.com", sameSite: SameSiteLax},
 		{name: "shared host known and cross-site", origins: []string{"https://app.acme.com"}, sharedHost: "auth.latchkey.io", sameSite: SameSiteLax,
 			want: map[string]string{"origins[0]": "will call the shared host auth.latchkey.io (this tenant has no hostnames), which is another site"}},
+		{name: "https page, API on http://localhost", origins: []string{"https://localhost:5173"}, sharedHost: "localhost", sameSite: SameSiteLax,
+			want: map[string]string{"origins[0]": scheme}},
+		{name: "https page, API on http://localhost, partitioned", origins: []string{"https://localhost:5173"}, sharedHost: "localhost", sameSite: SameSiteNone, part: true,
+			want: map[string]string{"origins[0]": scheme}},
+		{name: "both schemes, shared host unknown", origins: []string{"http://localhost:5173", "https://localhost:3000"}, sameSite: SameSiteLax,
+			want: map[string]string{"origins[1]": "calls the API on this machine over http"}},
+		{name: "https first, shared host unknown", origins: []string{"https://localhost:3000", "http://localhost:5173"}, sameSite: SameSiteLax,
+			want: map[string]string{"origins[1]": "calls the API on this machine over https"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tn := Tenant{ID: "acme", Dev: true, Origins: tt.origins, Hostnames: tt.hostnames,
 				Cookie: CookiePolicy{SameSite: tt.sameSite, Partitioned: tt.part}}
-			ws := tn.WarningsOn(tt.sharedHost)
+			ws := withoutSafariLocalhost(tn.WarningsOn(tt.sharedHost))
 			if len(ws) != len(tt.want) {
 				t.Fatalf("WarningsOn(%q) = %+v, want %d warnings: %v", tt.sharedHost, ws, len(tt.want), tt.want)
 			}
@@ -99,11 +150,59 @@ func TestWarningsLoopbackNames(t *testing.T) {
 				if want, ok := tt.want[w.Field]; !ok || !strings.Contains(w.Message, want) || w.Tenant != "acme" {
 					t.Errorf("warning on %s = %q, want one containing %q", w.Field, w.Message, want)
 				}
+				if want := []string{EngineChromium, EngineFirefox, EngineWebKit}; (tt.sameSite != SameSiteNone || !tt.part) && !slices.Equal(w.Engines, want) {
+					t.Errorf("warning on %s: Engines = %v, want %v", w.Field, w.Engines, want)
+				}
 			}
 			if tt.sharedHost == "" {
-				if got := tn.Warnings(); len(got) != len(ws) {
+				if got := withoutSafariLocalhost(tn.Warnings()); len(got) != len(ws) {
 					t.Errorf("Warnings() = %+v, want WarningsOn(\"\") = %+v", got, ws)
 				}
+			}
+		})
+	}
+}
+
+func withoutSafariLocalhost(ws []Warning) []Warning {
+	return slices.DeleteFunc(ws, func(w Warning) bool { return strings.Contains(w.Message, safariLocalhost) })
+}
+
+// TestWarningsSafariLocalhost: Safari stores no Secure cookie set over
+// http://localhost, and the session cookie is always Secure, so a page
+// that keeps its session in Chrome and Firefox over plain HTTP on loopback
+// gets a warning naming WebKit alone; over HTTPS, or cross-site (warned
+// otherwise), it does not.
+func TestWarningsSafariLocalhost(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		origins    []string
+		sharedHost string
+		want       []string // fields warned of
+	}{
+		{name: "the demo", origins: []string{"http://localhost:5173"}, sharedHost: "localhost", want: []string{"origins[0]"}},
+		{name: "shared host unknown", origins: []string{"http://localhost:5173", "http://localhost:3000"}, want: []string{"origins[0]", "origins[1]"}},
+		{name: "127.0.0.1 on 127.0.0.1", origins: []string{"http://127.0.0.1:5173"}, sharedHost: "127.0.0.1", want: []string{"origins[0]"}},
+		{name: "https on loopback, shared host unknown", origins: []string{"https://localhost:3000"}},
+		{name: "another name: the cross-site warning says it", origins: []string{"http://127.0.0.1:5173"}, sharedHost: "localhost"},
+		{name: "a public shared host", origins: []string{"http://localhost:5173"}, sharedHost: "auth.latchkey.io"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tn := Tenant{ID: "acme", Dev: true, Origins: tt.origins, Cookie: CookiePolicy{SameSite: SameSiteLax}}
+			var got []string
+			for _, w := range tn.WarningsOn(tt.sharedHost) {
+				if !strings.Contains(w.Message, safariLocalhost) {
+					continue
+				}
+				got = append(got, w.Field)
+				if !slices.Equal(w.Engines, []string{EngineWebKit}) || !strings.Contains(w.Message, "Chrome or Firefox") || !strings.Contains(w.Message, "over HTTPS") {
+					t.Errorf("warning on %s = %q, engines %v: want webkit alone, naming Chrome or Firefox and HTTPS as the fix", w.Field, w.Message, w.Engines)
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("Safari warnings on %v, want %v", got, tt.want)
 			}
 		})
 	}

@@ -134,4 +134,9 @@ func TestDemoOrigins(t *testing.T) {
 	if strings.Contains(out.String(), "will not work in browsers") {
 		t.Errorf("the demo tenant warns about itself:\n%s", out)
 	}
+	// What Safari does with the demo's Secure cookie over plain HTTP is no
+	// bug to fix here but a fact the user must know before trying it.
+	if !strings.Contains(out.String(), "WebKit bug\n  281149") || !strings.Contains(out.String(), "use Chrome or Firefox") {
+		t.Errorf("the demo banner does not say that Safari cannot keep its session:\n%s", out)
+	}
 }
