@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/latchkeyhq/latchkey/session"
 )
 
 func TestLoginMeSessionsLogout(t *testing.T) {
@@ -412,4 +415,63 @@ func TestLogoutChunkedBody(t *testing.T) {
 			t.Errorf("%s: session alive %v after a %d", tt.name, got, resp.StatusCode)
 		}
 	}
+}
+
+// TestDevCookieOverPlainLoopback: a dev tenant with a Lax cookie called
+// over plain HTTP by a loopback name sets a cookie without Secure (so not
+// __Host-), which Safari keeps there, and reads only that one there; the
+// same tenant over HTTPS (a trusted proxy's X-Forwarded-Proto) or on
+// another host, a dev tenant whose cookie is SameSite=None, and a
+// production tenant on loopback keep the __Host- cookie.
+func TestDevCookieOverPlainLoopback(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	login := func(tenant, host, origin, user, pw string, header map[string]string) res {
+		t.Helper()
+		r := e.do(req{method: "POST", path: "/v1/t/" + tenant + "/login", host: host, origin: origin, header: header,
+			json: map[string]string{"username": user, "password": pw}})
+		if r.StatusCode != http.StatusOK {
+			t.Fatalf("login on %s: %d %s", host, r.StatusCode, r.body)
+		}
+		return r
+	}
+	secure := func(r res, name string) {
+		t.Helper()
+		if c := r.cookie(name); c == nil || !c.Secure {
+			t.Errorf("want a Secure %s cookie, got %q", name, r.Header.Values("Set-Cookie"))
+		}
+	}
+	// A SameSite=None cookie must be Secure (Chrome, Firefox), even here.
+	secure(login("beta", "localhost:8080", betaDev, "bob", bobPassword, nil), "__Host-latchkey-beta")
+	lax := betaTenant()
+	lax.Cookie = session.CookiePolicy{SameSite: session.SameSiteLax}
+	if _, _, err := e.m.PutTenant(t.Context(), lax); err != nil {
+		t.Fatal(err)
+	}
+	e.reload()
+	for _, host := range []string{"localhost:8080", "127.0.0.1:8080", "[::1]:8080", "api.localhost"} {
+		r := login("beta", host, betaDev, "bob", bobPassword, nil)
+		set := r.Header.Values("Set-Cookie")
+		if len(set) != 1 || !strings.HasPrefix(set[0], "latchkey-beta=") || strings.Contains(set[0], "Secure") || !strings.Contains(set[0], "HttpOnly") {
+			t.Fatalf("login on %s set %q, want one latchkey-beta cookie, HttpOnly, not Secure", host, set)
+		}
+		c := r.cookie("latchkey-beta")
+		if got := e.do(req{method: "GET", path: "/v1/t/beta/me", host: host, origin: betaDev, cookies: []*http.Cookie{c}}); got.StatusCode != http.StatusOK {
+			t.Errorf("me on %s with its cookie: %d", host, got.StatusCode)
+		}
+		// The plain cookie is its own: it opens nothing where the Secure
+		// one is read, even renamed, since the MAC covers its name.
+		renamed := &http.Cookie{Name: "__Host-latchkey-beta", Value: c.Value}
+		if got := e.do(req{method: "GET", path: "/v1/t/beta/me", cookies: []*http.Cookie{renamed}}); got.StatusCode != http.StatusUnauthorized {
+			t.Errorf("the plain cookie renamed __Host- on the shared host: %d, want 401", got.StatusCode)
+		}
+		clear := e.do(req{method: "POST", path: "/v1/t/beta/logout", host: host, origin: betaDev, cookies: []*http.Cookie{c}})
+		if clear.StatusCode != http.StatusNoContent || clear.cookie("latchkey-beta") == nil || clear.cookie("latchkey-beta").MaxAge >= 0 {
+			t.Errorf("logout on %s: %d %q, want 204 clearing latchkey-beta", host, clear.StatusCode, clear.Header.Values("Set-Cookie"))
+		}
+	}
+	// HTTPS before Latchkey: the Secure cookie, loopback or not.
+	secure(login("beta", "localhost:8443", betaDev, "bob", bobPassword, map[string]string{"X-Forwarded-Proto": "https"}), "__Host-latchkey-beta")
+	secure(login("beta", "", betaDev, "bob", bobPassword, nil), "__Host-latchkey-beta")
+	secure(login("acme", "localhost:8080", acmeApp, "alice", alicePassword, nil), "__Host-latchkey-acme")
 }

@@ -26,7 +26,11 @@ import (
 // (a `me` from another site) before any route reads a session. A change to
 // the tenant builds a new policy; nothing is ever mutated in place.
 type policy struct {
-	tenant  *session.Tenant
+	tenant *session.Tenant
+	// plain is the tenant as it answers over plain HTTP on loopback
+	// (session.Tenant.OverPlainLoopback): a dev tenant's copy with a
+	// cookie that Safari keeps there, nil where there is none.
+	plain   *session.Tenant
 	allowed map[string]bool // t.Origins, for refuseForeign
 	h       http.Handler
 	// cors is h's CORS layers alone, around corsPassed, and inner what
@@ -138,8 +142,13 @@ func (s *Server) newPolicy(t session.Tenant) (*policy, error) {
 		allowed[o] = true
 	}
 	inner := cop.Handler(s.tenantRoutes)
+	var plain *session.Tenant
+	if p := t.OverPlainLoopback(); p.SecureCookie() != t.SecureCookie() {
+		plain = p
+	}
 	return &policy{
 		tenant:  &t,
+		plain:   plain,
 		allowed: allowed,
 		h:       preflightVary(mw.Wrap(inner)),
 		cors:    preflightVary(mw.Wrap(corsPassed)),

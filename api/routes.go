@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -253,6 +254,9 @@ func (s *Server) servePublic(w http.ResponseWriter, r *http.Request) {
 		rest = "/"
 	}
 	ri.tenant, ri.policy, ri.labels = p.tenant, p, labels
+	if p.plain != nil && s.overPlainLoopback(r) {
+		ri.tenant = p.plain
+	}
 	ri.rctx.RoutePath = rest
 	s.serveTenant(w, r, p)
 	// A request the policy answered (a preflight, a refused origin) never
@@ -289,6 +293,21 @@ func unescapeParam(r *http.Request, v string) string {
 		return ""
 	}
 	return u
+}
+
+// overPlainLoopback reports whether r was sent over plain HTTP to a name of
+// the sender's own machine (http://localhost:8080): neither TLS on the
+// connection nor X-Forwarded-Proto: https from a trusted proxy, and a
+// loopback Host. The Host is the browser's: it stores the answer's cookie
+// for that name, so a client naming loopback falsely only misfiles its own
+// cookie. The peer's address is not asked, because a local container's
+// published port shows another.
+func (s *Server) overPlainLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host = r.Host
+	}
+	return session.IsLoopbackHost(host) && !s.overHTTPS(r)
 }
 
 func (s *Server) serveTenant(w http.ResponseWriter, r *http.Request, p *policy) {

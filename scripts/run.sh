@@ -5,9 +5,9 @@
 # both on loopback only: the demo prints its user's password. Both use the
 # name localhost, since browsers take localhost and 127.0.0.1 for two sites
 # and a page on one could not keep a session of the other; the SPA sends
-# http://127.0.0.1:5173 on to http://localhost:5173. Safari cannot keep the
-# demo's session: it drops the Secure cookie over plain HTTP (WebKit bug
-# 281149; README.md says how to try it there). Ctrl-C (or SIGTERM)
+# http://127.0.0.1:5173 on to http://localhost:5173. It works in every
+# browser, Safari included: over plain HTTP on loopback the demo's cookie is
+# not Secure (README.md, "The demo in every browser"). Ctrl-C (or SIGTERM)
 # stops both, by their PIDs; so does either one exiting.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +24,5 @@ spa=$!
 latchkey=$!
 stop() { kill "$spa" "$latchkey" 2>/dev/null || true; wait "$spa" "$latchkey" 2>/dev/null || true; }
 trap stop INT TERM EXIT
-echo "Example SPA: open http://localhost:5173 in Chrome or Firefox and sign in as the demo user printed below."
-echo "(Safari stores no Secure cookie set over plain HTTP, localhost included: see README.md, \"The demo in Safari\".)"
+echo "Example SPA: open http://localhost:5173 in any browser and sign in as the demo user printed below."
 wait -n "$spa" "$latchkey"

@@ -477,7 +477,7 @@ func (m *Manager) cookie(t *Tenant, value string, maxAge int) *http.Cookie {
 		Value:       value,
 		Path:        "/",
 		MaxAge:      maxAge,
-		Secure:      true,
+		Secure:      t.SecureCookie(),
 		HttpOnly:    true,
 		Partitioned: t.Cookie.Partitioned,
 	}
@@ -501,6 +501,10 @@ func (m *Manager) cookie(t *Tenant, value string, maxAge int) *http.Cookie {
 // -1 is sent as Max-Age=0.
 func (m *Manager) ClearCookies(t *Tenant) []*http.Cookie {
 	c := m.cookie(t, "", -1)
+	if !t.SecureCookie() {
+		// A cookie without Secure is never partitioned (OverPlainLoopback).
+		return []*http.Cookie{c}
+	}
 	other := *c
 	other.Partitioned = !c.Partitioned
 	if other.Partitioned {

@@ -101,6 +101,10 @@ type Tenant struct {
 	Cookie      CookiePolicy  `json:"cookie" yaml:"cookie"`
 	Session     SessionPolicy `json:"session" yaml:"session"`
 	LoginLimits LoginLimits   `json:"login_limits,omitzero" yaml:"login_limits"`
+
+	// plainLoopback marks the copy of a dev tenant that serves requests
+	// sent over plain HTTP on the user's own machine (OverPlainLoopback).
+	plainLoopback bool
 }
 
 // Bounds on a tenant's configuration, so that one tenant cannot make the
@@ -122,7 +126,42 @@ const (
 // prefix makes browsers insist on Secure, Path=/ and no Domain, so no
 // sibling subdomain can set or shadow it; the tenant suffix keeps tenants
 // that share a hostname (path form) from overwriting each other's cookie.
-func (t *Tenant) CookieName() string { return "__Host-latchkey-" + string(t.ID) }
+// The plain-HTTP copy of a dev tenant (OverPlainLoopback) has a cookie
+// without Secure, which the prefix would forbid, under a name that no
+// other tenant's cookie can have.
+func (t *Tenant) CookieName() string {
+	if t.plainLoopback {
+		return "latchkey-" + string(t.ID)
+	}
+	return "__Host-latchkey-" + string(t.ID)
+}
+
+// SecureCookie reports whether the tenant's session cookie is Secure: always,
+// but for the plain-HTTP copy of a dev tenant.
+func (t *Tenant) SecureCookie() bool { return !t.plainLoopback }
+
+// OverPlainLoopback returns the tenant as it answers a request that reached
+// Latchkey over plain HTTP on the user's own machine: from a loopback peer,
+// to a loopback name (http://localhost:8080), with no TLS on the way. For a
+// dev tenant that is a copy whose session cookie is not Secure, because
+// Safari stores no Secure cookie set over plain HTTP, http://localhost
+// included (WebKit bug 281149), so a local set-up such as `make run` could
+// never keep a session there; Chrome and Firefox store either. Dropping
+// Secure costs nothing on loopback, which no network attacker sits on, and
+// the cookie's own name keeps it apart from the Secure one: the MAC covers
+// the name, so neither verifies as the other. Any other tenant is t: only a
+// dev tenant may list the loopback origins that such a request comes from,
+// and a SameSite=None cookie must be Secure in Chrome and Firefox (RFC
+// 6265bis; Partitioned too), so a dev tenant whose cookie is None keeps it
+// Secure, and WarningsOn says what that costs in Safari.
+func (t *Tenant) OverPlainLoopback() *Tenant {
+	if !t.Dev || t.plainLoopback || t.Cookie.SameSite == SameSiteNone {
+		return t
+	}
+	c := *t
+	c.plainLoopback = true
+	return &c
+}
 
 // withDefaults fills in the optional settings that have documented defaults.
 func (t Tenant) withDefaults() Tenant {
@@ -393,11 +432,14 @@ func (t *Tenant) CORSConfig() cors.Config { return corsConfig(slices.Clone(t.Ori
 
 func isLoopbackOrigin(o string) bool {
 	u, err := url.Parse(o)
-	if err != nil {
-		return false
-	}
-	// A trailing dot names the same host ("localhost." is localhost).
-	h := strings.TrimSuffix(u.Hostname(), ".")
+	return err == nil && IsLoopbackHost(u.Hostname())
+}
+
+// IsLoopbackHost reports whether host (a name or an IP address, without a
+// port; brackets and a trailing dot allowed) names this machine in every
+// browser: localhost, a name under .localhost, or a loopback address.
+func IsLoopbackHost(host string) bool {
+	h := strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
 	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
 		return true
 	}

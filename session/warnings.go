@@ -60,8 +60,10 @@ var (
 //     and http://localhost and https://localhost are two: a page on one
 //     calling the API on another is cross-site, however local.
 //   - Safari stores no Secure cookie set over http://localhost (WebKit bug
-//     281149), and the session cookie is always Secure: a local set-up over
-//     plain HTTP cannot keep a session in Safari.
+//     281149). Only a dev tenant may list loopback origins, and its Lax or
+//     Strict cookie over plain HTTP on loopback is not Secure
+//     (Tenant.OverPlainLoopback); but a SameSite=None cookie must be
+//     Secure in Chrome and Firefox, so a None tenant there fails in Safari.
 //
 // A tenant without hostnames is served on the shared host, which Warnings
 // does not know (WarningsOn does); its origins are judged as cross-site,
@@ -120,7 +122,7 @@ func (t *Tenant) WarningsOn(sharedHost string) []Warning {
 		// the two mistakes a fix names exactly.
 		otherName, otherScheme := "", ""
 		// plainAPI is the loopback origin the page calls over plain HTTP,
-		// same-site: where Safari drops the Secure cookie.
+		// same-site: where Safari drops a Secure cookie.
 		plainAPI := ""
 		localAPI := func(api string) {
 			if as, _ := siteOf(api); as == site {
@@ -163,9 +165,9 @@ func (t *Tenant) WarningsOn(sharedHost string) []Warning {
 		var where, fix string
 		switch {
 		case sameSite:
-			if plainAPI != "" {
+			if plainAPI != "" && t.Cookie.SameSite == SameSiteNone {
 				add(field, webKitOnly,
-					"%q calls the API over plain HTTP on this machine (%s), and Safari stores no Secure cookie set over plain HTTP, http://localhost included (WebKit bug 281149), while Chrome and Firefox do there (they take loopback for a secure context): the session cookie is always Secure (__Host-), so in Safari a login from it cannot stick: try a local set-up in Chrome or Firefox, or serve both the SPA and Latchkey over HTTPS on this machine (e.g. behind a local TLS proxy with a locally trusted certificate) and list the https:// origin",
+					"%q calls the API over plain HTTP on this machine (%s) with a SameSite=None cookie, which Chrome and Firefox accept only Secure, and Safari stores no Secure cookie set over plain HTTP, http://localhost included (WebKit bug 281149): in Safari a login from it cannot stick: set cookie.same_site lax (the page and the API are one site, so Lax works in every browser, and a dev tenant's Lax cookie over plain HTTP on this machine is not Secure)",
 					o, plainAPI)
 			}
 			continue

@@ -6,10 +6,6 @@ import (
 	"testing"
 )
 
-// safariLocalhost marks the warning that Safari drops the Secure cookie on
-// http://localhost, which every local set-up over plain HTTP gets.
-const safariLocalhost = "WebKit bug 281149"
-
 func TestWarnings(t *testing.T) {
 	t.Parallel()
 	all := []string{EngineChromium, EngineFirefox, EngineWebKit}
@@ -120,7 +116,7 @@ func TestWarningsLoopbackNames(t *testing.T) {
 		{name: "host form on localhost, page on 127.0.0.1", origins: []string{"http://127.0.0.1:5173"}, hostnames: []string{"localhost"}, sameSite: SameSiteLax,
 			want: map[string]string{"origins[0]": fix}},
 		{name: "partitioned None across names: dropped where CHIPS does not help", origins: []string{"http://localhost:5173", "http://127.0.0.1:5173"}, sharedHost: "localhost",
-			sameSite: SameSiteNone, part: true, want: map[string]string{"origins[1]": fix}},
+			sameSite: SameSiteNone, part: true, want: map[string]string{"origins[0]": "set cookie.same_site lax", "origins[1]": fix}},
 		{name: "unpartitioned None across names is a third-party cookie", origins: []string{"http://127.0.0.1:5173"}, sharedHost: "localhost",
 			sameSite: SameSiteNone, want: map[string]string{"origins[0]": "set cookie.partitioned true"}},
 		{name: "a public page on a local shared host", origins: []string{"https://app.acme.com"}, sharedHost: "localhost", sameSite: SameSiteLax,
@@ -142,7 +138,7 @@ func TestWarningsLoopbackNames(t *testing.T) {
 			t.Parallel()
 			tn := Tenant{ID: "acme", Dev: true, Origins: tt.origins, Hostnames: tt.hostnames,
 				Cookie: CookiePolicy{SameSite: tt.sameSite, Partitioned: tt.part}}
-			ws := withoutSafariLocalhost(tn.WarningsOn(tt.sharedHost))
+			ws := tn.WarningsOn(tt.sharedHost)
 			if len(ws) != len(tt.want) {
 				t.Fatalf("WarningsOn(%q) = %+v, want %d warnings: %v", tt.sharedHost, ws, len(tt.want), tt.want)
 			}
@@ -155,7 +151,7 @@ func TestWarningsLoopbackNames(t *testing.T) {
 				}
 			}
 			if tt.sharedHost == "" {
-				if got := withoutSafariLocalhost(tn.Warnings()); len(got) != len(ws) {
+				if got := tn.Warnings(); len(got) != len(ws) {
 					t.Errorf("Warnings() = %+v, want WarningsOn(\"\") = %+v", got, ws)
 				}
 			}
@@ -163,47 +159,78 @@ func TestWarningsLoopbackNames(t *testing.T) {
 	}
 }
 
-func withoutSafariLocalhost(ws []Warning) []Warning {
-	return slices.DeleteFunc(ws, func(w Warning) bool { return strings.Contains(w.Message, safariLocalhost) })
-}
-
-// TestWarningsSafariLocalhost: Safari stores no Secure cookie set over
-// http://localhost, and the session cookie is always Secure, so a page
-// that keeps its session in Chrome and Firefox over plain HTTP on loopback
-// gets a warning naming WebKit alone; over HTTPS, or cross-site (warned
-// otherwise), it does not.
-func TestWarningsSafariLocalhost(t *testing.T) {
+// TestWarningsPlainLoopback: Safari stores no Secure cookie set over
+// http://localhost (WebKit bug 281149), but a dev tenant's cookie over
+// plain HTTP on loopback is not Secure (OverPlainLoopback), so a page that
+// calls the API by its own name and scheme on this machine gets no
+// warning, whatever the scheme; another name still does, and so does a
+// SameSite=None cookie over plain HTTP, which must stay Secure: in
+// Safari alone.
+func TestWarningsPlainLoopback(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name       string
 		origins    []string
 		sharedHost string
-		want       []string // fields warned of
+		none       bool // SameSite=None rather than Lax
+		warned     []string
 	}{
-		{name: "the demo", origins: []string{"http://localhost:5173"}, sharedHost: "localhost", want: []string{"origins[0]"}},
-		{name: "shared host unknown", origins: []string{"http://localhost:5173", "http://localhost:3000"}, want: []string{"origins[0]", "origins[1]"}},
-		{name: "127.0.0.1 on 127.0.0.1", origins: []string{"http://127.0.0.1:5173"}, sharedHost: "127.0.0.1", want: []string{"origins[0]"}},
+		{name: "the demo", origins: []string{"http://localhost:5173"}, sharedHost: "localhost"},
+		{name: "shared host unknown", origins: []string{"http://localhost:5173", "http://localhost:3000"}},
+		{name: "127.0.0.1 on 127.0.0.1", origins: []string{"http://127.0.0.1:5173"}, sharedHost: "127.0.0.1"},
 		{name: "https on loopback, shared host unknown", origins: []string{"https://localhost:3000"}},
-		{name: "another name: the cross-site warning says it", origins: []string{"http://127.0.0.1:5173"}, sharedHost: "localhost"},
-		{name: "a public shared host", origins: []string{"http://localhost:5173"}, sharedHost: "auth.latchkey.io"},
+		{name: "another name", origins: []string{"http://127.0.0.1:5173"}, sharedHost: "localhost", warned: []string{EngineChromium, EngineFirefox, EngineWebKit}},
+		{name: "None over plain HTTP", origins: []string{"http://localhost:5173"}, sharedHost: "localhost", none: true, warned: []string{EngineWebKit}},
+		{name: "None over HTTPS", origins: []string{"https://localhost:5173"}, none: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tn := Tenant{ID: "acme", Dev: true, Origins: tt.origins, Cookie: CookiePolicy{SameSite: SameSiteLax}}
-			var got []string
+			if tt.none {
+				tn.Cookie.SameSite = SameSiteNone
+			}
+			var engines []string
 			for _, w := range tn.WarningsOn(tt.sharedHost) {
-				if !strings.Contains(w.Message, safariLocalhost) {
-					continue
-				}
-				got = append(got, w.Field)
-				if !slices.Equal(w.Engines, []string{EngineWebKit}) || !strings.Contains(w.Message, "Chrome or Firefox") || !strings.Contains(w.Message, "over HTTPS") {
-					t.Errorf("warning on %s = %q, engines %v: want webkit alone, naming Chrome or Firefox and HTTPS as the fix", w.Field, w.Message, w.Engines)
+				engines = append(engines, w.Engines...)
+				if tt.none && !strings.Contains(w.Message, "set cookie.same_site lax") {
+					t.Errorf("warning %q does not name the fix", w.Message)
 				}
 			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("Safari warnings on %v, want %v", got, tt.want)
+			if !slices.Equal(engines, tt.warned) {
+				t.Errorf("warned for %v, want %v", engines, tt.warned)
 			}
 		})
+	}
+}
+
+// TestOverPlainLoopback: only a dev tenant has a plain-HTTP copy, whose
+// cookie is not Secure and has its own name; the copy changes nothing else
+// and is its own copy.
+func TestOverPlainLoopback(t *testing.T) {
+	t.Parallel()
+	prod := Tenant{ID: "acme", Origins: []string{"https://app.acme.com"}}
+	if p := prod.OverPlainLoopback(); p != &prod || !p.SecureCookie() || p.CookieName() != "__Host-latchkey-acme" {
+		t.Errorf("a production tenant over plain loopback: %q secure %v, want itself", p.CookieName(), p.SecureCookie())
+	}
+	dev := Tenant{ID: "acme", Dev: true, Origins: []string{"http://localhost:5173"}}
+	p := dev.OverPlainLoopback()
+	if p.SecureCookie() || p.CookieName() != "latchkey-acme" || !dev.SecureCookie() || dev.CookieName() != "__Host-latchkey-acme" {
+		t.Errorf("dev copy %q secure %v, original %q secure %v", p.CookieName(), p.SecureCookie(), dev.CookieName(), dev.SecureCookie())
+	}
+	if p.OverPlainLoopback() != p || !slices.Equal(p.Origins, dev.Origins) || p.ID != dev.ID {
+		t.Errorf("the copy differs from the tenant beyond its cookie: %+v", p)
+	}
+}
+
+func TestIsLoopbackHost(t *testing.T) {
+	t.Parallel()
+	for h, want := range map[string]bool{
+		"localhost": true, "LOCALHOST.": true, "app.localhost": true, "127.0.0.1": true, "127.1.2.3": true, "[::1]": true, "::1": true,
+		"localhost.example.com": false, "notlocalhost": false, "10.0.0.1": false, "[::2]": false, "": false, "::ffff:7f00:1": true,
+	} {
+		if got := IsLoopbackHost(h); got != want {
+			t.Errorf("IsLoopbackHost(%q) = %v, want %v", h, got, want)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,6 +44,8 @@ type config struct {
 	RedisKeyFile      string
 	RedisPasswordFile string
 	TenantsFile       string
+	// DemoOrigin is the one origin of the demo's tenant.
+	DemoOrigin string
 	// CookieKeys, AdminToken and MetricsToken are given as values or in
 	// their _FILE; nil or empty when not given as values.
 	CookieKeys       [][]byte
@@ -130,6 +133,7 @@ func (c *config) settings() []*setting {
 			duration(api.MaxHSTSMaxAge, time.Second, fmt.Sprintf("a whole number of seconds from 0 (no header) to %gh (two years), as a duration such as 8760h", api.MaxHSTSMaxAge.Hours()))),
 		bind(&c.IPv6Prefix, "ipv6-prefix", "LATCHKEY_IPV6_PREFIX", strconv.Itoa(api.DefaultIPv6Prefix), fmt.Sprintf("prefix length (%d to 128) of the IPv6 network a client is counted under by the per-address login limit", api.MinIPv6Prefix),
 			number[int](api.MinIPv6Prefix, 128, fmt.Sprintf("a prefix length from %d to 128", api.MinIPv6Prefix))),
+		bind(&c.DemoOrigin, "demo-origin", "LATCHKEY_DEMO_ORIGIN", defaultDemoOrigin, "the SPA origin the demo's tenant allows (a loopback origin, such as your dev server's http://localhost:3000); only without -redis-url and -tenants-file", loopbackOrigin),
 		bind(&c.RedisPrefix, "redis-prefix", "LATCHKEY_REDIS_PREFIX", "", "prefix of every Redis key and of the change channel, so that deployments (or tests) can share one Redis; unset means "+redisstore.DefaultPrefix, optional(redisPrefix)),
 	}
 }
@@ -196,10 +200,10 @@ Give secrets in the environment or as files: flags show in process listings.
 All problems are reported together, and serve then exits with status 2.
 
 With neither -redis-url nor -tenants-file, serve runs a demo: the in-memory
-store and a tenant "example" for the example SPA on http://localhost:5173,
-whose user "demo" gets a random password, printed on stdout. The demo
-listens on 127.0.0.1:8080 (loopback only) unless -addr or LATCHKEY_ADDR is
-given.
+store and a tenant "example" for the example SPA on http://localhost:5173
+(or -demo-origin), whose user "demo" gets a random password, printed on
+stdout. The demo listens on 127.0.0.1:8080 (loopback only) unless -addr or
+LATCHKEY_ADDR is given.
 
 flags:
 `)
@@ -356,6 +360,16 @@ func prefix(s string) (netip.Prefix, error) {
 func publicHost(s string) (string, error) {
 	if msg := session.ValidPublicHost(s); msg != "" {
 		return "", errors.New(msg)
+	}
+	return s, nil
+}
+
+// loopbackOrigin accepts an origin on this machine only: the demo's user has a
+// printed password, and its tenant grants credentialed access to the origin.
+func loopbackOrigin(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme+"://"+u.Host != s || !session.IsLoopbackHost(u.Hostname()) {
+		return "", fmt.Errorf("%q is not a loopback origin such as http://localhost:5173", s)
 	}
 	return s, nil
 }

@@ -219,7 +219,7 @@ func TestShutdownLosesNoLogLine(t *testing.T) {
 			c := &http.Client{Timeout: 5 * time.Second}
 			for range each {
 				req, _ := http.NewRequest(http.MethodOptions, "http://"+lk.Public+"/v1/t/example/login", nil)
-				req.Header.Set("Origin", demoOrigin)
+				req.Header.Set("Origin", defaultDemoOrigin)
 				req.Header.Set("Access-Control-Request-Method", "POST")
 				req.Header.Set("Access-Control-Request-Headers", "content-type")
 				res, err := c.Do(req)

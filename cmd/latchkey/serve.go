@@ -200,7 +200,7 @@ func (a *app) run(ctx context.Context, onListen listening) error {
 		if !loopbackAddr(pubLn.Addr().String()) {
 			log.Warn("the demo listens beyond loopback: anyone who can reach it can sign in as the demo user, whose password is printed; unset LATCHKEY_ADDR to keep it on 127.0.0.1", "public", pubLn.Addr().String())
 		}
-		printDemo(a.out, pubLn.Addr(), demoPassword)
+		printDemo(a.out, pubLn.Addr(), a.cfg.DemoOrigin, demoPassword)
 	}
 	a.out.Flush()
 	if onListen != nil {
@@ -287,7 +287,7 @@ func (a *app) start(ctx context.Context) (demoPassword string, err error) {
 		}
 		a.log.Info("tenants file applied", "tenants", len(a.file.Tenants))
 	case a.demo:
-		return seedDemo(ctx, a.m)
+		return seedDemo(ctx, a.m, a.cfg.DemoOrigin)
 	}
 	return "", nil
 }
@@ -366,37 +366,38 @@ func readTenantsFile(path string, publicHosts []string) (*session.TenantsFile, e
 const (
 	demoTenant = "example"
 	demoUser   = "demo"
-	// demoOrigin is the one origin of the demo tenant. Browsers take
-	// localhost and 127.0.0.1 for two sites, and the demo's cookie is
-	// SameSite=Lax: a page on one name calling the API on the other could
-	// log in but never keep its session. So the demo uses one name for
-	// both, and the example SPA sends other loopback names to it.
-	demoOrigin = "http://localhost:5173"
+	// defaultDemoOrigin is the one origin of the demo tenant, unless
+	// -demo-origin says otherwise. Browsers take localhost and 127.0.0.1
+	// for two sites, and the demo's cookie is SameSite=Lax: a page on one
+	// name calling the API on the other could log in but never keep its
+	// session. So the demo uses one name for both, and the example SPA
+	// sends other loopback names to it.
+	defaultDemoOrigin = "http://localhost:5173"
 	// demoAPIHost is the host name that the demo tells the SPA to call,
-	// the same as demoOrigin's.
+	// the same as defaultDemoOrigin's.
 	demoAPIHost = "localhost"
 )
 
-// seedDemo creates the example tenant and user when nothing is configured,
-// so that a new user can try Latchkey at once, and returns the user's
-// password. It is random and printed once, on stdout, as the one
-// deliberate exception to keeping secrets out of output: it guards nothing
-// but a throwaway in-memory store, on loopback unless asked otherwise.
-func seedDemo(ctx context.Context, m *session.Manager) (string, error) {
+// seedDemo creates the example tenant, allowing origin, and its user when
+// nothing is configured, so that a new user can try Latchkey at once, and
+// returns the user's password. It is random and printed once, on stdout,
+// as the one deliberate exception to keeping secrets out of output: it
+// guards nothing but a throwaway in-memory store, on loopback unless asked
+// otherwise.
+func seedDemo(ctx context.Context, m *session.Manager, origin string) (string, error) {
 	t := session.Tenant{
 		ID:      demoTenant,
 		Name:    "Example (demo)",
 		Dev:     true,
-		Origins: []string{demoOrigin},
+		Origins: []string{origin},
 		Cookie:  session.CookiePolicy{SameSite: session.SameSiteLax},
 	}
-	// A demo that would not work in Chrome or Firefox is a bug here, not a
-	// warning for the user. Safari is another matter: it stores no Secure
-	// cookie set over http://localhost, which printDemo says.
-	for _, w := range t.WarningsOn(demoAPIHost) {
-		if slices.ContainsFunc(w.Engines, func(e string) bool { return e != session.EngineWebKit }) {
-			return "", fmt.Errorf("demo tenant: %s: %s", w.Field, w.Message)
-		}
+	// A dev tenant's cookie over plain HTTP on loopback is not Secure
+	// (session.Tenant.OverPlainLoopback), so the demo works in Safari as
+	// in Chrome and Firefox: a warning for it is a bug here, or an origin
+	// under another loopback name than the API's, which the user must fix.
+	if ws := t.WarningsOn(demoAPIHost); len(ws) > 0 {
+		return "", fmt.Errorf("demo tenant: %s: %s", ws[0].Field, ws[0].Message)
 	}
 	if _, _, err := m.PutTenant(ctx, t); err != nil {
 		return "", fmt.Errorf("demo tenant: %w", err)
@@ -415,8 +416,9 @@ func demoAddr(addr string) string {
 	return net.JoinHostPort("127.0.0.1", port)
 }
 
-// printDemo tells the user how to try the demo listening on pub.
-func printDemo(stdout io.Writer, pub net.Addr, pw string) {
+// printDemo tells the user how to try the demo listening on pub, whose
+// tenant allows origin.
+func printDemo(stdout io.Writer, pub net.Addr, origin, pw string) {
 	host, port, _ := net.SplitHostPort(pub.String())
 	if ip, err := netip.ParseAddr(host); err != nil || ip.IsLoopback() || ip.IsUnspecified() {
 		host = demoAPIHost
@@ -424,12 +426,9 @@ func printDemo(stdout io.Writer, pub net.Addr, pw string) {
 	fmt.Fprintf(stdout, `
   No tenants file and no Redis: running a DEMO on the in-memory store.
   Tenant %q allows %s (make run serves the example SPA there);
-  open it, or log in at
+  open it in any browser, or log in at
     POST http://%s/v1/t/%s/login
   as username %q with password %s
-  Safari stores no Secure cookie set over http://localhost (WebKit bug
-  281149) and the session cookie is Secure, so in Safari a login here
-  cannot stick: use Chrome or Firefox (README.md, "The demo in Safari").
 
-`, demoTenant, demoOrigin, net.JoinHostPort(host, port), demoTenant, demoUser, pw)
+`, demoTenant, origin, net.JoinHostPort(host, port), demoTenant, demoUser, pw)
 }
