@@ -28,8 +28,12 @@
 // --host-resolver-rules, Firefox and WebKitGTK through a CONNECT proxy of
 // the suite that tunnels only those names to the front and refuses the
 // rest (their update checks and telemetry among it), so nothing leaves
-// the machine. Pages run in secure contexts on real-looking origins
-// https://app.<site>:P, each a tenant cookie policy:
+// the machine. localhost, the demo's name (TestDemo), every engine reaches
+// directly, as it is this machine: Chromium's rules exclude it, Firefox
+// does not hand it to a proxy (network.proxy.allow_hijacking_localhost
+// false) and WebKitGTK is told to bypass it (--ignore-host). Pages run in
+// secure contexts on real-looking origins https://app.<site>:P, each a
+// tenant cookie policy:
 //
 //	page                  API                                           tenant, policy
 //	app.acme-R.co.uk   →  https://auth.acme-R.co.uk:P/v1                lax: own hostname, SameSite=Lax (host-lax)
