@@ -138,6 +138,20 @@
 // gone (children, and Firefox's re-parented crash helper, included), and
 // Latchkey at the end.
 //
+// # The demo
+//
+// TestDemo proves that what `make run` gives keeps its session in every
+// engine. It runs the demo's two processes as scripts/run.sh does, on free
+// loopback ports: `latchkey serve` with no configuration (the in-memory
+// store and the dev tenant "example", whose one origin LATCHKEY_DEMO_ORIGIN
+// sets to the SPA's) and the example SPA's binary on http://localhost:S,
+// calling Latchkey at http://localhost:P. In one profile of each engine
+// (chromium/3pc-blocked, firefox/default, webkit/default), at once, a fresh
+// tab signs in as the demo user, with the password Latchkey printed,
+// through the page's form; a reload must still show the user, which takes
+// the cookie stored and sent over plain HTTP; a logout through the page,
+// and another reload, must show no one. It needs no Redis.
+//
 // # The README screenshot
 //
 // TestScreenshot, behind the screenshot build tag (`make screenshot`),
