@@ -278,7 +278,7 @@ func startChromiumProfiles(tb testing.TB, d *deployment, ps []profile) *browserS
 		}
 		spec.Name = p.Name
 		// Every name of the run is this machine, and localhost is (the
-		// demo's, TestDemo); nothing else resolves.
+		// demo's, TestDemoInEngines); nothing else resolves.
 		spec.Flags = maps.Clone(spec.Flags)
 		if spec.Flags == nil {
 			spec.Flags = make(map[string]any)

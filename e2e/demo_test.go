@@ -19,20 +19,21 @@ import (
 // passwordLine is how `latchkey serve` prints the demo user's password.
 var passwordLine = regexp.MustCompile(`username "demo" with password (\S+)`)
 
-// demoProfiles are the profiles TestDemo runs the demo in, one per engine.
+// demoProfiles are the profiles TestDemoInEngines runs the demo in, one
+// per engine.
 var demoProfiles = []string{"chromium/3pc-blocked", "firefox/default", "webkit/default"}
 
-// TestDemo runs what `make run` runs, on free ports, and proves that its
-// session sticks in every engine: in one profile of each, at once, a fresh
-// tab opens the example SPA on http://localhost, signs in as the demo user
-// through the form, reloads and must still be signed in (the cookie was
-// stored, and sent with the reloaded page's me), logs out through the page
-// and, reloaded, must be signed out. Latchkey runs with no configuration
+// TestDemoInEngines runs what `make run` runs, on free ports, and proves
+// that its session sticks in every engine: in one profile of each, at
+// once, a fresh tab opens the example SPA on http://localhost, signs in as
+// the demo user through the form, reloads and must still be signed in (the
+// cookie was stored, and sent with the reloaded page's me), logs out
+// through the page and, reloaded, must be signed out. Latchkey runs with no configuration
 // but its listeners and the demo tenant's origin (LATCHKEY_DEMO_ORIGIN);
 // the SPA is its binary, as run.sh builds it. The browsers reach
 // localhost directly: the suite's proxy has no front here, and refuses
 // whatever else they try.
-func TestDemo(t *testing.T) {
+func TestDemoInEngines(t *testing.T) {
 	page, password := startDemoPair(t)
 	// The launchers take a deployment; this one has no front, so its proxy
 	// (which tunnels only to a front on port 0) refuses everything, and a

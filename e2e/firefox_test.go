@@ -203,8 +203,8 @@ func firefoxProfile(dir string, cookieBehavior int, d *deployment) error {
 		"network.cookie.cookieBehavior": cookieBehavior,
 		// Every request goes to the e2e proxy, which tunnels *.test to the
 		// front and refuses the rest (see connectProxy), but localhost's
-		// (the demo's, TestDemo), which goes direct, as by default: it is
-		// this machine.
+		// (the demo's, TestDemoInEngines), which goes direct, as by
+		// default: it is this machine.
 		"network.proxy.type":                      1,
 		"network.proxy.ssl":                       "127.0.0.1",
 		"network.proxy.ssl_port":                  proxyPort,

@@ -177,7 +177,8 @@ type wkTab struct {
 // browser stop when tb ends, checked by PID.
 func (w *webkit) newSession(tb testing.TB, name string, args []string, tag string) *wkTab {
 	tb.Helper()
-	// localhost (the demo's, TestDemo) goes direct: it is this machine.
+	// localhost (the demo's, TestDemoInEngines) goes direct: it is this
+	// machine.
 	browserArgs := append([]string{"--automation", "--proxy=" + w.proxy, "--ignore-host=localhost"}, args...)
 	if tag != "" {
 		browserArgs = append(browserArgs, "--user-agent="+w.userAgent+" "+uaTag(tag))
