@@ -277,12 +277,13 @@ func startChromiumProfiles(tb testing.TB, d *deployment, ps []profile) *browserS
 			tb.Fatalf("no Chromium spec for profile %s", p.Name)
 		}
 		spec.Name = p.Name
-		// Every name of the run is this machine; nothing else resolves.
+		// Every name of the run is this machine, and localhost is (the
+		// demo's, TestDemoInEngines); nothing else resolves.
 		spec.Flags = maps.Clone(spec.Flags)
 		if spec.Flags == nil {
 			spec.Flags = make(map[string]any)
 		}
-		spec.Flags["host-resolver-rules"] = "MAP *" + d.HostSuffix() + " 127.0.0.1, MAP * ~NOTFOUND"
+		spec.Flags["host-resolver-rules"] = "MAP *" + d.HostSuffix() + " 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE localhost"
 		b := startBrowser(tb, path, spec, d.PKI.SPKIHash)
 		tb.Logf("%s: pid %d, DevTools product %s", p.Name, b.PID, b.Product)
 		set.Tabs[p.Name] = func(tb testing.TB, tag string, timeout time.Duration) browserTab {

@@ -28,8 +28,13 @@
 // --host-resolver-rules, Firefox and WebKitGTK through a CONNECT proxy of
 // the suite that tunnels only those names to the front and refuses the
 // rest (their update checks and telemetry among it), so nothing leaves
-// the machine. Pages run in secure contexts on real-looking origins
-// https://app.<site>:P, each a tenant cookie policy:
+// the machine. localhost, the demo's name (TestDemoInEngines), every
+// engine reaches directly, as it is this machine: Chromium's rules exclude
+// it, Firefox does not hand it to a proxy
+// (network.proxy.allow_hijacking_localhost false) and WebKitGTK is told to
+// bypass it (--ignore-host). Pages run in
+// secure contexts on real-looking origins https://app.<site>:P, each a
+// tenant cookie policy:
 //
 //	page                  API                                           tenant, policy
 //	app.acme-R.co.uk   →  https://auth.acme-R.co.uk:P/v1                lax: own hostname, SameSite=Lax (host-lax)
@@ -133,6 +138,20 @@
 // is stopped by its PID when its engine's scenarios end, and checked to be
 // gone (children, and Firefox's re-parented crash helper, included), and
 // Latchkey at the end.
+//
+// # The demo
+//
+// TestDemoInEngines proves that what `make run` gives keeps its session in
+// every engine. It runs the demo's two processes as scripts/run.sh does, on
+// free loopback ports: `latchkey serve` with no configuration (the in-memory
+// store and the dev tenant "example", whose one origin LATCHKEY_DEMO_ORIGIN
+// sets to the SPA's) and the example SPA's binary on http://localhost:S,
+// calling Latchkey at http://localhost:P. In one profile of each engine
+// (chromium/3pc-blocked, firefox/default, webkit/default), at once, a fresh
+// tab signs in as the demo user, with the password Latchkey printed, through
+// the page's form; a reload must still show the user, which takes the cookie
+// stored and sent over plain HTTP; a logout through the page, and another
+// reload, must show no one. It needs no Redis.
 //
 // # The README screenshot
 //

@@ -202,7 +202,9 @@ func firefoxProfile(dir string, cookieBehavior int, d *deployment) error {
 	prefs := map[string]any{
 		"network.cookie.cookieBehavior": cookieBehavior,
 		// Every request goes to the e2e proxy, which tunnels *.test to the
-		// front and refuses the rest (see connectProxy).
+		// front and refuses the rest (see connectProxy), but localhost's
+		// (the demo's, TestDemoInEngines), which goes direct, as by
+		// default: it is this machine.
 		"network.proxy.type":                      1,
 		"network.proxy.ssl":                       "127.0.0.1",
 		"network.proxy.ssl_port":                  proxyPort,
@@ -210,7 +212,7 @@ func firefoxProfile(dir string, cookieBehavior int, d *deployment) error {
 		"network.proxy.http_port":                 proxyPort,
 		"network.proxy.share_proxy_settings":      false,
 		"network.proxy.no_proxies_on":             "",
-		"network.proxy.allow_hijacking_localhost": true,
+		"network.proxy.allow_hijacking_localhost": false,
 		// Firefox resolves the names of its own services (Remote Settings)
 		// itself, proxy or not: every name is the loopback, so that no
 		// lookup leaves the machine.

@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -36,8 +35,6 @@ const (
 	demoBuildTimeout = 5 * time.Minute
 	demoStopTimeout  = 25 * time.Second
 )
-
-var passwordLine = regexp.MustCompile(`username "demo" with password (\S+)`)
 
 // TestScreenshot is `make screenshot`, never part of `go test ./...` (the
 // screenshot build tag keeps it out): it retakes the README's picture of

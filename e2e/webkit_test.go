@@ -177,7 +177,9 @@ type wkTab struct {
 // browser stop when tb ends, checked by PID.
 func (w *webkit) newSession(tb testing.TB, name string, args []string, tag string) *wkTab {
 	tb.Helper()
-	browserArgs := append([]string{"--automation", "--proxy=" + w.proxy}, args...)
+	// localhost (the demo's, TestDemoInEngines) goes direct: it is this
+	// machine.
+	browserArgs := append([]string{"--automation", "--proxy=" + w.proxy, "--ignore-host=localhost"}, args...)
 	if tag != "" {
 		browserArgs = append(browserArgs, "--user-agent="+w.userAgent+" "+uaTag(tag))
 	}
