@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/http"
 	neturl "net/url"
 	"os"
 	"path/filepath"
@@ -544,6 +545,16 @@ func observe(t testing.TB, d *deployment, x browserTab, p, setup page, user, met
 
 	// The jar as the call left it, before me() (which sets no cookie).
 	jar, hasJar := x.Jar(t, cookie, originOf(setup.API))
+	// A deletion reaches Firefox's cookie store after the response that
+	// carries it has been handed to the page, so a jar read at once can
+	// still list the cookie its answer cleared: read again, briefly,
+	// when the answer cleared it.
+	if hasJar && len(jar) > 0 && len(hits) > 0 && clears(hits[len(hits)-1].SetCookie, cookie) {
+		for deadline := time.Now().Add(jarSettle); len(jar) > 0 && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+			jar, _ = x.Jar(t, cookie, originOf(setup.API))
+		}
+	}
 
 	// (4) Cookie sent on the next call: me() as the page reads it, with
 	// the cookies the front saw go with it (and the engine's view).
@@ -662,6 +673,20 @@ func observe(t testing.TB, d *deployment, x browserTab, p, setup page, user, met
 }
 
 // describeCookie summarises a stored cookie's attributes.
+// jarSettle bounds how long a jar view may lag behind an answer that
+// cleared the cookie.
+const jarSettle = 2 * time.Second
+
+// clears reports whether Set-Cookie lines delete the cookie named name.
+func clears(setCookie []string, name string) bool {
+	for _, l := range setCookie {
+		if c, err := http.ParseSetCookie(l); err == nil && c.Name == name && c.MaxAge < 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func describeCookie(c jarCookie) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s on %s; SameSite=%s", c.Name, c.Domain, orNone(c.SameSite))
