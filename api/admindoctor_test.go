@@ -122,3 +122,69 @@ func TestAdminDoctor(t *testing.T) {
 		t.Errorf("audit entries after the doctor: %d (%v), before %d; want no new entry", len(after), err, len(auditBefore))
 	}
 }
+
+// TestAdminTenantPutDoctor: the answer to a PUT carries the doctor's
+// verdict on each origin, for the API URL its page would call: the tenant's
+// hostname on the page's site (else its first), or the path form on the
+// shared host; an origin whose API is unknown is left out.
+func TestAdminTenantPutDoctor(t *testing.T) {
+	t.Parallel()
+	withShared := newEnv(t, envOptions{token: adminToken, manager: func(c *session.Config) { c.PublicHosts = []string{sharedHost} }})
+	withLocal := newEnv(t, envOptions{token: adminToken, manager: func(c *session.Config) { c.PublicHosts = []string{"localhost"} }})
+	without := newEnv(t, envOptions{token: adminToken})
+	all := session.DoctorProfiles
+
+	tests := []struct {
+		name   string
+		e      *env
+		tenant map[string]any
+		want   []originDoctor // Advice: a substring of the advice
+	}{
+		{name: "hostname on the page's site, not the first", e: without,
+			tenant: map[string]any{"name": "Gamma", "origins": []string{"https://app.gamma.com", "https://admin.other.org"}, "hostnames": []string{"auth.gamma.eu", "auth.gamma.com"}, "cookie": map[string]any{"same_site": "lax"}},
+			want: []originDoctor{
+				{Origin: "https://app.gamma.com", API: "https://auth.gamma.com/v1", WorksEverywhere: true, Failing: []string{}},
+				{Origin: "https://admin.other.org", API: "https://auth.gamma.eu/v1", Failing: all, Advice: "A Lax or Strict cookie never goes with a cross-site fetch"},
+			}},
+		{name: "partitioned on the shared host", e: withShared,
+			tenant: map[string]any{"name": "Gamma", "origins": []string{"https://app.gamma.com"}, "cookie": map[string]any{"same_site": "none", "partitioned": true}},
+			want: []originDoctor{
+				{Origin: "https://app.gamma.com", API: "https://" + sharedHost + "/v1/t/gamma", Failing: []string{session.ProfileFirefoxStrict, session.ProfileSafariNoCHIPS},
+					Advice: "This browser drops even a partitioned cookie: add a hostname on the SPA's site to the tenant (e.g. auth.gamma.com)"},
+			}},
+		{name: "dev tenant on a local shared host", e: withLocal,
+			tenant: map[string]any{"name": "Gamma", "dev": true, "origins": []string{"http://localhost:5173", "http://127.0.0.1:5173"}, "cookie": map[string]any{"same_site": "lax"}},
+			want: []originDoctor{
+				{Origin: "http://localhost:5173", API: "http://localhost/v1/t/gamma", WorksEverywhere: true, Failing: []string{}},
+				{Origin: "http://127.0.0.1:5173", API: "http://localhost/v1/t/gamma", Failing: all, Advice: "Call the API by the page's own host name (127.0.0.1), not localhost"},
+			}},
+		{name: "shared host unknown", e: without,
+			tenant: map[string]any{"name": "Gamma", "origins": []string{"https://app.gamma.com"}, "cookie": map[string]any{"same_site": "none", "partitioned": true}},
+			want:   []originDoctor{}},
+	}
+	for _, tt := range tests {
+		r := tt.e.do(adminReq("PUT", "/admin/v1/tenants/gamma", tt.tenant))
+		if r.StatusCode != http.StatusCreated && r.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d; body %s", tt.name, r.StatusCode, r.body)
+		}
+		var got struct {
+			Doctor []originDoctor `json:"doctor"`
+		}
+		if err := json.Unmarshal(r.body, &got); err != nil || got.Doctor == nil {
+			t.Fatalf("%s: body %s (%v), want a doctor array", tt.name, r.body, err)
+		}
+		if len(got.Doctor) != len(tt.want) {
+			t.Fatalf("%s: doctor = %+v, want %d entries", tt.name, got.Doctor, len(tt.want))
+		}
+		for i, w := range tt.want {
+			g := got.Doctor[i]
+			if g.Origin != w.Origin || g.API != w.API || g.WorksEverywhere != w.WorksEverywhere || !slices.Equal(g.Failing, w.Failing) || (w.Advice == "") != (g.Advice == "") || !strings.Contains(g.Advice, w.Advice) {
+				t.Errorf("%s: doctor[%d] = %+v, want %+v (advice containing it)", tt.name, i, g, w)
+			}
+		}
+	}
+	// What a GET gives is the tenant alone: the doctor belongs to the PUT.
+	if r := withShared.do(adminReq("GET", "/admin/v1/tenants/gamma", nil)); strings.Contains(string(r.body), "doctor") {
+		t.Errorf("GET tenant = %s, want no doctor", r.body)
+	}
+}

@@ -90,11 +90,12 @@ const (
 		`"hostnames":["auth.acme.example"],"cookie":{"same_site":"lax","partitioned":false},` +
 		`"session":{"idle_timeout":"12h0m0s","absolute_lifetime":"168h0m0s"},"login_limits":{"per_account":10,"per_ip":100,"window":"15m0s"}}`
 	// specTestTenantSaved is specTestTenant as a PUT answers it, with
-	// its browser warnings.
+	// its browser warnings and the doctor's verdict on its origin.
 	specTestTenantSaved = `{"id":"acme","name":"Acme","dev":false,"origins":["https://app.acme.example"],` +
 		`"hostnames":["auth.acme.example"],"cookie":{"same_site":"lax","partitioned":false},` +
 		`"session":{"idle_timeout":"12h0m0s","absolute_lifetime":"168h0m0s"},"login_limits":{"per_account":10,"per_ip":100,"window":"15m0s"},` +
-		`"warnings":[{"field":"origins[0]","message":"…","engines":["webkit"]}]}`
+		`"warnings":[{"field":"origins[0]","message":"…","engines":["webkit"]}],` +
+		`"doctor":[{"origin":"https://app.acme.example","api":"https://auth.acme.example/v1","works_everywhere":true,"failing":[]}]}`
 	specTestTenantInput = `{"name":"Acme","origins":["https://app.acme.example"],"hostnames":["auth.acme.example"],` +
 		`"cookie":{"same_site":"lax"},"session":{"idle_timeout":"12h"}}`
 
@@ -375,6 +376,9 @@ func TestSpecValidator(t *testing.T) {
 		{name: "admin put tenant unknown engine", method: "PUT", path: "/admin/v1/tenants/acme", header: adminJSON, body: specTestTenantInput,
 			res:     cannedResponse{201, jsonCT, strings.Replace(specTestTenantSaved, `"webkit"`, `"safari"`, 1)},
 			wantErr: "engines"},
+		{name: "admin put tenant without doctor", method: "PUT", path: "/admin/v1/tenants/acme", header: adminJSON, body: specTestTenantInput,
+			res:     cannedResponse{201, jsonCT, strings.Replace(specTestTenantSaved, `"doctor"`, `"dr"`, 1)},
+			wantErr: "doctor"},
 		{name: "admin doctor", method: "POST", path: "/admin/v1/tenants/acme/doctor", header: adminJSON, body: specTestDoctorInput,
 			res: cannedResponse{200, jsonCT, specTestDiagnosis}},
 		{name: "admin doctor unknown browser", method: "POST", path: "/admin/v1/tenants/acme/doctor", header: adminJSON, body: specTestDoctorInput,

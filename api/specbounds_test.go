@@ -52,6 +52,7 @@ func TestSpecBoundsAreTheCode(t *testing.T) {
 		{"per_account maximum", maxOf(schema("TenantLoginLimitsInput", "per_account")), session.MaxFailuresPerAccount},
 		{"per_ip maximum", maxOf(schema("TenantLoginLimitsInput", "per_ip")), session.MaxFailuresPerIP},
 		{"audit limit maximum", maxOf(auditLimit), session.MaxAudit},
+		{"Tenant.doctor maxItems", schema("Tenant", "doctor").MaxItems, session.MaxOrigins},
 	} {
 		if c.spec == nil || *c.spec != c.code {
 			t.Errorf("openapi.yaml: %s is %v, the code enforces %d", c.what, deref(c.spec), c.code)
