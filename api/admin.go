@@ -185,7 +185,7 @@ func (s *Server) handlePutTenant(w http.ResponseWriter, r *http.Request) {
 		s.audit(r, t.ID, "tenant.update", string(t.ID), before, t)
 	}
 	s.log.InfoContext(r.Context(), "tenant saved", "tenant", t.ID, "created", created)
-	out := tenantSaved{Tenant: t, Warnings: []warningView{}}
+	out := tenantSaved{Tenant: t, Warnings: []warningView{}, Doctor: doctorOfOrigins(&t, s.m.SharedHost())}
 	for _, w := range s.m.Warnings(&t) {
 		s.log.WarnContext(r.Context(), "this tenant's cookie will not work in browsers for an origin", "tenant", w.Tenant, "field", w.Field, "engines", w.Engines, "fix", w.Message)
 		out.Warnings = append(out.Warnings, warningView{Field: w.Field, Message: w.Message, Engines: w.Engines})
@@ -197,12 +197,13 @@ func (s *Server) handlePutTenant(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, out)
 }
 
-// tenantSaved answers a PUT: the tenant as stored, and what of it will not
-// work in browsers, so that whoever saved it learns at once rather than
-// from a log they may not read.
+// tenantSaved answers a PUT: the tenant as stored, what of it will not
+// work in browsers, and the doctor's verdict on each origin, so that
+// whoever saved it learns at once rather than from a log they may not read.
 type tenantSaved struct {
 	session.Tenant
-	Warnings []warningView `json:"warnings"`
+	Warnings []warningView  `json:"warnings"`
+	Doctor   []originDoctor `json:"doctor"`
 }
 
 // warningView is a session.Warning as the admin API renders it.

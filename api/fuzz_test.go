@@ -599,11 +599,12 @@ func FuzzAdminTenantBody(f *testing.F) {
 		var saved struct {
 			session.Tenant
 			Warnings []json.RawMessage `json:"warnings"`
+			Doctor   []json.RawMessage `json:"doctor"`
 		}
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&saved); err != nil || saved.Warnings == nil {
-			t.Fatalf("status %d with %s: not a tenant with its warnings: %v", res.StatusCode, b, err)
+		if err := dec.Decode(&saved); err != nil || saved.Warnings == nil || saved.Doctor == nil {
+			t.Fatalf("status %d with %s: not a tenant with its warnings and doctor: %v", res.StatusCode, b, err)
 		}
 		got := saved.Tenant
 		if got.ID != "fuzz" {

@@ -187,6 +187,7 @@ var adminBodies = map[string]any{
 	"POST /admin/v1/tenants/{tenant}/users":             map[string]string{"username": "dave", "password": "dave's password"},
 	"PATCH /admin/v1/tenants/{tenant}/users/{username}": map[string]bool{"disabled": true},
 	"POST /admin/v1/tenants/{tenant}/keys":              map[string]string{"name": "another"},
+	"POST /admin/v1/tenants/{tenant}/doctor":            session.DoctorInput{PageOrigin: acmeApp, API: "https://" + acmeHost + "/v1"},
 }
 
 // TestAdminRoutesNameParams walks every admin route with a path parameter

@@ -404,6 +404,7 @@ func (s *Server) Admin() http.Handler {
 			})
 			r.Group(func(r chi.Router) {
 				r.Use(s.requireAdminTenant)
+				r.Post("/doctor", s.handleDoctor)
 				r.Get("/users", s.handleListUsers)
 				r.Post("/users", s.handleCreateUser)
 				r.Get("/users/{username}", s.handleGetUser)

@@ -90,13 +90,22 @@ const (
 		`"hostnames":["auth.acme.example"],"cookie":{"same_site":"lax","partitioned":false},` +
 		`"session":{"idle_timeout":"12h0m0s","absolute_lifetime":"168h0m0s"},"login_limits":{"per_account":10,"per_ip":100,"window":"15m0s"}}`
 	// specTestTenantSaved is specTestTenant as a PUT answers it, with
-	// its browser warnings.
+	// its browser warnings and the doctor's verdict on its origin.
 	specTestTenantSaved = `{"id":"acme","name":"Acme","dev":false,"origins":["https://app.acme.example"],` +
 		`"hostnames":["auth.acme.example"],"cookie":{"same_site":"lax","partitioned":false},` +
 		`"session":{"idle_timeout":"12h0m0s","absolute_lifetime":"168h0m0s"},"login_limits":{"per_account":10,"per_ip":100,"window":"15m0s"},` +
-		`"warnings":[{"field":"origins[0]","message":"…","engines":["webkit"]}]}`
+		`"warnings":[{"field":"origins[0]","message":"…","engines":["webkit"]}],` +
+		`"doctor":[{"origin":"https://app.acme.example","api":"https://auth.acme.example/v1","works_everywhere":true,"failing":[]}]}`
 	specTestTenantInput = `{"name":"Acme","origins":["https://app.acme.example"],"hostnames":["auth.acme.example"],` +
 		`"cookie":{"same_site":"lax"},"session":{"idle_timeout":"12h"}}`
+
+	// specTestDiagnosis is the doctor's answer for a page on another site
+	// calling acme's path form with a Lax cookie, abridged to two profiles.
+	specTestDoctorInput = `{"page_origin":"https://app.acme.example","api":"https://auth.example.com/v1/t/acme"}`
+	specTestDiagnosis   = `{"tenant":"acme","page_origin":"https://app.acme.example","api":"https://auth.example.com/v1/t/acme",` +
+		`"site_relation":"cross-site","results":[` +
+		`{"browser":"chrome","preflight_ok":true,"cookie_stored":false,"cookie_sent":false,"works":false,"reasons":["SchemefulSameSiteLax"],"advice":"…"},` +
+		`{"browser":"safari-no-chips","preflight_ok":true,"cookie_stored":false,"cookie_sent":false,"works":false,"reasons":["SameSiteLax"],"advice":"…"}]}`
 
 	specTestLoginCookie = "__Host-latchkey-acme=c2Vzc2lvbi1zZWNyZXQtdmFsdWU; Path=/; Max-Age=604800; HttpOnly; Secure; SameSite=Lax"
 	specTestClearCookie = "__Host-latchkey-acme=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax"
@@ -367,6 +376,21 @@ func TestSpecValidator(t *testing.T) {
 		{name: "admin put tenant unknown engine", method: "PUT", path: "/admin/v1/tenants/acme", header: adminJSON, body: specTestTenantInput,
 			res:     cannedResponse{201, jsonCT, strings.Replace(specTestTenantSaved, `"webkit"`, `"safari"`, 1)},
 			wantErr: "engines"},
+		{name: "admin put tenant without doctor", method: "PUT", path: "/admin/v1/tenants/acme", header: adminJSON, body: specTestTenantInput,
+			res:     cannedResponse{201, jsonCT, strings.Replace(specTestTenantSaved, `"doctor"`, `"dr"`, 1)},
+			wantErr: "doctor"},
+		{name: "admin doctor", method: "POST", path: "/admin/v1/tenants/acme/doctor", header: adminJSON, body: specTestDoctorInput,
+			res: cannedResponse{200, jsonCT, specTestDiagnosis}},
+		{name: "admin doctor unknown browser", method: "POST", path: "/admin/v1/tenants/acme/doctor", header: adminJSON, body: specTestDoctorInput,
+			res:     cannedResponse{200, jsonCT, strings.Replace(specTestDiagnosis, `"safari-no-chips"`, `"webkit"`, 1)},
+			wantErr: "browser"},
+		{name: "admin doctor unknown relation", method: "POST", path: "/admin/v1/tenants/acme/doctor", header: adminJSON, body: specTestDoctorInput,
+			res:     cannedResponse{200, jsonCT, strings.Replace(specTestDiagnosis, `"cross-site"`, `"third-party"`, 1)},
+			wantErr: "site_relation"},
+		{name: "admin doctor bad credentials accepted", method: "POST", path: "/admin/v1/tenants/acme/doctor", header: adminJSON,
+			body:    strings.Replace(specTestDoctorInput, `}`, `,"credentials":"always"}`, 1),
+			res:     cannedResponse{200, jsonCT, specTestDiagnosis},
+			wantErr: "did not refuse it"},
 		{name: "admin put tenant null hostnames", method: "PUT", path: "/admin/v1/tenants/acme", header: adminJSON, body: specTestTenantInput,
 			res:     cannedResponse{200, jsonCT, strings.Replace(specTestTenantSaved, `["auth.acme.example"]`, `null`, 1)},
 			wantErr: "hostnames"},

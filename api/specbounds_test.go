@@ -1,7 +1,11 @@
 package api
 
 import (
+	"errors"
+	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -48,9 +52,75 @@ func TestSpecBoundsAreTheCode(t *testing.T) {
 		{"per_account maximum", maxOf(schema("TenantLoginLimitsInput", "per_account")), session.MaxFailuresPerAccount},
 		{"per_ip maximum", maxOf(schema("TenantLoginLimitsInput", "per_ip")), session.MaxFailuresPerIP},
 		{"audit limit maximum", maxOf(auditLimit), session.MaxAudit},
+		{"Tenant.doctor maxItems", schema("Tenant", "doctor").MaxItems, session.MaxOrigins},
 	} {
 		if c.spec == nil || *c.spec != c.code {
 			t.Errorf("openapi.yaml: %s is %v, the code enforces %d", c.what, deref(c.spec), c.code)
+		}
+	}
+}
+
+// TestSpecDoctorIsTheDoctor checks the doctor's schemas against the
+// session package: each text of a DoctorRequest is taken at its maxLength
+// and refused one byte over it (the bound is the doctor's, unexported), and
+// every enum is the code's set, in the code's order.
+func TestSpecDoctorIsTheDoctor(t *testing.T) {
+	t.Parallel()
+	doc := newSpecValidator(t).doc
+	req := doc.Components.Schemas["DoctorRequest"].Value
+	tn := acmeTenant()
+	// pad makes a text of n bytes from prefix, filler and suffix.
+	pad := func(n int, prefix, suffix string) string {
+		return prefix + strings.Repeat("a", n-len(prefix)-len(suffix)) + suffix
+	}
+	for _, c := range []struct {
+		field string
+		input func(n int) session.DoctorInput
+	}{
+		{"page_origin", func(n int) session.DoctorInput {
+			return session.DoctorInput{PageOrigin: pad(n, "https://", ""), API: "https://auth.acme.com/v1"}
+		}},
+		{"api", func(n int) session.DoctorInput {
+			return session.DoctorInput{PageOrigin: acmeApp, API: pad(n, "https://", ".example/v1/t/acme")}
+		}},
+		{"content_type", func(n int) session.DoctorInput {
+			return session.DoctorInput{PageOrigin: acmeApp, API: "https://auth.acme.com/v1", ContentType: pad(n, "application/json; x=", "")}
+		}},
+	} {
+		max := req.Properties[c.field].Value.MaxLength
+		if max == nil {
+			t.Errorf("openapi.yaml: DoctorRequest.%s has no maxLength", c.field)
+			continue
+		}
+		for n, refused := range map[int]bool{int(*max): false, int(*max) + 1: true} {
+			_, err := tn.Doctor(c.input(n))
+			var ve *session.ValidationError
+			got := errors.As(err, &ve) && slices.ContainsFunc(ve.Problems, func(p session.Problem) bool { return p.Field == c.field })
+			if got != refused {
+				t.Errorf("DoctorRequest.%s of %d bytes (maxLength %d): refused %v (%v), want %v", c.field, n, *max, got, err, refused)
+			}
+		}
+	}
+
+	enum := func(s *openapi3.Schema) []string {
+		var out []string
+		for _, v := range s.Enum {
+			out = append(out, fmt.Sprint(v))
+		}
+		return out
+	}
+	for _, c := range []struct {
+		what       string
+		spec, code []string
+	}{
+		{"DoctorBrowser", enum(doc.Components.Schemas["DoctorBrowser"].Value), session.DoctorProfiles},
+		{"Diagnosis.site_relation", enum(doc.Components.Schemas["Diagnosis"].Value.Properties["site_relation"].Value),
+			[]string{session.RelationSameOrigin, session.RelationSameSite, session.RelationCrossSite}},
+		{"DoctorRequest.credentials", enum(req.Properties["credentials"].Value),
+			[]string{session.CredentialsInclude, session.CredentialsSameOrigin, session.CredentialsOmit}},
+	} {
+		if !slices.Equal(c.spec, c.code) {
+			t.Errorf("openapi.yaml: %s enum is %q, the code has %q", c.what, c.spec, c.code)
 		}
 	}
 }

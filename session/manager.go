@@ -177,14 +177,17 @@ func NewManager(st store.Store, cfg Config) (*Manager, error) {
 // one of Config.PublicHosts.
 func (m *Manager) IsPublicHost(host string) bool { return slices.Contains(m.publicHosts, host) }
 
-// Warnings is t.WarningsOn the first of Config.PublicHosts, the host SPAs
-// call for tenants served in path form, or t.Warnings when none is set.
-func (m *Manager) Warnings(t *Tenant) []Warning {
+// SharedHost returns the first of Config.PublicHosts, the host SPAs call
+// for tenants served in path form, or "" when none is set.
+func (m *Manager) SharedHost() string {
 	if len(m.publicHosts) == 0 {
-		return t.Warnings()
+		return ""
 	}
-	return t.WarningsOn(m.publicHosts[0])
+	return m.publicHosts[0]
 }
+
+// Warnings is t.WarningsOn the SharedHost, or t.Warnings when none is set.
+func (m *Manager) Warnings(t *Tenant) []Warning { return t.WarningsOn(m.SharedHost()) }
 
 // Codec returns the cookie codec, so that keys can be rotated at run time.
 func (m *Manager) Codec() *Codec { return m.codec }

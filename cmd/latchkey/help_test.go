@@ -23,12 +23,15 @@ func TestHelp(t *testing.T) {
 		{"serve --help", []string{"serve", "--help"}, []string{"usage: latchkey serve [flags]"}},
 		{"serve --help after a flag", []string{"serve", "-log-level", "debug", "--help"}, []string{"usage: latchkey serve [flags]"}},
 		{"help serve", []string{"help", "serve"}, []string{"usage: latchkey serve [flags]", "-tenants-file"}},
-		{"-h", []string{"-h"}, []string{"usage: latchkey <command>", "serve", "hash-password"}},
+		{"-h", []string{"-h"}, []string{"usage: latchkey <command>", "serve", "doctor", "hash-password"}},
 		{"--help", []string{"--help"}, []string{"usage: latchkey <command>"}},
 		{"help", []string{"help"}, []string{"usage: latchkey <command>"}},
 		{"help hash-password", []string{"help", "hash-password"}, []string{"usage: latchkey hash-password", "password_hash"}},
 		{"hash-password -h", []string{"hash-password", "-h"}, []string{"usage: latchkey hash-password"}},
 		{"version --help", []string{"version", "--help"}, []string{"usage: latchkey version"}},
+		{"help doctor", []string{"help", "doctor"}, []string{"usage: latchkey doctor --tenants-file FILE", "--admin-url URL", "Exit status: 0"}},
+		{"doctor -h", []string{"doctor", "-h"}, []string{"usage: latchkey doctor"}},
+		{"doctor --help after a flag", []string{"doctor", "--tenant", "acme", "--help"}, []string{"usage: latchkey doctor"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,6 +73,7 @@ func TestBadUsage(t *testing.T) {
 		{"unknown command", []string{"bogus"}, `unknown command "bogus"`},
 		{"help for an unknown command", []string{"help", "bogus"}, `unknown command "bogus"`},
 		{"version argument", []string{"version", "now"}, "takes no arguments"},
+		{"unknown doctor flag", []string{"doctor", "--nope"}, "flag provided but not defined: -nope"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -22,20 +22,33 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		if !errors.Is(err, errUsage) {
-			fmt.Fprintln(os.Stderr, "latchkey:", err)
-		}
-		os.Exit(2)
+	status := exitStatus(err)
+	if status == 2 && !errors.Is(err, errUsage) {
+		fmt.Fprintln(os.Stderr, "latchkey:", err)
 	}
+	os.Exit(status)
 }
 
+// errUsage is a bad command line, explained on stderr already.
 var errUsage = errors.New("usage")
+
+// exitStatus is the process's exit status for run's error: 0 for none, 1
+// for the doctor's errFails (its report printed already), 2 for any other.
+func exitStatus(err error) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errFails):
+		return 1
+	}
+	return 2
+}
 
 const usage = `usage: latchkey <command> [flags]
 
 commands:
   serve           run the service; "latchkey serve -h" lists its settings
+  doctor          predict what each browser does with a page's login; "latchkey doctor -h"
   hash-password   read a password on stdin and print its argon2id hash
   version         print the version
   help [command]  print this, or the command's help
@@ -87,6 +100,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	switch cmd {
 	case "serve":
 		return serve(ctx, rest, getenv, stdout, stderr, nil)
+	case "doctor":
+		return doctor(ctx, rest, getenv, stdout, stderr)
 	case "hash-password":
 		return hashPassword(stdin, stdout)
 	case "version":

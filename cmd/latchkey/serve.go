@@ -98,7 +98,7 @@ func newApp(cfg *config, out *logWriter) (_ *app, err error) {
 		func(t string) error { return a.srv.SetMetricsToken(t) })
 	var fileErr, redisErr error
 	if cfg.TenantsFile != "" {
-		a.file, fileErr = readTenantsFile(cfg.TenantsFile, cfg.PublicHosts)
+		a.file, fileErr = readTenantsFile("LATCHKEY_TENANTS_FILE", cfg.TenantsFile, cfg.PublicHosts)
 	}
 	var client redis.UniversalClient
 	var pwFile *secretFile
@@ -349,15 +349,18 @@ func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
 }
 
-func readTenantsFile(path string, publicHosts []string) (*session.TenantsFile, error) {
+// readTenantsFile reads and validates the tenants file at path, which
+// setting names (LATCHKEY_TENANTS_FILE, or the doctor's --tenants-file),
+// reporting every problem.
+func readTenantsFile(setting, path string, publicHosts []string) (*session.TenantsFile, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("LATCHKEY_TENANTS_FILE: %w", err)
+		return nil, fmt.Errorf("%s: %w", setting, err)
 	}
 	defer f.Close()
 	tf, err := session.ParseTenantsFile(f, publicHosts...)
 	if err != nil {
-		return nil, fmt.Errorf("LATCHKEY_TENANTS_FILE %s: %w", path, err)
+		return nil, fmt.Errorf("%s %s: %w", setting, path, err)
 	}
 	return tf, nil
 }
