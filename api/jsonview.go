@@ -32,10 +32,32 @@ func writeView(w http.ResponseWriter, status int, v *sessionView) {
 }
 
 func (v *sessionView) appendJSON(b []byte) []byte {
+	return append(v.appendMembers(b), "}\n"...)
+}
+
+// appendMembers is the view without its closing brace.
+func (v *sessionView) appendMembers(b []byte) []byte {
 	b = append(b, `{"user":{"username":`...)
 	b = appendJSONString(b, v.User.Username)
 	b = append(b, `},"session":`...)
-	b = v.Session.appendJSON(b)
+	return v.Session.appendJSON(b)
+}
+
+// writeLoginResult is writeView for a login's answer.
+func writeLoginResult(w http.ResponseWriter, v *loginResult) {
+	h := w.Header()
+	h["Content-Type"] = hdrJSON
+	h["X-Content-Type-Options"] = hdrNoSniff
+	w.WriteHeader(http.StatusOK)
+	bp := viewBufs.Get().(*[]byte)
+	*bp = v.appendJSON((*bp)[:0])
+	w.Write(*bp)
+	viewBufs.Put(bp)
+}
+
+func (v *loginResult) appendJSON(b []byte) []byte {
+	b = append(v.sessionView.appendMembers(b), `,"receipt":`...)
+	b = appendJSONString(b, v.Receipt)
 	return append(b, "}\n"...)
 }
 

@@ -33,6 +33,7 @@ type metrics struct {
 	sessionsRevoked  *prometheus.CounterVec
 	preflightRefused *prometheus.CounterVec
 	csrfRefused      *prometheus.CounterVec
+	cookieNotSent    *prometheus.CounterVec
 }
 
 // Login outcomes, the values of latchkey_logins_total's outcome label.
@@ -82,6 +83,10 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "latchkey_csrf_refused_total",
 			Help: "State-changing requests refused by the CSRF origin check, by tenant.",
 		}, []string{"tenant"}),
+		cookieNotSent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "latchkey_cookie_not_sent_total",
+			Help: "Requests to a session route that came with a login receipt but without the session cookie, by tenant and the doctor's first reason (UserPreferences, CredentialsNotIncluded, ...).",
+		}, []string{"tenant", "reason"}),
 	}
 	f(m.requests)
 	f(m.duration)
@@ -90,6 +95,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	f(m.sessionsRevoked)
 	f(m.preflightRefused)
 	f(m.csrfRefused)
+	f(m.cookieNotSent)
 	return m
 }
 

@@ -192,6 +192,7 @@ func (s *Server) newTenantRoutes() *chi.Mux {
 		r.Get("/sessions", s.handleListSessions)
 		r.Delete("/sessions", s.handleRevokeAllSessions)
 		r.Delete("/sessions/{id}", s.handleRevokeSession)
+		r.Get("/doctor", s.handleDoctor)
 	})
 	r.NotFound(s.handleNotFound)
 	r.MethodNotAllowed(s.methodNotAllowed(r, true))
