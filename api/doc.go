@@ -21,8 +21,9 @@
 // kind; a body's problem carries the JSON Pointer of what is wrong. One
 // classifier reads session's typed errors (errors.As, never their text)
 // and the edge's own, and gives both the answer and the metrics' outcome
-// label. Nothing here logs a header, so
-// cookies and tokens never reach a log line.
+// label. Nothing here logs a header but the Origin of a refused request
+// (bounded and rate-limited, refusals.go), so cookies and tokens never
+// reach a log line.
 //
 // The doctor (session's) speaks at the edge in doctor.go: the live check
 // (GET doctor) answers what Latchkey saw of a page's request and what each

@@ -363,7 +363,7 @@ func TestDoctorLive(t *testing.T) {
 	}
 
 	// A foreign origin, in both forms: the same 403 as every route,
-	// readable by nobody.
+	// readable by nobody, naming the origin.
 	for _, q := range []req{
 		{method: "GET", path: "/v1/doctor", host: acmeHost, origin: corsEvil, cookies: []*http.Cookie{acmeCookie}},
 		{method: "GET", path: "/v1/doctor", host: acmeHost, origin: betaDev},
@@ -376,6 +376,9 @@ func TestDoctorLive(t *testing.T) {
 		}
 		corsHdrWantNoGrant(t, r)
 		corsWantNoSetCookie(t, r)
+		if p := answerProblem(t, r); !strings.Contains(p.Detail, q.origin) {
+			t.Errorf("%s from %s: detail %q does not name the origin", q.path, q.origin, p.Detail)
+		}
 	}
 	// A preflight of the live check from a listed origin passes.
 	r := e.do(req{method: "OPTIONS", path: "/v1/t/gamma/doctor", origin: gammaApp,

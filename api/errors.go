@@ -386,12 +386,11 @@ func canned(k kind, detail string) cannedProblem {
 var (
 	problemUnauthenticated = canned(kindUnauthenticated, detailUnauthenticated)
 	problemUnknownTenant   = canned(kindNotFound, "no such tenant or route")
-	problemForeignOrigin   = canned(kindForbiddenOrigin, "this origin may not call this tenant")
 )
 
-// maxQuotedOrigin bounds the bytes of an Origin that a problem's detail
-// quotes: a browser's Origin is far shorter, and a client's own is its
-// text, not ours to repeat at length.
+// maxQuotedOrigin bounds the bytes of a refused Origin that a problem's
+// detail or a log line quotes: a browser's Origin is far shorter, and
+// a client's own is its text, not ours to repeat at length.
 const maxQuotedOrigin = 200
 
 // quoteOrigin is origin cut to maxQuotedOrigin bytes, on a rune boundary,
@@ -405,6 +404,51 @@ func quoteOrigin(origin string) string {
 		i--
 	}
 	return origin[:i] + "…"
+}
+
+// foreignOriginDetail is the detail of the 403 that refuses a request from
+// origin, which names it, so that whoever reads the answer (a developer in
+// the network panel, an operator replaying it) sees which origin to list.
+func foreignOriginDetail(origin string) string {
+	return detailForeignHead + quoteOrigin(origin) + detailForeignTail
+}
+
+const (
+	detailForeignHead = "the origin "
+	detailForeignTail = " is not one of this tenant's origins"
+)
+
+// problemForeignOriginHead is the forbidden-origin problem up to its
+// detail's value, encoded once: every scanner's request is refused with
+// it, and the answer must cost no more than a preflight.
+var problemForeignOriginHead = func() []byte {
+	p := newProblem(kindForbiddenOrigin, "-")
+	b, err := json.Marshal(p)
+	if err != nil {
+		panic(err) // a fixed struct of strings always encodes
+	}
+	return b[:bytes.LastIndex(b, []byte(`"-"`))]
+}()
+
+// writeForeignOrigin answers 403 forbidden-origin naming origin: the bytes
+// json.Encoder writes for newProblem(kindForbiddenOrigin,
+// foreignOriginDetail(origin)) (TestForeignOriginDetail), without its
+// reflection.
+func writeForeignOrigin(w http.ResponseWriter, origin string) {
+	h := w.Header()
+	h["Content-Type"] = hdrProblemJSON
+	h["X-Content-Type-Options"] = hdrNoSniff
+	w.WriteHeader(http.StatusForbidden)
+	bp := viewBufs.Get().(*[]byte)
+	b := append((*bp)[:0], problemForeignOriginHead...)
+	// The detail's parts escaped one by one (appendJSONChars): the same
+	// bytes as the joined detail's, without the joining.
+	b = appendJSONChars(append(b, '"'), detailForeignHead)
+	b = appendJSONChars(b, quoteOrigin(origin))
+	b = appendJSONChars(b, detailForeignTail)
+	*bp = append(b, "\"}\n"...)
+	w.Write(*bp)
+	viewBufs.Put(bp)
 }
 
 func writeCanned(w http.ResponseWriter, p cannedProblem) {

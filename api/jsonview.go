@@ -89,7 +89,14 @@ const hexDigits = "0123456789abcdef"
 // U+2028 and U+2029 escaped for JavaScript, invalid UTF-8 replaced by
 // U+FFFD.
 func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
+	return append(appendJSONChars(append(b, '"'), s), '"')
+}
+
+// appendJSONChars is appendJSONString without the quotes. Escaping goes
+// byte by byte, or rune by rune for valid UTF-8, so the escapes of two
+// strings, the first ending on a rune boundary, are the escape of the two
+// joined.
+func appendJSONChars(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
@@ -133,6 +140,5 @@ func appendJSONString(b []byte, s string) []byte {
 		i += size
 		start = i
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, s[start:]...)
 }

@@ -77,8 +77,8 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		}, []string{"tenant", "reason"}),
 		preflightRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "latchkey_cors_preflights_refused_total",
-			Help: "CORS preflights refused (origin, method or headers not allowed), by tenant.",
-		}, []string{"tenant"}),
+			Help: "CORS preflights refused, by tenant and reason: origin_not_listed, method_not_allowed, headers_not_allowed.",
+		}, []string{"tenant", "reason"}),
 		csrfRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "latchkey_csrf_refused_total",
 			Help: "State-changing requests refused by the CSRF origin check, by tenant.",
@@ -193,12 +193,6 @@ func (m *metrics) observe(th *tenantHandles, listener string, r *http.Request, r
 	}
 	h.requests.Inc()
 	h.duration.Observe(d.Seconds())
-	if status == http.StatusForbidden && tenant != "" && r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-		m.preflightRefused.WithLabelValues(string(tenant)).Inc()
-		if strings.HasSuffix(r.URL.Path, "/login") {
-			m.logins.WithLabelValues(string(tenant), loginCORS).Inc()
-		}
-	}
 }
 
 // methodLabel returns a request's method for metrics and logs: clients
