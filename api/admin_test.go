@@ -262,7 +262,7 @@ func TestMetrics(t *testing.T) {
 		`latchkey_logins_total{outcome="cors_refused",tenant="acme"} 1`,
 		`latchkey_sessions_created_total{tenant="acme"} 1`,
 		`latchkey_csrf_refused_total{tenant="acme"} 1`,
-		`latchkey_cors_preflights_refused_total{tenant="acme"} 1`,
+		`latchkey_cors_preflights_refused_total{reason="origin_not_listed",tenant="acme"} 1`,
 		`latchkey_http_requests_total{listener="public",method="GET",route="/v1/t/{tenant}/me",status="401",tenant="beta"} 1`,
 		`latchkey_http_request_duration_seconds_bucket{listener="public",method="POST",route="/v1/login"`,
 		// Requests no route took: the tenant prefix, or nothing without a

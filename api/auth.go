@@ -29,6 +29,14 @@ type sessionView struct {
 	Session sessionInfo `json:"session"`
 }
 
+// loginResult is openapi.yaml's LoginResult: the session view and the
+// login receipt (session.Manager.Receipt), which the page may send back
+// as Latchkey-Receipt.
+type loginResult struct {
+	sessionView
+	Receipt string `json:"receipt"`
+}
+
 func infoOf(s session.Session, current bool) sessionInfo {
 	return sessionInfo{
 		ID:            s.ID,
@@ -105,16 +113,31 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.sessionsCreated.WithLabelValues(string(t.ID)).Inc()
+	receipt, err := s.m.Receipt(t)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	http.SetCookie(w, cookie)
-	writeSessionView(w, http.StatusOK, &sess)
+	v := loginResult{sessionView: viewOf(sess), Receipt: receipt}
+	writeLoginResult(w, &v)
 }
 
-// loadSession returns the request's session, or writes the error.
+// loadSession returns the request's session, or writes the error. Only a
+// request without the cookie has its Latchkey-Receipt header looked at:
+// with a valid login receipt, it is the browser that dropped the cookie
+// (cookieNotSent), not a session that ended.
 func (s *Server) loadSession(w http.ResponseWriter, r *http.Request) (*session.Tenant, session.Session, bool) {
 	t := tenantFromContext(r.Context())
 	var one [1]string // what a browser sends: one value, kept on the stack
-	sess, err := s.m.Load(r.Context(), t, cookieValues(one[:0], r, t))
+	values := cookieValues(one[:0], r, t)
+	sess, err := s.m.Load(r.Context(), t, values)
 	if err != nil {
+		if len(values) == 0 {
+			if rc := r.Header[session.ReceiptHeader]; len(rc) == 1 && s.m.CheckReceipt(t, rc[0]) {
+				err = s.cookieNotSent(r, t)
+			}
+		}
 		s.writeError(w, r, err)
 		return nil, session.Session{}, false
 	}

@@ -32,6 +32,7 @@ type policy struct {
 	// cookie that Safari keeps there, nil where there is none.
 	plain   *session.Tenant
 	allowed map[string]bool // t.Origins, for refuseForeign
+	methods map[string]bool // what a preflight may ask for (preflightMethods)
 	h       http.Handler
 	// cors is h's CORS layers alone, around corsPassed, and inner what
 	// they pass requests on to: see corsanswers.go, which answers
@@ -150,6 +151,7 @@ func (s *Server) newPolicy(t session.Tenant) (*policy, error) {
 		tenant:  &t,
 		plain:   plain,
 		allowed: allowed,
+		methods: preflightMethods(&t),
 		h:       preflightVary(mw.Wrap(inner)),
 		cors:    preflightVary(mw.Wrap(corsPassed)),
 		inner:   inner,
@@ -189,7 +191,8 @@ func (s *Server) refuseForeign(next http.Handler) http.Handler {
 				return
 			}
 		}
-		writeCanned(w, problemForeignOrigin)
+		writeForeignOrigin(w, origin[0])
+		s.noteForeignOrigin(r, ri, origin[0])
 	})
 }
 
@@ -267,7 +270,8 @@ func preflightVary(h http.Handler) http.Handler {
 }
 
 // denyOrigin answers a state-changing request that the CSRF origin check
-// refused.
+// refused, naming its origin; it refuses none the tenant lists. Without
+// an Origin, what refused it is its Sec-Fetch-Site.
 func (s *Server) denyOrigin(w http.ResponseWriter, r *http.Request) {
 	if t := tenantFromContext(r.Context()); t != nil {
 		s.metrics.csrfRefused.WithLabelValues(string(t.ID)).Inc()
@@ -275,5 +279,11 @@ func (s *Server) denyOrigin(w http.ResponseWriter, r *http.Request) {
 			s.metrics.logins.WithLabelValues(string(t.ID), loginCSRF).Inc()
 		}
 	}
-	s.writeError(w, r, errorf(kindForbiddenOrigin, "this origin may not make state-changing requests to this tenant"))
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		s.writeError(w, r, errorf(kindForbiddenOrigin, "a "+clipHeader(r.Header.Get("Sec-Fetch-Site"))+" request without Origin may not make state-changing requests to this tenant"))
+		return
+	}
+	s.writeError(w, r, errorf(kindForbiddenOrigin, foreignOriginDetail(origin)+": it may not make state-changing requests"))
+	s.noteForeignOrigin(r, reqInfoFrom(r.Context()), origin)
 }

@@ -280,6 +280,9 @@ func TestCORSPreflightAllowed(t *testing.T) {
 		{name: "sessions DELETE", path: "/sessions", acrm: "DELETE", wantACAM: "DELETE"},
 		{name: "sessions DELETE content-type", path: "/sessions", acrm: "DELETE", acrh: "content-type", wantACAM: "DELETE"},
 		{name: "session by id DELETE", path: "/sessions/" + corsSessionID, acrm: "DELETE", wantACAM: "DELETE"},
+		{name: "me GET latchkey-receipt", path: "/me", acrm: "GET", acrh: "latchkey-receipt"},
+		{name: "sessions DELETE content-type and latchkey-receipt", path: "/sessions", acrm: "DELETE", acrh: "content-type,latchkey-receipt", wantACAM: "DELETE"},
+		{name: "doctor GET latchkey-receipt", path: "/doctor", acrm: "GET", acrh: "latchkey-receipt"},
 		{name: "login POST with a bad cookie", path: "/login", acrm: "POST", acrh: "content-type", badCookie: true},
 		{name: "sessions DELETE with a bad cookie", path: "/sessions", acrm: "DELETE", badCookie: true, wantACAM: "DELETE"},
 	}

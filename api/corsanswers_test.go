@@ -63,6 +63,12 @@ func FuzzCORSAnswers(f *testing.F) {
 		{3, 1, app, "", "POST", " content-type ", one, one},
 		{3, 1, app, "", "POST", ",,content-type,", one, one},
 		{3, 1, app, "", "POST", "content-type,x-requested-with", one, one},
+		{3, 0, app, "", "GET", "latchkey-receipt", one, one},
+		{3, 2, admin, "", "DELETE", "content-type,latchkey-receipt", one, one},
+		{3, 0, app, "", "GET", "Latchkey-Receipt", one, one},
+		{3, 5, app, "", "GET", "latchkey-receipt", one, one},
+		{0, 5, app, "", "", "", absent, absent},
+		{0, 5, other, "https://app.acme.co", "", "", absent, absent},
 		{3, 1, app, "", "POST", "authorization", one, one},
 		{3, 1, app, "", "POST", "", one, one},
 		{3, 1, app, "", "", "content-type", one, one},
@@ -85,7 +91,7 @@ func FuzzCORSAnswers(f *testing.F) {
 	} {
 		f.Add(seed.method, seed.route, seed.originSel, seed.origin, seed.acrm, seed.acrh, seed.acrmLines, seed.acrhLines)
 	}
-	routes := []string{"/me", "/login", "/sessions", "/nope", "/logout"}
+	routes := []string{"/me", "/login", "/sessions", "/nope", "/logout", "/doctor"}
 	f.Fuzz(func(t *testing.T, method, route, originSel uint8, origin, acrm, acrh string, acrmLines, acrhLines uint8) {
 		tb.use(t)
 		p, err := e.srv.newPolicy(acmeTenant())

@@ -21,6 +21,15 @@
 // kind; a body's problem carries the JSON Pointer of what is wrong. One
 // classifier reads session's typed errors (errors.As, never their text)
 // and the edge's own, and gives both the answer and the metrics' outcome
-// label. Nothing here logs a header, so
-// cookies and tokens never reach a log line.
+// label. Nothing here logs a header but the Origin of a refused request
+// (bounded and rate-limited, refusals.go), so cookies and tokens never
+// reach a log line.
+//
+// The doctor (session's) speaks at the edge in doctor.go: the live check
+// (GET doctor) answers what Latchkey saw of a page's request and what each
+// of its browser's profiles will do; and a session route called without
+// the cookie but with the login's receipt (Latchkey-Receipt) answers
+// cookie-not-sent with the doctor's reason, instead of unauthenticated. A
+// receipt is looked at only when the cookie is missing, so `me` with a
+// cookie does no more work than before, and it never opens a session.
 package api

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -36,6 +37,12 @@ type problem struct {
 	// bad-request problems about a body have it.
 	Pointer *string           `json:"pointer,omitempty"`
 	Errors  []session.Problem `json:"errors,omitempty"`
+	// Browser, Reasons and Advice are the extension members of a
+	// cookie-not-sent problem: the browser family of the request's
+	// User-Agent, the doctor's reasons and its fix.
+	Browser string   `json:"browser,omitempty"`
+	Reasons []string `json:"reasons,omitempty"`
+	Advice  string   `json:"advice,omitempty"`
 }
 
 // Problem kinds: slug, status and a title that never varies per occurrence.
@@ -52,6 +59,7 @@ var (
 	kindMetricsUnauth     = kind{"metrics-unauthorized", http.StatusUnauthorized, "A valid metrics token is required"}
 	kindInvalidCreds      = kind{"invalid-credentials", http.StatusUnauthorized, "Invalid username or password"}
 	kindUnauthenticated   = kind{"unauthenticated", http.StatusUnauthorized, "No valid session"}
+	kindCookieNotSent     = kind{"cookie-not-sent", http.StatusUnauthorized, "The browser did not send the session cookie"}
 	kindForbiddenOrigin   = kind{"forbidden-origin", http.StatusForbidden, "Cross-origin request refused"}
 	kindForbidden         = kind{"forbidden", http.StatusForbidden, "Not allowed with these credentials"}
 	kindRateLimited       = kind{"rate-limited", http.StatusTooManyRequests, "Too many failed logins"}
@@ -74,6 +82,18 @@ type httpError struct {
 func (e *httpError) Error() string { return e.kind.slug + ": " + e.detail }
 
 func errorf(k kind, detail string) error { return &httpError{kind: k, detail: detail} }
+
+// cookieNotSentError is a request to a session route without the session
+// cookie but with a valid login receipt: the browser dropped the cookie it
+// was given, and the doctor says why (doctor.go).
+type cookieNotSentError struct {
+	detail  string
+	browser string   // the User-Agent's family
+	reasons []string // the doctor's, never empty
+	advice  string
+}
+
+func (e *cookieNotSentError) Error() string { return "cookie not sent: " + e.reasons[0] }
 
 // retryAfter is the Retry-After, in seconds, sent with a 503: long enough
 // for a Redis failover, short enough that a user barely notices.
@@ -131,8 +151,15 @@ func classify(err error) answer {
 		be *bodyError
 		he *httpError
 		ve *session.ValidationError
+		ce *cookieNotSentError
 	)
 	switch {
+	case errors.As(err, &ce):
+		c := classEdge
+		c.kind = kindCookieNotSent
+		a := c.answer(ce.detail)
+		a.Browser, a.Reasons, a.Advice = ce.browser, ce.reasons, ce.advice
+		return a
 	case errors.As(err, &de):
 		if int(de.Kind) >= len(domainClasses) || domainClasses[de.Kind].kind.slug == "" {
 			return classInternal.answer("")
@@ -359,8 +386,70 @@ func canned(k kind, detail string) cannedProblem {
 var (
 	problemUnauthenticated = canned(kindUnauthenticated, detailUnauthenticated)
 	problemUnknownTenant   = canned(kindNotFound, "no such tenant or route")
-	problemForeignOrigin   = canned(kindForbiddenOrigin, "this origin may not call this tenant")
 )
+
+// maxQuotedOrigin bounds the bytes of a refused Origin that a problem's
+// detail or a log line quotes: a browser's Origin is far shorter, and
+// a client's own is its text, not ours to repeat at length.
+const maxQuotedOrigin = 200
+
+// quoteOrigin is origin cut to maxQuotedOrigin bytes, on a rune boundary,
+// with "…" when cut.
+func quoteOrigin(origin string) string {
+	if len(origin) <= maxQuotedOrigin {
+		return origin
+	}
+	i := maxQuotedOrigin
+	for i > 0 && !utf8.RuneStart(origin[i]) {
+		i--
+	}
+	return origin[:i] + "…"
+}
+
+// foreignOriginDetail is the detail of the 403 that refuses a request from
+// origin, which names it, so that whoever reads the answer (a developer in
+// the network panel, an operator replaying it) sees which origin to list.
+func foreignOriginDetail(origin string) string {
+	return detailForeignHead + quoteOrigin(origin) + detailForeignTail
+}
+
+const (
+	detailForeignHead = "the origin "
+	detailForeignTail = " is not one of this tenant's origins"
+)
+
+// problemForeignOriginHead is the forbidden-origin problem up to its
+// detail's value, encoded once: every scanner's request is refused with
+// it, and the answer must cost no more than a preflight.
+var problemForeignOriginHead = func() []byte {
+	p := newProblem(kindForbiddenOrigin, "-")
+	b, err := json.Marshal(p)
+	if err != nil {
+		panic(err) // a fixed struct of strings always encodes
+	}
+	return b[:bytes.LastIndex(b, []byte(`"-"`))]
+}()
+
+// writeForeignOrigin answers 403 forbidden-origin naming origin: the bytes
+// json.Encoder writes for newProblem(kindForbiddenOrigin,
+// foreignOriginDetail(origin)) (TestForeignOriginDetail), without its
+// reflection.
+func writeForeignOrigin(w http.ResponseWriter, origin string) {
+	h := w.Header()
+	h["Content-Type"] = hdrProblemJSON
+	h["X-Content-Type-Options"] = hdrNoSniff
+	w.WriteHeader(http.StatusForbidden)
+	bp := viewBufs.Get().(*[]byte)
+	b := append((*bp)[:0], problemForeignOriginHead...)
+	// The detail's parts escaped one by one (appendJSONChars): the same
+	// bytes as the joined detail's, without the joining.
+	b = appendJSONChars(append(b, '"'), detailForeignHead)
+	b = appendJSONChars(b, quoteOrigin(origin))
+	b = appendJSONChars(b, detailForeignTail)
+	*bp = append(b, "\"}\n"...)
+	w.Write(*bp)
+	viewBufs.Put(bp)
+}
 
 func writeCanned(w http.ResponseWriter, p cannedProblem) {
 	h := w.Header()

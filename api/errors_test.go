@@ -67,6 +67,8 @@ func TestClassify(t *testing.T) {
 		{"edge too large", errorf(kindTooLarge, "the body must be at most 4096 bytes"), 413, "payload-too-large", "", "", loginError, false},
 		{"edge admin", errorf(kindAdminUnauthorized, "send a token"), 401, "admin-unauthorized", "send a token", "", loginError, false},
 		{"body", &bodyError{err: errors.New("unexpected")}, 400, "bad-request", "the body is not valid JSON", "", loginError, false},
+		{"cookie not sent", &cookieNotSentError{detail: "dropped", browser: "chrome", reasons: []string{"UserPreferences"}, advice: "fix"},
+			401, "cookie-not-sent", "dropped", "", loginError, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

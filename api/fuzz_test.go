@@ -627,7 +627,8 @@ func FuzzAdminTenantBody(f *testing.F) {
 }
 
 // FuzzSessionViewJSON checks the hand-written encoding of the session view
-// (jsonview.go) against encoding/json on arbitrary strings and times.
+// and the login's answer (jsonview.go) against encoding/json on arbitrary
+// strings and times.
 // Property: the bytes are exactly what json.Encoder writes.
 func FuzzSessionViewJSON(f *testing.F) {
 	for _, s := range []string{
@@ -658,6 +659,15 @@ func FuzzSessionViewJSON(f *testing.F) {
 		}
 		if got := v.appendJSON(nil); !bytes.Equal(got, want.Bytes()) {
 			t.Fatalf("appendJSON:\n got %s\nwant %s", got, want.Bytes())
+		}
+		// The login's answer: the view and a receipt (any string here).
+		l := loginResult{sessionView: v, Receipt: ua}
+		want.Reset()
+		if err := json.NewEncoder(&want).Encode(l); err != nil {
+			t.Fatalf("encoding/json: %v", err)
+		}
+		if got := l.appendJSON(nil); !bytes.Equal(got, want.Bytes()) {
+			t.Fatalf("loginResult.appendJSON:\n got %s\nwant %s", got, want.Bytes())
 		}
 	})
 }

@@ -109,7 +109,7 @@ func newEnv(tb testing.TB, opt envOptions) *env {
 	if err != nil {
 		tb.Fatalf("NewManager: %v", err)
 	}
-	e.srv, err = NewServer(e.m, Config{Logger: log, AdminToken: opt.token, TrustedProxies: opt.trusted})
+	e.srv, err = NewServer(e.m, Config{Logger: log, AdminToken: opt.token, TrustedProxies: opt.trusted, Now: e.clock.Now})
 	if err != nil {
 		tb.Fatalf("NewServer: %v", err)
 	}

@@ -32,10 +32,32 @@ func writeView(w http.ResponseWriter, status int, v *sessionView) {
 }
 
 func (v *sessionView) appendJSON(b []byte) []byte {
+	return append(v.appendMembers(b), "}\n"...)
+}
+
+// appendMembers is the view without its closing brace.
+func (v *sessionView) appendMembers(b []byte) []byte {
 	b = append(b, `{"user":{"username":`...)
 	b = appendJSONString(b, v.User.Username)
 	b = append(b, `},"session":`...)
-	b = v.Session.appendJSON(b)
+	return v.Session.appendJSON(b)
+}
+
+// writeLoginResult is writeView for a login's answer.
+func writeLoginResult(w http.ResponseWriter, v *loginResult) {
+	h := w.Header()
+	h["Content-Type"] = hdrJSON
+	h["X-Content-Type-Options"] = hdrNoSniff
+	w.WriteHeader(http.StatusOK)
+	bp := viewBufs.Get().(*[]byte)
+	*bp = v.appendJSON((*bp)[:0])
+	w.Write(*bp)
+	viewBufs.Put(bp)
+}
+
+func (v *loginResult) appendJSON(b []byte) []byte {
+	b = append(v.sessionView.appendMembers(b), `,"receipt":`...)
+	b = appendJSONString(b, v.Receipt)
 	return append(b, "}\n"...)
 }
 
@@ -67,7 +89,14 @@ const hexDigits = "0123456789abcdef"
 // U+2028 and U+2029 escaped for JavaScript, invalid UTF-8 replaced by
 // U+FFFD.
 func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
+	return append(appendJSONChars(append(b, '"'), s), '"')
+}
+
+// appendJSONChars is appendJSONString without the quotes. Escaping goes
+// byte by byte, or rune by rune for valid UTF-8, so the escapes of two
+// strings, the first ending on a rune boundary, are the escape of the two
+// joined.
+func appendJSONChars(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
@@ -111,6 +140,5 @@ func appendJSONString(b []byte, s string) []byte {
 		i += size
 		start = i
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, s[start:]...)
 }

@@ -33,6 +33,7 @@ type metrics struct {
 	sessionsRevoked  *prometheus.CounterVec
 	preflightRefused *prometheus.CounterVec
 	csrfRefused      *prometheus.CounterVec
+	cookieNotSent    *prometheus.CounterVec
 }
 
 // Login outcomes, the values of latchkey_logins_total's outcome label.
@@ -76,12 +77,16 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		}, []string{"tenant", "reason"}),
 		preflightRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "latchkey_cors_preflights_refused_total",
-			Help: "CORS preflights refused (origin, method or headers not allowed), by tenant.",
-		}, []string{"tenant"}),
+			Help: "CORS preflights refused, by tenant and reason: origin_not_listed, method_not_allowed, headers_not_allowed.",
+		}, []string{"tenant", "reason"}),
 		csrfRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "latchkey_csrf_refused_total",
 			Help: "State-changing requests refused by the CSRF origin check, by tenant.",
 		}, []string{"tenant"}),
+		cookieNotSent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "latchkey_cookie_not_sent_total",
+			Help: "Requests to a session route that came with a login receipt but without the session cookie, by tenant and the doctor's first reason (UserPreferences, CredentialsNotIncluded, ...).",
+		}, []string{"tenant", "reason"}),
 	}
 	f(m.requests)
 	f(m.duration)
@@ -90,6 +95,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	f(m.sessionsRevoked)
 	f(m.preflightRefused)
 	f(m.csrfRefused)
+	f(m.cookieNotSent)
 	return m
 }
 
@@ -187,12 +193,6 @@ func (m *metrics) observe(th *tenantHandles, listener string, r *http.Request, r
 	}
 	h.requests.Inc()
 	h.duration.Observe(d.Seconds())
-	if status == http.StatusForbidden && tenant != "" && r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-		m.preflightRefused.WithLabelValues(string(tenant)).Inc()
-		if strings.HasSuffix(r.URL.Path, "/login") {
-			m.logins.WithLabelValues(string(tenant), loginCORS).Inc()
-		}
-	}
 }
 
 // methodLabel returns a request's method for metrics and logs: clients

@@ -160,6 +160,9 @@ func (s *Server) instrument(listener string, routing bool) func(http.Handler) ht
 				th = &ri.policy.metrics
 			}
 			s.metrics.observe(th, listener, r, route, status, tenant, d)
+			if status == http.StatusForbidden && ri.policy != nil && r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				s.preflightRefused(r, ri)
+			}
 			// Check first: the attributes (the client address in particular)
 			// cost work on the hot path even when the line is dropped.
 			if !s.log.Enabled(r.Context(), slog.LevelInfo) {

@@ -54,6 +54,9 @@ type Config struct {
 	// counted in whole seconds, up to MaxHSTSMaxAge. Zero sends no such
 	// header.
 	HSTSMaxAge time.Duration
+	// Now returns the current time, for the rate of the refused-origin
+	// log. Nil means time.Now. Tests inject a clock.
+	Now func() time.Time
 }
 
 // DefaultIPv6Prefix is Config.IPv6Prefix's default: the /64 of one subnet,
@@ -91,6 +94,8 @@ type Server struct {
 	metricsAuth  bool
 	metricsToken atomic.Pointer[[32]byte] // SHA-256 of the token, for a constant-time compare
 	hsts         []string                 // the Strict-Transport-Security value; nil sends none
+	now          func() time.Time
+	refusals     refusalLog // the refused-origin log's rate (refusals.go)
 
 	policies     atomic.Pointer[policySet]
 	policyMu     sync.Mutex // serializes changes to policies
@@ -131,7 +136,10 @@ func NewServer(m *session.Manager, cfg Config) (*Server, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	s := &Server{m: m, log: cfg.Logger, adminEnabled: cfg.AdminToken != "", trustedProxies: cfg.TrustedProxies, ipv6Prefix: ipv6Prefix, metrics: newMetrics(reg)}
+	s := &Server{m: m, log: cfg.Logger, adminEnabled: cfg.AdminToken != "", trustedProxies: cfg.TrustedProxies, ipv6Prefix: ipv6Prefix, metrics: newMetrics(reg), now: cfg.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
 	if s.adminEnabled {
 		sum := sha256.Sum256([]byte(cfg.AdminToken))
 		s.adminToken.Store(&sum)
@@ -192,6 +200,7 @@ func (s *Server) newTenantRoutes() *chi.Mux {
 		r.Get("/sessions", s.handleListSessions)
 		r.Delete("/sessions", s.handleRevokeAllSessions)
 		r.Delete("/sessions/{id}", s.handleRevokeSession)
+		r.Get("/doctor", s.handleDoctor)
 	})
 	r.NotFound(s.handleNotFound)
 	r.MethodNotAllowed(s.methodNotAllowed(r, true))
@@ -404,7 +413,7 @@ func (s *Server) Admin() http.Handler {
 			})
 			r.Group(func(r chi.Router) {
 				r.Use(s.requireAdminTenant)
-				r.Post("/doctor", s.handleDoctor)
+				r.Post("/doctor", s.handleAdminDoctor)
 				r.Get("/users", s.handleListUsers)
 				r.Post("/users", s.handleCreateUser)
 				r.Get("/users/{username}", s.handleGetUser)

@@ -85,6 +85,14 @@ const (
 		`"last_seen_at":"2026-11-27T13:05:00.123456789Z","idle_expires_at":"2026-11-28T01:05:00Z",` +
 		`"expires_at":"2026-12-04T13:04:20Z","user_agent":"Chrome on Linux","current":true}`
 	specTestSessionView = `{"user":{"username":"alice"},"session":` + specTestSession + `}`
+	specTestLoginResult = `{"user":{"username":"alice"},"session":` + specTestSession +
+		`,"receipt":"MTc5NTc4MDgwMHxBQUFBQUFBQUFBQUFBQUFBQUFBQUFBPT18AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}`
+	specTestCookieNotSent = `,"browser":"chrome","reasons":["UserPreferences","ThirdPartyPhaseout"],"advice":"canned"`
+	specTestVerdict       = `{"browser":"chrome","preflight_ok":true,"cookie_stored":true,"cookie_sent":true,"works":true,"reasons":[],"advice":"canned"}`
+	specTestDoctorLive    = `{"origin":"https://app.acme.example","origin_listed":true,"sec_fetch_site":"cross-site","sec_fetch_mode":"cors",` +
+		`"cookie_present":false,"session_valid":false,"browser_family":"chrome","site_relation":"cross-site","results":[` +
+		specTestVerdict + `,` + `{"browser":"chrome-3pc-blocked","preflight_ok":true,"cookie_stored":false,"cookie_sent":false,"works":false,` +
+		`"reasons":["UserPreferences","ThirdPartyPhaseout"],"advice":"canned"}]}`
 
 	specTestTenant = `{"id":"acme","name":"Acme","dev":false,"origins":["https://app.acme.example"],` +
 		`"hostnames":["auth.acme.example"],"cookie":{"same_site":"lax","partitioned":false},` +
@@ -193,15 +201,15 @@ func TestSpecValidator(t *testing.T) {
 				strings.Replace(specTestSession, `"current":true`, `"current":false`, 1) + `]}`}},
 		{name: "login", method: "POST", path: "/v1/t/acme/login", header: publicJSON,
 			body: `{"username":"alice","password":"hunter2"}`,
-			res:  cannedResponse{200, withHeader(corsHeader(jsonCT), "Set-Cookie", specTestLoginCookie), specTestSessionView}},
+			res:  cannedResponse{200, withHeader(corsHeader(jsonCT), "Set-Cookie", specTestLoginCookie), specTestLoginResult}},
 		{name: "login partitioned", method: "POST", path: "/v1/login",
 			header: map[string]string{"Host": "auth.acme.example", "Content-Type": "application/json"},
 			body:   `{"username":"alice","password":"hunter2"}`,
 			res: cannedResponse{200, withHeader(jsonCT, "Set-Cookie",
-				"__Host-latchkey-acme=abc; Path=/; Max-Age=60; HttpOnly; Secure; SameSite=None; Partitioned"), specTestSessionView}},
+				"__Host-latchkey-acme=abc; Path=/; Max-Age=60; HttpOnly; Secure; SameSite=None; Partitioned"), specTestLoginResult}},
 		{name: "login dev over plain HTTP on loopback", method: "POST", path: "/v1/t/acme/login", header: publicJSON,
 			body: `{"username":"alice","password":"hunter2"}`,
-			res:  cannedResponse{200, withHeader(jsonCT, "Set-Cookie", "latchkey-acme=abc; Path=/; Max-Age=60; HttpOnly; SameSite=Lax"), specTestSessionView}},
+			res:  cannedResponse{200, withHeader(jsonCT, "Set-Cookie", "latchkey-acme=abc; Path=/; Max-Age=60; HttpOnly; SameSite=Lax"), specTestLoginResult}},
 		{name: "login wrong password", method: "POST", path: "/v1/t/acme/login", header: publicJSON,
 			body: `{"username":"alice","password":"wrong"}`,
 			res:  cannedResponse{401, corsHeader(problemCT), specTestProblem("invalid-credentials", 401, "")}},
@@ -226,6 +234,13 @@ func TestSpecValidator(t *testing.T) {
 		{name: "forbidden origin", method: "DELETE", path: "/v1/t/acme/sessions",
 			header: map[string]string{"Cookie": specTestCookie, "Origin": "https://evil.example"},
 			res:    cannedResponse{403, problemCT, specTestProblem("forbidden-origin", 403, "")}},
+		{name: "cookie not sent", method: "GET", path: "/v1/t/acme/me",
+			header: map[string]string{"Origin": specTestOrigin, "Latchkey-Receipt": "MTc5NTc4MDgwMA=="},
+			res:    cannedResponse{401, corsHeader(problemCT), specTestProblem("cookie-not-sent", 401, specTestCookieNotSent)}},
+		{name: "doctor", method: "GET", path: "/v1/t/acme/doctor", header: map[string]string{"Origin": specTestOrigin},
+			res: cannedResponse{200, corsHeader(jsonCT), specTestDoctorLive}},
+		{name: "doctor host form", method: "GET", path: "/v1/doctor", header: map[string]string{"Host": "auth.acme.example"},
+			res: cannedResponse{200, jsonCT, strings.Replace(specTestDoctorLive, `"origin":"https://app.acme.example","origin_listed":true`, `"origin":"","origin_listed":false`, 1)}},
 		{name: "preflight", method: "OPTIONS", path: "/v1/t/acme/login", header: preflight,
 			res: cannedResponse{204, preflightOK, ""}},
 		{name: "preflight host form", method: "OPTIONS", path: "/v1/sessions/AAAAAAAAAAAAAAAAAAAAAA", header: preflight,
@@ -244,7 +259,7 @@ func TestSpecValidator(t *testing.T) {
 			res:    cannedResponse{415, problemCT, specTestProblem("unsupported-media-type", 415, "")}},
 		{name: "login unknown field accepted", method: "POST", path: "/v1/t/acme/login", header: publicJSON,
 			body:    `{"username":"alice","password":"x","admin":true}`,
-			res:     cannedResponse{200, withHeader(jsonCT, "Set-Cookie", specTestLoginCookie), specTestSessionView},
+			res:     cannedResponse{200, withHeader(jsonCT, "Set-Cookie", specTestLoginCookie), specTestLoginResult},
 			wantErr: "did not refuse it"},
 		{name: "preflight without method accepted", method: "OPTIONS", path: "/v1/t/acme/me",
 			header:  map[string]string{"Origin": specTestOrigin},
@@ -252,6 +267,22 @@ func TestSpecValidator(t *testing.T) {
 			wantErr: "did not refuse it"},
 
 		// Public API: non-conforming responses.
+		{name: "login without receipt", method: "POST", path: "/v1/t/acme/login", header: publicJSON,
+			body:    `{"username":"alice","password":"hunter2"}`,
+			res:     cannedResponse{200, withHeader(jsonCT, "Set-Cookie", specTestLoginCookie), specTestSessionView},
+			wantErr: "receipt"},
+		{name: "cookie not sent without advice", method: "GET", path: "/v1/t/acme/me", header: me,
+			res:     cannedResponse{401, problemCT, specTestProblem("cookie-not-sent", 401, `,"browser":"chrome","reasons":["UserPreferences"]`)},
+			wantErr: "advice"},
+		{name: "unauthenticated with reasons", method: "GET", path: "/v1/t/acme/me", header: me,
+			res:     cannedResponse{401, problemCT, specTestProblem("unauthenticated", 401, `,"reasons":["UserPreferences"]`)},
+			wantErr: "doesn't match"},
+		{name: "doctor unknown profile", method: "GET", path: "/v1/t/acme/doctor", header: me,
+			res:     cannedResponse{200, jsonCT, strings.Replace(specTestDoctorLive, `"chrome-3pc-blocked"`, `"chrome-incognito"`, 1)},
+			wantErr: "chrome-incognito"},
+		{name: "doctor without results", method: "GET", path: "/v1/t/acme/doctor", header: me,
+			res:     cannedResponse{200, jsonCT, strings.Replace(specTestDoctorLive, `,"results":[`, `,"verdicts":[`, 1)},
+			wantErr: "results"},
 		{name: "me extra field", method: "GET", path: "/v1/t/acme/me", header: me,
 			res:     cannedResponse{200, jsonCT, strings.Replace(specTestSessionView, `"user":{`, `"admin":true,"user":{`, 1)},
 			wantErr: "admin"},

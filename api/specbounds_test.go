@@ -53,6 +53,11 @@ func TestSpecBoundsAreTheCode(t *testing.T) {
 		{"per_ip maximum", maxOf(schema("TenantLoginLimitsInput", "per_ip")), session.MaxFailuresPerIP},
 		{"audit limit maximum", maxOf(auditLimit), session.MaxAudit},
 		{"Tenant.doctor maxItems", schema("Tenant", "doctor").MaxItems, session.MaxOrigins},
+		{"LoginResult.receipt maxLength", schema("LoginResult", "receipt").MaxLength, session.MaxReceiptLen},
+		{"DoctorLive.origin maxLength", schema("DoctorLive", "origin").MaxLength, maxDoctorHeader},
+		{"DoctorLive.sec_fetch_site maxLength", schema("DoctorLive", "sec_fetch_site").MaxLength, maxEchoedHeader},
+		{"DoctorLive.sec_fetch_mode maxLength", schema("DoctorLive", "sec_fetch_mode").MaxLength, maxEchoedHeader},
+		{"DoctorLive.results maxItems", schema("DoctorLive", "results").MaxItems, uint64(len(session.DoctorProfiles))},
 	} {
 		if c.spec == nil || *c.spec != c.code {
 			t.Errorf("openapi.yaml: %s is %v, the code enforces %d", c.what, deref(c.spec), c.code)

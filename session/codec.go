@@ -115,11 +115,12 @@ func (c *Codec) SetKeys(keys [][]byte) error {
 	r := &keyRing{keys: keys}
 	r.states.New = func() any { return &codecState{macs: make([]hash.Hash, len(keys))} }
 	probe := []byte("probe")
-	v, err := c.encodeWith(r, "probe", probe)
+	now := c.unix()
+	v, err := c.encodeWith(r, "probe", probe, now)
 	if err != nil {
 		return fmt.Errorf("session: cookie keys: %w", err)
 	}
-	if got, err := c.decodeWith(r, nil, "probe", time.Hour, v); err != nil || !bytes.Equal(got, probe) {
+	if got, err := c.decodeWith(r, nil, "probe", time.Hour, v, now); err != nil || !bytes.Equal(got, probe) {
 		return fmt.Errorf("session: cookie keys do not round-trip: %v", err)
 	}
 	c.ring.Store(r)
@@ -135,12 +136,18 @@ func (c *Codec) unix() int64 {
 
 // encode signs payload under name with the first key.
 func (c *Codec) encode(name string, payload []byte) (string, error) {
-	return c.encodeWith(c.ring.Load(), name, payload)
+	return c.encodeWith(c.ring.Load(), name, payload, c.unix())
 }
 
-func (c *Codec) encodeWith(r *keyRing, name string, payload []byte) (string, error) {
+// encodeAt is encode dated now rather than by the codec's clock: values
+// whose lifetime the Manager's clock enforces (receipts) are dated by it.
+func (c *Codec) encodeAt(name string, payload []byte, now time.Time) (string, error) {
+	return c.encodeWith(c.ring.Load(), name, payload, now.Unix())
+}
+
+func (c *Codec) encodeWith(r *keyRing, name string, payload []byte, now int64) (string, error) {
 	var date [20]byte
-	d := strconv.AppendInt(date[:0], c.unix(), 10)
+	d := strconv.AppendInt(date[:0], now, 10)
 	head := len(name) + 1
 	n := head + len(d) + 1 + base64.URLEncoding.EncodedLen(len(payload)) + 1 + sha256.Size
 	if m := base64.URLEncoding.EncodedLen(n - head); m > maxCookieLen {
@@ -171,16 +178,25 @@ var strictB64 = base64.URLEncoding.Strict()
 // than maxAge (none at 0, as securecookie's MaxAge) is refused. Every
 // failure is ErrUnauthenticated: a cookie is client input.
 func (c *Codec) decode(name string, maxAge time.Duration, value string) ([]byte, error) {
-	return c.decodeWith(c.ring.Load(), nil, name, maxAge, value)
+	return c.decodeWith(c.ring.Load(), nil, name, maxAge, value, 0)
 }
 
 // decodeAppend is decode appending the payload to dst, so that a caller's
 // array can hold it: `me` decodes a cookie on every page load.
 func (c *Codec) decodeAppend(dst []byte, name string, maxAge time.Duration, value string) ([]byte, error) {
-	return c.decodeWith(c.ring.Load(), dst, name, maxAge, value)
+	return c.decodeWith(c.ring.Load(), dst, name, maxAge, value, 0)
 }
 
-func (c *Codec) decodeWith(r *keyRing, dst []byte, name string, maxAge time.Duration, value string) ([]byte, error) {
+// decodeAt is decode with its age measured at now (see encodeAt),
+// appending the payload to dst.
+func (c *Codec) decodeAt(dst []byte, name string, maxAge time.Duration, value string, now time.Time) ([]byte, error) {
+	return c.decodeWith(c.ring.Load(), dst, name, maxAge, value, now.Unix())
+}
+
+// decodeWith measures a value's age at now, in Unix seconds; 0 means the
+// codec's clock, read only once the MAC holds, so that a forged cookie
+// costs no clock read.
+func (c *Codec) decodeWith(r *keyRing, dst []byte, name string, maxAge time.Duration, value string, now int64) ([]byte, error) {
 	if len(value) > maxCookieLen {
 		return nil, ErrUnauthenticated
 	}
@@ -228,7 +244,10 @@ func (c *Codec) decodeWith(r *keyRing, dst []byte, name string, maxAge time.Dura
 	// made by neither (and needs the key): refusing it refuses nothing
 	// issued.
 	t, ok := parseDigits(b[:dp])
-	if !ok || (maxAge >= time.Second && t < c.unix()-int64(maxAge/time.Second)) {
+	if ok && maxAge >= time.Second && now == 0 {
+		now = c.unix()
+	}
+	if !ok || (maxAge >= time.Second && t < now-int64(maxAge/time.Second)) {
 		return nil, ErrUnauthenticated
 	}
 	p, err := strictB64.AppendDecode(dst, b[dp+1:vp])

@@ -11,6 +11,11 @@
 //     gorilla/securecookie's format, codec.go) under the cookie's name,
 //     __Host-latchkey-<tenant>: the MAC covers the tenant, so one tenant's cookie never verifies for
 //     another, and the store key names the tenant as well.
+//   - A login receipt (receipt.go) is no credential: random bytes, dated
+//     and MAC'd under a name of its own ("latchkey-receipt:<tenant>") that
+//     no cookie name can be, so it never verifies as a cookie nor a cookie
+//     as it; it names no user and no session, and verifies for five
+//     minutes.
 //   - Every cookie failure (bad MAC, truncated, oversized, expired, several
 //     cookies of one name) is ErrUnauthenticated, never an internal error.
 //   - Lifetimes are enforced here, with an injectable clock, not by the

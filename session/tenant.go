@@ -415,8 +415,10 @@ func corsConfig(origins []string) cors.Config {
 		Origins:      origins,
 		Credentialed: true,
 		// GET, HEAD and POST are safelisted; DELETE ends sessions.
-		Methods:        []string{"DELETE"},
-		RequestHeaders: []string{"Content-Type"},
+		Methods: []string{"DELETE"},
+		// Latchkey-Receipt carries a login receipt (receipt.go) back, so
+		// that a call whose cookie the browser dropped is told apart.
+		RequestHeaders: []string{"Content-Type", ReceiptHeader},
 		// 600 s is honoured by every engine (WebKit caps at 600).
 		MaxAgeInSeconds: 600,
 		// Retry-After tells a client when to try again after a 503 or 429;
