@@ -83,55 +83,11 @@ func newDeployment(tb testing.TB) *deployment {
 	d := &deployment{
 		Run:      randHex(tb, 3),
 		Password: rand.Text(),
-		Tenants:  make(map[string]tenantConfig),
-		Pages:    make(map[string]page),
 	}
 	d.Front = listenFront(tb)
 	d.Proxy = startProxy(tb, d.Front.Port, d.HostSuffix())
+	d.layOut(d.Front.Origin)
 	site := func(name string) string { return name + d.HostSuffix() }
-	sharedAuth := "auth." + site("latchkey")
-	origin := func(s string) string { return d.Front.Origin("app." + s) }
-
-	users := func(prefix string) []testUser {
-		// The first user is for the scenarios that leave other sessions
-		// alone; "everywhere" ends all of its user's sessions, so it gets
-		// one of its own per engine profile (it runs in each at once).
-		us := []testUser{{prefix, d.Password}}
-		for _, p := range profiles() {
-			us = append(us, testUser{everywhereUser(prefix, p.Name), d.Password})
-		}
-		return us
-	}
-	d.Tenants[tenantLax] = tenantConfig{
-		ID: "e2e-lax-" + d.Run, Origins: []string{origin(site("acme"))},
-		Hostnames: []string{"auth." + site("acme")}, SameSite: "lax", Users: users("ada"),
-	}
-	d.Tenants[tenantChips] = tenantConfig{
-		ID: "e2e-chips-" + d.Run, Origins: []string{origin(site("beta"))},
-		SameSite: "none", Partitioned: true, Users: users("bea"),
-	}
-	d.Tenants[tenantNoChips] = tenantConfig{
-		ID: "e2e-nochips-" + d.Run, Origins: []string{origin(site("gamma"))},
-		SameSite: "none", Partitioned: false, Users: users("cy"),
-	}
-	d.Tenants[tenantLaxX] = tenantConfig{
-		ID: "e2e-laxcross-" + d.Run, Origins: []string{origin(site("delta"))},
-		SameSite: "lax", Users: users("dee"),
-	}
-	pathForm := func(tenant string) string {
-		return d.Front.Origin(sharedAuth) + "/v1/t/" + d.Tenants[tenant].ID
-	}
-	for _, p := range []struct{ role, site, api, tenant string }{
-		{pageAcme, site("acme"), d.Front.Origin("auth."+site("acme")) + "/v1", tenantLax},
-		{pageBeta, site("beta"), pathForm(tenantChips), tenantChips},
-		{pageGamma, site("gamma"), pathForm(tenantNoChips), tenantNoChips},
-		{pageOther, site("other"), pathForm(tenantChips), tenantChips},
-		{pageEvil, site("evil"), pathForm(tenantNoChips), tenantNoChips},
-		{pageDelta, site("delta"), pathForm(tenantLaxX), tenantLaxX},
-	} {
-		host := "app." + p.site
-		d.Pages[p.role] = page{Host: host, URL: d.Front.Origin(host) + "/", Origin: d.Front.Origin(host), API: p.api, Tenant: d.Tenants[p.tenant]}
-	}
 
 	var names []string
 	for _, s := range []string{"acme", "beta", "gamma", "other", "evil", "delta"} {
@@ -163,6 +119,61 @@ func newDeployment(tb testing.TB) *deployment {
 	tb.Logf("deployment %s up in %v: front https://*%s:%d, proxy %s, latchkey public %s admin %s, Redis %s",
 		d.Run, time.Since(start).Round(time.Millisecond), d.HostSuffix(), d.Front.Port, d.Proxy.Addr(), d.Latchkey.Public, d.Latchkey.Admin, redistest.Addr())
 	return d
+}
+
+// layOut fills d.Tenants and d.Pages, the suite's tenants and SPA origins
+// on this run's names, for a front that serves host at origin(host). It
+// starts nothing, so that the tests that judge the suite's configuration
+// without a browser (TestWarningsAgreeWithExpectations,
+// TestDoctorAgreesWithExpectations) judge exactly this one.
+func (d *deployment) layOut(origin func(host string) string) {
+	site := func(name string) string { return name + d.HostSuffix() }
+	sharedAuth := "auth." + site("latchkey")
+	appOrigin := func(s string) string { return origin("app." + s) }
+
+	users := func(prefix string) []testUser {
+		// The first user is for the scenarios that leave other sessions
+		// alone; "everywhere" ends all of its user's sessions, so it gets
+		// one of its own per engine profile (it runs in each at once).
+		us := []testUser{{prefix, d.Password}}
+		for _, p := range profiles() {
+			us = append(us, testUser{everywhereUser(prefix, p.Name), d.Password})
+		}
+		return us
+	}
+	d.Tenants = map[string]tenantConfig{
+		tenantLax: {
+			ID: "e2e-lax-" + d.Run, Origins: []string{appOrigin(site("acme"))},
+			Hostnames: []string{"auth." + site("acme")}, SameSite: "lax", Users: users("ada"),
+		},
+		tenantChips: {
+			ID: "e2e-chips-" + d.Run, Origins: []string{appOrigin(site("beta"))},
+			SameSite: "none", Partitioned: true, Users: users("bea"),
+		},
+		tenantNoChips: {
+			ID: "e2e-nochips-" + d.Run, Origins: []string{appOrigin(site("gamma"))},
+			SameSite: "none", Partitioned: false, Users: users("cy"),
+		},
+		tenantLaxX: {
+			ID: "e2e-laxcross-" + d.Run, Origins: []string{appOrigin(site("delta"))},
+			SameSite: "lax", Users: users("dee"),
+		},
+	}
+	pathForm := func(tenant string) string {
+		return origin(sharedAuth) + "/v1/t/" + d.Tenants[tenant].ID
+	}
+	d.Pages = make(map[string]page)
+	for _, p := range []struct{ role, site, api, tenant string }{
+		{pageAcme, site("acme"), origin("auth."+site("acme")) + "/v1", tenantLax},
+		{pageBeta, site("beta"), pathForm(tenantChips), tenantChips},
+		{pageGamma, site("gamma"), pathForm(tenantNoChips), tenantNoChips},
+		{pageOther, site("other"), pathForm(tenantChips), tenantChips},
+		{pageEvil, site("evil"), pathForm(tenantNoChips), tenantNoChips},
+		{pageDelta, site("delta"), pathForm(tenantLaxX), tenantLaxX},
+	} {
+		host := "app." + p.site
+		d.Pages[p.role] = page{Host: host, URL: origin(host) + "/", Origin: origin(host), API: p.api, Tenant: d.Tenants[p.tenant]}
+	}
 }
 
 // everywhereUser is the user that "log out everywhere" signs in as in

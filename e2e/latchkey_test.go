@@ -33,6 +33,15 @@ type tenantConfig struct {
 // CookieName is the tenant's session cookie name.
 func (tc tenantConfig) CookieName() string { return "__Host-latchkey-" + tc.ID }
 
+// Tenant is tc as Latchkey loads it from the tenants file, for the tests
+// that judge the suite's configuration in-process.
+func (tc tenantConfig) Tenant() session.Tenant {
+	return session.Tenant{
+		ID: session.TenantID(tc.ID), Name: "e2e " + tc.ID, Origins: tc.Origins, Hostnames: tc.Hostnames,
+		Cookie: session.CookiePolicy{SameSite: session.SameSite(tc.SameSite), Partitioned: tc.Partitioned},
+	}
+}
+
 // writeTenantsFile writes the tenants file for ts, hashing every password
 // with cheapHash, and returns its path.
 func writeTenantsFile(tb testing.TB, ts []tenantConfig) string {

@@ -14,22 +14,19 @@ import (
 // its tenant a warning naming that profile's engine (and its browser in
 // the message), and an engine in which it works in every profile must not
 // be named. It needs no browser: it judges tenants configured as the
-// suite's (newDeployment), on the same kind of names.
+// suite's (layOut), on the same kind of names.
 func TestWarningsAgreeWithExpectations(t *testing.T) {
 	t.Parallel()
 	x := loadExpectations(t)
-	const shared = "auth.latchkey-r." + siteSuffix
-	site := func(name string) string { return name + "-r." + siteSuffix }
-	origin := func(name string) string { return "https://app." + site(name) + ":8443" }
-	tenants := map[string]session.Tenant{
-		"host-lax": {ID: "lax", Origins: []string{origin("acme")}, Hostnames: []string{"auth." + site("acme")},
-			Cookie: session.CookiePolicy{SameSite: session.SameSiteLax}},
-		"none-partitioned": {ID: "chips", Origins: []string{origin("beta")},
-			Cookie: session.CookiePolicy{SameSite: session.SameSiteNone, Partitioned: true}},
-		"none": {ID: "nochips", Origins: []string{origin("gamma")},
-			Cookie: session.CookiePolicy{SameSite: session.SameSiteNone}},
-		"lax-cross-site": {ID: "laxcross", Origins: []string{origin("delta")},
-			Cookie: session.CookiePolicy{SameSite: session.SameSiteLax}},
+	d := &deployment{Run: "warnings"}
+	d.layOut(func(host string) string { return "https://" + host + ":8443" })
+	shared := "auth.latchkey" + d.HostSuffix()
+	tenants := make(map[string]session.Tenant)
+	for _, tc := range d.Tenants {
+		tenants[policyOf(tc)] = tc.Tenant()
+	}
+	if len(tenants) != 4 {
+		t.Fatalf("the suite's tenants have policies %v, want one tenant per login-POLICY scenario", tenants)
 	}
 	browser := map[string]string{engineChromium: "Chrome", engineFirefox: "Firefox", engineWebKit: "Safari"}
 	for policy, tn := range tenants {

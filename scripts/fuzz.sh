@@ -44,6 +44,7 @@ fuzz ./session FuzzNormalizeHost
 fuzz ./session FuzzNewUsername
 fuzz ./session FuzzDecodeRecord
 fuzz ./session FuzzRecordRoundTrip
+fuzz ./session FuzzDoctor
 fuzz ./api FuzzLoginBody
 fuzz ./api FuzzDecodeJSON
 fuzz ./api FuzzTenantResolution
