@@ -10,6 +10,15 @@
 // Config.API can break out of the script, and never cached so that a
 // restart with another -api takes effect on reload.
 //
+// The page also asks Latchkey's doctor why a login does not stick: its
+// Diagnose panel runs the live check (GET doctor, credentialed like the
+// login) and shows what Latchkey saw and its verdict for this browser, or,
+// when the browser refuses to let the page read the answer, the latchkey
+// doctor command line to run instead; and the me that confirms a login
+// carries the login answer's receipt (Latchkey-Receipt), so that a dropped
+// cookie is answered with the cookie-not-sent problem, whose reasons and
+// advice the login box shows.
+//
 // Security notes. Every response carries a Content-Security-Policy that
 // allows scripts and styles only from the page's own origin (so no inline
 // script, style or event handler runs even if markup were injected) and

@@ -270,6 +270,15 @@ func TestIndexHTML(t *testing.T) {
 			{"revoke-all", "button"},
 			{"logout", "button"},
 			{"log", "ol"},
+			// The Diagnose panel.
+			{"doctor-card", "section"},
+			{"diagnose", "button"},
+			{"doctor-status", "p"},
+			{"doctor-seen", "dl"},
+			{"doctor-results", "ul"},
+			{"doctor-cli", "div"},
+			{"doctor-command", "code"},
+			{"doctor-copy", "button"},
 		}
 		for _, tt := range tests {
 			re := regexp.MustCompile(`<([a-z]+)\b[^>]*\sid="` + regexp.QuoteMeta(tt.id) + `"`)
@@ -344,12 +353,62 @@ func TestAppJSAPI(t *testing.T) {
 	if !strings.Contains(app, "window.latchkey = latchkey") {
 		t.Errorf("window.latchkey assigned=%v, want true", false)
 	}
-	for _, fn := range []string{"login", "me", "logout", "sessions", "revoke", "revokeAll", "raw"} {
+	for _, fn := range []string{"login", "me", "logout", "sessions", "revoke", "revokeAll", "raw", "diagnose"} {
 		if !regexp.MustCompile(`\n\s+` + fn + `: guard\(` + fn + `\)`).MatchString(app) {
 			t.Errorf("latchkey.%s defined=%v, want true", fn, false)
 		}
 	}
 	if strings.Contains(app, "innerHTML") || strings.Contains(app, "insertAdjacentHTML") || strings.Contains(app, "document.write") {
 		t.Errorf("app.js writes HTML=%v, want text only", true)
+	}
+}
+
+// TestAppJSElements checks that every element app.js looks up by id is in
+// index.html exactly once: a renamed id would fail only in a browser.
+func TestAppJSElements(t *testing.T) {
+	t.Parallel()
+	h := newHandler(t, testAPI)
+	_, app := get(t, h, "GET", "/app.js", nil)
+	_, page := get(t, h, "GET", "/", nil)
+	ids := regexp.MustCompile(`byId\('([a-z-]+)'\)`).FindAllStringSubmatch(app, -1)
+	if len(ids) < 20 {
+		t.Fatalf("byId lookups=%v, want the page's (at least 20)", len(ids))
+	}
+	for _, m := range ids {
+		if n := strings.Count(page, ` id="`+m[1]+`"`); n != 1 {
+			t.Errorf("elements with id %q=%v, want 1", m[1], n)
+		}
+	}
+}
+
+// TestAppJSDoctor checks the page against the doctor's contracts: the live
+// check is sent like a login, the login's receipt goes back on the me that
+// confirms it, and a cookie-not-sent problem is shown instead of a guess.
+func TestAppJSDoctor(t *testing.T) {
+	t.Parallel()
+	_, app := get(t, newHandler(t, testAPI), "GET", "/app.js", nil)
+	tests := []struct {
+		name, want string
+	}{
+		{name: "live check with credentials", want: `send('/doctor', credentialed({ method: 'GET' }))`},
+		{name: "receipt from the login answer", want: `typeof r.body.receipt === 'string' ? r.body.receipt : ''`},
+		{name: "receipt on the confirming me", want: `const check = await latchkey.me(receipt);`},
+		{name: "receipt header", want: `init.headers = { 'Latchkey-Receipt': receipt }`},
+		{name: "problem type", want: `body.type.endsWith('cookie-not-sent')`},
+		{name: "problem reasons", want: `strings(b.reasons)`},
+		{name: "problem advice", want: `'Fix: ' + b.advice`},
+		{name: "verdict reasons", want: `strings(v.reasons)`},
+		{name: "command", want: `'latchkey', 'doctor', '--tenants-file', 'tenants.yaml', '--tenant'`},
+		{name: "command origin and API", want: `'--page-origin', window.location.origin, '--api', api`},
+		{name: "failed fetch", want: `fetch() rejected with a TypeError`},
+	}
+	for _, tt := range tests {
+		if !strings.Contains(app, tt.want) {
+			t.Errorf("%s: app.js contains %q=%v, want true", tt.name, tt.want, false)
+		}
+	}
+	// The guess the receipt replaces.
+	if strings.Contains(app, "Usually third-party cookies are blocked") {
+		t.Errorf("app.js guesses why the cookie was dropped=%v, want the cookie-not-sent problem instead", true)
 	}
 }

@@ -5,6 +5,13 @@
 // of CORS or the network) into a result with blocked: true, and logs the
 // call. Data from the network is only ever written with textContent, never
 // as HTML. The UI buttons and window.latchkey use the same functions.
+//
+// Two things come from Latchkey's doctor. The Diagnose panel runs the live
+// check (GET doctor) and shows what Latchkey saw of this page's request and
+// its verdict for this browser. And the login keeps the receipt of its
+// answer and sends it back (Latchkey-Receipt) on the me that confirms it:
+// if the cookie did not come with that me, Latchkey answers the
+// cookie-not-sent problem, which says why, instead of a bare 401.
 'use strict';
 
 (function () {
@@ -31,6 +38,19 @@
     const node = byId(id);
     node.textContent = text || '';
     node.className = 'status' + (kind ? ' status-' + kind : '');
+    delete node.dataset.problem;
+  }
+
+  // yesNo shows a boolean fact of the live check; anything else is unknown.
+  function yesNo(value) {
+    if (value === true) return 'yes';
+    if (value === false) return 'no';
+    return 'unknown';
+  }
+
+  // strings keeps the strings of a list from the network.
+  function strings(list) {
+    return Array.isArray(list) ? list.filter((s) => typeof s === 'string') : [];
   }
 
   function formatDate(value) {
@@ -83,7 +103,13 @@
       else if (body instanceof Blob && body.type) contentType = body.type + ' (from the Blob)';
       else contentType = '(none)';
     }
-    return { method, credentials, contentType };
+    let receipt = false;
+    try {
+      receipt = new Headers(init.headers || {}).has('latchkey-receipt');
+    } catch (_) {
+      receipt = false;
+    }
+    return { method, credentials, contentType, receipt };
   }
 
   // send fetches api + path with init exactly as given and resolves to
@@ -179,8 +205,15 @@
     return r;
   }
 
-  async function me() {
-    const r = await send('/me', credentialed({ method: 'GET' }));
+  // me asks who we are. With the receipt of a login's answer it sends it
+  // as Latchkey-Receipt, so that a 401 says whether the browser dropped the
+  // cookie (cookie-not-sent) rather than only that no session came. The
+  // header makes the call preflighted, so it goes only on the me that
+  // confirms a login.
+  async function me(receipt) {
+    const init = { method: 'GET' };
+    if (typeof receipt === 'string' && receipt !== '') init.headers = { 'Latchkey-Receipt': receipt };
+    const r = await send('/me', credentialed(init));
     safely(() => {
       if (r.ok && r.body && r.body.user) {
         showSignedIn(r.body, 'The session cookie was sent and accepted.');
@@ -256,6 +289,16 @@
   // that the console (and tests) can show what goes wrong without them.
   async function raw(path, init) {
     return send(String(path), Object.assign({}, init));
+  }
+
+  // diagnose runs Latchkey's live check with the login's fetch options
+  // (credentials: 'include'), so that what Latchkey saw (the Origin, the
+  // Sec-Fetch headers, whether the cookie came) is what a login meets.
+  async function diagnose() {
+    setStatus('doctor-status', 'Asking Latchkey…', '');
+    const r = await send('/doctor', credentialed({ method: 'GET' }));
+    safely(() => renderDiagnosis(r));
+    return r;
   }
 
   // handleFailure shows a failed sessions call; a 401 means the cookie is
@@ -350,6 +393,146 @@
     setStatus('sessions-status', n === 0 ? 'No live sessions.' : n + (n === 1 ? ' live session, newest first.' : ' live sessions, newest first.'), '');
   }
 
+  // ---------------------------------------------------------------- the doctor
+
+  // isCookieNotSent reports whether a problem body is Latchkey's
+  // cookie-not-sent: the request came with a valid receipt and no cookie.
+  function isCookieNotSent(body) {
+    return !!body && typeof body === 'object' && typeof body.type === 'string' &&
+      body.type.endsWith('cookie-not-sent');
+  }
+
+  // showLoginCheck explains, in the login box, a login that answered 200
+  // followed by a me that did not show the user.
+  function showLoginCheck(check) {
+    if (!isCookieNotSent(check.body)) {
+      setStatus('login-status', 'Logged in, but the next call was not signed in (' + failureText(check) +
+        '). Diagnose, below, asks Latchkey why.', 'error');
+      return;
+    }
+    const b = check.body;
+    const node = byId('login-status');
+    node.replaceChildren(el('span', 'status-line', 'Logged in (200), then me was 401 cookie-not-sent: ' +
+      (problemText(b) || 'this browser did not send the session cookie back.')));
+    const reasons = strings(b.reasons);
+    if (reasons.length > 0) {
+      const browser = typeof b.browser === 'string' && b.browser !== '' ? ' (' + b.browser + ')' : '';
+      node.append(el('span', 'status-line status-reasons', 'Reasons' + browser + ': ' + reasons.join(', ')));
+    }
+    if (typeof b.advice === 'string' && b.advice !== '') {
+      node.append(el('span', 'status-line status-advice', 'Fix: ' + b.advice));
+    }
+    node.className = 'status status-error';
+    node.dataset.problem = 'cookie-not-sent';
+  }
+
+  // verdictSummary names the first step a verdict fails at.
+  function verdictSummary(v) {
+    if (v.works === true) return 'works';
+    if (v.preflight_ok === false) return 'the browser refuses the call (CORS)';
+    if (v.cookie_stored === false) return "the login's cookie is not stored";
+    if (v.cookie_sent === false) return 'the cookie is not sent back';
+    return 'does not work';
+  }
+
+  // renderDiagnosis shows the live check's answer, or why there is none,
+  // and the command that asks the doctor about every browser.
+  function renderDiagnosis(r) {
+    const seen = byId('doctor-seen');
+    const results = byId('doctor-results');
+    seen.replaceChildren();
+    results.replaceChildren();
+    seen.hidden = true;
+    results.hidden = true;
+    showCommand();
+    const b = r.body;
+    if (!r.ok || !b || typeof b !== 'object' || !Array.isArray(b.results)) {
+      let text;
+      if (api === '') text = r.error;
+      else if (r.blocked) {
+        text = 'fetch() rejected with a TypeError (' + r.error + '): the browser did not let this page read ' +
+          "Latchkey's answer. CORS refused it (this page's origin is not one the tenant lists) or the network " +
+          'failed; the DevTools console says which. Ask the doctor from the tenant\'s configuration:';
+      } else {
+        text = 'The live check failed (' + failureText(r) + '). Ask the doctor from the tenant\'s configuration:';
+      }
+      setStatus('doctor-status', text, 'error');
+      return;
+    }
+    for (const [fact, label, value] of [
+      ['origin', 'Origin sent', typeof b.origin === 'string' && b.origin !== '' ? b.origin : '(none)'],
+      ['origin_listed', 'Origin listed', yesNo(b.origin_listed)],
+      ['sec_fetch_site', 'Sec-Fetch-Site', typeof b.sec_fetch_site === 'string' && b.sec_fetch_site !== '' ? b.sec_fetch_site : '(not sent)'],
+      ['sec_fetch_mode', 'Sec-Fetch-Mode', typeof b.sec_fetch_mode === 'string' && b.sec_fetch_mode !== '' ? b.sec_fetch_mode : '(not sent)'],
+      ['cookie_present', 'Cookie present', yesNo(b.cookie_present)],
+      ['session_valid', 'Session valid', yesNo(b.session_valid)],
+      ['browser_family', 'Browser family', typeof b.browser_family === 'string' ? b.browser_family : 'unknown'],
+      ['site_relation', 'Site relation', typeof b.site_relation === 'string' ? b.site_relation : 'unknown'],
+    ]) {
+      const row = el('div');
+      row.dataset.fact = fact;
+      row.append(el('dt', '', label), el('dd', '', value));
+      seen.append(row);
+    }
+    seen.hidden = false;
+    let failing = 0;
+    for (const v of b.results) {
+      if (!v || typeof v !== 'object') continue;
+      const works = v.works === true;
+      if (!works) failing++;
+      const li = el('li', 'verdict ' + (works ? 'verdict-ok' : 'verdict-fail'));
+      li.dataset.browser = String(v.browser);
+      li.dataset.works = String(works);
+      const head = el('div', 'verdict-head');
+      head.append(el('span', 'verdict-mark', works ? '✓' : '✗'), ' ',
+        el('span', 'verdict-browser', String(v.browser)), ': ', el('span', 'verdict-summary', verdictSummary(v)));
+      li.append(head);
+      const reasons = strings(v.reasons);
+      if (reasons.length > 0) li.append(el('p', 'verdict-reasons', 'Reasons: ' + reasons.join(', ')));
+      if (!works && typeof v.advice === 'string' && v.advice !== '') li.append(el('p', 'verdict-advice', v.advice));
+      results.append(li);
+    }
+    results.hidden = results.children.length === 0;
+    const family = typeof b.browser_family === 'string' ? b.browser_family : 'unknown';
+    if (failing === 0) {
+      setStatus('doctor-status', 'The login keeps its session in this browser (' + family + ') whatever its cookie settings. For every other browser:', 'ok');
+    } else {
+      setStatus('doctor-status', 'The session cookie is dropped in ' + failing + ' of the ' + results.children.length +
+        ' settings this browser (' + family + ') may have: see why below. For every browser:', 'error');
+    }
+  }
+
+  // shellWord quotes s for a POSIX shell when it needs it.
+  function shellWord(s) {
+    return /^[A-Za-z0-9_\/:.,=@%+-]+$/.test(s) ? s : "'" + s.replace(/'/g, "'\\''") + "'";
+  }
+
+  // showCommand fills in the latchkey doctor command line for this page
+  // and API. The tenant is the path form's; a host form's is not in its
+  // URL, so the command has a placeholder for it, and the tenants file is
+  // the operator's.
+  function showCommand() {
+    const words = ['latchkey', 'doctor', '--tenants-file', 'tenants.yaml', '--tenant', tenantIdOf(api) || 'TENANT_ID',
+      '--page-origin', window.location.origin, '--api', api || 'API_URL'];
+    byId('doctor-command').textContent = words.map(shellWord).join(' ');
+    byId('doctor-copy').textContent = 'Copy';
+    byId('doctor-cli').hidden = false;
+  }
+
+  // copyCommand copies the command line, or selects it when the clipboard
+  // is not available (an insecure context, a refused permission).
+  async function copyCommand() {
+    const code = byId('doctor-command');
+    const button = byId('doctor-copy');
+    try {
+      await navigator.clipboard.writeText(code.textContent);
+      button.textContent = 'Copied';
+    } catch (_) {
+      window.getSelection().selectAllChildren(code);
+      button.textContent = 'Selected: copy it';
+    }
+  }
+
   // ---------------------------------------------------------------- the log
 
   function logCall(entry, r) {
@@ -373,6 +556,7 @@
     for (const [label, value] of [
       ['credentials', req.credentials],
       ['Content-Type', req.contentType],
+      ...(req.receipt ? [['Latchkey-Receipt', "the login answer's receipt"]] : []),
       ['at', entry.started.toLocaleTimeString() + ' · ' + entry.ms + ' ms'],
     ]) {
       const row = el('div');
@@ -432,13 +616,22 @@
 
   // ---------------------------------------------------------------- wiring
 
-  // The tenant is in the path (path form /v1/t/{tenant}) or implied by the
-  // API's host (host form /v1).
-  function tenantOf(base) {
+  // tenantIdOf is the tenant of a path form base (/v1/t/{tenant}); '' for
+  // the host form (/v1), where the API's host implies it.
+  function tenantIdOf(base) {
     try {
-      const u = new URL(base);
-      const m = u.pathname.match(/\/t\/([^/]+)$/);
-      return m ? decodeURIComponent(m[1]) : u.hostname + ' (host form)';
+      const m = new URL(base).pathname.match(/\/t\/([^/]+)$/);
+      return m ? decodeURIComponent(m[1]) : '';
+    } catch (_) {
+      return '';
+    }
+  }
+
+  function tenantOf(base) {
+    const id = tenantIdOf(base);
+    if (id !== '') return id;
+    try {
+      return new URL(base).hostname + ' (host form)';
     } catch (_) {
       return '?';
     }
@@ -452,6 +645,7 @@
     revoke: guard(revoke),
     revokeAll: guard(revokeAll),
     raw: guard(raw),
+    diagnose: guard(diagnose),
   };
   window.latchkey = latchkey;
 
@@ -471,19 +665,19 @@
       const r = await latchkey.login(byId('username').value, byId('password').value);
       if (!r.ok) return;
       // A 200 login proves nothing about the cookie: browsers drop a
-      // Set-Cookie they will not keep without any error. Ask who we are.
-      const check = await latchkey.me();
-      if (check.status === 401) {
-        setStatus('login-status', 'Logged in, but the browser did not keep the session cookie: ' +
-          'the next call was not authenticated. Usually third-party cookies are blocked and the ' +
-          "tenant's cookie is not Partitioned, or its SameSite does not fit the sites involved; " +
-          "Latchkey logs a warning naming the fix when it loads such a tenant.", 'error');
-      }
+      // Set-Cookie they will not keep without any error. Ask who we are,
+      // with the login's receipt, so that Latchkey can say why if the
+      // cookie does not come.
+      const receipt = r.body && typeof r.body.receipt === 'string' ? r.body.receipt : '';
+      const check = await latchkey.me(receipt);
+      if (check.status === 401) safely(() => showLoginCheck(check));
     });
     byId('refresh').addEventListener('click', () => { latchkey.me(); });
     byId('logout').addEventListener('click', () => { latchkey.logout(); });
     byId('load-sessions').addEventListener('click', () => { latchkey.sessions(); });
     byId('revoke-all').addEventListener('click', () => { latchkey.revokeAll(); });
+    byId('diagnose').addEventListener('click', () => { latchkey.diagnose(); });
+    byId('doctor-copy').addEventListener('click', () => { copyCommand(); });
     byId('clear-log').addEventListener('click', () => {
       byId('log').replaceChildren();
       byId('log-empty').hidden = false;
