@@ -572,6 +572,12 @@ func (c *doctorCase) hostFix() string {
 		return "serve the SPA under a domain name, add a hostname on its site to the tenant and call it in host form: an IP address is a site of its own"
 	}
 	site := siteName(c.pageCanon)
+	for _, h := range c.t.Hostnames {
+		if hs, ok := siteOf("https://" + h); ok && hs == "https://"+site {
+			// The tenant already has one: the page should call it.
+			return "call the tenant's own hostname on the SPA's site in host form (https://" + h + "/v1) instead of " + c.apiHost + ", the one set-up that works in every browser"
+		}
+	}
 	return "add a hostname on the SPA's site to the tenant (e.g. auth." + site + ") and call it in host form (https://auth." + site + "/v1), the one set-up that works in every browser"
 }
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -350,11 +351,14 @@ func doctorToken(file string, getenv func(string) string) (string, error) {
 func writeDiagnosis(w io.Writer, d *session.Diagnosis) {
 	fmt.Fprintf(w, "Tenant         %s\nPage origin    %s\nAPI            %s\nSite relation  %s\n", d.Tenant, d.PageOrigin, d.API, d.SiteRelation)
 	if h := d.Closest; h != nil {
-		line := "The page's origin is not listed; the closest listed origin is " + h.Origin
-		if len(h.Differs) > 0 {
-			line += ", which differs in " + strings.Join(h.Differs, " and ")
+		var line string
+		if slices.ContainsFunc(h.Differs, func(p string) bool { return p != "path" }) {
+			line = "The page's origin is not listed; the closest listed origin is " + h.Origin + ", which differs in " + strings.Join(h.Differs, " and ") + "."
+		} else {
+			// Only the spelling differs: the browser sends the listed one.
+			line = "The page's origin as given is not how a browser writes it (an origin is lowercase, with no default port and no path); from this page the browser sends " + h.Origin + ", which is listed."
 		}
-		fmt.Fprint(w, wrap(line+".", 0, ""))
+		fmt.Fprint(w, wrap(line, 0, ""))
 	}
 	fmt.Fprintln(w)
 	width := 0

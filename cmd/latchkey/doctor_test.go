@@ -122,6 +122,8 @@ func TestDoctorFromFile(t *testing.T) {
 		{name: "partitioned on the shared host", tenant: "beta", in: session.DoctorInput{PageOrigin: "http://localhost:5173", API: "https://auth.example.com/v1/t/beta"}, status: 1,
 			text: []string{"Site relation  cross-site\n", "✓ chrome ", "✗ firefox-strict      preflight ✓  stored ✗  sent ✗\n", "    reasons  PartitionedBlockedByUser\n",
 				"    reasons  NoCHIPS\n    advice   as for firefox-strict\n", "Fails in 2 of 6 profiles: firefox-strict, safari-no-chips.\n"}},
+		{name: "an origin written as no browser sends it", tenant: "acme", in: session.DoctorInput{PageOrigin: "https://APP.acme.com:443/", API: "https://auth.acme.com/v1"}, status: 0,
+			text: []string{"from this page the browser sends\nhttps://app.acme.com, which is listed.\n", "Works in every profile (6).\n"}},
 		{name: "credentials omitted", tenant: "acme", in: session.DoctorInput{PageOrigin: "https://app.acme.com", API: "https://auth.acme.com/v1", Credentials: "omit", ContentType: "application/json; charset=utf-8"}, status: 1,
 			text: []string{"    reasons  CredentialsNotIncluded\n", "credentials: 'include'"}},
 	}
