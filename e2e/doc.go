@@ -19,7 +19,9 @@
 //   - app.* serves the example SPA (examples/spa) configured for that
 //     host's API;
 //   - auth.* is reverse-proxied to Latchkey's plain-HTTP listener with the
-//     Host header preserved and no X-Forwarded-* header.
+//     Host header preserved and X-Forwarded-Proto: https, from a proxy
+//     Latchkey trusts (LATCHKEY_TRUSTED_PROXIES), as the README deploys
+//     it behind an ingress.
 //
 // Every name ends in -R.co.uk: a suffix on the Public Suffix List, since
 // WebKitGTK takes a name under an unlisted TLD such as .test for a site of
