@@ -19,7 +19,9 @@
 //   - app.* serves the example SPA (examples/spa) configured for that
 //     host's API;
 //   - auth.* is reverse-proxied to Latchkey's plain-HTTP listener with the
-//     Host header preserved and no X-Forwarded-* header.
+//     Host header preserved and X-Forwarded-Proto: https, from a proxy
+//     Latchkey trusts (LATCHKEY_TRUSTED_PROXIES), as the README deploys
+//     it behind an ingress.
 //
 // Every name ends in -R.co.uk: a suffix on the Public Suffix List, since
 // WebKitGTK takes a name under an unlisted TLD such as .test for a site of
@@ -105,6 +107,17 @@
 //  4. the cookie was sent on the next call: me() as the page reads it, and
 //     whether the front saw the cookie go with it (DevTools must agree);
 //  5. the page shows the user: the text of #who.
+//
+// Then, in the same tab, what Latchkey's doctor tells the page
+// (diagnosis_test.go): after a login through the form, the login box
+// carries the cookie-not-sent problem of the me that confirmed the login
+// with its receipt exactly where the page shows no user, with the reason
+// the doctor gives for the browser's family, and the live check (the
+// Diagnose panel) gives the doctor's verdict on each profile of the
+// family, the engine profile's own matching what the engine did, with the
+// facts it saw (origin listed, cookie present, session valid); from a
+// page the tenant does not list, CORS refuses the live check and the
+// panel shows the latchkey doctor command instead.
 //
 // The scenarios: a login through the page's form for each of the four
 // policies; logout clearing the cookie, partitioned too (the clearing

@@ -380,6 +380,12 @@ func loginUI(tb testing.TB, x browserTab, user, password string) callResult {
 	if err != nil {
 		tb.Fatalf("login call data-status=%q, want a number or blocked", status)
 	}
+	if n == 200 {
+		// The page then confirms the login with a me that carries its
+		// receipt: what follows must see the page as that me left it
+		// (its login box, and the me calls it made).
+		waitFor(tb, x, `[...document.querySelectorAll('#log li.call[data-path="/me"] dd')].some((dd) => dd.textContent === "the login answer's receipt")`)
+	}
 	return callResult{OK: n >= 200 && n < 300, Status: n}
 }
 
@@ -454,6 +460,7 @@ func runScenario(t *testing.T, d *deployment, prof profile, newTab func(testing.
 	for i, o := range r.Obs {
 		t.Logf("  (%d) %s: %s", i+1, o.Token, o.Text)
 	}
+	checkDiagnosis(t, d, x, prof, sc, p, r.Obs)
 }
 
 // originOf returns the origin of an API base URL.

@@ -106,7 +106,8 @@ func newDeployment(tb testing.TB) *deployment {
 	d.Latchkey = proctest.StartLatchkey(tb, proctest.LatchkeyConfig{
 		RedisURL:    "redis://" + redistest.Addr() + "/0",
 		TenantsFile: tenantsFile,
-		Env:         map[string]string{"LATCHKEY_REDIS_PREFIX": prefix},
+		// The front is the proxy next to Latchkey (front.Serve).
+		Env: map[string]string{"LATCHKEY_REDIS_PREFIX": prefix, "LATCHKEY_TRUSTED_PROXIES": "127.0.0.1"},
 	})
 	for _, p := range d.Pages {
 		h, err := spa.Handler(spa.Config{API: p.API})

@@ -22,7 +22,10 @@ import (
 // routes by Host. app.* hosts serve the example SPA configured for that
 // host; auth.* hosts are reverse-proxied to Latchkey's plain-HTTP public
 // listener with the Host header preserved (Latchkey resolves host-form
-// tenants from it) and no X-Forwarded-* headers added.
+// tenants from it) and X-Forwarded-For, -Host and -Proto set, as
+// ingress-nginx, Traefik and Envoy do; Latchkey trusts the front
+// (LATCHKEY_TRUSTED_PROXIES), as the README has it deployed, so that it
+// knows the page called it over HTTPS.
 type front struct {
 	ln   net.Listener
 	Port int
@@ -85,10 +88,13 @@ func (f *front) Serve(tb testing.TB, cert tls.Certificate, upstream string) {
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(target)
 			// SetURL sets Out.Host to the target's host; a real ingress
-			// passes the client's Host on. Rewrite (unlike Director) adds no
-			// X-Forwarded-* header unless asked, and strips any the client
-			// sent.
+			// passes the client's Host on. Rewrite strips any X-Forwarded-*
+			// header the client sent; SetXForwarded writes the front's own
+			// (Proto https: the browser's connection is TLS). Without it
+			// Latchkey would take the API for http:// and its doctor would
+			// blame mixed content for every call that reached it.
 			r.Out.Host = r.In.Host
+			r.SetXForwarded()
 		},
 		Transport: &http.Transport{
 			Proxy:               nil, // loopback only, never an environment proxy
