@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,13 +16,23 @@ import (
 // request that came without the session cookie but with a login receipt,
 // the proof that this browser was given the cookie and did not send it.
 
-// apiBase is the base URL r was sent to, as the page calls it, and its
-// origin: the scheme it reached Latchkey over, its Host, and
-// /v1/t/{tenant} (path form) or /v1 (host form), t being the tenant
-// servePublic resolved.
-func (s *Server) apiBase(r *http.Request, t *session.Tenant) (base, origin string) {
+// apiBase is the base URL r was sent to, as the page (of origin page, ""
+// for none) calls it, and its origin: the scheme the browser used, its
+// Host, and /v1/t/{tenant} (path form) or /v1 (host form), t being the
+// tenant servePublic resolved. The scheme is https when r reached
+// Latchkey over HTTPS (overHTTPS), and also when an https page sent it
+// to a host that is not loopback: a browser fetches no plain http from
+// an https page but loopback (mixed content), so the browser spoke
+// HTTPS to a TLS proxy that Latchkey does not trust, or that sends no
+// X-Forwarded-Proto. Taking such a request for plain HTTP would diagnose
+// every login as blocked mixed content.
+func (s *Server) apiBase(r *http.Request, t *session.Tenant, page string) (base, origin string) {
+	host, _, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host = r.Host
+	}
 	origin = "http://" + r.Host
-	if s.overHTTPS(r) {
+	if s.overHTTPS(r) || (strings.HasPrefix(page, "https://") && !session.IsLoopbackHost(host)) {
 		origin = "https://" + r.Host
 	}
 	path := r.URL.RawPath // as servePublic tells the forms apart
@@ -47,7 +58,7 @@ const maxEchoedHeader = 64
 // origin (a browser sends Origin on every cross-origin fetch) or from no
 // browser: it is diagnosed as a page of that origin.
 func (s *Server) diagnose(r *http.Request, t *session.Tenant, origin string) (session.Diagnosis, error) {
-	api, own := s.apiBase(r, t)
+	api, own := s.apiBase(r, t, origin)
 	if len(origin) > maxDoctorHeader || len(api) > maxDoctorHeader {
 		return session.Diagnosis{}, errors.New("api: Origin or Host too long to diagnose")
 	}

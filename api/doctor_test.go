@@ -411,3 +411,24 @@ func TestDoctorLiveBoundsInput(t *testing.T) {
 		}
 	}
 }
+
+// TestDoctorLiveBehindAnUntrustedProxy: a TLS proxy that Latchkey does not
+// trust (or that sends no X-Forwarded-Proto) hands it plain HTTP, but an
+// https page's fetch of a host that is not loopback went over HTTPS (the
+// browser fetches no plain http from it: mixed content), so the doctor
+// judges the API as https, never as blocked mixed content.
+func TestDoctorLiveBehindAnUntrustedProxy(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{}) // no trusted proxy
+	r := e.do(req{method: "GET", path: "/v1/doctor", host: acmeHost, origin: acmeApp, header: map[string]string{"User-Agent": uaChrome}})
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("status %d; body %s", r.StatusCode, r.body)
+	}
+	var got doctorLiveBody
+	if err := json.Unmarshal(r.body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.SiteRelation != "same-site" || len(got.Results) != 2 || !got.Results[0].Works || !got.Results[1].Works {
+		t.Errorf("behind an untrusted TLS proxy: %+v, want same-site and working in both Chrome profiles", got)
+	}
+}
