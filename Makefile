@@ -12,13 +12,17 @@ run:
 ## test: vet and lint, the whole suite under the race detector against a real Redis and
 ## the three browser engines, Chromium, Firefox ESR and WebKitGTK (installed from
 ## Debian's packages when missing: scripts/ensure-browsers.sh; seed corpora
-## included), then each fuzz target briefly. The Redis
+## included), then the JavaScript client's tests (clients/js, against a Latchkey
+## built from this tree; Node.js and npm installed from Debian's packages when
+## missing, the client's packages from the npm registry: scripts/js-test.sh),
+## then each fuzz target briefly. The Redis
 ## is a redis-server of its own on a free loopback port, stopped at the end;
 ## REDIS_ADDR=host:port uses that Redis instead (scripts/with-redis.sh)
 test: vet lint
 	./scripts/ensure-browsers.sh
 	./scripts/with-redis.sh sh -c '$(GO) test -race -count=1 -timeout 10m $$($(GO) list ./... | grep -v /e2e$$) && \
 		$(GO) test -race -count=1 -timeout 10m -v ./e2e/'
+	GO=$(GO) ./scripts/js-test.sh
 	FUZZTIME=$${FUZZTIME:-4s} ./scripts/fuzz.sh
 	cd deploy && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 10m ./...
 # The browser suite runs verbosely so that the log shows each engine's version

@@ -1,0 +1,52 @@
+// A page's TypeScript against the published declarations (dist/*.d.ts,
+// through the package's own name and its exports): the types the spec
+// gives each method's answer, and the errors' members. Type-checked by
+// test/package.test.js, never run.
+import {
+  CookieNotSentError,
+  createClient,
+  LatchkeyError,
+  NetworkError,
+  RateLimitedError,
+  type Client,
+  type DoctorLive,
+  type LoginResult,
+  type SessionList,
+  type SessionView,
+} from '@latchkey/client';
+
+const c: Client = createClient({ baseUrl: 'https://auth.acme.com/v1' });
+
+export async function page(): Promise<void> {
+  const r: LoginResult = await c.login('alice', 'correct horse battery staple');
+  const receipt: string = r.receipt;
+  const v: SessionView = await c.me();
+  const username: string = v.user.username;
+  const current: true = v.session.current;
+  const list: SessionList = await c.sessions();
+  const ids: string[] = list.sessions.map((s) => s.id);
+  const d: DoctorLive = await c.doctor();
+  const works: boolean[] = d.results.map((x) => x.works);
+  const family: 'chrome' | 'firefox' | 'safari' | 'unknown' = d.browser_family;
+  const done: void = await c.logout();
+  await c.revokeSession(ids[0]);
+  await c.logoutEverywhere();
+  const off: () => void = c.onChange((s: SessionView | null) => s?.user.username);
+  off();
+  c.close();
+  // @ts-expect-error: the answer has no such member
+  v.user.password;
+  // @ts-expect-error: a session id is a string
+  await c.revokeSession(1);
+  // @ts-expect-error: the session is read-only
+  c.session = null;
+  void [receipt, username, current, works, family, done];
+}
+
+export function handle(e: unknown): string {
+  if (e instanceof CookieNotSentError) return e.reasons.join(', ') + e.advice + e.browser;
+  if (e instanceof RateLimitedError) return String(e.retryAfter ?? 0);
+  if (e instanceof NetworkError) return e.doctor ? e.doctor.origin : e.message;
+  if (e instanceof LatchkeyError) return e.type + e.status + e.title + e.detail;
+  return '';
+}
