@@ -256,19 +256,6 @@ func TestCookieNotSentDiagnosis(t *testing.T) {
 	}
 }
 
-// doctorLiveBody is the live check's answer.
-type doctorLiveBody struct {
-	Origin        string            `json:"origin"`
-	OriginListed  bool              `json:"origin_listed"`
-	SecFetchSite  string            `json:"sec_fetch_site"`
-	SecFetchMode  string            `json:"sec_fetch_mode"`
-	CookiePresent bool              `json:"cookie_present"`
-	SessionValid  bool              `json:"session_valid"`
-	BrowserFamily string            `json:"browser_family"`
-	SiteRelation  string            `json:"site_relation"`
-	Results       []session.Verdict `json:"results"`
-}
-
 // TestDoctorLive: the live check, in both forms, from a listed origin
 // (readable with credentials, what Latchkey saw, the doctor's verdicts for
 // the family), with and without a valid cookie, which it only reads; and
@@ -285,25 +272,25 @@ func TestDoctorLive(t *testing.T) {
 		origin   string
 		ua       string
 		cookies  []*http.Cookie
-		want     doctorLiveBody
+		want     doctorLive
 		profiles []string
 		works    []bool
 	}{
 		{name: "host form, valid cookie", path: "/v1/doctor", host: acmeHost, origin: acmeApp, ua: uaFirefox, cookies: []*http.Cookie{acmeCookie},
-			want:     doctorLiveBody{Origin: acmeApp, OriginListed: true, SecFetchSite: "same-site", SecFetchMode: "cors", CookiePresent: true, SessionValid: true, BrowserFamily: "firefox", SiteRelation: "same-site"},
+			want:     doctorLive{Origin: acmeApp, OriginListed: true, SecFetchSite: "same-site", SecFetchMode: "cors", CookiePresent: true, SessionValid: true, BrowserFamily: "firefox", SiteRelation: "same-site"},
 			profiles: []string{"firefox", "firefox-strict"}, works: []bool{true, true}},
 		{name: "host form, no cookie", path: "/v1/doctor", host: acmeHost, origin: acmeAdmin, ua: uaSafari,
-			want:     doctorLiveBody{Origin: acmeAdmin, OriginListed: true, SecFetchSite: "same-site", SecFetchMode: "cors", BrowserFamily: "safari", SiteRelation: "same-site"},
+			want:     doctorLive{Origin: acmeAdmin, OriginListed: true, SecFetchSite: "same-site", SecFetchMode: "cors", BrowserFamily: "safari", SiteRelation: "same-site"},
 			profiles: []string{"safari", "safari-no-chips"}, works: []bool{true, true}},
 		{name: "host form, an ended session's cookie", path: "/v1/doctor", host: acmeHost, origin: acmeApp, ua: uaChrome,
 			cookies:  []*http.Cookie{{Name: "__Host-latchkey-acme", Value: "not-a-session"}},
-			want:     doctorLiveBody{Origin: acmeApp, OriginListed: true, SecFetchSite: "same-site", SecFetchMode: "cors", CookiePresent: true, BrowserFamily: "chrome", SiteRelation: "same-site"},
+			want:     doctorLive{Origin: acmeApp, OriginListed: true, SecFetchSite: "same-site", SecFetchMode: "cors", CookiePresent: true, BrowserFamily: "chrome", SiteRelation: "same-site"},
 			profiles: []string{"chrome", "chrome-3pc-blocked"}, works: []bool{true, true}},
 		{name: "path form, valid cookie", path: "/v1/t/gamma/doctor", origin: gammaApp, ua: uaChrome, cookies: []*http.Cookie{gammaCookie},
-			want:     doctorLiveBody{Origin: gammaApp, OriginListed: true, SecFetchSite: "same-site", SecFetchMode: "cors", CookiePresent: true, SessionValid: true, BrowserFamily: "chrome", SiteRelation: "cross-site"},
+			want:     doctorLive{Origin: gammaApp, OriginListed: true, SecFetchSite: "same-site", SecFetchMode: "cors", CookiePresent: true, SessionValid: true, BrowserFamily: "chrome", SiteRelation: "cross-site"},
 			profiles: []string{"chrome", "chrome-3pc-blocked"}, works: []bool{true, false}},
 		{name: "path form, unknown browser", path: "/v1/t/gamma/doctor", origin: gammaApp, ua: "curl/8.0",
-			want:     doctorLiveBody{Origin: gammaApp, OriginListed: true, SecFetchSite: "same-site", SecFetchMode: "cors", BrowserFamily: "unknown", SiteRelation: "cross-site"},
+			want:     doctorLive{Origin: gammaApp, OriginListed: true, SecFetchSite: "same-site", SecFetchMode: "cors", BrowserFamily: "unknown", SiteRelation: "cross-site"},
 			profiles: session.DoctorProfiles, works: []bool{true, false, true, false, false, false}},
 	}
 	for _, c := range cases {
@@ -315,7 +302,7 @@ func TestDoctorLive(t *testing.T) {
 			}
 			corsHdrWantGrant(t, r, c.origin)
 			corsWantNoSetCookie(t, r)
-			var got doctorLiveBody
+			var got doctorLive
 			if err := json.Unmarshal(r.body, &got); err != nil {
 				t.Fatal(err)
 			}
@@ -397,7 +384,7 @@ func TestDoctorLiveBoundsInput(t *testing.T) {
 	long := strings.Repeat("x", 500)
 	r := e.do(req{method: "GET", path: "/v1/doctor", host: acmeHost, origin: acmeApp,
 		header: map[string]string{"Sec-Fetch-Site": "same-site" + long, "Sec-Fetch-Mode": long, "User-Agent": long}})
-	var got doctorLiveBody
+	var got doctorLive
 	if err := json.Unmarshal(r.body, &got); err != nil || r.StatusCode != http.StatusOK {
 		t.Fatalf("status %d, body %s (%v)", r.StatusCode, r.body, err)
 	}
@@ -424,7 +411,7 @@ func TestDoctorLiveBehindAnUntrustedProxy(t *testing.T) {
 	if r.StatusCode != http.StatusOK {
 		t.Fatalf("status %d; body %s", r.StatusCode, r.body)
 	}
-	var got doctorLiveBody
+	var got doctorLive
 	if err := json.Unmarshal(r.body, &got); err != nil {
 		t.Fatal(err)
 	}
