@@ -52,7 +52,9 @@ flags:
   --tenants-file FILE     the YAML tenants file that declares the tenant
   --admin-url URL         instead: a running Latchkey's admin listener, e.g. http://127.0.0.1:8081
   --admin-token-file FILE the file holding the admin token for --admin-url (else LATCHKEY_ADMIN_TOKEN)
-  --tenant ID             the tenant's id
+  --tenant ID             the tenant's id; by default the one a path-form --api
+                          names (/v1/t/ID), or, with --tenants-file, the one
+                          claiming a host-form --api's hostname
   --page-origin ORIGIN    the page's origin, as location.origin shows it, e.g. https://app.acme.com
   --api URL               the base URL the page calls: https://auth.acme.com/v1 (host form)
                           or https://auth.example/v1/t/acme (path form)
@@ -145,7 +147,16 @@ func (f *doctorFlags) check() error {
 	if f.adminTokenFile != "" && f.adminURL == "" {
 		errs = append(errs, errors.New("--admin-token-file: only meaningful with --admin-url"))
 	}
-	for _, req := range []struct{ name, value string }{{"--tenant", f.tenant}, {"--page-origin", f.pageOrigin}, {"--api", f.api}} {
+	if f.tenant == "" {
+		f.tenant = tenantOfAPI(f.api)
+	}
+	required := []struct{ name, value string }{{"--page-origin", f.pageOrigin}, {"--api", f.api}}
+	if f.tenant == "" && (f.tenantsFile == "" || !hostFormAPI(f.api)) {
+		// The host form names its tenant by a hostname only a tenants
+		// file maps (doctorFromFile); the path form names it.
+		required = append(required, struct{ name, value string }{"--tenant", ""})
+	}
+	for _, req := range required {
 		if req.value == "" {
 			errs = append(errs, fmt.Errorf("%s is required", req.name))
 		}
@@ -206,7 +217,7 @@ func doctorFromFile(f *doctorFlags, in session.DoctorInput, getenv func(string) 
 	}
 	var ids []string
 	for _, spec := range tf.Tenants {
-		if string(spec.ID) == f.tenant {
+		if string(spec.ID) == f.tenant || (f.tenant == "" && slices.Contains(spec.Hostnames, apiHost(f.api))) {
 			d, err := spec.Tenant.Doctor(in)
 			var ve *session.ValidationError
 			if errors.As(err, &ve) {
@@ -219,7 +230,39 @@ func doctorFromFile(f *doctorFlags, in session.DoctorInput, getenv func(string) 
 	if len(ids) > 10 {
 		ids = append(ids[:10], "…")
 	}
+	if f.tenant == "" {
+		return session.Diagnosis{}, fmt.Errorf("--tenant: no tenant of %s claims %s, the host of --api; give --tenant (it declares %s)", f.tenantsFile, clipped(apiHost(f.api)), strings.Join(ids, ", "))
+	}
 	return session.Diagnosis{}, fmt.Errorf("--tenant: %s declares no tenant %q; it declares %s", f.tenantsFile, f.tenant, strings.Join(ids, ", "))
+}
+
+// tenantOfAPI is the tenant a path-form API URL names (.../v1/t/{id}),
+// "" for any other.
+func tenantOfAPI(api string) string {
+	u, err := url.Parse(api)
+	if err != nil {
+		return ""
+	}
+	id, ok := strings.CutPrefix(strings.TrimSuffix(u.Path, "/"), "/v1/t/")
+	if !ok || strings.Contains(id, "/") || !session.TenantID(id).Valid() {
+		return ""
+	}
+	return id
+}
+
+// hostFormAPI reports whether api is a host-form base URL (.../v1).
+func hostFormAPI(api string) bool {
+	u, err := url.Parse(api)
+	return err == nil && strings.TrimSuffix(u.Path, "/") == "/v1"
+}
+
+// apiHost is the host name of an API URL, as a tenant's hostnames name it.
+func apiHost(api string) string {
+	u, err := url.Parse(api)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
 }
 
 // Bounds of the admin API call: an admin listener on the same network

@@ -200,6 +200,10 @@ func TestDoctorBadInput(t *testing.T) {
 			want: []string{`LATCHKEY_PUBLIC_HOSTS: "Auth.Example.com" is not a lowercase DNS name`, `LATCHKEY_PUBLIC_HOSTS: "https://x"`}},
 		{name: "an unknown tenant", args: []string{"--tenants-file", file, "--tenant", "gamma", "--page-origin", "https://app.acme.com", "--api", "https://auth.acme.com/v1"},
 			want: []string{`--tenant: ` + file + ` declares no tenant "gamma"; it declares acme, beta`}},
+		{name: "no tenant of the file claims the host-form API's host", args: []string{"--tenants-file", file, "--page-origin", "https://app.acme.com", "--api", "https://auth.other.com/v1"},
+			want: []string{"--tenant: no tenant of " + file + " claims auth.other.com, the host of --api; give --tenant"}},
+		{name: "host form over the admin API names no tenant", args: []string{"--admin-url", "http://127.0.0.1:1", "--page-origin", "https://app.acme.com", "--api", "https://auth.acme.com/v1"},
+			want: []string{"--tenant is required"}},
 		{name: "input the doctor refuses, every field", args: []string{"--tenants-file", file, "--tenant", "acme", "--page-origin", "app.acme.com", "--api", "https://auth.example.com/v1", "--credentials", "always"},
 			want: []string{"the doctor cannot judge this input:", `--page-origin: must be an http or https origin`, "--api: https://auth.example.com/v1 is the host form", `--credentials: must be include, same-origin or omit, got "always"`}},
 	}
@@ -391,5 +395,29 @@ func TestDoctorREADMEExample(t *testing.T) {
 	}
 	if matched < 10 {
 		t.Errorf("only %d lines of the README's example were checked", matched)
+	}
+}
+
+// TestDoctorFindsTheTenant: without --tenant, the path form names its
+// tenant, and a tenants file maps a host-form hostname to the tenant that
+// claims it.
+func TestDoctorFindsTheTenant(t *testing.T) {
+	t.Parallel()
+	file := writeFile(t, "tenants.yaml", doctorFile)
+	for _, args := range [][]string{
+		{"--page-origin", "https://app.acme.com", "--api", "https://auth.acme.com/v1"},
+		{"--page-origin", "http://localhost:5173", "--api", "https://auth.example.com/v1/t/beta"},
+	} {
+		r := runDoctor(t, nil, append([]string{"--tenants-file", file, "--format", "json"}, args...)...)
+		if r.status > 1 || r.stderr != "" {
+			t.Fatalf("%v: exit status %d (%v), stderr %q", args, r.status, r.err, r.stderr)
+		}
+		want := "acme"
+		if strings.Contains(args[3], "/t/beta") {
+			want = "beta"
+		}
+		if d := decodeDiagnosis(t, r.stdout); d.Tenant != want {
+			t.Errorf("%v: diagnosed tenant %q, want %q", args, d.Tenant, want)
+		}
 	}
 }
