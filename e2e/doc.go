@@ -17,7 +17,10 @@
 // CA made at test start) routes by Host as an ingress would:
 //
 //   - app.* serves the example SPA (examples/spa) configured for that
-//     host's API;
+//     host's API, which calls it through @latchkey/client (the built
+//     package, clients/js), but for the calls the scenarios make past it
+//     on purpose (text/plain, form-encoded and credentials 'same-origin'
+//     logins: what the client prevents);
 //   - auth.* is reverse-proxied to Latchkey's plain-HTTP listener with the
 //     Host header preserved and X-Forwarded-Proto: https, from a proxy
 //     Latchkey trusts (LATCHKEY_TRUSTED_PROXIES), as the README deploys
