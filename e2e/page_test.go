@@ -37,7 +37,22 @@ type tab struct {
 // what. The tab and its browser context are closed when tb ends.
 func (b *browser) newTab(tb testing.TB, tag string, timeout time.Duration) *tab {
 	tb.Helper()
-	tctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
+	return b.openTab(tb, tag, timeout, chromedp.WithNewBrowserContext())
+}
+
+// Sibling opens another tab (a target) in the tab's browser context: the
+// same cookie jar and storage, the same tag and deadline. It closes when
+// tb ends, before the browser context.
+func (t *tab) Sibling(tb testing.TB) browserTab {
+	tb.Helper()
+	deadline, _ := t.ctx.Deadline()
+	return t.b.openTab(tb, t.tag, time.Until(deadline), chromedp.WithExistingBrowserContext(t.bcid))
+}
+
+// openTab opens a target in the browser context where says.
+func (b *browser) openTab(tb testing.TB, tag string, timeout time.Duration, where chromedp.ContextOption) *tab {
+	tb.Helper()
+	tctx, cancel := chromedp.NewContext(b.ctx, where)
 	dctx, dcancel := context.WithTimeout(tctx, timeout)
 	tb.Cleanup(func() {
 		dcancel()
