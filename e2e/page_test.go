@@ -364,12 +364,12 @@ func (n *netRecorder) dump() string {
 	return strings.Join(lines, "\n")
 }
 
-// artifactsDir returns <module root>/artifacts/e2e (git-ignored through
-// /artifacts/), created anew: without the screenshots and tables of a
-// previous run.
-func artifactsDir(tb testing.TB) string {
+// artifactsDir returns <module root>/artifacts/<name> (git-ignored
+// through /artifacts/), created anew: without the screenshots and tables
+// of a previous run.
+func artifactsDir(tb testing.TB, name string) string {
 	tb.Helper()
-	dir := filepath.Join(proctest.ModuleRoot(tb), "artifacts", "e2e")
+	dir := filepath.Join(proctest.ModuleRoot(tb), "artifacts", name)
 	if err := os.RemoveAll(dir); err != nil {
 		tb.Fatalf("artifacts: %v", err)
 	}
