@@ -13,8 +13,9 @@ run:
 ## the three browser engines, Chromium, Firefox ESR and WebKitGTK (installed from
 ## Debian's packages when missing: scripts/ensure-browsers.sh; seed corpora
 ## included), then the JavaScript client's tests (clients/js, against a Latchkey
-## built from this tree; Node.js and npm installed from Debian's packages when
-## missing, the client's packages from the npm registry: scripts/js-test.sh),
+## built from this tree, and that the example SPA's copy of the built module is
+## current; Node.js and npm installed from Debian's packages when missing, the
+## client's packages from the npm registry: scripts/js-test.sh),
 ## then each fuzz target briefly. The Redis
 ## is a redis-server of its own on a free loopback port, stopped at the end;
 ## REDIS_ADDR=host:port uses that Redis instead (scripts/with-redis.sh)

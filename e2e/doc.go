@@ -17,7 +17,10 @@
 // CA made at test start) routes by Host as an ingress would:
 //
 //   - app.* serves the example SPA (examples/spa) configured for that
-//     host's API;
+//     host's API, which calls it through @latchkey/client (the built
+//     package, clients/js), but for the calls the scenarios make past it
+//     on purpose (text/plain, form-encoded and credentials 'same-origin'
+//     logins: what the client prevents);
 //   - auth.* is reverse-proxied to Latchkey's plain-HTTP listener with the
 //     Host header preserved and X-Forwarded-Proto: https, from a proxy
 //     Latchkey trusts (LATCHKEY_TRUSTED_PROXIES), as the README deploys
@@ -151,6 +154,35 @@
 // is stopped by its PID when its engine's scenarios end, and checked to be
 // gone (children, and Firefox's re-parented crash helper, included), and
 // Latchkey at the end.
+//
+// # The client
+//
+// TestClientInEngines runs @latchkey/client as the example SPA loads it
+// (examples/spa/static/latchkey-client.js, the built module, which
+// scripts/js-test.sh holds to the build) in one profile of each engine,
+// chromium/3pc-blocked, firefox/3pc-blocked and webkit/default, at once,
+// on a deployment of its own like TestBrowser's, through the page's
+// window.latchkey (every call but raw goes through the client):
+//
+//   - the session on the tenant of the SPA's own site (host-lax): login
+//     (JSON, so preflighted, then the me with the receipt, which carries
+//     the cookie), me, sessions (the login's session the current one),
+//     logout (JSON too), then me rejects with an UnauthenticatedError;
+//     onChange told the page of the login and the logout, and only them;
+//   - cookie-not-sent on the cross-site tenant without Partitioned
+//     (none), which each of these profiles drops (the table says so, and
+//     the test checks it does): the login is 200, and the client's login
+//     rejects with a CookieNotSentError (401, cookie-not-sent) for the
+//     browser family Latchkey reads, whose first reason is the doctor's
+//     for that family (as checkDiagnosis computes it) and whose advice
+//     ends its message; the login box shows both;
+//   - two tabs of the page in one cookie jar (browserTab.Sibling: a
+//     target in the same Chromium browser context, a browsing context in
+//     the same Firefox user context, a window of the same WebKitGTK
+//     session): a login in the first signs the second in (it asks me
+//     when told), and a logout in the first signs the second out with no
+//     call of its own and no reload (BroadcastChannel), after which its
+//     me is 401: the cookie they share is gone.
 //
 // # The demo
 //

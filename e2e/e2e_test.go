@@ -43,7 +43,7 @@ type callKind int
 
 const (
 	callLoginUI         callKind = iota // type into #username and #password, click #login
-	callLogin                           // window.latchkey.login(user, password)
+	callLogin                           // window.latchkey.login(user, password): the client's, confirmed by a me; the POST's result
 	callMe                              // window.latchkey.me()
 	callLogout                          // window.latchkey.logout()
 	callLoginTextPlain                  // raw POST /login, credentials include, Content-Type text/plain (a "simple" request)
@@ -170,7 +170,7 @@ func TestBrowser(t *testing.T) {
 		t.Logf("page %s → %s (tenant %s, policy %s, allows %v)", p.Origin, p.API, p.Tenant.ID, policyOf(p.Tenant), p.Tenant.Origins)
 	}
 	table := loadExpectations(t)
-	dir := artifactsDir(t)
+	dir := artifactsDir(t, "e2e")
 	m := &matrix{versions: make(map[string]string)}
 	parallel := os.Getenv(parallelEnv) == "1"
 	t.Run("engine", func(t *testing.T) {
@@ -251,7 +251,9 @@ type result struct {
 	Retries []string
 }
 
-// callResult is what every window.latchkey function resolves to.
+// callResult is what every window.latchkey function resolves to: the
+// exchange of its own request (for login, the POST login's), and what
+// the client rejected with.
 type callResult struct {
 	OK      bool              `json:"ok"`
 	Status  int               `json:"status"`
@@ -259,6 +261,19 @@ type callResult struct {
 	Error   string            `json:"error"`
 	Body    json.RawMessage   `json:"body"`
 	Headers map[string]string `json:"headers"`
+	Thrown  *thrown           `json:"thrown"`
+}
+
+// thrown is an error @latchkey/client rejected with, as the page reports
+// it: its class's name, message and problem members.
+type thrown struct {
+	Name    string   `json:"name"`
+	Message string   `json:"message"`
+	Type    string   `json:"type"`
+	Status  int      `json:"status"`
+	Browser string   `json:"browser"`
+	Reasons []string `json:"reasons"`
+	Advice  string   `json:"advice"`
 }
 
 // Outcome is the result as the page saw it: the status, or blocked.

@@ -58,7 +58,8 @@ func profilesOf(engine string) []profile {
 
 // browserTab is one scenario's page, in a cookie jar of its own (a
 // Chromium browser context, a Firefox user context, a fresh WebKitGTK
-// session), whatever the engine.
+// session), whatever the engine, or another tab in the same jar
+// (Sibling).
 type browserTab interface {
 	// Tag is the tab's User-Agent suffix (see uaTag), by which the front
 	// tells its requests from those of parallel tabs.
@@ -82,6 +83,13 @@ type browserTab interface {
 	Net() *netRecorder
 	// Screenshot saves a PNG of the page to path.
 	Screenshot(tb testing.TB, path string)
+	// Sibling opens a second tab in this tab's cookie jar and storage,
+	// as a user opens another tab of the same browser (a target in the
+	// same Chromium browser context, a browsing context in the same
+	// Firefox user context, a window of the same WebKitGTK session),
+	// with the same tag: the tabs of one page share its BroadcastChannel.
+	// It closes with this tab.
+	Sibling(tb testing.TB) browserTab
 }
 
 // jarCookie is a cookie as an engine's jar reports it.

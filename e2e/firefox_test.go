@@ -335,6 +335,35 @@ func (f *firefox) newTab(tb testing.TB, tag string, timeout time.Duration) brows
 		f.mu.Unlock()
 		cancel()
 	})
+	t.open(tb)
+	return t
+}
+
+// Sibling opens another tab in the tab's user context: the same cookie
+// jar and storage, the same tag and deadline. It closes when tb ends; the
+// user context's removal would close it too.
+func (t *ffTab) Sibling(tb testing.TB) browserTab {
+	tb.Helper()
+	s := &ffTab{f: t.f, ctx: t.ctx, userContext: t.userContext, net: newNetRecorder(), tag: t.tag}
+	s.open(tb)
+	tb.Cleanup(func() {
+		cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer ccancel()
+		if err := t.f.bidi.call(cctx, "browsingContext.close", map[string]any{"context": s.context}, nil); err != nil && !isBiDiError(err, "no such frame") {
+			tb.Logf("%s: close tab: %v", t.f.name, err)
+		}
+		t.f.mu.Lock()
+		delete(t.f.nets, s.context)
+		t.f.mu.Unlock()
+	})
+	return s
+}
+
+// open creates the tab's browsing context, a tab in its user context,
+// and tags its User-Agent.
+func (t *ffTab) open(tb testing.TB) {
+	tb.Helper()
+	f, ctx := t.f, t.ctx
 	var bc struct {
 		Context string `json:"context"`
 	}
@@ -357,11 +386,10 @@ func (f *firefox) newTab(tb testing.TB, tag string, timeout time.Duration) brows
 	f.nets[t.context] = t.net
 	f.mu.Unlock()
 	if err := f.bidi.call(ctx, "emulation.setUserAgentOverride", map[string]any{
-		"userAgent": f.userAgent + " " + uaTag(tag), "contexts": []string{t.context},
+		"userAgent": f.userAgent + " " + uaTag(t.tag), "contexts": []string{t.context},
 	}, nil); err != nil {
 		tb.Fatalf("%s: %v", f.name, err)
 	}
-	return t
 }
 
 func (t *ffTab) Tag() string { return t.tag }

@@ -37,7 +37,22 @@ type tab struct {
 // what. The tab and its browser context are closed when tb ends.
 func (b *browser) newTab(tb testing.TB, tag string, timeout time.Duration) *tab {
 	tb.Helper()
-	tctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
+	return b.openTab(tb, tag, timeout, chromedp.WithNewBrowserContext())
+}
+
+// Sibling opens another tab (a target) in the tab's browser context: the
+// same cookie jar and storage, the same tag and deadline. It closes when
+// tb ends, before the browser context.
+func (t *tab) Sibling(tb testing.TB) browserTab {
+	tb.Helper()
+	deadline, _ := t.ctx.Deadline()
+	return t.b.openTab(tb, t.tag, time.Until(deadline), chromedp.WithExistingBrowserContext(t.bcid))
+}
+
+// openTab opens a target in the browser context where says.
+func (b *browser) openTab(tb testing.TB, tag string, timeout time.Duration, where chromedp.ContextOption) *tab {
+	tb.Helper()
+	tctx, cancel := chromedp.NewContext(b.ctx, where)
 	dctx, dcancel := context.WithTimeout(tctx, timeout)
 	tb.Cleanup(func() {
 		dcancel()
@@ -349,12 +364,12 @@ func (n *netRecorder) dump() string {
 	return strings.Join(lines, "\n")
 }
 
-// artifactsDir returns <module root>/artifacts/e2e (git-ignored through
-// /artifacts/), created anew: without the screenshots and tables of a
-// previous run.
-func artifactsDir(tb testing.TB) string {
+// artifactsDir returns <module root>/artifacts/<name> (git-ignored
+// through /artifacts/), created anew: without the screenshots and tables
+// of a previous run.
+func artifactsDir(tb testing.TB, name string) string {
 	tb.Helper()
-	dir := filepath.Join(proctest.ModuleRoot(tb), "artifacts", "e2e")
+	dir := filepath.Join(proctest.ModuleRoot(tb), "artifacts", name)
 	if err := os.RemoveAll(dir); err != nil {
 		tb.Fatalf("artifacts: %v", err)
 	}

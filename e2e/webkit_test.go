@@ -159,15 +159,21 @@ func startXvfb(tb testing.TB) string {
 	return ""
 }
 
-// wkTab is one WebKitWebDriver and the MiniBrowser of its session.
+// wkTab is one WebKitWebDriver and the MiniBrowser of its session, or
+// another window of that session (Sibling).
 type wkTab struct {
 	name string
 	tag  string
 	wd   selenium.WebDriver
-	pid  int // the driver's
+	url  string // the driver's
+	pid  int    // the driver's
 	out  *proctest.SyncBuffer
 	done chan struct{}
 	once sync.Once
+	// handle is the tab's window; current, shared by the windows of the
+	// session, the one its commands go to.
+	handle  string
+	current *string
 }
 
 // newSession starts WebKitWebDriver on a free port, then a session:
@@ -239,11 +245,58 @@ func (w *webkit) launch(tb testing.TB, name, tag string, caps selenium.Capabilit
 	if err != nil {
 		return nil, fmt.Errorf("new session: %w\n%s", err, out)
 	}
-	x.wd = wd
+	x.wd, x.url = wd, url
 	if err := wd.SetAsyncScriptTimeout(30 * time.Second); err != nil {
 		return nil, fmt.Errorf("script timeout: %w", err)
 	}
+	if x.handle, err = wd.CurrentWindowHandle(); err != nil {
+		return nil, fmt.Errorf("window handle: %w", err)
+	}
+	cur := x.handle
+	x.current = &cur
 	return x, nil
+}
+
+// Sibling opens another window of the tab's session (WebDriver's New
+// Window, which tebeka/selenium lacks): the same MiniBrowser and its one
+// data store, so the same cookie jar and storage, and the same
+// User-Agent, a browser argument. It closes with the session.
+func (x *wkTab) Sibling(tb testing.TB) browserTab {
+	tb.Helper()
+	var r struct {
+		Value struct {
+			Handle string `json:"handle"`
+		} `json:"value"`
+	}
+	url := x.url + "/session/" + x.wd.SessionID() + "/window/new"
+	res, err := selenium.HTTPClient.Post(url, "application/json", strings.NewReader(`{"type": "tab"}`))
+	if err != nil {
+		tb.Fatalf("%s: new window: %v", x.name, err)
+	}
+	defer res.Body.Close()
+	if err := json.NewDecoder(res.Body).Decode(&r); err != nil || res.StatusCode != http.StatusOK || r.Value.Handle == "" {
+		tb.Fatalf("%s: new window: %s, %v, handle %q", x.name, res.Status, err, r.Value.Handle)
+	}
+	return &wkTab{name: x.name, tag: x.tag, wd: x.wd, url: x.url, pid: x.pid, out: x.out, done: x.done, handle: r.Value.Handle, current: x.current}
+}
+
+// focus makes the tab's window the one the session's commands go to.
+func (x *wkTab) focus(tb testing.TB) {
+	tb.Helper()
+	if err := x.switchTo(); err != nil {
+		tb.Fatalf("%s: %v", x.name, err)
+	}
+}
+
+func (x *wkTab) switchTo() error {
+	if *x.current == x.handle {
+		return nil
+	}
+	if err := x.wd.SwitchWindow(x.handle); err != nil {
+		return fmt.Errorf("switch to window %s: %w", x.handle, err)
+	}
+	*x.current = x.handle
+	return nil
 }
 
 // close ends the session (MiniBrowser quits), stops the driver, and checks
@@ -276,6 +329,7 @@ func (x *wkTab) Tag() string { return x.tag }
 
 func (x *wkTab) Open(tb testing.TB, url string) {
 	tb.Helper()
+	x.focus(tb)
 	if err := x.wd.Get(url); err != nil {
 		tb.Fatalf("open %s: %v", url, err)
 	}
@@ -286,6 +340,7 @@ func (x *wkTab) Open(tb testing.TB, url string) {
 // Script resolves when the script calls its last argument.
 func (x *wkTab) EvalJSON(tb testing.TB, expr string) string {
 	tb.Helper()
+	x.focus(tb)
 	script := `const done = arguments[arguments.length - 1];
 		` + jsonOf(expr) + `.then(done, e => done(JSON.stringify({"__error": String(e)})));`
 	v, err := x.wd.ExecuteScriptAsync(script, nil)
@@ -307,6 +362,7 @@ func (x *wkTab) EvalJSON(tb testing.TB, expr string) string {
 
 func (x *wkTab) element(tb testing.TB, css string) selenium.WebElement {
 	tb.Helper()
+	x.focus(tb)
 	el, err := x.wd.FindElement(selenium.ByCSSSelector, css)
 	if err != nil {
 		tb.Fatalf("find %s: %v", css, err)
@@ -337,7 +393,10 @@ func (x *wkTab) Net() *netRecorder { return nil }
 
 func (x *wkTab) Screenshot(tb testing.TB, path string) {
 	tb.Helper()
-	png, err := x.wd.Screenshot()
+	png, err := []byte(nil), x.switchTo()
+	if err == nil {
+		png, err = x.wd.Screenshot()
+	}
 	if err != nil {
 		tb.Errorf("screenshot: %v", err)
 		return

@@ -3,7 +3,10 @@
 # runs them: install its development packages from the npm registry exactly
 # as package-lock.json pins them (npm ci), build it (tsc, which
 # type-checks), and run its tests with Node's own test runner against a
-# Latchkey built from this tree (clients/js/test/latchkey.js).
+# Latchkey built from this tree (clients/js/test/latchkey.js). The example
+# SPA loads a committed copy of the built module
+# (examples/spa/static/latchkey-client.js, so that `make run` needs no
+# Node): the build must still make exactly that file.
 #
 # Node.js 20 or later and npm are needed. When either is missing, Debian's
 # nodejs and npm packages are installed; a Node.js still missing or older
@@ -37,4 +40,9 @@ cd clients/js
 # only checks the binary its platform package already holds).
 npm ci --ignore-scripts --no-audit --no-fund
 npm run build
+spa_copy=../../examples/spa/static/latchkey-client.js
+if ! cmp -s dist/index.js "$spa_copy"; then
+	echo "js-test: examples/spa/static/latchkey-client.js is not the built client (clients/js/dist/index.js); refresh it with: npm --prefix clients/js run sync-spa" >&2
+	exit 1
+fi
 GO="${GO:-go}" npm test

@@ -10,14 +10,29 @@
 // Config.API can break out of the script, and never cached so that a
 // restart with another -api takes effect on reload.
 //
-// The page also asks Latchkey's doctor why a login does not stick: its
-// Diagnose panel runs the live check (GET doctor, credentialed like the
-// login) and shows what Latchkey saw and its verdict for this browser, or,
-// when the browser refuses to let the page read the answer, the latchkey
-// doctor command line to run instead; and the me that confirms a login
-// carries the login answer's receipt (Latchkey-Receipt), so that a dropped
-// cookie is answered with the cookie-not-sent problem, whose reasons and
-// advice the login box shows.
+// The page calls Latchkey through @latchkey/client (clients/js), the
+// client the README recommends, as any SPA would: app.js is an ES module
+// that imports createClient and the error classes from
+// /latchkey-client.js, a committed copy of the built package
+// (clients/js/dist/index.js, which imports nothing), so that `make run`
+// needs no Node. scripts/js-test.sh (make test) fails when the copy is not
+// what the build makes; `npm --prefix clients/js run sync-spa` refreshes it.
+// Login, me, logout, the sessions, their revocation and the live check all
+// go through the client, which sends credentials: 'include' and the JSON
+// Content-Type itself, confirms a login with a me carrying the login
+// answer's receipt (Latchkey-Receipt) and rejects with a
+// CookieNotSentError when the browser dropped the cookie, whose reasons
+// and advice the login box shows, and tells the other tabs of the page of
+// a login or logout (its onChange signs them out without a reload). The
+// page gives the client a fetch of its own, which records every request
+// and response for the call log. Only window.latchkey.raw fetches past
+// the client, exactly as it is told: it shows what the client prevents (a
+// text/plain or form-encoded login, credentials left out).
+//
+// The Diagnose panel runs Latchkey's live check (the client's doctor(),
+// GET doctor, credentialed like the login) and shows what Latchkey saw and
+// its verdict for this browser, or, when the browser refuses to let the
+// page read the answer, the latchkey doctor command line to run instead.
 //
 // Security notes. Every response carries a Content-Security-Policy that
 // allows scripts and styles only from the page's own origin (so no inline

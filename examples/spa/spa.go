@@ -31,7 +31,8 @@ type Config struct {
 }
 
 // Handler returns an http.Handler that serves the example SPA for cfg:
-// "/" (index.html), "/app.js", "/style.css" and the generated "/config.js".
+// "/" (index.html), "/app.js", "/latchkey-client.js" (the @latchkey/client
+// module app.js imports), "/style.css" and the generated "/config.js".
 // It answers GET and HEAD only (405 with Allow otherwise) and 404 for any
 // other path. When cfg is invalid it returns every problem, joined.
 func Handler(cfg Config) (http.Handler, error) {
@@ -50,6 +51,7 @@ func Handler(cfg Config) (http.Handler, error) {
 		{"/", "static/index.html", "text/html; charset=utf-8"},
 		{"/index.html", "static/index.html", "text/html; charset=utf-8"},
 		{"/app.js", "static/app.js", "text/javascript; charset=utf-8"},
+		{"/latchkey-client.js", "static/latchkey-client.js", "text/javascript; charset=utf-8"},
 		{"/style.css", "static/style.css", "text/css; charset=utf-8"},
 	} {
 		b, err := staticFS.ReadFile(s.name)

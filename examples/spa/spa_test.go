@@ -117,6 +117,7 @@ func TestHandlerServes(t *testing.T) {
 		{name: "index.html", method: "GET", target: "/index.html", wantStatus: 200, wantType: "text/html; charset=utf-8", wantCache: "no-cache", wantBody: `id="login-form"`},
 		{name: "app.js", method: "GET", target: "/app.js", wantStatus: 200, wantType: "text/javascript; charset=utf-8", wantCache: "no-cache", wantBody: "window.latchkey"},
 		{name: "style.css", method: "GET", target: "/style.css", wantStatus: 200, wantType: "text/css; charset=utf-8", wantCache: "no-cache", wantBody: ".card"},
+		{name: "latchkey-client.js", method: "GET", target: "/latchkey-client.js", wantStatus: 200, wantType: "text/javascript; charset=utf-8", wantCache: "no-cache", wantBody: "export function createClient("},
 		{name: "config.js", method: "GET", target: "/config.js", wantStatus: 200, wantType: "text/javascript; charset=utf-8", wantCache: "no-store", wantBody: `window.LATCHKEY_CONFIG = {"api": "` + testAPI + `"};`},
 		{name: "query ignored", method: "GET", target: "/app.js?v=2", wantStatus: 200, wantType: "text/javascript; charset=utf-8", wantCache: "no-cache"},
 		{name: "HEAD", method: "HEAD", target: "/config.js", wantStatus: 200, wantType: "text/javascript; charset=utf-8", wantCache: "no-store"},
@@ -338,9 +339,9 @@ func TestIndexHTML(t *testing.T) {
 
 	t.Run("scripts in order", func(t *testing.T) {
 		t.Parallel()
-		cfg, app := strings.Index(page, `src="/config.js"`), strings.Index(page, `src="/app.js"`)
+		cfg, app := strings.Index(page, `<script src="/config.js" defer>`), strings.Index(page, `<script type="module" src="/app.js">`)
 		if cfg < 0 || app < 0 || cfg > app {
-			t.Errorf("config.js at %v and app.js at %v, want config.js first", cfg, app)
+			t.Errorf("deferred config.js at %v and the app.js module at %v, want config.js first (both run in order once the page is parsed)", cfg, app)
 		}
 	})
 }
@@ -381,22 +382,62 @@ func TestAppJSElements(t *testing.T) {
 	}
 }
 
+// TestAppJSClient checks that app.js calls Latchkey through the client
+// (latchkey-client.js), with its logging fetch, and past it only in raw.
+func TestAppJSClient(t *testing.T) {
+	t.Parallel()
+	h := newHandler(t, testAPI)
+	_, app := get(t, h, "GET", "/app.js", nil)
+	_, lib := get(t, h, "GET", "/latchkey-client.js", nil)
+	m := regexp.MustCompile(`(?s)^(?:\s*//[^\n]*\n)*import \{([^}]*)\} from './latchkey-client\.js';`).FindStringSubmatch(app)
+	if m == nil {
+		t.Fatalf("app.js begins with an import from './latchkey-client.js'=%v, want true", false)
+	}
+	for name := range strings.FieldsFuncSeq(m[1], func(r rune) bool { return r == ',' || r == ' ' || r == '\n' }) {
+		if !strings.Contains(lib, "export class "+name+" ") && !strings.Contains(lib, "export function "+name+"(") {
+			t.Errorf("latchkey-client.js exports %s=%v, want true", name, false)
+		}
+	}
+	if strings.Contains(lib, "import ") || strings.Contains(lib, "require(") {
+		t.Errorf("latchkey-client.js imports=%v, want none (the page loads it as it is)", true)
+	}
+	for _, want := range []string{
+		`createClient({ baseUrl: api, fetch: logged })`,
+		`client.login(username, password)`,
+		`client.me()`,
+		`client.logout()`,
+		`client.sessions()`,
+		`client.revokeSession(id)`,
+		`client.logoutEverywhere()`,
+		`client.doctor()`,
+		`client.onChange(`,
+	} {
+		if !strings.Contains(app, want) {
+			t.Errorf("app.js contains %q=%v, want true", want, false)
+		}
+	}
+	// The one fetch of the page is the logging one, which the client and
+	// raw share.
+	if n := len(regexp.MustCompile(`\bfetch\(\w`).FindAllString(app, -1)); n != 1 || !strings.Contains(app, "res = await fetch(url, init);") {
+		t.Errorf("app.js fetch( calls=%v, want the logging fetch's only", n)
+	}
+}
+
 // TestAppJSDoctor checks the page against the doctor's contracts: the live
-// check is sent like a login, the login's receipt goes back on the me that
-// confirms it, and a cookie-not-sent problem is shown instead of a guess.
+// check is the client's (sent like a login), and a login the client
+// rejects with cookie-not-sent is shown with the problem's reasons and
+// advice instead of a guess.
 func TestAppJSDoctor(t *testing.T) {
 	t.Parallel()
 	_, app := get(t, newHandler(t, testAPI), "GET", "/app.js", nil)
 	tests := []struct {
 		name, want string
 	}{
-		{name: "live check with credentials", want: `send('/doctor', credentialed({ method: 'GET' }))`},
-		{name: "receipt from the login answer", want: `typeof r.body.receipt === 'string' ? r.body.receipt : ''`},
-		{name: "receipt on the confirming me", want: `const check = await latchkey.me(receipt);`},
-		{name: "receipt header", want: `init.headers = { 'Latchkey-Receipt': receipt }`},
-		{name: "problem type", want: `body.type.endsWith('cookie-not-sent')`},
-		{name: "problem reasons", want: `strings(b.reasons)`},
-		{name: "problem advice", want: `'Fix: ' + b.advice`},
+		{name: "live check through the client", want: `call('GET', '/doctor', () => client.doctor())`},
+		{name: "receipt shown in the log", want: `new Headers(init.headers || {}).has('latchkey-receipt')`},
+		{name: "problem class", want: `err instanceof CookieNotSentError`},
+		{name: "problem reasons", want: `strings(err.reasons)`},
+		{name: "problem advice", want: `'Fix: ' + err.advice`},
 		{name: "verdict reasons", want: `strings(v.reasons)`},
 		{name: "command", want: `'latchkey', 'doctor', '--tenants-file', 'tenants.yaml', '--tenant'`},
 		{name: "command origin and API", want: `'--page-origin', window.location.origin, '--api', api`},

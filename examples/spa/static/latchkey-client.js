@@ -1,0 +1,212 @@
+/**
+ * LatchkeyError is every error the client raises: a problem Latchkey
+ * answered (type urn:latchkey:problem:<slug>, or about:blank for an answer
+ * that was no problem document), or a NetworkError (status 0).
+ */
+export class LatchkeyError extends Error {
+    name = 'LatchkeyError';
+    constructor(p, retryAfter) {
+        // cookie-not-sent's advice is its fix: say it wherever the message is logged.
+        super(p.advice ? p.detail + ' ' + p.advice : p.detail || p.title);
+        Object.assign(this, p, { retryAfter });
+    }
+}
+/** UnauthenticatedError (401 unauthenticated): no session, or it expired or was ended. */
+export class UnauthenticatedError extends LatchkeyError {
+    name = 'UnauthenticatedError';
+}
+/**
+ * CookieNotSentError (401 cookie-not-sent): Latchkey set the session
+ * cookie at login and the browser did not send it back. It is an
+ * UnauthenticatedError whose browser, reasons and advice are the doctor's
+ * diagnosis.
+ */
+export class CookieNotSentError extends UnauthenticatedError {
+    name = 'CookieNotSentError';
+}
+/** InvalidCredentialsError (401 invalid-credentials): wrong username or password, or a disabled user. */
+export class InvalidCredentialsError extends LatchkeyError {
+    name = 'InvalidCredentialsError';
+}
+/** RateLimitedError (429 rate-limited): too many failed logins; retryAfter says when to retry. */
+export class RateLimitedError extends LatchkeyError {
+    name = 'RateLimitedError';
+}
+/** ForbiddenOriginError (403 forbidden-origin): the page's origin is not one of the tenant's. */
+export class ForbiddenOriginError extends LatchkeyError {
+    name = 'ForbiddenOriginError';
+}
+/** UnavailableError (503 unavailable): the store is down or logins are busy; never a logout. */
+export class UnavailableError extends LatchkeyError {
+    name = 'UnavailableError';
+}
+/**
+ * NetworkError: fetch rejected, so the page saw no status: the browser
+ * refused the answer (CORS), the origin or scheme is wrong, or the network
+ * is down. doctor is the live check's answer when it got through.
+ */
+export class NetworkError extends LatchkeyError {
+    name = 'NetworkError';
+}
+const classes = {
+    unauthenticated: UnauthenticatedError,
+    'cookie-not-sent': CookieNotSentError,
+    'invalid-credentials': InvalidCredentialsError,
+    'rate-limited': RateLimitedError,
+    'forbidden-origin': ForbiddenOriginError,
+    unavailable: UnavailableError,
+};
+const noop = () => { };
+/** createClient returns the client of one Latchkey tenant at options.baseUrl. */
+export function createClient(options) {
+    const base = options.baseUrl.replace(/\/+$/, '');
+    // Called as a plain function: a browser's fetch refuses any this but window.
+    const f = options.fetch || ((u, i) => fetch(u, i));
+    const key = 'latchkey:' + base;
+    const listeners = new Set();
+    let current = null;
+    let last = 0;
+    // gen counts the changes of state: an answer to a call that began before
+    // the latest (a refetch racing a logout) changes nothing.
+    let gen = 0;
+    const set = (v) => {
+        const changed = (v && v.session.id) !== (current && current.session.id);
+        current = v;
+        gen++;
+        if (changed)
+            listeners.forEach((l) => l(v));
+    };
+    async function call(method, path, body, receipt, probe) {
+        const headers = {};
+        if (body)
+            headers['Content-Type'] = 'application/json';
+        if (receipt)
+            headers['Latchkey-Receipt'] = receipt;
+        const g = gen;
+        let res;
+        try {
+            res = await f(base + path, { method, headers, credentials: 'include', body: body && JSON.stringify(body) });
+        }
+        catch (cause) {
+            throw await refused(base + path, cause, probe);
+        }
+        if (res.ok)
+            return res.status == 204 ? undefined : res.json();
+        // An answer that is no problem document (a proxy's error page) keeps its status.
+        const p = (await res.json().then((x) => (x && typeof x.type == 'string' ? x : 0), noop)) || {
+            type: 'about:blank',
+            title: res.statusText,
+            detail: '',
+        };
+        p.status = res.status;
+        const n = parseInt(res.headers.get('Retry-After'), 10);
+        const e = new (classes[p.type.replace('urn:latchkey:problem:', '')] || LatchkeyError)(p, n >= 0 ? n : undefined);
+        if (e instanceof UnauthenticatedError && g == gen)
+            set(null);
+        throw e;
+    }
+    // refused is the NetworkError for a fetch of url that rejected. Unless
+    // that fetch was the live check, it asks the live check once: if that
+    // answers, the origin is listed and the scheme right, and its verdicts
+    // say what the browser does with the cookie.
+    async function refused(url, cause, probe) {
+        let d;
+        if (!probe)
+            d = await call('GET', '/doctor', undefined, undefined, true).catch(noop);
+        const bad = d && d.results.find((v) => !v.works);
+        const page = typeof location == 'object' ? location.origin : 'ORIGIN';
+        // The tenant is in the path form's URL; the host form's is the hostname's.
+        const tenant = (/\/v1\/t\/([^/]+)$/.exec(base) || [])[1] || 'ID';
+        return new NetworkError({
+            type: 'network',
+            title: 'Network error',
+            status: 0,
+            detail: d
+                ? `The request to ${url} got no answer the page could read, but the live check got through` +
+                    (bad
+                        ? `: ${bad.browser} fails (${bad.reasons.join(', ')}). ${bad.advice}`
+                        : ' and sees nothing wrong: the network failed, or a proxy, an extension or a CSP refused the request.')
+                : `The browser refused the request to ${url} (CORS refused, wrong origin or scheme, or network down); ` +
+                    `run: latchkey doctor --tenants-file FILE --tenant ${tenant} --page-origin ${page} --api ${base}`,
+            doctor: d,
+            cause,
+        });
+    }
+    async function me(receipt) {
+        last = Date.now();
+        const g = gen;
+        const v = await call('GET', '/me', undefined, receipt);
+        if (g == gen)
+            set(v);
+        return v;
+    }
+    // Other tabs of this origin learn of a login or logout here: through a
+    // BroadcastChannel, or where there is none through localStorage's
+    // storage event. A message is only a hint: a login makes a tab ask me()
+    // itself, and a logout cleared the cookie that every tab shares.
+    const hear = (m) => (m == 'out' ? set(null) : m == 'in' && me().catch(noop));
+    const onStorage = (e) => e.key == key && e.newValue && hear(e.newValue.split(' ')[0]);
+    let channel;
+    if (typeof BroadcastChannel == 'function') {
+        channel = new BroadcastChannel(key);
+        channel.onmessage = (e) => hear(e.data);
+        // Node's channel would keep a server-side process alive.
+        channel.unref?.();
+    }
+    else if (typeof window == 'object')
+        window.addEventListener('storage', onStorage);
+    const tell = (m) => {
+        try {
+            channel ? channel.postMessage(m) : localStorage.setItem(key, m + ' ' + Date.now());
+        }
+        catch { }
+    };
+    // A tab that comes back (visible again, or online) asks who is signed
+    // in, at most every 5 s whatever the browser fires.
+    const wake = () => document.visibilityState == 'visible' && Date.now() - last > 5e3 && me().catch(noop);
+    const browser = typeof document == 'object';
+    if (browser) {
+        document.addEventListener('visibilitychange', wake);
+        window.addEventListener('online', wake);
+    }
+    const out = () => {
+        set(null);
+        tell('out');
+    };
+    return {
+        baseUrl: base,
+        get session() {
+            return current;
+        },
+        async login(username, password) {
+            const r = await call('POST', '/login', { username, password });
+            await me(r.receipt);
+            tell('in');
+            return r;
+        },
+        me: () => me(),
+        logout: () => call('POST', '/logout', {}).then(out),
+        sessions: () => call('GET', '/sessions'),
+        async revokeSession(id) {
+            await call('DELETE', '/sessions/' + encodeURIComponent(id));
+            if (current && current.session.id == id)
+                out();
+        },
+        logoutEverywhere: () => call('DELETE', '/sessions').then(out),
+        doctor: () => call('GET', '/doctor', undefined, undefined, true),
+        onChange(l) {
+            listeners.add(l);
+            return () => listeners.delete(l);
+        },
+        close() {
+            channel && channel.close();
+            if (typeof window == 'object')
+                window.removeEventListener('storage', onStorage);
+            if (browser) {
+                document.removeEventListener('visibilitychange', wake);
+                window.removeEventListener('online', wake);
+            }
+            listeners.clear();
+        },
+    };
+}
