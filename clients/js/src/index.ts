@@ -190,7 +190,17 @@ export function createClient(options: ClientOptions): Client {
     const changed = (v && v.session.id) !== (current && current.session.id);
     current = v;
     gen++;
-    if (changed) listeners.forEach((l) => l(v));
+    // A listener that throws is the page's bug: report it as the browser
+    // reports an uncaught error, and neither skip the other listeners nor
+    // fail the call that changed the state.
+    if (changed)
+      listeners.forEach((l) => {
+        try {
+          l(v);
+        } catch (e) {
+          ((globalThis as { reportError?: (e: unknown) => void }).reportError || console.error)(e);
+        }
+      });
   };
 
   async function call<T>(method: string, path: string, body?: object, receipt?: string, probe?: boolean): Promise<T> {

@@ -350,6 +350,27 @@ describe('errors', { timeout }, () => {
     assert.ok(err.title.length > 0);
   });
 
+  test('a listener that throws fails neither the call nor the other listeners', async () => {
+    const c = tab(pathForm());
+    const reported = [];
+    const saved = console.error;
+    console.error = (e) => reported.push(e);
+    try {
+      c.onChange(() => {
+        throw new Error('page bug');
+      });
+      const heard = [];
+      c.onChange((s) => heard.push(s));
+      const s = await c.login('alice', password);
+      assert.equal(s.user.username, 'alice');
+      assert.equal(heard.length, 1);
+      assert.equal(reported.length >= 1 && reported[0].message, 'page bug');
+      await c.logout();
+    } finally {
+      console.error = saved;
+    }
+  });
+
   test('onChange returns the unsubscribe', async () => {
     const c = tab(pathForm());
     const calls = [];

@@ -73,8 +73,18 @@ export function createClient(options) {
         const changed = (v && v.session.id) !== (current && current.session.id);
         current = v;
         gen++;
+        // A listener that throws is the page's bug: report it as the browser
+        // reports an uncaught error, and neither skip the other listeners nor
+        // fail the call that changed the state.
         if (changed)
-            listeners.forEach((l) => l(v));
+            listeners.forEach((l) => {
+                try {
+                    l(v);
+                }
+                catch (e) {
+                    (globalThis.reportError || console.error)(e);
+                }
+            });
     };
     async function call(method, path, body, receipt, probe) {
         const headers = {};
