@@ -137,10 +137,15 @@ func (t *Tenant) WarningsOn(sharedHost string) []Warning {
 			}
 		}
 		for _, h := range t.Hostnames {
-			judge(h)
-			if hn := loopbackName("http://" + h); loopback && isLoopbackOrigin("http://"+h) && hn != loopbackName(o) {
-				otherName = hn
+			if loopback && IsLoopbackHost(h) {
+				// One of this machine's names (a dev tenant's) is taken
+				// to be called as the page is, by its scheme: a page on
+				// http://localhost calling http://localhost:8080/v1 is
+				// one site with it.
+				localAPI(strings.SplitN(o, ":", 2)[0] + "://" + h)
+				continue
 			}
+			judge(h)
 		}
 		if len(t.Hostnames) == 0 {
 			switch {
