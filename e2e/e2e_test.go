@@ -566,17 +566,7 @@ func observe(t testing.TB, d *deployment, x browserTab, p, setup page, user, met
 	obs[1] = observation{Token: res.token(), Text: "page read " + res.Outcome()}
 
 	// The jar as the call left it, before me() (which sets no cookie).
-	jar, hasJar := x.Jar(t, cookie, originOf(setup.API))
-	// A deletion reaches Firefox's cookie store after the response that
-	// carries it has been handed to the page, so a jar read at once can
-	// still list the cookie its answer cleared: read again, briefly,
-	// when the answer cleared it.
-	if hasJar && len(jar) > 0 && len(hits) > 0 && clears(hits[len(hits)-1].SetCookie, cookie) {
-		for deadline := time.Now().Add(jarSettle); len(jar) > 0 && time.Now().Before(deadline); {
-			time.Sleep(50 * time.Millisecond)
-			jar, _ = x.Jar(t, cookie, originOf(setup.API))
-		}
-	}
+	jar, hasJar := settledJar(t, x, cookie, originOf(setup.API), hits)
 
 	// (4) Cookie sent on the next call: me() as the page reads it, with
 	// the cookies the front saw go with it (and the engine's view).
@@ -699,6 +689,23 @@ func observe(t testing.TB, d *deployment, x browserTab, p, setup page, user, met
 // cleared the cookie.
 const jarSettle = 2 * time.Second
 
+// settledJar is x's jar view of the cookie named name for apiOrigin after
+// the call whose front hits are hits. A deletion reaches Firefox's cookie
+// store after the response that carries it has been handed to the page,
+// so a jar read at once can still list the cookie the answer cleared:
+// when the last answer cleared it, the jar is read again, briefly, until
+// it is gone.
+func settledJar(tb testing.TB, x browserTab, name, apiOrigin string, hits []frontHit) ([]jarCookie, bool) {
+	jar, ok := x.Jar(tb, name, apiOrigin)
+	if ok && len(jar) > 0 && len(hits) > 0 && clears(hits[len(hits)-1].SetCookie, name) {
+		for deadline := time.Now().Add(jarSettle); len(jar) > 0 && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+			jar, _ = x.Jar(tb, name, apiOrigin)
+		}
+	}
+	return jar, ok
+}
+
 // clears reports whether Set-Cookie lines delete the cookie named name.
 func clears(setCookie []string, name string) bool {
 	for _, l := range setCookie {
@@ -775,7 +782,7 @@ func runLogoutEverywhere(t *testing.T, d *deployment, prof profile, newTab func(
 	r.Obs[0] = observation{Token: pre + "/" + sent, Text: fmt.Sprintf("A: preflight → %s, DELETE /sessions → %s at Latchkey, A's cookie sent=%v", pre, sent, aSent)}
 	r.Obs[1] = observation{Token: res.token(), Text: "A: page read " + res.Outcome()}
 
-	jarA, hasJar := a.Jar(t, cookie, originOf(p.API))
+	jarA, hasJar := settledJar(t, a, cookie, originOf(p.API), hits)
 	jarB, _ := b.Jar(t, cookie, originOf(p.API))
 
 	// B's me, after: the cookie it sends, if any, names a dead session.
