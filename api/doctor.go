@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -27,12 +26,8 @@ import (
 // X-Forwarded-Proto. Taking such a request for plain HTTP would diagnose
 // every login as blocked mixed content.
 func (s *Server) apiBase(r *http.Request, t *session.Tenant, page string) (base, origin string) {
-	host, _, err := net.SplitHostPort(r.Host)
-	if err != nil {
-		host = r.Host
-	}
 	origin = "http://" + r.Host
-	if s.overHTTPS(r) || (strings.HasPrefix(page, "https://") && !session.IsLoopbackHost(host)) {
+	if s.overHTTPS(r) || (strings.HasPrefix(page, "https://") && !loopbackHost(r)) {
 		origin = "https://" + r.Host
 	}
 	path := r.URL.RawPath // as servePublic tells the forms apart

@@ -312,11 +312,17 @@ func unescapeParam(r *http.Request, v string) string {
 // cookie. The peer's address is not asked, because a local container's
 // published port shows another.
 func (s *Server) overPlainLoopback(r *http.Request) bool {
+	return loopbackHost(r) && !s.overHTTPS(r)
+}
+
+// loopbackHost reports whether r's Host (its port aside) names the
+// sender's own machine.
+func loopbackHost(r *http.Request) bool {
 	host, _, err := net.SplitHostPort(r.Host)
 	if err != nil {
 		host = r.Host
 	}
-	return session.IsLoopbackHost(host) && !s.overHTTPS(r)
+	return session.IsLoopbackHost(host)
 }
 
 func (s *Server) serveTenant(w http.ResponseWriter, r *http.Request, p *policy) {
