@@ -36,6 +36,18 @@ const (
 	// KindBusy: a login that could not get a password-hashing slot in time:
 	// the process refuses work rather than run out of memory.
 	KindBusy
+	// KindInvalidToken: an email-verification or password-reset token that
+	// is unknown, expired, used already or superseded; the kinds are never
+	// told apart.
+	KindInvalidToken
+	// KindWeakPassword: a new password refused by the tenant's password
+	// policy (too short, too long, too common, the username or address).
+	KindWeakPassword
+	// KindEmailUnverified: a login with the right password by a user whose
+	// address the tenant requires verified and is not.
+	KindEmailUnverified
+	// KindNotEnabled: a self-service route the tenant has not turned on.
+	KindNotEnabled
 )
 
 // String returns the kind's text as Error uses it.
@@ -55,6 +67,14 @@ func (k Kind) String() string {
 		return "too many failed logins"
 	case KindBusy:
 		return "too many logins in progress"
+	case KindInvalidToken:
+		return "invalid token"
+	case KindWeakPassword:
+		return "weak password"
+	case KindEmailUnverified:
+		return "email not verified"
+	case KindNotEnabled:
+		return "not enabled"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -106,6 +126,10 @@ var (
 	ErrForbidden          error = &Error{Kind: KindForbidden}
 	ErrRateLimited        error = &Error{Kind: KindRateLimited}
 	ErrBusy               error = &Error{Kind: KindBusy}
+	ErrInvalidToken       error = &Error{Kind: KindInvalidToken}
+	ErrWeakPassword       error = &Error{Kind: KindWeakPassword}
+	ErrEmailUnverified    error = &Error{Kind: KindEmailUnverified}
+	ErrNotEnabled         error = &Error{Kind: KindNotEnabled}
 )
 
 // ErrUnavailable is store.ErrUnavailable, re-exported so that the HTTP edge

@@ -48,6 +48,11 @@ type Config struct {
 	// no tenant can take the path form away from the others. Optional.
 	PublicHosts []string
 
+	// Mailer sends the mails of self-service accounts. A tenant whose
+	// Accounts need mail (Tenant.NeedsMail) is refused without one.
+	// Optional otherwise.
+	Mailer Mailer
+
 	// HashMemoryPerClient bounds the hashing memory, in bytes, that the
 	// checks of one client (one account, or one address) may hold at once
 	// in this process; a client holding none may always start one check.

@@ -101,6 +101,8 @@ type Tenant struct {
 	Cookie      CookiePolicy  `json:"cookie" yaml:"cookie"`
 	Session     SessionPolicy `json:"session" yaml:"session"`
 	LoginLimits LoginLimits   `json:"login_limits,omitzero" yaml:"login_limits"`
+	// Accounts turns on self-service accounts (accounts.go). Nil: none.
+	Accounts *AccountsPolicy `json:"accounts,omitempty" yaml:"accounts"`
 
 	// plainLoopback marks the copy of a dev tenant that serves requests
 	// sent over plain HTTP on the user's own machine (OverPlainLoopback).

@@ -18,7 +18,12 @@ type User struct {
 	Username     string
 	PasswordHash string // argon2id PHC string; never leaves this package's callers in a response
 	Disabled     bool
-	CreatedAt    time.Time
+	// Email is the user's address as typed (case kept), or "" for none;
+	// NormalizeEmail gives the form it is unique under.
+	Email string
+	// EmailVerified reports whether the user proved they own Email.
+	EmailVerified bool
+	CreatedAt     time.Time
 	UpdatedAt    time.Time
 }
 

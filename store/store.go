@@ -35,11 +35,34 @@ type Session struct {
 	Expires time.Time
 }
 
-// User is one stored user account, opaque to the store but for its name.
+// User is one stored user account, opaque to the store but for its name
+// and email address.
 type User struct {
 	Tenant string
 	Name   string
-	Data   []byte
+	// Email is the user's address in its normalized form, the one it is
+	// unique under within the tenant (package session normalizes it; Data
+	// keeps the address as the user typed it), or "" for none. At most one
+	// user of a tenant holds an address.
+	Email string
+	Data  []byte
+}
+
+// Token is one stored single-use token (an email verification or a
+// password reset), opaque to the store but for its keys.
+type Token struct {
+	Tenant string
+	// ID is a hash of the secret the user was sent, never the secret.
+	ID string
+	// User is the user the token was issued to.
+	User string
+	// Kind separates tokens of different purposes ("verify", "reset"):
+	// a user holds at most one token of each kind.
+	Kind string
+	Data []byte
+	// Expires is when the store forgets the token. A token whose Expires
+	// is not after the store's current time is treated as missing.
+	Expires time.Time
 }
 
 // Store persists tenants, users and sessions.
@@ -87,19 +110,50 @@ type Store interface {
 	// GetUser returns the user, or ErrNotFound.
 	GetUser(ctx context.Context, tenant, name string) (User, error)
 
+	// GetUserByEmail returns the tenant's user whose Email is email (a
+	// normalized address), or ErrNotFound.
+	GetUserByEmail(ctx context.Context, tenant, email string) (User, error)
+
+	// CreateUser stores u if, and only if, the tenant has no user of that
+	// name and no user holding u.Email (when set); otherwise it returns
+	// ErrConflict and stores nothing. Self-service signup on several
+	// replicas at once relies on it: of two signups for one name or one
+	// address, exactly one succeeds. Nothing of an earlier user of that
+	// name survives (sessions, tokens).
+	CreateUser(ctx context.Context, u User) error
+
 	// PutUser creates or replaces the user. With endSessions, it also removes
-	// all of the user's sessions in the same atomic step.
+	// all of the user's sessions in the same atomic step. If u.Email is set
+	// and another user of the tenant holds it, PutUser returns ErrConflict
+	// and changes nothing; an address the user held before and no longer
+	// does is released.
 	PutUser(ctx context.Context, u User, endSessions bool) error
 
 	// SwapUser replaces the user's record with u if, and only if, it still
-	// equals old (Data compared); otherwise it returns ErrConflict and
-	// changes nothing. Sessions are kept. Concurrent logins re-hashing the
-	// same password use it so that one of them writes, not each.
+	// equals old (Email and Data compared); otherwise it returns
+	// ErrConflict and changes nothing. Sessions are kept. Concurrent logins
+	// re-hashing the same password use it so that one of them writes, not
+	// each. The address rules are PutUser's.
 	SwapUser(ctx context.Context, old, u User) error
 
-	// DeleteUser removes the user and all of its sessions in one atomic step.
+	// DeleteUser removes the user, all of its sessions and its tokens, and
+	// releases its address, in one atomic step as far as the sessions go.
 	// Deleting a missing user is not an error.
 	DeleteUser(ctx context.Context, tenant, name string) error
+
+	// PutToken stores t and removes every other token of the same tenant,
+	// user and kind, so that only the newest one works.
+	PutToken(ctx context.Context, t Token) error
+
+	// TakeToken returns the tenant's token with that ID and removes it, in
+	// one atomic step: of concurrent takes on any replicas, exactly one gets
+	// the token. It returns ErrNotFound if the token is missing, expired or
+	// taken already.
+	TakeToken(ctx context.Context, tenant, id string) (Token, error)
+
+	// DeleteTokens removes every token of the user, of every kind (a
+	// password change invalidates them). Deleting none is not an error.
+	DeleteTokens(ctx context.Context, tenant, user string) error
 
 	// ListUsers returns the tenant's users, in no particular order.
 	ListUsers(ctx context.Context, tenant string) ([]User, error)
@@ -110,7 +164,7 @@ type Store interface {
 	PutTenant(ctx context.Context, id string, data []byte) error
 
 	// DeleteTenant removes the tenant's configuration, its users and their
-	// sessions, and its admin keys, and notifies subscribers. Deleting a
+	// sessions, addresses and tokens, and its admin keys, and notifies subscribers. Deleting a
 	// missing tenant is not an error.
 	DeleteTenant(ctx context.Context, id string) error
 
