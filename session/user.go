@@ -24,7 +24,7 @@ type User struct {
 	// EmailVerified reports whether the user proved they own Email.
 	EmailVerified bool
 	CreatedAt     time.Time
-	UpdatedAt    time.Time
+	UpdatedAt     time.Time
 }
 
 // MaxUsernameLen bounds a username in bytes, as typed and once normalized.
