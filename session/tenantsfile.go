@@ -505,6 +505,9 @@ func (d *nodeDecoder) dictionary(n *yaml.Node, v reflect.Value, path string) {
 		d.fail(path, n, "must be a mapping of keys to values, got %s", describe(n))
 		return
 	}
+	if v.Type().Key().Kind() != reflect.String {
+		panic(fmt.Sprintf("session: tenants file field %s of type %s has no decoder", path, v.Type()))
+	}
 	if v.IsNil() {
 		v.Set(reflect.MakeMap(v.Type()))
 	}
