@@ -134,8 +134,9 @@ func TestAccountsValidate(t *testing.T) {
 			field: "accounts.templates.welcome", msg: "is not a kind of mail"},
 		{name: "template does not parse", mutate: func(t *Tenant) { t.Accounts.Templates = map[MailKind]MailTemplate{MailReset: {Text: "{{.Link"}} },
 			field: "accounts.templates.reset.text", msg: "does not render"},
-		{name: "template unknown field", mutate: func(t *Tenant) { t.Accounts.Templates = map[MailKind]MailTemplate{MailReset: {Subject: "{{.Password}}"}} },
-			field: "accounts.templates.reset.subject", msg: "Password"},
+		{name: "template unknown field", mutate: func(t *Tenant) {
+			t.Accounts.Templates = map[MailKind]MailTemplate{MailReset: {Subject: "{{.Password}}"}}
+		}, field: "accounts.templates.reset.subject", msg: "Password"},
 		{name: "template unknown function", mutate: func(t *Tenant) { t.Accounts.Templates = map[MailKind]MailTemplate{MailReset: {HTML: "{{env}}"}} },
 			field: "accounts.templates.reset.html", msg: `"env" not defined`},
 		{name: "template printf", mutate: func(t *Tenant) {
