@@ -235,7 +235,7 @@ func (m *Manager) mailByAddress(ctx context.Context, t *Tenant, email, clientIP 
 			err = m.sendToken(ctx, t, look.u, kind)
 		}
 		if err != nil {
-			m.log.WarnContext(ctx, "could not mail a "+kind+" link", "tenant", t.ID, "err", err)
+			m.log.WarnContext(ctx, "could not mail a link", "tenant", t.ID, "kind", kind, "err", err)
 		}
 	})
 	return nil
