@@ -123,6 +123,7 @@ func ParseTenantsFile(r io.Reader, publicHosts ...string) (*TenantsFile, error) 
 		spec.Tenant.validate(tp)
 		checkPublicHosts(tp, spec.Hostnames, publicHosts)
 		users := make(map[string]int)
+		emails := make(map[string]int)
 		for j, u := range spec.Users {
 			field := fmt.Sprintf("users[%d]", j)
 			// Duplicates are found among the normalized forms, the ones
@@ -141,6 +142,22 @@ func ParseTenantsFile(r io.Reader, publicHosts ...string) (*TenantsFile, error) 
 			}
 			if err := CheckPasswordHash(u.PasswordHash); err != nil {
 				tp.add(field+".password_hash", "%v; make one with `latchkey hash-password`", err)
+			}
+			// Addresses are unique per tenant in their normalized form,
+			// as the store keeps them.
+			switch e, msg := NormalizeEmail(u.Email); {
+			case u.Email == "":
+				if u.EmailVerified {
+					tp.add(field+".email_verified", "needs an email address")
+				}
+			case msg != "":
+				tp.add(field+".email", "%s", msg)
+			default:
+				if k, dup := emails[e]; dup {
+					tp.add(field+".email", "%q is another user's address (users[%d])", u.Email, k)
+				} else {
+					emails[e] = j
+				}
 			}
 		}
 		for _, p := range tp.list {

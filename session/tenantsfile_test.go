@@ -105,6 +105,22 @@ tenants:
 			`tenant "other": hostnames[0]: "auth.acme.com" is already claimed by tenant "acme"`,
 			`origins[4]: "https://app.acme.com:443" is not allowed: leave out default ports`,
 		}},
+		{"addresses", `
+tenants:
+  - id: acme
+    name: A
+    origins: [https://app.acme.com]
+    cookie: {same_site: lax}
+    users:
+      - {username: alice, email: Alice@Example.com, password_hash: "` + hash + `"}
+      - {username: bob, email: alice@example.COM, password_hash: "` + hash + `"}
+      - {username: carol, email: "not an address", password_hash: "` + hash + `"}
+      - {username: dave, email_verified: true, password_hash: "` + hash + `"}
+`, []string{
+			`users[1].email: "alice@example.COM" is another user's address (users[0])`,
+			`users[2].email: must be`,
+			`users[3].email_verified: needs an email address`,
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
