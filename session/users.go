@@ -18,6 +18,10 @@ type UserInput struct {
 	Password     *string // plaintext, hashed here with the Manager's parameters
 	PasswordHash *string // an argon2id PHC string made elsewhere
 	Disabled     *bool
+	// Email sets the user's address (as typed; "" removes it), and
+	// EmailVerified whether it is verified.
+	Email         *string
+	EmailVerified *bool
 }
 
 // validate checks in, and on create replaces Username with its normalized
