@@ -61,19 +61,6 @@ func (b *mailbox) next(tb testing.TB, to string, kind session.MailKind) session.
 	}
 }
 
-// count is how many mails to to are waiting.
-func (b *mailbox) count(to string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := 0
-	for _, m := range b.mails {
-		if strings.EqualFold(m.To, to) {
-			n++
-		}
-	}
-	return n
-}
-
 func (b *mailbox) summary() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -157,15 +144,6 @@ func (e *env) setAccounts(id session.TenantID, a *session.AccountsPolicy) {
 		e.tb.Fatalf("PutTenant(%s) with accounts: %v", id, err)
 	}
 	e.reload()
-}
-
-func (e *env) tenantOf(id session.TenantID) session.Tenant {
-	e.tb.Helper()
-	tn, err := e.m.GetTenant(e.tb.Context(), id)
-	if err != nil {
-		e.tb.Fatal(err)
-	}
-	return tn
 }
 
 func (e *env) me(f form, c *http.Cookie) int {
