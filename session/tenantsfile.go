@@ -34,6 +34,10 @@ type UserSpec struct {
 	Username     string `yaml:"username"`
 	PasswordHash string `yaml:"password_hash"`
 	Disabled     bool   `yaml:"disabled"`
+	// Email is the user's address ("" for none) and EmailVerified whether
+	// it counts as verified, as the admin API sets them.
+	Email         string `yaml:"email"`
+	EmailVerified bool   `yaml:"email_verified"`
 }
 
 // maxTenantsFile bounds the file size read, in bytes.
