@@ -23,9 +23,9 @@ import (
 // Input bounds checked before the session layer sees a request, as login's
 // are: they keep what one request can make it hash or look up small.
 const (
-	// maxEmailLen is RFC 5321's limit of a forward path, the bound
-	// session.NormalizeEmail enforces too.
-	maxEmailLen = 254
+	// maxEmailLen is the bound session.NormalizeEmail enforces (RFC
+	// 5321's), checked here first as login checks a username's length.
+	maxEmailLen = session.MaxEmailLen
 	// maxTokenLen bounds a mailed token: they are 43 characters
 	// (32 bytes of unpadded base64url); anything much longer is no token
 	// and is refused without a store lookup.
