@@ -139,11 +139,11 @@ func (m *Manager) noticeTaken(ctx context.Context, t *Tenant, attempt User) {
 		m.log.WarnContext(ctx, "could not look up the owner of a signup's address", "tenant", t.ID, "err", err)
 		return
 	}
+	// What the signup gave (the template says "with this address and the
+	// username …"), to the address's owner if it has one.
 	d := MailData{TenantName: t.Name, Username: attempt.Username, Email: attempt.Email}
 	if owner.found {
-		// The address's owner: remind them of their account, and of how to
-		// get into it.
-		d.Username, d.Email, d.Link = owner.u.Username, owner.u.Email, t.Accounts.ResetURL
+		d.Email = owner.u.Email
 	}
 	if err := m.sendMail(ctx, t, MailSignupTaken, d); err != nil {
 		m.log.WarnContext(ctx, "could not send a signup notice", "tenant", t.ID, "err", err)
@@ -235,7 +235,7 @@ func (m *Manager) mailByAddress(ctx context.Context, t *Tenant, email, clientIP 
 			err = m.sendToken(ctx, t, look.u, kind)
 		}
 		if err != nil {
-			m.log.WarnContext(ctx, "could not mail a "+kind+" link", "tenant", t.ID, "err", err)
+			m.log.WarnContext(ctx, "could not mail a link", "tenant", t.ID, "kind", kind, "err", err)
 		}
 	})
 	return nil

@@ -550,7 +550,7 @@ func TestResetPassword(t *testing.T) {
 		f.drain()
 		tok := f.mail.tokenOf(t, "Zoe@example.com", MailReset)
 		// A weak password does not spend the token.
-		for _, weak := range []string{"short"} { // TODO(sconf): the username and the address
+		for _, weak := range []string{"short", "zoe@example.com", "ZOE", "password123"} {
 			if _, _, err := f.m.ResetPassword(t.Context(), f.t, tok, weak, StartInput{}); !errors.Is(err, ErrWeakPassword) && kindOf(err) != KindWeakPassword {
 				t.Errorf("ResetPassword(%q) = %v, want KindWeakPassword", weak, err)
 			}
