@@ -16,7 +16,7 @@ import (
 )
 
 // mailDrainTimeout bounds how long shutdown waits, after the HTTP servers
-// have drained, for the mails still queued: with shutdownTimeout it stays
+// have drained, for the flows' background work and the mails still queued: with shutdownTimeout it stays
 // under Kubernetes' default 30 s grace period.
 const mailDrainTimeout = 5 * time.Second
 
@@ -95,18 +95,37 @@ func mailNeeded(id session.TenantID) error {
 	return fmt.Errorf("tenant %q: accounts need mail: set LATCHKEY_SMTP_URL and LATCHKEY_MAIL_FROM", id)
 }
 
-// closeOutbox delivers the mails still queued, waiting at most timeout,
-// and logs those it gives up. It may be called more than once.
-func (a *app) closeOutbox(timeout time.Duration) {
+// finishMail, on shutdown, lets the manager finish its background work
+// (the lookups and tokens behind the mails of requests answered already),
+// then delivers the mails still queued, within timeout for both, and logs
+// what it gives up.
+func (a *app) finishMail(timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := a.m.Close(ctx); err != nil {
+		a.log.Error("the self-service flows' background work did not finish at shutdown", "err", err)
+	}
+	a.closeOutbox(ctx)
+}
+
+// closeOutbox delivers the mails still queued, until ctx is done, and logs
+// those it gives up. It may be called more than once.
+func (a *app) closeOutbox(ctx context.Context) {
 	if a.outbox == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
 	if n := a.outbox.Pending(); n > 0 {
-		a.log.Info("delivering the queued mails", "mails", n, "timeout", timeout.String())
+		a.log.Info("delivering the queued mails", "mails", n)
 	}
 	if err := a.outbox.Close(ctx); err != nil {
 		a.log.Error("mails not delivered at shutdown", "err", err)
 	}
+}
+
+// expired is a context that is done already: closing the outbox with it
+// gives up at once what is queued (nothing, before the service started).
+func expired() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
 }

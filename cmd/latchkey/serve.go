@@ -90,7 +90,7 @@ func newApp(cfg *config, out *logWriter) (_ *app, err error) {
 	newLogMetrics(reg, out)
 	defer func() {
 		if err != nil {
-			a.closeOutbox(0)
+			a.closeOutbox(expired())
 			a.closeStore()
 		}
 	}()
@@ -171,7 +171,7 @@ func newApp(cfg *config, out *logWriter) (_ *app, err error) {
 // and closes the store.
 func (a *app) run(ctx context.Context, onListen listening) error {
 	defer a.closeStore()
-	defer a.closeOutbox(0) // after a failed start; a no-op after shutdown's
+	defer a.closeOutbox(expired()) // after a failed start; a no-op after shutdown's
 	log := a.log
 	demoPassword, err := a.start(ctx)
 	if err != nil {
@@ -237,8 +237,9 @@ func (a *app) run(ctx context.Context, onListen listening) error {
 	shutCtx, cancelShut := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancelShut()
 	err = errors.Join(pub.Shutdown(shutCtx), adm.Shutdown(shutCtx))
-	// The requests are done: no more mail comes; send what is queued.
-	a.closeOutbox(mailDrainTimeout)
+	// The requests are done: finish their background work, then send
+	// what is queued.
+	a.finishMail(mailDrainTimeout)
 	stopWatch()
 	wg.Wait()
 	return errors.Join(serveErr, err)
