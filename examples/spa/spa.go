@@ -31,7 +31,8 @@ type Config struct {
 }
 
 // Handler returns an http.Handler that serves the example SPA for cfg:
-// "/" (index.html), "/app.js", "/latchkey-client.js" (the @latchkey/client
+// "/" (index.html, also at "/verify" and "/reset", the pages that the
+// demo tenant's verification and reset links open), "/app.js", "/latchkey-client.js" (the @latchkey/client
 // module app.js imports), "/style.css" and the generated "/config.js".
 // It answers GET and HEAD only (405 with Allow otherwise) and 404 for any
 // other path. When cfg is invalid it returns every problem, joined.
@@ -50,6 +51,10 @@ func Handler(cfg Config) (http.Handler, error) {
 	for _, s := range []struct{ path, name, contentType string }{
 		{"/", "static/index.html", "text/html; charset=utf-8"},
 		{"/index.html", "static/index.html", "text/html; charset=utf-8"},
+		// The demo tenant's verify_url and reset_url: the links land on
+		// the page itself, which reads the token from the fragment.
+		{"/verify", "static/index.html", "text/html; charset=utf-8"},
+		{"/reset", "static/index.html", "text/html; charset=utf-8"},
 		{"/app.js", "static/app.js", "text/javascript; charset=utf-8"},
 		{"/latchkey-client.js", "static/latchkey-client.js", "text/javascript; charset=utf-8"},
 		{"/style.css", "static/style.css", "text/css; charset=utf-8"},

@@ -124,6 +124,8 @@ func TestHandlerServes(t *testing.T) {
 		{name: "POST", method: "POST", target: "/", wantStatus: 405, wantAllow: "GET, HEAD"},
 		{name: "DELETE", method: "DELETE", target: "/config.js", wantStatus: 405, wantAllow: "GET, HEAD"},
 		{name: "OPTIONS", method: "OPTIONS", target: "/app.js", wantStatus: 405, wantAllow: "GET, HEAD"},
+		{name: "verify page", method: "GET", target: "/verify", wantStatus: 200, wantType: "text/html; charset=utf-8", wantCache: "no-cache", wantBody: `id="login-form"`},
+		{name: "reset page", method: "GET", target: "/reset", wantStatus: 200, wantType: "text/html; charset=utf-8", wantCache: "no-cache", wantBody: `id="login-form"`},
 		{name: "unknown path", method: "GET", target: "/nope", wantStatus: 404},
 		{name: "embed directory", method: "GET", target: "/static/index.html", wantStatus: 404},
 		{name: "favicon", method: "GET", target: "/favicon.ico", wantStatus: 404},
