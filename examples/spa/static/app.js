@@ -917,7 +917,8 @@ function showLinkPage() {
     setStatus('link-status', 'This page opens from the link in your mail, which carries a #token=…: this address has none.', 'error');
   } else if (linkPage === 'verify') {
     setStatus('link-status', 'Verifying your address…', '');
-    latchkey.verifyEmail(linkToken);
+    // A refused link leaves whoever was signed in: ask.
+    latchkey.verifyEmail(linkToken).then((r) => { if (!r.ok) latchkey.me(); });
   } else {
     byId('reset-form').hidden = false;
     byId('reset-password').focus();
