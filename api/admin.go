@@ -10,6 +10,9 @@ import (
 	"strconv"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/latchkeyhq/latchkey/session"
 )
 
@@ -243,14 +246,20 @@ func (s *Server) decodeAdmin(w http.ResponseWriter, r *http.Request, dst any) er
 }
 
 type userAdmin struct {
-	Username  string    `json:"username"`
-	Disabled  bool      `json:"disabled"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Username string `json:"username"`
+	// Email is the address as the user typed it; absent for none.
+	Email         string    `json:"email,omitempty"`
+	EmailVerified bool      `json:"email_verified"`
+	Disabled      bool      `json:"disabled"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 func userAdminOf(u session.User) userAdmin {
-	return userAdmin{Username: u.Username, Disabled: u.Disabled, CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
+	return userAdmin{
+		Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified,
+		Disabled: u.Disabled, CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
+	}
 }
 
 type userList struct {
@@ -272,16 +281,40 @@ func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
 }
 
 type userInput struct {
-	Username     string  `json:"username"`
-	Password     *string `json:"password"`
-	PasswordHash *string `json:"password_hash"`
-	Disabled     *bool   `json:"disabled"`
+	Username      string  `json:"username"`
+	Password      *string `json:"password"`
+	PasswordHash  *string `json:"password_hash"`
+	Disabled      *bool   `json:"disabled"`
+	Email         *string `json:"email"`
+	EmailVerified *bool   `json:"email_verified"`
 }
 
 type userPatch struct {
 	Password     *string `json:"password"`
 	PasswordHash *string `json:"password_hash"`
 	Disabled     *bool   `json:"disabled"`
+	// Email is kept raw to tell null (remove the address) from absent
+	// (leave it): a *string is nil for both.
+	Email         jsontext.Value `json:"email"`
+	EmailVerified *bool          `json:"email_verified"`
+}
+
+// email returns the change to the user's address the patch asks for: nil
+// for none, "" to remove it (null or "").
+func (p *userPatch) email() (*string, error) {
+	switch {
+	case p.Email == nil:
+		return nil, nil
+	case p.Email.Kind() == 'n':
+		return new(""), nil
+	case p.Email.Kind() != '"':
+		return nil, errorf(kindBadRequest, `field "/email" must be a string or null`)
+	}
+	var v string
+	if err := jsonv2.Unmarshal(p.Email, &v); err != nil {
+		return nil, &bodyError{err}
+	}
+	return &v, nil
 }
 
 func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
@@ -293,6 +326,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := s.m.CreateUser(r.Context(), t.ID, session.UserInput{
 		Username: in.Username, Password: in.Password, PasswordHash: in.PasswordHash, Disabled: in.Disabled,
+		Email: in.Email, EmailVerified: in.EmailVerified,
 	})
 	if err != nil {
 		s.writeError(w, r, err)
@@ -327,6 +361,11 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	email, err := in.email()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	before, err := s.pathUser(r)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -334,6 +373,7 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := s.m.UpdateUser(r.Context(), t.ID, before.Username, session.UserInput{
 		Password: in.Password, PasswordHash: in.PasswordHash, Disabled: in.Disabled,
+		Email: email, EmailVerified: in.EmailVerified,
 	})
 	if err != nil {
 		s.writeError(w, r, err)
@@ -360,6 +400,24 @@ func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
 	}
 	s.audit(r, t.ID, "user.delete", u.Username, userAdminOf(u), nil)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleSendVerification mails the user a new verification link: 202,
+// since the mail goes out in the background. A user without an address,
+// or verified already, is a 409; a tenant whose verification is off, 404
+// not-enabled.
+func (s *Server) handleSendVerification(w http.ResponseWriter, r *http.Request) {
+	t := tenantFromContext(r.Context())
+	u, err := s.pathUser(r)
+	if err == nil {
+		err = s.m.SendVerification(r.Context(), t, u.Username)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.audit(r, t.ID, "user.verification.send", u.Username, nil, nil)
+	writeJSON(w, http.StatusAccepted, accepted{})
 }
 
 func (s *Server) handleAdminListSessions(w http.ResponseWriter, r *http.Request) {

@@ -112,6 +112,13 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.writeLogin(w, r, t, http.StatusOK, sess, cookie)
+}
+
+// writeLogin answers a new session, whatever started it (a login, a
+// signup, a verification, a reset, a password change): it sets the cookie
+// and sends the LoginResult with a fresh receipt, with status.
+func (s *Server) writeLogin(w http.ResponseWriter, r *http.Request, t *session.Tenant, status int, sess session.Session, cookie *http.Cookie) {
 	s.metrics.sessionsCreated.WithLabelValues(string(t.ID)).Inc()
 	receipt, err := s.m.Receipt(t)
 	if err != nil {
@@ -120,7 +127,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, cookie)
 	v := loginResult{sessionView: viewOf(sess), Receipt: receipt}
-	writeLoginResult(w, &v)
+	writeLoginResult(w, status, &v)
 }
 
 // loadSession returns the request's session, or writes the error. Only a

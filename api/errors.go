@@ -62,7 +62,7 @@ var (
 	kindCookieNotSent     = kind{"cookie-not-sent", http.StatusUnauthorized, "The browser did not send the session cookie"}
 	kindForbiddenOrigin   = kind{"forbidden-origin", http.StatusForbidden, "Cross-origin request refused"}
 	kindForbidden         = kind{"forbidden", http.StatusForbidden, "Not allowed with these credentials"}
-	kindRateLimited       = kind{"rate-limited", http.StatusTooManyRequests, "Too many failed logins"}
+	kindRateLimited       = kind{"rate-limited", http.StatusTooManyRequests, "Too many requests"}
 	kindNotFound          = kind{"not-found", http.StatusNotFound, "Not found"}
 	kindMethodNotAllowed  = kind{"method-not-allowed", http.StatusMethodNotAllowed, "Method not allowed"}
 	kindConflict          = kind{"conflict", http.StatusConflict, "Conflict"}
@@ -70,6 +70,10 @@ var (
 	kindUnsupportedMedia  = kind{"unsupported-media-type", http.StatusUnsupportedMediaType, "Content-Type must be application/json"}
 	kindUnavailable       = kind{"unavailable", http.StatusServiceUnavailable, "Temporarily unavailable"}
 	kindInternal          = kind{"internal", http.StatusInternalServerError, "Internal error"}
+	kindInvalidToken      = kind{"invalid-token", http.StatusBadRequest, "The link is invalid or has expired"}
+	kindWeakPassword      = kind{"weak-password", http.StatusBadRequest, "The password is too weak"}
+	kindEmailUnverified   = kind{"email-unverified", http.StatusForbidden, "The email address is not verified"}
+	kindNotEnabled        = kind{"not-enabled", http.StatusNotFound, "Not enabled for this tenant"}
 )
 
 // httpError is an error the edge itself raises (bad input, wrong media
@@ -125,7 +129,26 @@ var domainClasses = [...]class{
 	session.KindRateLimited: {kind: kindRateLimited, detail: "too many failed logins for this account or address; retry later", outcome: loginRateLimited},
 	// Not logged: a flood of logins would flood the logs.
 	session.KindBusy: {kind: kindUnavailable, detail: "too many logins in progress; retry shortly", retryAfter: "1", outcome: loginBusy},
+	// Unknown, expired, used and superseded tokens are never told apart,
+	// whatever the session layer knows.
+	session.KindInvalidToken: {kind: kindInvalidToken, detail: "the link is invalid, expired or used already; ask for a new one", outcome: loginError},
+	// The detail says which rule the password broke.
+	session.KindWeakPassword:    {kind: kindWeakPassword, outcome: loginError},
+	session.KindEmailUnverified: {kind: kindEmailUnverified, detail: "the password is right, but the email address is not verified yet: follow the link in the verification mail, or ask for a new one", outcome: loginUnverified},
+	session.KindNotEnabled:      {kind: kindNotEnabled, outcome: loginError},
 }
+
+// The details that the self-service account routes (accounts.go) give
+// instead of login's: their rate limits count the requests that send mail
+// (or, for a password change, wrong current passwords), not failed logins,
+// and a signup that collides says the same whichever of the username and
+// the address is taken.
+const (
+	detailAccountsRateLimited = "too many requests for this email address or from this network; retry later"
+	detailChangeRateLimited   = "too many wrong passwords for this account or from this network; retry later"
+	detailSignupConflict      = "this username or email address cannot be used"
+	detailFieldProblems       = "see errors for each problem"
+)
 
 var (
 	classInvalid = class{kind: kindInvalidConfig, detail: "see errors for each problem", outcome: loginError}
@@ -199,6 +222,57 @@ func (c class) answer(detail string) answer {
 	return answer{class: c, problem: newProblem(c.kind, detail)}
 }
 
+// accountsRoute names a self-service account route, for the words of its
+// errors and its metrics label.
+type accountsRoute string
+
+// The self-service account routes (accounts.go).
+const (
+	routeSignup         accountsRoute = "signup"
+	routeVerify         accountsRoute = "verify"
+	routeResend         accountsRoute = "resend"
+	routeResetRequest   accountsRoute = "reset_request"
+	routeReset          accountsRoute = "reset"
+	routeChangePassword accountsRoute = "change_password"
+)
+
+// classifyAccounts is classify for the self-service account routes: the
+// same map, with the details of their rate limits and conflicts, and field
+// problems of the input (a *session.ValidationError: a username or address
+// that is not one) answered as the bad-request they are, with errors,
+// rather than as a configuration problem.
+func classifyAccounts(err error, route accountsRoute) answer {
+	var (
+		de *session.Error
+		ve *session.ValidationError
+	)
+	switch {
+	case errors.As(err, &de) && de.Kind == session.KindRateLimited:
+		a := classify(err)
+		a.Detail = detailAccountsRateLimited
+		if route == routeChangePassword {
+			a.Detail = detailChangeRateLimited
+		}
+		return a
+	case errors.As(err, &de) && de.Kind == session.KindConflict:
+		a := classify(err)
+		a.Detail = detailSignupConflict
+		return a
+	case errors.As(err, &ve):
+		c := classEdge
+		c.kind = kindBadRequest
+		a := c.answer(detailFieldProblems)
+		a.Errors = ve.Problems
+		return a
+	}
+	return classify(err)
+}
+
+// writeAccountsError is writeError for a self-service account route.
+func (s *Server) writeAccountsError(w http.ResponseWriter, r *http.Request, route accountsRoute, err error) {
+	s.writeAnswer(w, r, err, classifyAccounts(err, route))
+}
+
 // writeError is the one place where errors become HTTP statuses. Only the
 // classes that say so are logged, and an error's own text reaches the
 // client only as the client-safe detail of a 4xx.
@@ -208,7 +282,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		writeCanned(w, problemUnauthenticated)
 		return
 	}
-	a := classify(err)
+	s.writeAnswer(w, r, err, classify(err))
+}
+
+// writeAnswer writes a, the answer to err.
+func (s *Server) writeAnswer(w http.ResponseWriter, r *http.Request, err error, a answer) {
 	if a.log != "" {
 		s.logServerError(r, a.log, err)
 	}

@@ -67,6 +67,10 @@ func TestClassify(t *testing.T) {
 		{"edge too large", errorf(kindTooLarge, "the body must be at most 4096 bytes"), 413, "payload-too-large", "", "", loginError, false},
 		{"edge admin", errorf(kindAdminUnauthorized, "send a token"), 401, "admin-unauthorized", "send a token", "", loginError, false},
 		{"body", &bodyError{err: errors.New("unexpected")}, 400, "bad-request", "the body is not valid JSON", "", loginError, false},
+		{"invalid token", &session.Error{Kind: session.KindInvalidToken, Detail: "expired"}, 400, "invalid-token", "the link is invalid, expired or used already; ask for a new one", "", loginError, false},
+		{"weak password", &session.Error{Kind: session.KindWeakPassword, Detail: "the password is one of the 10000 most common passwords"}, 400, "weak-password", "the password is one of the 10000 most common passwords", "", loginError, false},
+		{"email unverified", session.ErrEmailUnverified, 403, "email-unverified", "", "", loginUnverified, false},
+		{"not enabled", &session.Error{Kind: session.KindNotEnabled, Detail: "signup is not enabled for this tenant"}, 404, "not-enabled", "signup is not enabled for this tenant", "", loginError, false},
 		{"cookie not sent", &cookieNotSentError{detail: "dropped", browser: "chrome", reasons: []string{"UserPreferences"}, advice: "fix"},
 			401, "cookie-not-sent", "dropped", "", loginError, false},
 	}
@@ -147,5 +151,48 @@ func TestServerErrorsLeakNothing(t *testing.T) {
 		if logs != "" && !strings.Contains(logs, secret) {
 			t.Errorf("%v: logged %s without the error", err, logs)
 		}
+	}
+}
+
+// TestClassifyAccounts checks the account routes' variant of the map: its
+// rate limits speak of requests (and never of failed logins), a signup
+// conflict has one detail, field problems are a bad-request with errors,
+// and everything else is answered as elsewhere.
+func TestClassifyAccounts(t *testing.T) {
+	t.Parallel()
+	limited := &session.Error{Kind: session.KindRateLimited, RetryAfter: 90 * time.Second}
+	for _, tt := range []struct {
+		name   string
+		route  accountsRoute
+		err    error
+		status int
+		typ    string
+		detail string
+		errs   int
+	}{
+		{"reset request limited", routeResetRequest, limited, 429, "rate-limited", detailAccountsRateLimited, 0},
+		{"signup limited", routeSignup, limited, 429, "rate-limited", detailAccountsRateLimited, 0},
+		{"change limited", routeChangePassword, limited, 429, "rate-limited", detailChangeRateLimited, 0},
+		{"signup conflict", routeSignup, &session.Error{Kind: session.KindConflict, Detail: `user "carol" already exists`}, 409, "conflict", detailSignupConflict, 0},
+		{"fields", routeSignup, &session.ValidationError{Problems: []session.Problem{{Field: "email", Message: "must be an email address"}}}, 400, "bad-request", detailFieldProblems, 1},
+		{"weak", routeReset, &session.Error{Kind: session.KindWeakPassword, Detail: "too short"}, 400, "weak-password", "too short", 0},
+		{"outage", routeVerify, fmt.Errorf("x: %w", session.ErrUnavailable), 503, "unavailable", "the session store is not answering; retry shortly", 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a := classifyAccounts(tt.err, tt.route)
+			if a.Status != tt.status || a.Type != problemTypePrefix+tt.typ || a.Detail != tt.detail || len(a.Errors) != tt.errs {
+				t.Errorf("got %d %s %q errors %v; want %d %s %q with %d errors", a.Status, a.Type, a.Detail, a.Errors, tt.status, tt.typ, tt.detail, tt.errs)
+			}
+			if strings.Contains(strings.ToLower(a.Title+a.Detail), "failed login") {
+				t.Errorf("title %q, detail %q speak of failed logins", a.Title, a.Detail)
+			}
+			if tt.typ == "rate-limited" && a.retryAfter != "90" {
+				t.Errorf("Retry-After %q, want 90", a.retryAfter)
+			}
+			if got := accountsOutcome(tt.err, tt.route); got != tt.typ {
+				t.Errorf("outcome %q, want %q", got, tt.typ)
+			}
+		})
 	}
 }

@@ -44,11 +44,11 @@ func (v *sessionView) appendMembers(b []byte) []byte {
 }
 
 // writeLoginResult is writeView for a login's answer.
-func writeLoginResult(w http.ResponseWriter, v *loginResult) {
+func writeLoginResult(w http.ResponseWriter, status int, v *loginResult) {
 	h := w.Header()
 	h["Content-Type"] = hdrJSON
 	h["X-Content-Type-Options"] = hdrNoSniff
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(status)
 	bp := viewBufs.Get().(*[]byte)
 	*bp = v.appendJSON((*bp)[:0])
 	w.Write(*bp)

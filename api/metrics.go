@@ -34,6 +34,7 @@ type metrics struct {
 	preflightRefused *prometheus.CounterVec
 	csrfRefused      *prometheus.CounterVec
 	cookieNotSent    *prometheus.CounterVec
+	accounts         *prometheus.CounterVec
 }
 
 // Login outcomes, the values of latchkey_logins_total's outcome label.
@@ -41,6 +42,7 @@ const (
 	loginSuccess     = "success"
 	loginBadCreds    = "bad_credentials"
 	loginRateLimited = "rate_limited"
+	loginUnverified  = "email_unverified"
 	loginBusy        = "busy"
 	loginError       = "error"
 	loginCSRF        = "csrf_refused"
@@ -65,7 +67,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		}, []string{"listener", "route", "method"}),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "latchkey_logins_total",
-			Help: "Login attempts by tenant and outcome: success, bad_credentials, rate_limited, busy, error, csrf_refused, cors_refused (a refused preflight).",
+			Help: "Login attempts by tenant and outcome: success, bad_credentials, rate_limited, email_unverified, busy, error, csrf_refused, cors_refused (a refused preflight).",
 		}, []string{"tenant", "outcome"}),
 		sessionsCreated: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "latchkey_sessions_created_total",
@@ -87,6 +89,10 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "latchkey_cookie_not_sent_total",
 			Help: "Requests to a session route that came with a login receipt but without the session cookie, by tenant and the doctor's first reason (UserPreferences, CredentialsNotIncluded, ...).",
 		}, []string{"tenant", "reason"}),
+		accounts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "latchkey_accounts_requests_total",
+			Help: "Self-service account requests, by tenant, route (signup, verify, resend, reset_request, reset, change_password) and outcome: success, or the slug of the problem answered (rate-limited, weak-password, invalid-token, not-enabled, ...).",
+		}, []string{"tenant", "route", "outcome"}),
 	}
 	f(m.requests)
 	f(m.duration)
@@ -96,6 +102,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	f(m.preflightRefused)
 	f(m.csrfRefused)
 	f(m.cookieNotSent)
+	f(m.accounts)
 	return m
 }
 
@@ -213,6 +220,15 @@ func loginOutcome(err error) string {
 		return loginSuccess
 	}
 	return classify(err).outcome
+}
+
+// accountsOutcome is the outcome label of a self-service account request
+// that returned err: "success", or the problem's slug (a fixed set).
+func accountsOutcome(err error, route accountsRoute) string {
+	if err == nil {
+		return loginSuccess
+	}
+	return strings.TrimPrefix(classifyAccounts(err, route).Type, problemTypePrefix)
 }
 
 func (m *metrics) handler() http.Handler {

@@ -183,11 +183,18 @@ func walkRoutes(tb testing.TB, r chi.Routes, withParams bool) []walkedRoute {
 
 // adminBodies are the request bodies of the admin routes that take one.
 var adminBodies = map[string]any{
-	"PUT /admin/v1/tenants/{tenant}/":                   acmeTenant(),
-	"POST /admin/v1/tenants/{tenant}/users":             map[string]string{"username": "dave", "password": "dave's password"},
-	"PATCH /admin/v1/tenants/{tenant}/users/{username}": map[string]bool{"disabled": true},
-	"POST /admin/v1/tenants/{tenant}/keys":              map[string]string{"name": "another"},
-	"POST /admin/v1/tenants/{tenant}/doctor":            session.DoctorInput{PageOrigin: acmeApp, API: "https://" + acmeHost + "/v1"},
+	"PUT /admin/v1/tenants/{tenant}/":                               acmeTenant(),
+	"POST /admin/v1/tenants/{tenant}/users":                         map[string]string{"username": "dave", "password": "dave's password"},
+	"PATCH /admin/v1/tenants/{tenant}/users/{username}":             map[string]bool{"disabled": true},
+	"POST /admin/v1/tenants/{tenant}/keys":                          map[string]string{"name": "another"},
+	"POST /admin/v1/tenants/{tenant}/doctor":                        session.DoctorInput{PageOrigin: acmeApp, API: "https://" + acmeHost + "/v1"},
+	"POST /admin/v1/tenants/{tenant}/users/{username}/verification": nil,
+}
+
+// isAccountsRoute reports whether pattern is one of the self-service
+// account routes.
+func isAccountsRoute(pattern string) bool {
+	return slices.ContainsFunc(accountsRoutes, func(rt accountsCase) bool { return pattern == rt.path })
 }
 
 // TestAdminRoutesNameParams walks every admin route with a path parameter
@@ -239,7 +246,10 @@ func TestAdminRoutesNameParams(t *testing.T) {
 					got := outcome{r.StatusCode, w.state()}
 					if form == "plain" {
 						plain = got
-						if principal == "platform" && (r.StatusCode < 200 || r.StatusCode > 299) {
+						// acme has no accounts, so the resend of a verification
+						// is 404 not-enabled in both forms (TestAdminAccounts
+						// has it succeed).
+						if principal == "platform" && (r.StatusCode < 200 || r.StatusCode > 299) && !strings.HasSuffix(rt.pattern, "/verification") {
 							t.Errorf("as the platform, with names that exist: status %d, want a 2xx; body %s", r.StatusCode, r.body)
 						}
 						continue
@@ -285,6 +295,9 @@ func TestPublicRoutesNameParams(t *testing.T) {
 		"POST /login":  map[string]string{"username": "bob", "password": bobPassword},
 		"POST /logout": map[string]string{},
 	}
+	for _, rt := range accountsRoutes {
+		bodies["POST "+rt.path] = rt.body
+	}
 	// Relative to the tenant prefix: in path form, {tenant} is in them all.
 	for _, rt := range routes {
 		t.Run(rt.method+" "+rt.pattern, func(t *testing.T) {
@@ -306,7 +319,10 @@ func TestPublicRoutesNameParams(t *testing.T) {
 				r := w.do(req{method: rt.method, path: fill(pattern, values), origin: betaDev, cookies: []*http.Cookie{w.bobCookie}, json: body})
 				if form == "plain" {
 					plain.status, plain.state = r.StatusCode, w.state()
-					if r.StatusCode < 200 || r.StatusCode > 299 {
+					// beta has no accounts: the self-service routes answer
+					// it 404 not-enabled, in both forms alike (accounts_test.go
+					// has them succeed).
+					if (r.StatusCode < 200 || r.StatusCode > 299) && !isAccountsRoute(rt.pattern) {
 						t.Errorf("plain: status %d, want a 2xx; body %s", r.StatusCode, r.body)
 					}
 					continue

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 
@@ -58,9 +59,57 @@ func TestSpecBoundsAreTheCode(t *testing.T) {
 		{"DoctorLive.sec_fetch_site maxLength", schema("DoctorLive", "sec_fetch_site").MaxLength, maxEchoedHeader},
 		{"DoctorLive.sec_fetch_mode maxLength", schema("DoctorLive", "sec_fetch_mode").MaxLength, maxEchoedHeader},
 		{"DoctorLive.results maxItems", schema("DoctorLive", "results").MaxItems, uint64(len(session.DoctorProfiles))},
+		{"Email maxLength", schema("Email").MaxLength, session.MaxEmailLen},
+		{"password_min_length minimum", minOf(schema("TenantAccountsInput", "password_min_length")), session.MinPasswordMinLength},
+		{"password_min_length maximum", maxOf(schema("TenantAccountsInput", "password_min_length")), session.MaxPasswordMinLength},
+		{"password_min_length default", defaultOf(schema("TenantAccountsInput", "password_min_length")), session.DefaultPasswordMinLength},
+		{"accounts per_ip maximum", maxOf(schema("TenantAccountLimitsInput", "per_ip")), session.MaxAccountsPerIP},
+		{"accounts per_ip default", defaultOf(schema("TenantAccountLimitsInput", "per_ip")), session.DefaultAccountsPerIP},
+		{"accounts per_address maximum", maxOf(schema("TenantAccountLimitsInput", "per_address")), session.MaxAccountsPerAddress},
+		{"accounts per_address default", defaultOf(schema("TenantAccountLimitsInput", "per_address")), session.DefaultAccountsPerAddress},
+		{"AccountsURL maxLength", schema("AccountsURL").MaxLength, session.MaxAccountsURLLen},
+		{"MailTemplate.subject maxLength", schema("MailTemplate", "subject").MaxLength, session.MaxMailTemplateLen},
+		{"MailTemplate.text maxLength", schema("MailTemplate", "text").MaxLength, session.MaxMailTemplateLen},
+		{"MailTemplate.html maxLength", schema("MailTemplate", "html").MaxLength, session.MaxMailTemplateLen},
+		{"MailToken maxLength", schema("MailToken").MaxLength, maxTokenLen},
 	} {
 		if c.spec == nil || *c.spec != c.code {
 			t.Errorf("openapi.yaml: %s is %v, the code enforces %d", c.what, deref(c.spec), c.code)
+		}
+	}
+}
+
+// TestSpecAccountsDurations checks the accounts' durations: their
+// defaults are the code's, and their descriptions state the code's range.
+func TestSpecAccountsDurations(t *testing.T) {
+	t.Parallel()
+	doc := newSpecValidator(t).doc
+	in := doc.Components.Schemas["TenantAccountsInput"].Value
+	limits := doc.Components.Schemas["TenantAccountLimitsInput"].Value
+	for _, c := range []struct {
+		what     string
+		s        *openapi3.Schema
+		def      time.Duration
+		min, max time.Duration
+		rng      string
+	}{
+		{"verify_token_ttl", in.Properties["verify_token_ttl"].Value, session.DefaultVerifyTokenTTL, session.MinVerifyTokenTTL, session.MaxVerifyTokenTTL, "5m to 168h"},
+		{"reset_token_ttl", in.Properties["reset_token_ttl"].Value, session.DefaultResetTokenTTL, session.MinResetTokenTTL, session.MaxResetTokenTTL, "5m to 24h"},
+		{"limits.window", limits.Properties["window"].Value, session.DefaultAccountsLimitWindow, session.MinAccountsLimitWindow, session.MaxAccountsLimitWindow, "1m to 24h"},
+	} {
+		d, err := time.ParseDuration(fmt.Sprint(c.s.Default))
+		if err != nil || d != c.def {
+			t.Errorf("openapi.yaml: %s default %v, the code's is %v", c.what, c.s.Default, c.def)
+		}
+		lo, hi, _ := strings.Cut(strings.Fields(c.rng)[0]+" "+strings.Fields(c.rng)[2], " ")
+		if l, _ := time.ParseDuration(lo); l != c.min {
+			t.Errorf("test table: %s range %q starts at %s, the code's at %v", c.what, c.rng, lo, c.min)
+		}
+		if h, _ := time.ParseDuration(hi); h != c.max {
+			t.Errorf("test table: %s range %q ends at %s, the code's at %v", c.what, c.rng, hi, c.max)
+		}
+		if !strings.Contains(c.s.Description, c.rng) {
+			t.Errorf("openapi.yaml: %s description %q does not state the range %s", c.what, c.s.Description, c.rng)
 		}
 	}
 }
@@ -128,6 +177,22 @@ func TestSpecDoctorIsTheDoctor(t *testing.T) {
 			t.Errorf("openapi.yaml: %s enum is %q, the code has %q", c.what, c.spec, c.code)
 		}
 	}
+}
+
+// minOf is s's minimum as a count, or nil when it states none.
+func minOf(s *openapi3.Schema) *uint64 {
+	if s.Min == nil || *s.Min != math.Trunc(*s.Min) {
+		return nil
+	}
+	return new(uint64(*s.Min))
+}
+
+// defaultOf is s's default as a count, or nil when it states none.
+func defaultOf(s *openapi3.Schema) *uint64 {
+	if f, ok := s.Default.(float64); ok && f == math.Trunc(f) {
+		return new(uint64(f))
+	}
+	return nil
 }
 
 // maxOf is s's maximum as a count, or nil when it states none.

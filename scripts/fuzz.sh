@@ -41,6 +41,7 @@ fuzz ./session FuzzCodec
 fuzz ./session FuzzParseTenantsFile
 fuzz ./session FuzzTenantValidate
 fuzz ./session FuzzNormalizeHost
+fuzz ./session FuzzNormalizeEmail
 fuzz ./session FuzzNewUsername
 fuzz ./session FuzzDecodeRecord
 fuzz ./session FuzzRecordRoundTrip

@@ -60,9 +60,14 @@ type appliedRecord struct {
 
 // User fields in an appliedRecord.
 const (
-	fieldHash     = "password_hash"
-	fieldDisabled = "disabled"
+	fieldHash          = "password_hash"
+	fieldDisabled      = "disabled"
+	fieldEmail         = "email"
+	fieldEmailVerified = "email_verified"
 )
+
+// userFields are the user fields the file sets, in the order applied.
+var userFields = []string{fieldHash, fieldDisabled, fieldEmail, fieldEmailVerified}
 
 func digest(b []byte) string {
 	sum := sha256.Sum256(b)
@@ -87,10 +92,21 @@ func recordOf(spec TenantSpec) appliedRecord {
 		r.Tenant[k] = digest(v)
 	}
 	for _, u := range spec.Users {
-		r.Users[u.Username] = map[string]string{
+		fields := map[string]string{
 			fieldHash:     digest([]byte(u.PasswordHash)),
 			fieldDisabled: strconv.FormatBool(u.Disabled),
 		}
+		// The address fields only when set: a record of a file without
+		// them stays byte for byte what it was before they existed, so
+		// that such a file still reads as unchanged. A missing one reads
+		// as its zero value (see planTenant).
+		if u.Email != "" {
+			fields[fieldEmail] = digest([]byte(emailKey(u.Email)))
+		}
+		if u.EmailVerified {
+			fields[fieldEmailVerified] = "true"
+		}
+		r.Users[u.Username] = fields
 	}
 	return r
 }
@@ -126,8 +142,11 @@ func planTenant(spec TenantSpec, want appliedRecord, last *appliedRecord, exists
 	}
 	for _, u := range spec.Users {
 		var fields []string
-		for _, f := range []string{fieldHash, fieldDisabled} {
-			if old, ok := last.Users[u.Username][f]; !ok || old != want.Users[u.Username][f] {
+		old, ok := last.Users[u.Username]
+		for _, f := range userFields {
+			// A user new to the record takes every field; otherwise a
+			// field missing on either side is its zero value.
+			if !ok || old[f] != want.Users[u.Username][f] {
 				fields = append(fields, f)
 			}
 		}
@@ -173,6 +192,15 @@ func (m *Manager) Apply(ctx context.Context, f *TenantsFile) error {
 	// A hash this replica's budget cannot hold is refused before anything
 	// changes (see CheckTenantsFile).
 	if err := m.CheckTenantsFile(f); err != nil {
+		return err
+	}
+	// So is a tenant that sends mail on a Manager without a Mailer.
+	var ps problems
+	for i := range f.Tenants {
+		ps.tenant = string(f.Tenants[i].ID)
+		m.checkMail(&ps, &f.Tenants[i].Tenant)
+	}
+	if err := ps.err(); err != nil {
 		return err
 	}
 	stored, err := m.tenantsByID(ctx)
@@ -390,7 +418,15 @@ func (m *Manager) applyUser(ctx context.Context, t TenantID, us UserSpec, fields
 		u, err := m.GetUser(ctx, t, us.Username)
 		if errors.Is(err, ErrNotFound) {
 			hash, disabled := us.PasswordHash, us.Disabled
-			nu, err := m.CreateUser(ctx, t, UserInput{Username: us.Username, PasswordHash: &hash, Disabled: &disabled})
+			in := UserInput{Username: us.Username, PasswordHash: &hash, Disabled: &disabled}
+			if us.Email != "" {
+				email, verified := us.Email, us.EmailVerified
+				in.Email, in.EmailVerified = &email, &verified
+			}
+			nu, err := m.CreateUser(ctx, t, in)
+			if errors.Is(err, errEmailTaken) {
+				return false, errors.New("email: the address is another user's")
+			}
 			if errors.Is(err, ErrConflict) {
 				continue // created meanwhile: update it instead
 			}
@@ -412,12 +448,30 @@ func (m *Manager) applyUser(ctx context.Context, t TenantID, us UserSpec, fields
 			disabled := us.Disabled
 			in.Disabled = &disabled
 		}
-		if in.PasswordHash == nil && in.Disabled == nil {
+		// A new address comes with the file's verified flag, whether or
+		// not the flag changed in the file: the address it is about did.
+		emailChanged := take(fieldEmail) && u.Email != displayEmail(us.Email)
+		if emailChanged {
+			email := us.Email
+			in.Email = &email
+		}
+		switch {
+		case emailChanged && emailKey(u.Email) != emailKey(us.Email):
+			verified := us.EmailVerified && us.Email != ""
+			in.EmailVerified = &verified
+		case take(fieldEmailVerified) && u.EmailVerified != us.EmailVerified && (u.Email != "" || !us.EmailVerified):
+			verified := us.EmailVerified
+			in.EmailVerified = &verified
+		}
+		if in.PasswordHash == nil && in.Disabled == nil && in.Email == nil && in.EmailVerified == nil {
 			return false, nil
 		}
 		nu, err := m.UpdateUser(ctx, t, us.Username, in)
 		if errors.Is(err, ErrNotFound) {
 			continue // deleted meanwhile: create it instead
+		}
+		if errors.Is(err, errEmailTaken) {
+			return false, errors.New("email: the address is another user's")
 		}
 		if err != nil {
 			return false, err
@@ -436,14 +490,16 @@ func (m *Manager) applyUser(ctx context.Context, t TenantID, us UserSpec, fields
 // userAudit is a user as the audit log shows it, as the admin API records
 // it: without its hash.
 type userAudit struct {
-	Username  string    `json:"username"`
-	Disabled  bool      `json:"disabled"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Username      string    `json:"username"`
+	Disabled      bool      `json:"disabled"`
+	Email         string    `json:"email,omitempty"`
+	EmailVerified bool      `json:"email_verified,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 func userAuditOf(u User) userAudit {
-	return userAudit{Username: u.Username, Disabled: u.Disabled, CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
+	return userAudit{Username: u.Username, Disabled: u.Disabled, Email: u.Email, EmailVerified: u.EmailVerified, CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
 }
 
 // fileAudit records a change the tenants file made. A failure to record is

@@ -256,6 +256,8 @@ func FuzzParseTenantsFile(f *testing.F) {
 		"tenants: [{id: acme, name: \"\\xff\", origins: [https://a.example], cookie: {same_site: lax}}]",
 		"\xff\xfe",
 		"tenants: [{id: acme, name: A, origins: [https://a.example], cookie: {same_site: lax}, session: {idle_timeout: 99999999999999h}}]",
+		"tenants:\n  - id: acme\n    name: A\n    origins: [https://a.example]\n    cookie: {same_site: lax}\n    accounts:\n      signup: true\n      email_verification: required\n      verify_url: https://a.example/verify\n      reset_url: https://a.example/reset\n      limits: {per_ip: 3, window: 10m}\n      templates:\n        verify: &v {subject: \"Hi {{.Username}}\", html: \"<a href='{{.Link}}'>go</a>\"}\n        reset: {<<: *v, text: \"{{.Link}} {{.Expires}}\"}\n",
+		"tenants:\n  - id: acme\n    name: A\n    origins: [https://a.example]\n    cookie: {same_site: lax}\n    accounts: {email_verification: off, templates: {x: {}, verify: ~, reset: {text: '{{range 9}}{{end}}'}, [1]: 2}}\n",
 	} {
 		f.Add([]byte(seed))
 	}

@@ -106,6 +106,10 @@ type Manager struct {
 	publicHosts []string
 	// tenants is the decoded view of the stored tenants.
 	tenants tenantView
+	// mailer is Config.Mailer, nil for none.
+	mailer Mailer
+	// bg runs the self-service flows' background work.
+	bg background
 }
 
 // NewManager returns a Manager over st after validating cfg.
@@ -147,6 +151,7 @@ func NewManager(st store.Store, cfg Config) (*Manager, error) {
 		params:      params,
 		maxSessions: cfg.MaxSessionsPerUser,
 		publicHosts: slices.Clone(cfg.PublicHosts),
+		mailer:      cfg.Mailer,
 	}
 	if m.now == nil {
 		m.now = time.Now
@@ -262,15 +267,29 @@ type LoginInput struct {
 // slot) gives them back, so that only failed checks count and a burst of
 // correct logins locks nobody out.
 func (m *Manager) Login(ctx context.Context, t *Tenant, in LoginInput) (Session, *http.Cookie, error) {
+	// With LoginWithEmail, a name that is an address counts under the
+	// address's normal form; else under the username's. The key never
+	// depends on which user, if any, the name resolves to.
+	email := ""
+	if t.Accounts != nil && t.Accounts.LoginWithEmail && len(in.Password) <= MaxPasswordLen {
+		if n, msg := NormalizeEmail(in.Username); msg == "" {
+			email = n
+		}
+	}
 	in.Username = normalUsername(in.Username) // "ａｌｉｃｅ" is alice, for the limits too
 	validName := validUsername(in.Username) == "" && len(in.Password) <= MaxPasswordLen
 	// Keys do not depend on whether the user exists, so neither does the
 	// answer.
 	var limits []loginLimit
 	var shareKeys []string
+	accountKey := "a:" + in.Username
+	if email != "" {
+		accountKey = "e:" + email
+		validName = true
+	}
 	if validName {
-		limits = append(limits, loginLimit{"a:" + in.Username, t.LoginLimits.PerAccount})
-		shareKeys = append(shareKeys, "a:"+string(t.ID)+":"+in.Username)
+		limits = append(limits, loginLimit{accountKey, t.LoginLimits.PerAccount})
+		shareKeys = append(shareKeys, accountKey[:2]+string(t.ID)+":"+accountKey[2:])
 	}
 	if in.ClientIP != "" {
 		limits = append(limits, loginLimit{"ip:" + in.ClientIP, t.LoginLimits.PerIP})
@@ -278,10 +297,18 @@ func (m *Manager) Login(ctx context.Context, t *Tenant, in LoginInput) (Session,
 	}
 
 	// The user's hash decides what its check costs, which the shares weigh.
+	lookup := func(ctx context.Context) (userLookup, error) {
+		if email != "" {
+			if look, err := m.lookupEmail(ctx, t, email); err != nil || look.found {
+				return look, err
+			}
+		}
+		return m.lookupUser(ctx, t, in.Username)
+	}
 	var look userLookup
 	if validName {
 		var err error
-		if look, err = m.lookupUser(ctx, t, in.Username); err != nil {
+		if look, err = lookup(ctx); err != nil {
 			return Session{}, nil, err
 		}
 	}
@@ -298,7 +325,7 @@ func (m *Manager) Login(ctx context.Context, t *Tenant, in LoginInput) (Session,
 	if err := m.reserve(ctx, t, limits, id, window); err != nil {
 		return Session{}, nil, err
 	}
-	s, c, err := m.loginChecked(ctx, t, in, validName, &look, waitUntil)
+	s, c, err := m.loginChecked(ctx, t, in, lookup, &look, waitUntil)
 	if errors.Is(err, ErrInvalidCredentials) && !errors.Is(err, errNotChecked) {
 		m.countFailure(ctx, t, limits, id)
 		return Session{}, nil, ErrInvalidCredentials
@@ -311,7 +338,7 @@ func (m *Manager) Login(ctx context.Context, t *Tenant, in LoginInput) (Session,
 		return Session{}, nil, err
 	}
 	if validName {
-		if err := m.st.ResetCount(ctx, string(t.ID), "a:"+in.Username); err != nil {
+		if err := m.st.ResetCount(ctx, string(t.ID), accountKey); err != nil {
 			m.log.WarnContext(ctx, "could not reset the account's failed-login count", "tenant", t.ID, "err", err)
 		}
 	}
@@ -326,12 +353,12 @@ var errNotChecked = errors.New("session: login not checked")
 // change to the user (another login upgrading its hash, an admin edit)
 // makes CreateSession refuse the session; it then checks the password once
 // more against the user as it now is. look is the user as read before.
-func (m *Manager) loginChecked(ctx context.Context, t *Tenant, in LoginInput, validName bool, look *userLookup, waitUntil time.Time) (Session, *http.Cookie, error) {
+func (m *Manager) loginChecked(ctx context.Context, t *Tenant, in LoginInput, lookup func(context.Context) (userLookup, error), look *userLookup, waitUntil time.Time) (Session, *http.Cookie, error) {
 	for attempt := 0; ; attempt++ {
 		s, c, err := m.login(ctx, t, in, look, waitUntil)
 		switch {
 		case errors.Is(err, store.ErrConflict) && attempt < maxLoginAttempts-1:
-			next, err := m.lookupUser(ctx, t, in.Username)
+			next, err := lookup(ctx)
 			if err != nil {
 				return Session{}, nil, err
 			}
@@ -365,6 +392,22 @@ func (m *Manager) lookupUser(ctx context.Context, t *Tenant, username string) (u
 	case err != nil:
 		return userLookup{}, err
 	}
+	return lookupOf(su)
+}
+
+// lookupEmail finds the user holding email (a normalized address).
+func (m *Manager) lookupEmail(ctx context.Context, t *Tenant, email string) (userLookup, error) {
+	su, err := m.st.GetUserByEmail(ctx, string(t.ID), email)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return userLookup{}, nil
+	case err != nil:
+		return userLookup{}, err
+	}
+	return lookupOf(su)
+}
+
+func lookupOf(su store.User) (userLookup, error) {
 	u, err := decodeUser(su)
 	if err != nil {
 		return userLookup{}, err
@@ -385,10 +428,28 @@ func (m *Manager) login(ctx context.Context, t *Tenant, in LoginInput, look *use
 	if !look.found || !ok || u.Disabled {
 		return Session{}, nil, ErrInvalidCredentials
 	}
+	if t.mustVerify(u) {
+		return Session{}, nil, ErrEmailUnverified
+	}
 	if su, err = m.upgradeHash(ctx, t, su, u, in.Password); err != nil {
 		m.log.WarnContext(ctx, "could not upgrade a password hash", "tenant", t.ID, "err", err)
 	}
+	return m.start(ctx, t, su, u, StartInput{UserAgent: in.UserAgent, ClientIP: in.ClientIP, Presented: in.Presented})
+}
 
+// mustVerify reports whether u may not sign in until its address is
+// verified: the tenant requires verification and u has an unverified
+// address. Users without one (made by an operator) are not held back.
+func (t *Tenant) mustVerify(u User) bool {
+	return t.Accounts != nil && t.Accounts.EmailVerification == VerificationRequired && u.Email != "" && !u.EmailVerified
+}
+
+// start starts a session for u, whose stored record is su, in the browser
+// in describes: the session is created only if su is still the stored
+// record (store.ErrConflict otherwise), the sessions of the presented
+// cookies end, and so do the user's oldest sessions past the limit. Login
+// and every flow that signs a browser in go through it.
+func (m *Manager) start(ctx context.Context, t *Tenant, su store.User, u User, in StartInput) (Session, *http.Cookie, error) {
 	now := m.now().UTC().Truncate(time.Second)
 	s := Session{
 		Tenant:        t.ID,

@@ -188,6 +188,7 @@ func (t Tenant) withDefaults() Tenant {
 	if t.Hostnames == nil {
 		t.Hostnames = []string{}
 	}
+	t.Accounts = t.Accounts.withDefaults()
 	return t
 }
 
@@ -296,6 +297,7 @@ func (t *Tenant) validate(ps *problems) {
 	if w := time.Duration(ll.Window); w < MinLoginWindow || w > MaxLoginWindow {
 		ps.add("login_limits.window", "must be %s to %s, got %s", MinLoginWindow, MaxLoginWindow, w)
 	}
+	t.validateAccounts(ps)
 }
 
 // validateOrigins checks the allowlist. The syntax and safety of each origin

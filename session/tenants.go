@@ -25,6 +25,7 @@ func (m *Manager) PutTenant(ctx context.Context, t Tenant) (Tenant, bool, error)
 	ps := &problems{tenant: string(t.ID)}
 	t.validate(ps)
 	checkPublicHosts(ps, t.Hostnames, m.publicHosts)
+	m.checkMail(ps, &t)
 	if err := ps.err(); err != nil {
 		return Tenant{}, false, err
 	}
@@ -48,6 +49,18 @@ func (m *Manager) PutTenant(ctx context.Context, t Tenant) (Tenant, bool, error)
 		return Tenant{}, false, err
 	}
 	return t, !exists, nil
+}
+
+// needsMailMessage is the problem of a tenant that sends mail on a
+// Manager without a Mailer.
+const needsMailMessage = "needs mail: set LATCHKEY_SMTP_URL and LATCHKEY_MAIL_FROM"
+
+// checkMail adds the problem of a tenant that needs mail
+// (Tenant.NeedsMail) when the Manager has no Mailer.
+func (m *Manager) checkMail(ps *problems, t *Tenant) {
+	if m.mailer == nil && t.NeedsMail() {
+		ps.add("accounts", needsMailMessage)
+	}
 }
 
 // GetTenant returns one tenant's configuration from the store, or

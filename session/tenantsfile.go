@@ -34,6 +34,10 @@ type UserSpec struct {
 	Username     string `yaml:"username"`
 	PasswordHash string `yaml:"password_hash"`
 	Disabled     bool   `yaml:"disabled"`
+	// Email is the user's address ("" for none) and EmailVerified whether
+	// it counts as verified, as the admin API sets them.
+	Email         string `yaml:"email"`
+	EmailVerified bool   `yaml:"email_verified"`
 }
 
 // maxTenantsFile bounds the file size read, in bytes.
@@ -380,6 +384,22 @@ func (d *nodeDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	if isNull(n) {
 		return // the zero value, as yaml decodes it
 	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		// An optional block (accounts): present once given, and merged
+		// into, like a struct, when given again through a merge.
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		d.decodeValue(n, v.Elem(), path)
+	default:
+		d.decodeValue(n, v, path)
+	}
+}
+
+// decodeValue decodes n, resolved and not null, into v, which is not a
+// pointer.
+func (d *nodeDecoder) decodeValue(n *yaml.Node, v reflect.Value, path string) {
 	if v.Addr().Type().Implements(textUnmarshaler) {
 		if n.Kind != yaml.ScalarNode {
 			d.fail(path, n, "must be a single value, got %s", describe(n))
@@ -393,6 +413,8 @@ func (d *nodeDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	switch v.Kind() {
 	case reflect.Struct:
 		d.mapping(n, v, path)
+	case reflect.Map:
+		d.dictionary(n, v, path)
 	case reflect.Slice:
 		d.sequence(n, v, path)
 	case reflect.String:
@@ -476,6 +498,70 @@ func (d *nodeDecoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 		}
 		d.setPos(sub, k)
 		d.decode(val, v.FieldByIndex(idx), sub)
+	}
+}
+
+// dictionary decodes a mapping into the map v, whose keys are text (the
+// templates, keyed by mail kind). Each entry's field path is path.key, as
+// validation names it; which keys are allowed is validation's to say.
+func (d *nodeDecoder) dictionary(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.fail(path, n, "must be a mapping of keys to values, got %s", describe(n))
+		return
+	}
+	if v.Type().Key().Kind() != reflect.String {
+		panic(fmt.Sprintf("session: tenants file field %s of type %s has no decoder", path, v.Type()))
+	}
+	if v.IsNil() {
+		v.Set(reflect.MakeMap(v.Type()))
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if isMerge(n.Content[i]) {
+			if d.merges >= maxMergeDepth {
+				d.fail(path, n.Content[i], "merges (<<) nest more than %d deep", maxMergeDepth)
+				return
+			}
+			d.merges++
+			defer func() { d.merges-- }()
+			m := resolve(n.Content[i+1])
+			if m.Kind == yaml.SequenceNode {
+				for _, item := range m.Content {
+					d.dictionary(resolve(item), v, path)
+				}
+			} else {
+				d.dictionary(m, v, path)
+			}
+		}
+	}
+	seen := make(map[string]int)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if isMerge(k) {
+			continue
+		}
+		if !d.spend(path, k) {
+			return
+		}
+		if k.Kind != yaml.ScalarNode {
+			d.note(path, k.Line, k.Column, "has a key that is %s, not text", describe(k))
+			continue
+		}
+		sub := path + "." + k.Value
+		if line, dup := seen[k.Value]; dup {
+			d.note(sub, k.Line, k.Column, "is given twice (also line %d); keep one", line)
+			continue
+		}
+		seen[k.Value] = k.Line
+		d.setPos(sub, k)
+		key := reflect.ValueOf(k.Value).Convert(v.Type().Key())
+		// A map's values cannot be set in place: decode a copy of what is
+		// there (a merge may have given part of it) and put it back.
+		elem := reflect.New(v.Type().Elem()).Elem()
+		if old := v.MapIndex(key); old.IsValid() {
+			elem.Set(old)
+		}
+		d.decode(val, elem, sub)
+		v.SetMapIndex(key, elem)
 	}
 }
 

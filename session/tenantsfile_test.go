@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -315,5 +316,139 @@ func TestApplyErrorNamesNoUser(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "users[1]") {
 		t.Errorf("Apply's error = %v, want it to name users[1]", err)
+	}
+}
+
+func TestParseTenantsFileAccounts(t *testing.T) {
+	t.Parallel()
+	src := `tenants:
+  - id: acme
+    name: Acme
+    origins: [https://app.acme.com]
+    cookie: {same_site: lax}
+    accounts:
+      signup: true
+      email_verification: required
+      login_with_email: true
+      verify_url: https://app.acme.com/verify
+      reset_url: https://app.acme.com/reset
+      reset_token_ttl: 15m
+      limits: {per_ip: 50}
+      templates:
+        verify:
+          subject: "Welcome to {{.TenantName}}"
+        reset: &r
+          text: "Reset: {{.Link}}"
+        password_changed:
+          <<: *r
+          html: "<p>{{.Username}}</p>"
+  - id: beta
+    name: Beta
+    origins: [https://b.example]
+    cookie: {same_site: lax}
+    accounts: ~
+`
+	f, err := ParseTenantsFile(strings.NewReader(src))
+	if err != nil {
+		t.Fatalf("ParseTenantsFile: %v", err)
+	}
+	a := f.Tenants[0].Accounts
+	want := &AccountsPolicy{
+		Signup: true, EmailVerification: VerificationRequired, LoginWithEmail: true,
+		VerifyURL: "https://app.acme.com/verify", ResetURL: "https://app.acme.com/reset",
+		VerifyTokenTTL: Duration(DefaultVerifyTokenTTL), ResetTokenTTL: Duration(15 * time.Minute),
+		PasswordMinLength: DefaultPasswordMinLength,
+		Limits:            AccountLimits{PerIP: 50, PerAddress: DefaultAccountsPerAddress, Window: Duration(DefaultAccountsLimitWindow)},
+		Templates: map[MailKind]MailTemplate{
+			MailVerify:          {Subject: "Welcome to {{.TenantName}}"},
+			MailReset:           {Text: "Reset: {{.Link}}"},
+			MailPasswordChanged: {Text: "Reset: {{.Link}}", HTML: "<p>{{.Username}}</p>"},
+		},
+	}
+	if !reflect.DeepEqual(a, want) {
+		t.Errorf("acme accounts = %+v\nwant %+v", a, want)
+	}
+	if b := f.Tenants[1].Accounts; b != nil {
+		t.Errorf("beta accounts = %+v, want nil for accounts: ~", b)
+	}
+}
+
+func TestParseTenantsFileAccountsProblems(t *testing.T) {
+	t.Parallel()
+	src := `tenants:
+  - id: acme
+    name: Acme
+    origins: [https://app.acme.com]
+    cookie: {same_site: lax}
+    accounts:
+      signup: sure
+      email_verification: Required
+      verify_url: https://evil.example/verify
+      reset_token_ttl: soon
+      password_min_length: 4
+      limits: {per_ip: lots, per_address: 5000, windows: 1h}
+      colour: red
+      templates:
+        verify:
+          subject: "{{.Password}}"
+          body: x
+        welcome: {text: hi}
+        reset: {text: "{{range 3}}x{{end}}"}
+        reset: {text: again}
+        [a]: {text: x}
+  - id: beta
+    name: Beta
+    origins: [https://b.example]
+    cookie: {same_site: lax}
+    accounts: [required]
+  - id: gamma
+    name: Gamma
+    origins: [https://g.example]
+    cookie: {same_site: lax}
+    accounts:
+      email_verification: off
+      templates: [verify]
+`
+	want := []struct {
+		line          int
+		tenant, field string
+		message       string
+	}{
+		{7, "acme", "accounts.signup", `must be true or false, got "sure"`},
+		{8, "acme", "accounts.email_verification", `must be required, optional or off, got "Required"`},
+		{9, "acme", "accounts.verify_url", "https://evil.example is not listed in origins"},
+		{10, "acme", "accounts.reset_token_ttl", `invalid duration "soon"`},
+		{11, "acme", "accounts.password_min_length", "must be 8 to 64 characters, got 4"},
+		{12, "acme", "accounts.limits.per_ip", `must be a whole number, got "lots"`},
+		{12, "acme", "accounts.limits.per_address", "must be 1 to 1000 requests per window, got 5000"},
+		{12, "acme", "accounts.limits", `unknown key "windows" (known: per_address, per_ip, window)`},
+		{13, "acme", "accounts", `unknown key "colour"`},
+		{16, "acme", "accounts.templates.verify.subject", "can't evaluate field Password in a mail's data (.TenantName, .Username, .Email, .Link, .Expires)"},
+		{17, "acme", "accounts.templates.verify", `unknown key "body" (known: html, subject, text)`},
+		{18, "acme", "accounts.templates.welcome", `"welcome" is not a kind of mail`},
+		{19, "acme", "accounts.templates.reset.text", "uses {{range}}"},
+		{20, "acme", "accounts.templates.reset", "is given twice (also line 19)"},
+		{21, "acme", "accounts.templates", "has a key that is a list, not text"},
+		{26, "beta", "accounts", "must be a mapping of keys to values, got a list"},
+		{33, "gamma", "accounts.templates", "must be a mapping of keys to values, got a list"},
+	}
+	_, err := ParseTenantsFile(strings.NewReader(src))
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("ParseTenantsFile = %v, want a *ValidationError", err)
+	}
+	got := ve.Problems
+	for i, w := range want {
+		if i >= len(got) {
+			t.Errorf("problem %d missing: want line %d, tenant %q, %s: %s", i, w.line, w.tenant, w.field, w.message)
+			continue
+		}
+		p := got[i]
+		if p.Line != w.line || p.Tenant != w.tenant || p.Field != w.field || !strings.Contains(p.Message, w.message) {
+			t.Errorf("problem %d = line %d, tenant %q, %s: %s\nwant      line %d, tenant %q, %s: %s", i, p.Line, p.Tenant, p.Field, p.Message, w.line, w.tenant, w.field, w.message)
+		}
+	}
+	for _, p := range got[min(len(got), len(want)):] {
+		t.Errorf("unexpected problem: line %d, tenant %q, %s: %s", p.Line, p.Tenant, p.Field, p.Message)
 	}
 }

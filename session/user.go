@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/secure/precis"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/latchkeyhq/latchkey/store"
 )
@@ -116,21 +117,45 @@ func normalUsername(name string) string {
 // Redis console and easy to extend; users are read once per login, so its
 // size does not matter the way a session's does.
 type userRecord struct {
-	PasswordHash string    `json:"password_hash"`
-	Disabled     bool      `json:"disabled,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	PasswordHash string `json:"password_hash"`
+	Disabled     bool   `json:"disabled,omitempty"`
+	// Email is the address as typed (the display form); the store keeps
+	// the normalized one beside the record (store.User.Email).
+	Email         string    `json:"email,omitempty"`
+	EmailVerified bool      `json:"email_verified,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 func encodeUser(tenant TenantID, u User) store.User {
 	data, _ := json.Marshal(userRecord{ // cannot fail: plain fields only
-		PasswordHash: u.PasswordHash,
-		Disabled:     u.Disabled,
-		CreatedAt:    u.CreatedAt.UTC(),
-		UpdatedAt:    u.UpdatedAt.UTC(),
+		PasswordHash:  u.PasswordHash,
+		Disabled:      u.Disabled,
+		Email:         u.Email,
+		EmailVerified: u.EmailVerified,
+		CreatedAt:     u.CreatedAt.UTC(),
+		UpdatedAt:     u.UpdatedAt.UTC(),
 	})
-	return store.User{Tenant: string(tenant), Name: u.Username, Data: data}
+	return store.User{Tenant: string(tenant), Name: u.Username, Email: emailKey(u.Email), Data: data}
 }
+
+// emailKey is the normalized form of a user's address, the one the store
+// keeps it unique under, or "" for none. Every address stored passed
+// NormalizeEmail; one that no longer does (the rules tightened since) is
+// kept under its lowercased form, so that it stays unique and findable.
+func emailKey(display string) string {
+	if display == "" {
+		return ""
+	}
+	if n, msg := NormalizeEmail(display); msg == "" {
+		return n
+	}
+	return strings.ToLower(display)
+}
+
+// displayEmail is the form an address is kept and shown in: as typed,
+// case kept, in NFC.
+func displayEmail(s string) string { return norm.NFC.String(s) }
 
 func decodeUser(su store.User) (User, error) {
 	var r userRecord
@@ -138,10 +163,12 @@ func decodeUser(su store.User) (User, error) {
 		return User{}, fmt.Errorf("session: decode user: %w", err)
 	}
 	return User{
-		Username:     su.Name,
-		PasswordHash: r.PasswordHash,
-		Disabled:     r.Disabled,
-		CreatedAt:    r.CreatedAt,
-		UpdatedAt:    r.UpdatedAt,
+		Username:      su.Name,
+		PasswordHash:  r.PasswordHash,
+		Disabled:      r.Disabled,
+		Email:         r.Email,
+		EmailVerified: r.EmailVerified,
+		CreatedAt:     r.CreatedAt,
+		UpdatedAt:     r.UpdatedAt,
 	}, nil
 }

@@ -18,6 +18,12 @@ type UserInput struct {
 	Password     *string // plaintext, hashed here with the Manager's parameters
 	PasswordHash *string // an argon2id PHC string made elsewhere
 	Disabled     *bool
+	// Email sets the user's address (NormalizeEmail's rules; kept as
+	// typed, in NFC); "" removes it. A new address is unverified unless
+	// EmailVerified says otherwise.
+	Email *string
+	// EmailVerified sets whether the address is verified; true needs one.
+	EmailVerified *bool
 }
 
 // validate checks in, and on create replaces Username with its normalized
@@ -36,8 +42,8 @@ func (in *UserInput) validate(m *Manager, create bool) error {
 		ps.add("password", "give either password or password_hash, not both")
 	case create && in.Password == nil && in.PasswordHash == nil:
 		ps.add("password", "a password or password_hash is required")
-	case !create && in.Password == nil && in.PasswordHash == nil && in.Disabled == nil:
-		ps.add("", "nothing to change: give password, password_hash or disabled")
+	case !create && in.Password == nil && in.PasswordHash == nil && in.Disabled == nil && in.Email == nil && in.EmailVerified == nil:
+		ps.add("", "nothing to change: give password, password_hash, disabled, email or email_verified")
 	}
 	if in.Password != nil {
 		if n := len(*in.Password); n < MinPasswordLen || n > MaxPasswordLen {
@@ -49,12 +55,33 @@ func (in *UserInput) validate(m *Manager, create bool) error {
 			ps.add("password_hash", "%v", err)
 		}
 	}
+	if in.Email != nil && *in.Email != "" {
+		if _, msg := NormalizeEmail(*in.Email); msg != "" {
+			ps.add("email", "%s", msg)
+		}
+	}
+	if create && in.EmailVerified != nil && *in.EmailVerified && (in.Email == nil || *in.Email == "") {
+		ps.add("email_verified", "a user without an email address cannot have it verified")
+	}
 	return ps.err()
 }
 
 // apply sets the fields in changes on u and reports whether the change must
 // end the user's sessions (a new password or disabling does).
 func (m *Manager) apply(ctx context.Context, u *User, in UserInput) (endSessions bool, err error) {
+	if in.Email != nil {
+		next := displayEmail(*in.Email)
+		if emailKey(next) != emailKey(u.Email) {
+			u.EmailVerified = false // another address: not proved yet
+		}
+		u.Email = next
+	}
+	if in.EmailVerified != nil {
+		if *in.EmailVerified && u.Email == "" {
+			return false, &ValidationError{Problems: []Problem{{Field: "email_verified", Message: "a user without an email address cannot have it verified"}}}
+		}
+		u.EmailVerified = *in.EmailVerified
+	}
 	if in.Password != nil {
 		if u.PasswordHash, err = m.hash(ctx, *in.Password); err != nil {
 			return false, err
@@ -72,17 +99,19 @@ func (m *Manager) apply(ctx context.Context, u *User, in UserInput) (endSessions
 	return endSessions, nil
 }
 
+// errEmailTaken is the conflict of an address that another user of the
+// tenant holds. It is one value, so that callers can tell it from a
+// username's conflict with errors.Is.
+var errEmailTaken error = &Error{Kind: KindConflict, Detail: "email address is already another user's"}
+
 // CreateUser adds a user to tenant t under the normalized form of
 // in.Username (see newUsername), which the returned User carries. It
 // returns ErrConflict if a user of that name exists, in any form that
-// normalizes to it, and a *ValidationError for bad input.
+// normalizes to it, or if another user holds the address (a KindConflict
+// *Error saying which), and a *ValidationError for bad input. Of two
+// creations racing for one name or address, one succeeds.
 func (m *Manager) CreateUser(ctx context.Context, t TenantID, in UserInput) (User, error) {
 	if err := in.validate(m, true); err != nil {
-		return User{}, err
-	}
-	if su, err := m.st.GetUser(ctx, string(t), in.Username); err == nil {
-		return User{}, errorf(KindConflict, "user %q already exists", su.Name)
-	} else if !errors.Is(err, store.ErrNotFound) {
 		return User{}, err
 	}
 	now := m.now().UTC().Truncate(time.Second)
@@ -90,16 +119,28 @@ func (m *Manager) CreateUser(ctx context.Context, t TenantID, in UserInput) (Use
 	if _, err := m.apply(ctx, &u, in); err != nil {
 		return User{}, err
 	}
-	// A user of this name may have existed before; nothing of it survives.
-	if err := m.st.PutUser(ctx, encodeUser(t, u), true); err != nil {
+	if err := m.createUser(ctx, t, u); err != nil {
 		return User{}, err
 	}
 	return u, nil
 }
 
+// createUser stores a new user atomically (store.CreateUser), telling a
+// taken name from a taken address.
+func (m *Manager) createUser(ctx context.Context, t TenantID, u User) error {
+	err := m.st.CreateUser(ctx, encodeUser(t, u))
+	if !errors.Is(err, store.ErrConflict) {
+		return err
+	}
+	if _, gerr := m.st.GetUser(ctx, string(t), u.Username); gerr == nil || u.Email == "" {
+		return errorf(KindConflict, "user %q already exists", u.Username)
+	}
+	return errEmailTaken
+}
+
 // UpdateUser changes the user username names (as GetUser finds it). A new
 // password or disabling ends the user's sessions in the same atomic step as
-// the change.
+// the change. An address another user holds is errEmailTaken (KindConflict).
 func (m *Manager) UpdateUser(ctx context.Context, t TenantID, username string, in UserInput) (User, error) {
 	if err := in.validate(m, false); err != nil {
 		return User{}, err
@@ -116,7 +157,9 @@ func (m *Manager) UpdateUser(ctx context.Context, t TenantID, username string, i
 	if end {
 		defer m.forget(t, u.Username)
 	}
-	if err := m.st.PutUser(ctx, encodeUser(t, u), end); err != nil {
+	if err := m.st.PutUser(ctx, encodeUser(t, u), end); errors.Is(err, store.ErrConflict) {
+		return User{}, errEmailTaken
+	} else if err != nil {
 		return User{}, err
 	}
 	return u, nil

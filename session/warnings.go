@@ -18,7 +18,9 @@ const (
 	EngineWebKit   = "webkit"
 )
 
-// Warning is a configuration that validates but fails in some browsers.
+// Warning is a configuration that validates but fails in some browsers,
+// or (with no Engines) that works but gives away more than its operator
+// may mean to.
 type Warning struct {
 	Tenant string
 	// Field is the setting the warning is about, such as "origins[0]".
@@ -27,7 +29,8 @@ type Warning struct {
 	Message string
 	// Engines are the engines in which a login from the origin cannot
 	// stick in at least one of their settings: EngineChromium,
-	// EngineFirefox, EngineWebKit, in that order.
+	// EngineFirefox, EngineWebKit, in that order. Nil for a warning that
+	// is not about browsers (the accounts block's).
 	Engines []string
 }
 
@@ -71,6 +74,10 @@ var (
 // called by the same name and scheme). Loopback origins under more than
 // one name or scheme therefore warn: whichever the API is called by, a page
 // on another cannot keep its session.
+//
+// One warning is not about browsers: self-service signup without required
+// email verification tells whoever signs up whether an address is taken
+// (field accounts.signup, no Engines).
 func (t *Tenant) Warnings() []Warning { return t.WarningsOn("") }
 
 // WarningsOn is Warnings for a tenant whose path form is served on
@@ -212,6 +219,9 @@ func (t *Tenant) WarningsOn(sharedHost string) []Warning {
 				where, fix)
 		}
 	}
+	if w, ok := t.signupWarning(); ok {
+		out = append(out, w)
+	}
 	return out
 }
 
@@ -269,4 +279,22 @@ func siteOf(origin string) (string, bool) {
 		d = h
 	}
 	return u.Scheme + "://" + d, true
+}
+
+// signupWarning warns of a signup that tells whether an address is taken:
+// with email_verification required every signup answers alike ("check
+// your mail") and the owner of a taken address is told by mail, but
+// without it a signup signs the user in at once, so a taken username or
+// address must be refused in the answer (409 conflict), and whoever asks
+// learns that the address has an account here.
+func (t *Tenant) signupWarning() (Warning, bool) {
+	a := t.Accounts
+	if a == nil || !a.Signup || a.EmailVerification == VerificationRequired {
+		return Warning{}, false
+	}
+	msg := fmt.Sprintf("signup with email_verification %s answers a signup of a taken username or address with 409 conflict, which tells anyone who tries an address whether it has an account at this tenant; set email_verification required to answer every signup alike and mail the address's owner instead", a.EmailVerification)
+	if a.EmailVerification == VerificationOff {
+		msg += "; with off, moreover, no address is ever proven: anyone can sign up with an address that is not theirs and hold it, so that its owner cannot sign up with it (only reset the password of the account it names)"
+	}
+	return Warning{Tenant: string(t.ID), Field: "accounts.signup", Message: msg}, true
 }

@@ -235,3 +235,49 @@ func TestIsLoopbackHost(t *testing.T) {
 		}
 	}
 }
+
+func TestSignupWarning(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		signup bool
+		v      Verification
+		want   []string // substrings of the one warning; none for no warning
+	}{
+		{name: "required", signup: true, v: VerificationRequired},
+		{name: "no signup, optional", v: VerificationOptional},
+		{name: "no signup, off", v: VerificationOff},
+		{name: "optional", signup: true, v: VerificationOptional, want: []string{"email_verification optional", "409 conflict", "whether it has an account", "set email_verification required"}},
+		{name: "off", signup: true, v: VerificationOff, want: []string{"email_verification off", "409 conflict", "no address is ever proven"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tn := accountsTenant()
+			tn.Accounts.Signup, tn.Accounts.EmailVerification = tt.signup, tt.v
+			var ws []Warning
+			for _, w := range tn.Warnings() {
+				if strings.HasPrefix(w.Field, "accounts") {
+					ws = append(ws, w)
+				}
+			}
+			if len(tt.want) == 0 {
+				if len(ws) != 0 {
+					t.Errorf("Warnings() = %+v, want none on accounts", ws)
+				}
+				return
+			}
+			if len(ws) != 1 || ws[0].Field != "accounts.signup" || ws[0].Tenant != "acme" || ws[0].Engines != nil {
+				t.Fatalf("Warnings() = %+v, want one on accounts.signup, for no engine", ws)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(ws[0].Message, w) {
+					t.Errorf("warning %q does not contain %q", ws[0].Message, w)
+				}
+			}
+		})
+	}
+	if tn := validTenant(); len(tn.Warnings()) != 0 {
+		t.Errorf("a tenant without accounts warns %+v", tn.Warnings())
+	}
+}

@@ -14,6 +14,11 @@
 // stays bounded by live sessions plus those of users nobody has touched
 // since their sessions expired.
 //
+// Addresses are unique per tenant under the same lock as the records, so
+// CreateUser and the address checks of PutUser and SwapUser are exact.
+// Tokens are kept per tenant by ID, with an index of each user's token of
+// each kind; an expired token is dropped when it is taken or replaced.
+//
 // Records are copied on the way in and out: callers may reuse or modify
 // the byte slices they pass or receive.
 package memstore

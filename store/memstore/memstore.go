@@ -32,6 +32,8 @@ type Store struct {
 	tenants map[string][]byte                       // tenant ID -> configuration
 	revs    tenantRevs                              // tenant changes, for TenantsSince
 	users   map[string]map[string]*account          // tenant ID -> user name -> account
+	emails  map[string]map[string]string            // tenant ID -> address -> user name
+	tokens  map[string]*tokenSet                    // tenant ID -> tokens
 	subs    map[chan struct{}]struct{}              // Changes subscribers
 	invals  map[*func(tenant, user string)]struct{} // WatchInvalidations subscribers
 
@@ -52,6 +54,7 @@ type counter struct {
 // account is one user record and its sessions, kept together so that
 // they change under one lock like they do in one Redis slot.
 type account struct {
+	email    string // normalized address, or ""
 	data     []byte
 	sessions map[string]store.Session // by session ID; Data owned by the store
 }
@@ -67,6 +70,8 @@ func New(cfg Config) *Store {
 		tenants: map[string][]byte{},
 		revs:    tenantRevs{epoch: rand.Text(), at: map[string]int64{}},
 		users:   map[string]map[string]*account{},
+		emails:  map[string]map[string]string{},
+		tokens:  map[string]*tokenSet{},
 		subs:    map[chan struct{}]struct{}{},
 		invals:  map[*func(tenant, user string)]struct{}{},
 
@@ -162,23 +167,22 @@ func (st *Store) GetUser(ctx context.Context, tenant, name string) (store.User, 
 		if a == nil {
 			return store.User{}, store.ErrNotFound
 		}
-		return store.User{Tenant: tenant, Name: name, Data: bytes.Clone(a.data)}, nil
+		return a.user(tenant, name), nil
 	})
 }
 
 // PutUser creates or replaces the user and, with endSessions, removes its
-// sessions in the same step.
+// sessions in the same step; see store.Store for its address.
 func (st *Store) PutUser(ctx context.Context, u store.User, endSessions bool) error {
 	return st.do(ctx, "put user", func() error {
+		if st.emailTaken(u) {
+			return store.ErrConflict
+		}
 		a := st.account(u.Tenant, u.Name)
 		if a == nil {
-			if st.users[u.Tenant] == nil {
-				st.users[u.Tenant] = map[string]*account{}
-			}
-			a = &account{}
-			st.users[u.Tenant][u.Name] = a
+			a = st.newAccount(u.Tenant, u.Name)
 		}
-		a.data = bytes.Clone(u.Data)
+		st.setUser(a, u)
 		if endSessions {
 			a.sessions = nil
 			st.invalidate(u.Tenant, u.Name)
@@ -191,19 +195,24 @@ func (st *Store) PutUser(ctx context.Context, u store.User, endSessions bool) er
 func (st *Store) SwapUser(ctx context.Context, old, u store.User) error {
 	return st.do(ctx, "swap user", func() error {
 		a := st.account(u.Tenant, u.Name)
-		if a == nil || old.Tenant != u.Tenant || old.Name != u.Name || !bytes.Equal(a.data, old.Data) {
+		if a == nil || old.Tenant != u.Tenant || old.Name != u.Name || a.email != old.Email || !bytes.Equal(a.data, old.Data) ||
+			st.emailTaken(u) {
 			return store.ErrConflict
 		}
-		a.data = bytes.Clone(u.Data)
+		st.setUser(a, u)
 		return nil
 	})
 }
 
-// DeleteUser removes the user and its sessions. Deleting a missing user is
-// not an error.
+// DeleteUser removes the user, its sessions and tokens, and releases its
+// address. Deleting a missing user is not an error.
 func (st *Store) DeleteUser(ctx context.Context, tenant, name string) error {
 	return st.do(ctx, "delete user", func() error {
+		st.deleteTokens(tenant, name)
 		if users := st.users[tenant]; users != nil {
+			if a := users[name]; a != nil {
+				st.setEmail(tenant, name, a.email, "")
+			}
 			delete(users, name)
 			if len(users) == 0 {
 				delete(st.users, tenant)
@@ -220,7 +229,7 @@ func (st *Store) ListUsers(ctx context.Context, tenant string) ([]store.User, er
 		users := st.users[tenant]
 		list := make([]store.User, 0, len(users))
 		for name, a := range users {
-			list = append(list, store.User{Tenant: tenant, Name: name, Data: bytes.Clone(a.data)})
+			list = append(list, a.user(tenant, name))
 		}
 		return list, nil
 	})
@@ -242,8 +251,9 @@ func (st *Store) GetTenant(ctx context.Context, id string) ([]byte, error) {
 	return locked(ctx, st, "get tenant", func() ([]byte, error) { return cloned(st.tenants, id) })
 }
 
-// DeleteTenant removes the tenant's configuration, users and sessions, and
-// notifies the subscribers of Changes in this process.
+// DeleteTenant removes the tenant's configuration, users, sessions,
+// addresses and tokens, and notifies the subscribers of Changes in this
+// process.
 func (st *Store) DeleteTenant(ctx context.Context, id string) error {
 	return st.do(ctx, "delete tenant", func() error {
 		if _, ok := st.tenants[id]; ok {
@@ -251,6 +261,8 @@ func (st *Store) DeleteTenant(ctx context.Context, id string) error {
 		}
 		delete(st.tenants, id)
 		delete(st.users, id)
+		delete(st.emails, id)
+		delete(st.tokens, id)
 		maps.DeleteFunc(st.adminKeys, func(_ string, k store.AdminKey) bool { return k.Tenant == id })
 		st.invalidate(id, "")
 		st.notify()

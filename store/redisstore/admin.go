@@ -261,15 +261,21 @@ func (st *Store) SwapApplied(ctx context.Context, tenant string, old, data []byt
 	return nil
 }
 
-// swapUserScript sets KEYS[1] to ARGV[2] only if it holds ARGV[1].
+// swapUserScript sets the user's record to ARGV[3] and address to ARGV[4]
+// only if they hold ARGV[1] and ARGV[2] (a missing address holding "").
+//
+// KEYS: user record, address.
 var swapUserScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2])
+if (redis.call('GET', KEYS[2]) or '') ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[3])
+if ARGV[4] == '' then redis.call('DEL', KEYS[2]) else redis.call('SET', KEYS[2], ARGV[4]) end
 return 1
 `)
 
 // SwapUser replaces the user's record if it still equals old, in one
-// script over one key.
+// script over one slot. A new address is claimed first (and released
+// again if the swap fails); the old one is released after.
 func (st *Store) SwapUser(ctx context.Context, old, u store.User) error {
 	const op = "swap user"
 	if err := st.check(ctx, op, u.Tenant); err != nil {
@@ -278,12 +284,28 @@ func (st *Store) SwapUser(ctx context.Context, old, u store.User) error {
 	if old.Tenant != u.Tenant || old.Name != u.Name {
 		return fmt.Errorf("redisstore: %s: %w", op, store.ErrConflict)
 	}
-	n, err := swapUserScript.Run(ctx, st.client, []string{st.userKey(u.Tenant, u.Name)}, old.Data, u.Data).Int()
+	fresh := false
+	if u.Email != old.Email {
+		var err error
+		if fresh, err = st.claim(ctx, op, u); err != nil {
+			return err
+		}
+	}
+	keys := []string{st.userKey(u.Tenant, u.Name), st.userEmailKey(u.Tenant, u.Name)}
+	n, err := swapUserScript.Run(ctx, st.client, keys, old.Data, old.Email, u.Data, u.Email).Int()
 	if err != nil {
 		return st.wrap(ctx, op, err)
 	}
 	if n == 0 {
+		if fresh {
+			if err := st.release(ctx, op, u.Tenant, u.Name, u.Email); err != nil {
+				return err
+			}
+		}
 		return fmt.Errorf("redisstore: %s: %w", op, store.ErrConflict)
+	}
+	if u.Email != old.Email {
+		return st.release(ctx, op, u.Tenant, u.Name, old.Email)
 	}
 	return nil
 }

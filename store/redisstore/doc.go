@@ -11,7 +11,20 @@
 //	                    bytes, big-endian, followed directly by the
 //	                    session's Data; a value that does not start so is
 //	                    malformed and refused
+//	P ue:{T:U}  string  the user's address (normalized), absent for none
 //	P users:T   set     the tenant's user names (an index for ListUsers)
+//	P e:T:<email>
+//	            string  the claim on an address: "<ms> <U>", the unix
+//	                    milliseconds of the claim and its holder
+//	P es:T      set     the tenant's claimed addresses (for DeleteTenant)
+//	P tk:T:<id> hash    a token by its ID: fields user, kind, data and exp
+//	                    (unix ms, decimal); PEXPIREAT exp
+//	P tkp:{T:U} hash    the user's current token of each kind: field =
+//	                    kind, value = token ID; its TTL is the latest
+//	                    expiry of its tokens (only ever grows)
+//	P tks:T     zset    the tenant's token IDs scored by expiry (for
+//	                    DeleteTenant; expired entries are dropped by
+//	                    PutToken)
 //	P tenants   hash    tenant ID -> tenant configuration
 //	P tenants:rev{P tenants}
 //	            hash    the tenants' revision: epoch (random, made with
@@ -43,23 +56,57 @@
 //
 // # Redis Cluster
 //
-// A user's record and its sessions share the hash tag {T:U} and so one
-// hash slot, which lets a Lua script check the record and write a session
-// atomically (CreateSession) and lets PutUser and DeleteUser change both
-// in one step. The tag is per user, never per tenant: a big tenant spreads
-// across the cluster instead of loading one node. (A user name containing
-// '}' cuts the tag short, which only shares that user's slot with a
-// similar name; both keys still land together.)
+// A user's record, address, sessions and token pointers share the hash
+// tag {T:U} and so one hash slot, which lets a Lua script check the
+// record and write a session atomically (CreateSession) and lets PutUser,
+// CreateUser and DeleteUser change them all in one step. The tag is per
+// user, never per tenant: a big tenant spreads across the cluster instead
+// of loading one node. (A user name containing '}' cuts the tag short,
+// which only shares that user's slot with a similar name; its keys still
+// land together.) Address claims and tokens have keys of their own, in
+// slots of their own.
 //
 // The tenants hash and its revision and log share one slot: the hash tag
 // of the latter two is the hash's whole name, which is what Redis hashes
 // for a key without a tag. One script changes a tenant and records its
 // revision, so a replica that reads the log never misses a change.
 //
-// The per-tenant index users:T lives in another slot, so it is updated by
-// separate commands, ordered so that a crash or a race leaves at worst an
-// index entry whose user is missing, which ListUsers skips: the name is
-// added before the record is written and removed after it is deleted.
+// The per-tenant indexes users:T, es:T and tks:T live in other slots, so
+// they are updated by separate commands, ordered so that a crash or a race
+// leaves at worst an index entry whose record is missing, which readers
+// skip: an entry is added before its record is written and removed after
+// it is deleted.
+//
+// # Addresses
+//
+// An address is unique per tenant across slots by a claim in its own key,
+// P e:T:<email>, taken before the holder's record names it (P ue:{T:U},
+// written by the same script as the record) and given up after the
+// record stops naming it (a check-and-delete that only deletes the
+// holder's own claim). The record is the truth: GetUserByEmail reads the
+// claim, then the holder's record and address in one MGET, and answers
+// store.ErrNotFound unless the record still names the address, so that a
+// claim left behind by a crash is harmless. Another user takes such a
+// claim over (check-and-set on the claim's exact value) only if the
+// holder's record does not name the address and the claim is older than
+// a lease of one minute, the time a writer may take between claiming and
+// writing its record. Of concurrent CreateUser calls for one address, the
+// claim lets exactly one through; for one name, the script that writes
+// the record only if it does not exist does. Two writes racing to change
+// one user's address may, in a window of one round trip, leave its
+// address unclaimed; no self-service flow does that.
+//
+// # Tokens
+//
+// A token lives in its own key (P tk:T:<id>) and counts only while its
+// user's pointer (P tkp:{T:U}, in the user's slot) names it, so that
+// DeleteTokens, DeleteUser and CreateUser end all of a user's tokens in
+// one atomic step of that slot and delete the token keys after. PutToken
+// stores the token, then swaps the pointer and deletes the token it
+// replaced. TakeToken reads and deletes the token key in one script, so
+// that of concurrent takes on any replicas exactly one gets it, then
+// removes the pointer if it still names the token, and checks the expiry
+// against Config.Now.
 //
 // # Expiry
 //

@@ -301,18 +301,62 @@ func (st *Store) GetUser(ctx context.Context, tenant, name string) (store.User, 
 	if err := st.check(ctx, op, tenant); err != nil {
 		return store.User{}, err
 	}
-	data, err := st.client.Get(ctx, st.userKey(tenant, name)).Bytes()
+	return st.getUser(ctx, op, tenant, name)
+}
+
+// getUser reads the user's record and address with one MGET (one slot).
+func (st *Store) getUser(ctx context.Context, op, tenant, name string) (store.User, error) {
+	vals, err := st.client.MGet(ctx, st.userKey(tenant, name), st.userEmailKey(tenant, name)).Result()
 	if err != nil {
 		return store.User{}, st.wrap(ctx, op, err)
 	}
-	return store.User{Tenant: tenant, Name: name, Data: data}, nil
+	u, ok := decodeUser(tenant, name, vals)
+	if !ok {
+		return store.User{}, fmt.Errorf("redisstore: %s: %w", op, store.ErrNotFound)
+	}
+	return u, nil
 }
 
-// PutUser creates or replaces the user and, with endSessions, deletes its
-// sessions in the same MULTI/EXEC.
+// decodeUser reads the reply of MGET of a user's record and address, and
+// reports whether the record exists.
+func decodeUser(tenant, name string, vals []any) (store.User, bool) {
+	if len(vals) != 2 {
+		return store.User{}, false
+	}
+	data, ok := vals[0].(string)
+	if !ok {
+		return store.User{}, false
+	}
+	email, _ := vals[1].(string)
+	return store.User{Tenant: tenant, Name: name, Email: email, Data: []byte(data)}, true
+}
+
+// putUserScript writes a user's record and address and, with ARGV[3] =
+// "1", deletes its sessions and publishes the invalidation, as one step.
+// It returns the address the record named before ("" for none).
+//
+// KEYS: user record, sessions, address. ARGV: Data, address, endSessions,
+// invalidation channel and message.
+var putUserScript = redis.NewScript(`
+local prev = redis.call('GET', KEYS[3]) or ''
+redis.call('SET', KEYS[1], ARGV[1])
+if ARGV[2] == '' then redis.call('DEL', KEYS[3]) else redis.call('SET', KEYS[3], ARGV[2]) end
+if ARGV[3] == '1' then
+  redis.call('DEL', KEYS[2])
+  redis.call('PUBLISH', ARGV[4], ARGV[5])
+end
+return prev
+`)
+
+// PutUser claims the user's address, writes the record and address and,
+// with endSessions, deletes its sessions in one script, then releases the
+// address the record named before.
 func (st *Store) PutUser(ctx context.Context, u store.User, endSessions bool) error {
 	const op = "put user"
 	if err := st.check(ctx, op, u.Tenant); err != nil {
+		return err
+	}
+	if _, err := st.claim(ctx, op, u); err != nil {
 		return err
 	}
 	index := st.indexKey(u.Tenant)
@@ -320,69 +364,101 @@ func (st *Store) PutUser(ctx context.Context, u store.User, endSessions bool) er
 	if err := st.client.SAdd(ctx, index, u.Name).Err(); err != nil {
 		return st.wrap(ctx, op, err)
 	}
-	_, err := st.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, st.userKey(u.Tenant, u.Name), u.Data, 0)
-		if endSessions {
-			p.Del(ctx, st.sessionsKey(u.Tenant, u.Name))
-			st.publishInvalidation(ctx, p, u.Tenant, u.Name)
-		}
-		return nil
-	})
+	keys := []string{st.userKey(u.Tenant, u.Name), st.sessionsKey(u.Tenant, u.Name), st.userEmailKey(u.Tenant, u.Name)}
+	prev, err := putUserScript.Run(ctx, st.client, keys, u.Data, u.Email, endSessions,
+		st.invalidationsKey(), invalidation(u.Tenant, u.Name)).Text()
 	if err != nil {
 		return st.wrap(ctx, op, err)
 	}
 	// Again, for a concurrent DeleteUser that removed the name between
 	// the first SADD and the SET; see deleteUsers.
-	return st.wrap(ctx, op, st.client.SAdd(ctx, index, u.Name).Err())
+	if err := st.client.SAdd(ctx, index, u.Name).Err(); err != nil {
+		return st.wrap(ctx, op, err)
+	}
+	if prev != u.Email {
+		return st.release(ctx, op, u.Tenant, u.Name, prev)
+	}
+	return nil
 }
 
-// deleteUserScript deletes a user's record and sessions and publishes the
-// invalidation, as one step.
+// deleteUserScript deletes a user's record, sessions, address and token
+// pointers and publishes the invalidation, as one step. It returns the
+// address ("" for none) and the token IDs, for the caller to release and
+// delete.
 var deleteUserScript = redis.NewScript(`
-redis.call('DEL', KEYS[1], KEYS[2])
+local email = redis.call('GET', KEYS[3]) or ''
+local ids = redis.call('HVALS', KEYS[4])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 redis.call('PUBLISH', ARGV[1], ARGV[2])
-return 1
+return {email, ids}
 `)
 
-// DeleteUser removes the user and its sessions with one DEL of both keys.
-// Deleting a missing user is not an error.
+// DeleteUser removes the user, its sessions and token pointers (which end
+// its tokens) in one script, then releases its address and deletes the
+// tokens. Deleting a missing user is not an error.
 func (st *Store) DeleteUser(ctx context.Context, tenant, name string) error {
 	const op = "delete user"
 	if err := st.check(ctx, op, tenant); err != nil {
 		return err
 	}
-	return st.wrap(ctx, op, st.deleteUsers(ctx, tenant, []string{name}))
+	emails, ids, err := st.deleteUsers(ctx, tenant, []string{name})
+	if err != nil {
+		return st.wrap(ctx, op, err)
+	}
+	for _, e := range emails {
+		if err := st.release(ctx, op, tenant, name, e); err != nil {
+			return err
+		}
+	}
+	return st.wrap(ctx, op, st.deleteTokenKeys(ctx, tenant, ids))
 }
 
-// deleteUsers deletes the users' records and sessions, then their index
-// entries. It then re-adds the entries of users that exist again: with
-// PutUser's second SADD, that keeps a PutUser racing a DeleteUser from
-// leaving a user that ListUsers and DeleteTenant cannot see.
-func (st *Store) deleteUsers(ctx context.Context, tenant string, names []string) error {
-	_, err := st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+// deleteUsers deletes the users' records, sessions, addresses and token
+// pointers, then their index entries, and returns the addresses and token
+// IDs they held. It then re-adds the entries of users that exist again:
+// with PutUser's second SADD, that keeps a PutUser racing a DeleteUser
+// from leaving a user that ListUsers and DeleteTenant cannot see.
+func (st *Store) deleteUsers(ctx context.Context, tenant string, names []string) (emails, ids []string, err error) {
+	cmds, err := st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, name := range names {
 			// One script over one slot: the deletion and its invalidation
 			// are atomic, also on Cluster.
-			deleteUserScript.Eval(ctx, p, []string{st.userKey(tenant, name), st.sessionsKey(tenant, name)},
+			deleteUserScript.Eval(ctx, p, []string{st.userKey(tenant, name), st.sessionsKey(tenant, name),
+				st.userEmailKey(tenant, name), st.pointersKey(tenant, name)},
 				st.invalidationsKey(), invalidation(tenant, name))
 		}
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, nil, err
+	}
+	for _, cmd := range cmds {
+		res, _ := cmd.(*redis.Cmd).Slice()
+		if len(res) != 2 {
+			return nil, nil, errors.New("unexpected reply")
+		}
+		if e, _ := res[0].(string); e != "" {
+			emails = append(emails, e)
+		}
+		list, _ := res[1].([]any)
+		for _, id := range list {
+			if id, ok := id.(string); ok {
+				ids = append(ids, id)
+			}
+		}
 	}
 	index := st.indexKey(tenant)
 	if err := st.client.SRem(ctx, index, names).Err(); err != nil {
-		return err
+		return nil, nil, err
 	}
-	cmds, err := st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+	cmds, err = st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, name := range names {
 			p.Exists(ctx, st.userKey(tenant, name))
 		}
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	var back []string
 	for i, cmd := range cmds {
@@ -391,9 +467,9 @@ func (st *Store) deleteUsers(ctx context.Context, tenant string, names []string)
 		}
 	}
 	if len(back) > 0 {
-		return st.client.SAdd(ctx, index, back).Err()
+		return nil, nil, st.client.SAdd(ctx, index, back).Err()
 	}
-	return nil
+	return emails, ids, nil
 }
 
 // ListUsers returns the tenant's users: the index, then the records in one
@@ -412,25 +488,23 @@ func (st *Store) ListUsers(ctx context.Context, tenant string) ([]store.User, er
 	}
 	cmds, err := st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, name := range names {
-			p.Get(ctx, st.userKey(tenant, name))
+			p.MGet(ctx, st.userKey(tenant, name), st.userEmailKey(tenant, name))
 		}
 		return nil
 	})
-	// Pipelined reports the first failed command, and a missing record
-	// (redis.Nil) is no failure here: check each command instead.
-	if err != nil && !errors.Is(err, redis.Nil) {
+	if err != nil {
 		return nil, st.wrap(ctx, op, err)
 	}
 	users := make([]store.User, 0, len(names))
 	for i, cmd := range cmds {
-		data, err := cmd.(*redis.StringCmd).Bytes()
-		if errors.Is(err, redis.Nil) {
-			continue
-		}
+		vals, err := cmd.(*redis.SliceCmd).Result()
 		if err != nil {
 			return nil, st.wrap(ctx, op, err)
 		}
-		users = append(users, store.User{Tenant: tenant, Name: names[i], Data: data})
+		// A missing record is an index entry to skip.
+		if u, ok := decodeUser(tenant, names[i], vals); ok {
+			users = append(users, u)
+		}
 	}
 	return users, nil
 }

@@ -305,6 +305,19 @@ func TestUnavailable(t *testing.T) {
 		}},
 		{"PutUser", func(ctx context.Context) error { return st.PutUser(ctx, u, true) }},
 		{"DeleteUser", func(ctx context.Context) error { return st.DeleteUser(ctx, "acme", "alice") }},
+		{"GetUserByEmail", func(ctx context.Context) error {
+			_, err := st.GetUserByEmail(ctx, "acme", "a@example.com")
+			return err
+		}},
+		{"CreateUser", func(ctx context.Context) error { return st.CreateUser(ctx, u) }},
+		{"PutToken", func(ctx context.Context) error {
+			return st.PutToken(ctx, store.Token{Tenant: "acme", ID: "t", User: "alice", Kind: "verify", Expires: s.Expires})
+		}},
+		{"TakeToken", func(ctx context.Context) error {
+			_, err := st.TakeToken(ctx, "acme", "t")
+			return err
+		}},
+		{"DeleteTokens", func(ctx context.Context) error { return st.DeleteTokens(ctx, "acme", "alice") }},
 		{"ListUsers", func(ctx context.Context) error {
 			_, err := st.ListUsers(ctx, "acme")
 			return err

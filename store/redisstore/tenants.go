@@ -88,8 +88,8 @@ func (st *Store) PutTenant(ctx context.Context, id string, data []byte) error {
 
 // DeleteTenant removes the tenant's configuration (with a new revision in
 // the same script), publishes the change, then deletes the tenant's admin
-// keys, users and their sessions, the users in batches. If it fails part
-// way, calling it again finishes the job.
+// keys, users and their sessions, then its addresses and tokens, in
+// batches. If it fails part way, calling it again finishes the job.
 func (st *Store) DeleteTenant(ctx context.Context, id string) error {
 	const op = "delete tenant"
 	if err := st.check(ctx, op, id); err != nil {
@@ -110,13 +110,18 @@ func (st *Store) DeleteTenant(ctx context.Context, id string) error {
 	index := st.indexKey(id)
 	for {
 		names, err := st.client.SRandMemberN(ctx, index, deleteBatch).Result()
-		if err != nil || len(names) == 0 { // failed, or done
+		if err != nil {
 			return st.wrap(ctx, op, err)
 		}
-		if err := st.deleteUsers(ctx, id, names); err != nil {
+		if len(names) == 0 {
+			break
+		}
+		// What they held goes below, with every other address and token.
+		if _, _, err := st.deleteUsers(ctx, id, names); err != nil {
 			return st.wrap(ctx, op, err)
 		}
 	}
+	return st.wrap(ctx, op, st.deleteTenantAccounts(ctx, id))
 }
 
 // GetTenant returns one tenant's configuration (one HGET), or

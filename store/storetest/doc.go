@@ -17,7 +17,9 @@
 // missing records, round trips of opaque Data, overwrite, idempotent
 // deletes, expiry, the owner check of CreateSession, per-user session
 // indexing, tenant isolation, change notifications, concurrency (run the
-// suite under -race) and context cancellation.
+// suite under -race) and context cancellation; and for self-service
+// accounts, addresses unique per tenant and released when given up,
+// create-only users and single-use tokens, each raced from both replicas.
 //
 // Expiry times in the suite have millisecond precision, the finest a store
 // must keep. Stores on a real clock leave Harness.Advance nil, and the

@@ -103,6 +103,16 @@ func TestStore(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"AdminKeys", testAdminKeys},
 		{"Audit", testAudit},
 		{"Applied", testApplied},
+		{"EmailUnique", testEmailUnique},
+		{"EmailReleased", testEmailReleased},
+		{"GetUserByEmail", testGetUserByEmail},
+		{"CreateUser", testCreateUser},
+		{"CreateUserConcurrent", testCreateUserConcurrent},
+		{"Tokens", testTokens},
+		{"TokenExpiry", testTokenExpiry},
+		{"TakeTokenConcurrent", testTakeTokenConcurrent},
+		{"DeleteTokens", testDeleteTokens},
+		{"DeleteTenantAccounts", testDeleteTenantAccounts},
 		{"CancelledContext", testCancelledContext},
 		{"Ping", testPing},
 	}
@@ -833,9 +843,10 @@ func testConcurrency(t *testing.T, mk func(*testing.T) Harness) {
 
 func testCancelledContext(t *testing.T, mk func(*testing.T) Harness) {
 	h := mk(t)
-	alice := putUser(t, h.Store, tenantA, "alice", []byte("v1"))
+	alice := putAccount(t, h.Store, tenantA, "alice", "a@example.com", []byte("v1"))
 	s := createSession(t, h.Store, alice, "sid-1", []byte("d"), expiresIn(h, time.Hour))
 	mustOK(t, "PutTenant", h.Store.PutTenant(t.Context(), tenantA, []byte("cfg")))
+	putToken(t, h.Store, store.Token{Tenant: tenantA, ID: "tok-1", User: "alice", Kind: "verify", Expires: expiresIn(h, time.Hour)})
 
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -851,6 +862,15 @@ func testCancelledContext(t *testing.T, mk func(*testing.T) Harness) {
 		{"ListSessions", func() error { return errOf(st.ListSessions(ctx, tenantA, "alice")) }},
 		{"DeleteSessions", func() error { return st.DeleteSessions(ctx, tenantA, "alice") }},
 		{"GetUser", func() error { return errOf(st.GetUser(ctx, tenantA, "alice")) }},
+		{"GetUserByEmail", func() error { return errOf(st.GetUserByEmail(ctx, tenantA, "a@example.com")) }},
+		{"CreateUser", func() error {
+			return st.CreateUser(ctx, store.User{Tenant: tenantA, Name: "new", Email: "n@example.com"})
+		}},
+		{"PutToken", func() error {
+			return st.PutToken(ctx, store.Token{Tenant: tenantA, ID: "tok-2", User: "alice", Kind: "verify", Expires: expiresIn(h, time.Hour)})
+		}},
+		{"TakeToken", func() error { return errOf(st.TakeToken(ctx, tenantA, "tok-1")) }},
+		{"DeleteTokens", func() error { return st.DeleteTokens(ctx, tenantA, "alice") }},
 		{"PutUser", func() error { return st.PutUser(ctx, alice, true) }},
 		{"SwapUser", func() error { return st.SwapUser(ctx, alice, alice) }},
 		{"DeleteUser", func() error { return st.DeleteUser(ctx, tenantA, "alice") }},
