@@ -105,10 +105,13 @@ func send(t *testing.T, box *mail.Outbox, to string) {
 }
 
 // eventually waits, at most 5 s, for cond.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t *testing.T, what string, cond func() bool, log ...*syncBuffer) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
+			for _, l := range log {
+				t.Log(l.String())
+			}
 			t.Fatalf("not within 5s: %s", what)
 		}
 	}
@@ -144,7 +147,7 @@ func TestOutboxRetriesWhileServerDown(t *testing.T) {
 	h := newOutbox(t, mail.OutboxConfig{Attempts: 100, Backoff: 20 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 	h.srv.Stop()
 	send(t, h.box, "down@example.test")
-	eventually(t, "a failed attempt logged", func() bool { return strings.Contains(h.log.String(), "will retry") })
+	eventually(t, "a failed attempt logged", func() bool { return strings.Contains(h.log.String(), "will retry") }, h.log)
 	if n := h.box.Pending(); n != 1 {
 		t.Errorf("Pending() = %d while the server is down, want 1", n)
 	}
@@ -296,7 +299,7 @@ func TestOutboxCloseGivesUpAtDeadline(t *testing.T) {
 	h.srv.Stop()
 	send(t, h.box, "never1@example.test")
 	send(t, h.box, "never2@example.test")
-	eventually(t, "a failed attempt logged", func() bool { return strings.Contains(h.log.String(), "will retry") })
+	eventually(t, "a failed attempt logged", func() bool { return strings.Contains(h.log.String(), "will retry") }, h.log)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()

@@ -90,7 +90,7 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 	}
 	var errs []error
 	if err := s.parseURL(cfg.URL); err != nil {
-		errs = append(errs, err)
+		errs = append(errs, fmt.Errorf("URL: %w", err))
 	}
 	if s.pass != "" && cfg.PasswordFile != "" {
 		errs = append(errs, errors.New("the URL holds a password and a password file is given too: give one"))
@@ -103,7 +103,7 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 			errs = append(errs, err)
 		}
 	}
-	if cfg.CAFile != "" && s.host != "" {
+	if cfg.CAFile != "" && s.tlsConfig != nil {
 		pem, err := os.ReadFile(cfg.CAFile)
 		pool := x509.NewCertPool()
 		switch {
@@ -116,7 +116,7 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 		}
 	}
 	if err := s.parseFrom(cfg.From); err != nil {
-		errs = append(errs, err)
+		errs = append(errs, fmt.Errorf("from: %w", err))
 	}
 	if s.dialTimeout < 0 || s.sendTimeout < 0 {
 		errs = append(errs, errors.New("timeouts must not be negative"))
@@ -137,11 +137,11 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 // u, which may hold a password.
 func (s *SMTP) parseURL(raw string) error {
 	if raw == "" {
-		return errors.New("URL is required")
+		return errors.New("required")
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return errors.New("URL does not parse (smtp://host:port or smtps://host:port)")
+		return errors.New("does not parse (smtp://host:port or smtps://host:port)")
 	}
 	switch u.Scheme {
 	case "smtp":
@@ -149,19 +149,19 @@ func (s *SMTP) parseURL(raw string) error {
 	case "smtps":
 		s.port, s.implicitTLS = DefaultSMTPSPort, true
 	default:
-		return errors.New("URL: the scheme must be smtp:// (STARTTLS) or smtps:// (TLS)")
+		return errors.New("the scheme must be smtp:// (STARTTLS) or smtps:// (TLS)")
 	}
 	if u.Opaque != "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return errors.New("URL: only smtp[s]://[user[:password]@]host[:port], without a path, query or fragment")
+		return errors.New("only smtp[s]://[user[:password]@]host[:port], without a path, query or fragment")
 	}
 	s.host = u.Hostname()
 	if s.host == "" {
-		return errors.New("URL: no host")
+		return errors.New("no host")
 	}
 	if p := u.Port(); p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil || n < 1 || n > 65535 {
-			return errors.New("URL: the port must be from 1 to 65535")
+			return errors.New("the port must be from 1 to 65535")
 		}
 		s.port = n
 	}
@@ -169,7 +169,7 @@ func (s *SMTP) parseURL(raw string) error {
 		s.user = u.User.Username()
 		s.pass, _ = u.User.Password()
 		if s.user == "" {
-			return errors.New("URL: credentials without a user")
+			return errors.New("credentials without a user")
 		}
 	}
 	s.tlsConfig = &tls.Config{ServerName: s.host, MinVersion: tls.VersionTLS12}
@@ -184,6 +184,13 @@ func (s *SMTP) parseURL(raw string) error {
 	return nil
 }
 
+// CheckURL reports what is wrong with an SMTP URL, as NewSMTP would; its
+// error never quotes the URL.
+func CheckURL(raw string) error { return new(SMTP).parseURL(raw) }
+
+// CheckFrom reports what is wrong with a sender address, as NewSMTP would.
+func CheckFrom(from string) error { return new(SMTP).parseFrom(from) }
+
 // isLoopback reports whether host names this machine: only there may mail
 // go out without TLS (a local relay, a test server).
 func isLoopback(host string) bool {
@@ -196,15 +203,15 @@ func isLoopback(host string) bool {
 
 func (s *SMTP) parseFrom(from string) error {
 	if from == "" {
-		return errors.New("from: required")
+		return errors.New("required")
 	}
 	a, err := netmail.ParseAddress(from)
 	if err != nil {
-		return fmt.Errorf("from: %q is not an address or Name <address>", from)
+		return fmt.Errorf("%q is not an address or Name <address>", from)
 	}
 	at := strings.LastIndexByte(a.Address, '@')
 	if at < 0 {
-		return fmt.Errorf("from: %q has no domain", from)
+		return fmt.Errorf("%q has no domain", from)
 	}
 	s.fromName, s.fromAddr, s.fromDomain = a.Name, a.Address, a.Address[at+1:]
 	return nil

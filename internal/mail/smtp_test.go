@@ -209,7 +209,7 @@ func TestNewSMTPErrors(t *testing.T) {
 		cfg  mail.SMTPConfig
 		want string
 	}{
-		{"no URL", mail.SMTPConfig{From: "a@b.test"}, "URL is required"},
+		{"no URL", mail.SMTPConfig{From: "a@b.test"}, "URL: required"},
 		{"scheme", mail.SMTPConfig{URL: "http://u:hunter2@h", From: "a@b.test"}, "scheme"},
 		{"path", mail.SMTPConfig{URL: "smtp://u:hunter2@h/x", From: "a@b.test"}, "path"},
 		{"port", mail.SMTPConfig{URL: "smtp://u:hunter2@h:0", From: "a@b.test"}, "port"},

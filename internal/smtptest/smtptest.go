@@ -76,6 +76,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	srv      *smtp.Server
+	ln       net.Listener // closed by Stop too: Close can run before Serve registers it
 	msgs     []Message
 	taken    []bool // by WaitMessage
 	fails    []Reply
@@ -125,7 +126,7 @@ func (s *Server) serve(ln net.Listener) {
 		srv.TLSConfig = s.tlsCfg
 	}
 	s.mu.Lock()
-	s.srv = srv
+	s.srv, s.ln = srv, ln
 	s.mu.Unlock()
 	go srv.Serve(ln)
 }
@@ -155,10 +156,11 @@ func (s *Server) CAFile() string { return s.caFile }
 // connections to its port are refused, until Restart.
 func (s *Server) Stop() {
 	s.mu.Lock()
-	srv := s.srv
-	s.srv = nil
+	srv, ln := s.srv, s.ln
+	s.srv, s.ln = nil, nil
 	s.mu.Unlock()
 	if srv != nil {
+		ln.Close()
 		srv.Close()
 	}
 }
