@@ -30,6 +30,14 @@ type Ok<O extends keyof operations> = operations[O]['responses'] extends {
   ? T
   : never;
 
+// Body is an operation's JSON request body: the calls below build theirs
+// as this type, so that a member the spec renames fails the build.
+type Body<O extends keyof operations> = operations[O]['requestBody'] extends {
+  content: { 'application/json': infer T };
+}
+  ? T
+  : never;
+
 /** SessionView is the signed-in user and the current session: me's answer. */
 export type SessionView = Ok<'getMePathForm'>;
 /** LoginResult is login's answer: the new session's view and its receipt. */
@@ -372,32 +380,34 @@ export function createClient(options: ClientOptions): Client {
   // signIn is every call that starts a session: confirmed by a me with the
   // answer's receipt (CookieNotSentError when the browser dropped the
   // cookie), then told to the other tabs.
-  async function signIn(path: string, body: object): Promise<LoginResult> {
-    const r = await call<LoginResult>('POST', path, body);
+  async function signIn<O extends keyof operations>(path: string, body: Body<O>): Promise<LoginResult> {
+    const r = await call<LoginResult>('POST', path, body as object);
     await me(r.receipt);
     tell('in');
     return r;
   }
-  const post = (path: string, body: object) => call<void>('POST', path, body).then(noop);
+  const post = <O extends keyof operations>(path: string, body: Body<O>) => call<void>('POST', path, body as object).then(noop);
 
   return {
     baseUrl: base,
     get session() {
       return current;
     },
-    login: (username, password) => signIn('/login', { username, password }),
+    login: (username, password) => signIn<'loginPathForm'>('/login', { username, password }),
     async signup(username, email, password) {
-      const r = await call<LoginResult | { status: string }>('POST', '/signup', { username, email, password });
+      const body: Body<'signupPathForm'> = { username, email, password };
+      const r = await call<LoginResult | components['schemas']['VerificationSent']>('POST', '/signup', body);
       if (!('receipt' in r)) return { signedIn: false, verificationSent: true };
       await me(r.receipt);
       tell('in');
       return { signedIn: true, ...r };
     },
-    verifyEmail: (token) => signIn('/email/verify', { token }),
-    resendVerification: (email) => post('/email/verify/resend', { email }),
-    requestPasswordReset: (email) => post('/password/reset/request', { email }),
-    resetPassword: (token, password) => signIn('/password/reset', { token, password }),
-    changePassword: (current_password, new_password) => signIn('/password', { current_password, new_password }),
+    verifyEmail: (token) => signIn<'verifyEmailPathForm'>('/email/verify', { token }),
+    resendVerification: (email) => post<'resendVerificationPathForm'>('/email/verify/resend', { email }),
+    requestPasswordReset: (email) => post<'requestPasswordResetPathForm'>('/password/reset/request', { email }),
+    resetPassword: (token, password) => signIn<'resetPasswordPathForm'>('/password/reset', { token, password }),
+    changePassword: (current_password, new_password) =>
+      signIn<'changePasswordPathForm'>('/password', { current_password, new_password }),
     me: () => me(),
     logout: () => call<void>('POST', '/logout', {}).then(out),
     sessions: () => call('GET', '/sessions'),

@@ -239,7 +239,8 @@ export function createClient(options) {
         },
         login: (username, password) => signIn('/login', { username, password }),
         async signup(username, email, password) {
-            const r = await call('POST', '/signup', { username, email, password });
+            const body = { username, email, password };
+            const r = await call('POST', '/signup', body);
             if (!('receipt' in r))
                 return { signedIn: false, verificationSent: true };
             await me(r.receipt);
