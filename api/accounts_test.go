@@ -526,6 +526,52 @@ func TestAccountsEnumeration(t *testing.T) {
 	}
 }
 
+// TestAccountsSignupEnumeration: with verification required, a signup
+// whose username or address is taken is answered the same bytes as a new
+// one, creates nothing, and mails the address's owner instead.
+func TestAccountsSignupEnumeration(t *testing.T) {
+	t.Parallel()
+	e, mb := accountsEnv(t, session.VerificationRequired, envOptions{token: adminToken})
+	const owned = "owner@example.net"
+	if r := e.do(adminReq("PATCH", "/admin/v1/tenants/acme/users/alice", map[string]any{"email": owned, "email_verified": true})); r.StatusCode != http.StatusOK {
+		t.Fatalf("PATCH: %d %s", r.StatusCode, r.body)
+	}
+	f := forms[0]
+	signup := func(user, addr string) string {
+		return answerShape(e.do(f.req("/signup", map[string]string{"username": user, "email": addr, "password": newPassword})))
+	}
+	fresh := signup("ken", "ken@example.net")
+	mb.next(t, "ken@example.net", session.MailVerify)
+	for name, c := range map[string][2]string{"address taken": {"ken2", owned}, "username taken": {"alice", "other@example.net"}} {
+		if got := signup(c[0], c[1]); got != fresh {
+			t.Errorf("signup with the %s is answered\n%s\nbut a new one\n%s", name, got, fresh)
+		}
+		mb.next(t, c[1], session.MailSignupTaken)
+	}
+	if _, err := e.m.GetUser(t.Context(), "acme", "ken2"); err == nil {
+		t.Error("a signup with a taken address created its user")
+	}
+}
+
+// TestAccountsMetrics: each account request is counted by route and
+// outcome.
+func TestAccountsMetrics(t *testing.T) {
+	t.Parallel()
+	e, _ := accountsEnv(t, session.VerificationRequired, envOptions{})
+	f := forms[0]
+	e.do(f.req("/password/reset/request", map[string]string{"email": "m@example.com"}))
+	e.do(f.req("/email/verify", map[string]string{"token": strings.Repeat("A", 43)}))
+	r := e.do(req{admin: true, method: "GET", path: "/metrics"})
+	for _, want := range []string{
+		`latchkey_accounts_requests_total{outcome="success",route="reset_request",tenant="acme"} 1`,
+		`latchkey_accounts_requests_total{outcome="invalid-token",route="verify",tenant="acme"} 1`,
+	} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
 // TestAccountsLinksAreTheTenants: whatever Origin (another of the
 // tenant's), Host or X-Forwarded-Host a request has, the link opens the
 // tenant's configured page.
@@ -616,6 +662,12 @@ func TestAdminAccounts(t *testing.T) {
 
 	if r = e.do(adminReq("POST", users+"/hank/verification", nil)); r.StatusCode != http.StatusAccepted || strings.TrimSpace(string(r.body)) != "{}" {
 		t.Errorf("POST hank/verification: %d %s, want 202 {}", r.StatusCode, r.body)
+	}
+	mb.next(t, "Hank@Example.com", session.MailVerify) // superseded by the next one
+	// {username} decoded once, as on every route (TestAdminRoutesNameParams
+	// cannot enable verification in its world).
+	if r = e.do(adminReq("POST", users+"/"+escapeAll("hank")+"/verification", nil)); r.StatusCode != http.StatusAccepted {
+		t.Errorf("POST %s/verification: %d %s, want 202", escapeAll("hank"), r.StatusCode, r.body)
 	}
 	page, token := link(t, mb.next(t, "Hank@Example.com", session.MailVerify))
 	if page != acmeApp+"/verify" {

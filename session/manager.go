@@ -266,6 +266,13 @@ type LoginInput struct {
 // failures; every other outcome (success, a store failure, no hashing
 // slot) gives them back, so that only failed checks count and a burst of
 // correct logins locks nobody out.
+//
+// With the tenant's Accounts.LoginWithEmail, a name that is an address
+// (NormalizeEmail) some user holds names that user, and any other name a
+// username; such a name counts under the per-account limit as the
+// address, whoever holds it. With EmailVerification required, a user
+// whose address is not verified gets ErrEmailUnverified after the right
+// password, and no session.
 func (m *Manager) Login(ctx context.Context, t *Tenant, in LoginInput) (Session, *http.Cookie, error) {
 	// With LoginWithEmail, a name that is an address counts under the
 	// address's normal form; else under the username's. The key never

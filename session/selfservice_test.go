@@ -693,10 +693,13 @@ func TestAccountLimits(t *testing.T) {
 						t.Errorf("flow %d past the limit: %v, want KindRateLimited with RetryAfter", i, err)
 					}
 				}
-				// The window over, they pass again.
-				f.clock.Advance(time.Hour + time.Second)
-				if err := flows[0](f.m, 4); err != nil {
-					t.Errorf("after the window: %v", err)
+				// The window over, they pass again (Redis ends windows by
+				// its own clock, which the test does not advance).
+				if _, onRedis := f.st.(*redisstore.Store); !onRedis {
+					f.clock.Advance(time.Hour + time.Second)
+					if err := flows[0](f.m, 4); err != nil {
+						t.Errorf("after the window: %v", err)
+					}
 				}
 				f.drain(other)
 			})

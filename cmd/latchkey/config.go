@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/latchkeyhq/latchkey/api"
+	"github.com/latchkeyhq/latchkey/internal/mail"
 	"github.com/latchkeyhq/latchkey/session"
 	"github.com/latchkeyhq/latchkey/store/redisstore"
 )
@@ -62,6 +63,12 @@ type config struct {
 	IPv6Prefix       int
 	DrainDelay       time.Duration
 	HSTSMaxAge       time.Duration
+	// SMTPURL is LATCHKEY_SMTP_URL, empty for none; it may hold a
+	// password: never log or echo it.
+	SMTPURL          string
+	SMTPPasswordFile string
+	SMTPCAFile       string
+	MailFrom         string
 }
 
 // maxSessionCache bounds LATCHKEY_SESSION_CACHE_SIZE: ten million
@@ -134,6 +141,10 @@ func (c *config) settings() []*setting {
 		bind(&c.IPv6Prefix, "ipv6-prefix", "LATCHKEY_IPV6_PREFIX", strconv.Itoa(api.DefaultIPv6Prefix), fmt.Sprintf("prefix length (%d to 128) of the IPv6 network a client is counted under by the per-address login limit", api.MinIPv6Prefix),
 			number[int](api.MinIPv6Prefix, 128, fmt.Sprintf("a prefix length from %d to 128", api.MinIPv6Prefix))),
 		bind(&c.DemoOrigin, "demo-origin", "LATCHKEY_DEMO_ORIGIN", defaultDemoOrigin, "the SPA origin the demo's tenant allows (a loopback origin, such as your dev server's http://localhost:3000); only without -redis-url and -tenants-file", loopbackOrigin),
+		secret(bind(&c.SMTPURL, "smtp-url", "LATCHKEY_SMTP_URL", "", "SMTP server of the self-service accounts' mails: smtp://[user[:password]@]host[:port] (STARTTLS, required unless the host is loopback; port 587) or smtps://… (TLS; port 465); unset sends none, and a tenant with accounts is refused", optional(smtpURL))),
+		bind(&c.SMTPPasswordFile, "smtp-password-file", "LATCHKEY_SMTP_PASSWORD_FILE", "", "file holding the SMTP password, read at every connection; the URL then holds the user and no password", text),
+		bind(&c.SMTPCAFile, "smtp-ca-file", "LATCHKEY_SMTP_CA_FILE", "", "PEM file of the CA certificates that the SMTP server's certificate must verify against; unset means the system's", text),
+		bind(&c.MailFrom, "mail-from", "LATCHKEY_MAIL_FROM", "", `sender of the mails, "addr" or "Name <addr>"; required with -smtp-url`, optional(mailFrom)),
 		bind(&c.RedisPrefix, "redis-prefix", "LATCHKEY_REDIS_PREFIX", "", "prefix of every Redis key and of the change channel, so that deployments (or tests) can share one Redis; unset means "+redisstore.DefaultPrefix, optional(redisPrefix)),
 	}
 }
@@ -236,6 +247,7 @@ func (c *config) validate(given map[string]bool) []error {
 	if given["LATCHKEY_REDIS_URL"] && !given["LATCHKEY_COOKIE_KEYS"] && !given["LATCHKEY_COOKIE_KEYS_FILE"] {
 		errs = append(errs, errors.New("LATCHKEY_COOKIE_KEYS: required with LATCHKEY_REDIS_URL, or replicas would reject each other's cookies and every restart would log everyone out"))
 	}
+	errs = append(errs, c.validateMail(given)...)
 	tlsFiles := []string{"LATCHKEY_REDIS_CA_FILE", "LATCHKEY_REDIS_CERT_FILE", "LATCHKEY_REDIS_KEY_FILE"}
 	if !given["LATCHKEY_REDIS_URL"] {
 		for _, name := range append(tlsFiles, "LATCHKEY_REDIS_PASSWORD_FILE") {
@@ -259,6 +271,29 @@ func (c *config) validate(given map[string]bool) []error {
 	}
 	if c.RedisPasswordFile != "" && c.Redis.Password != "" {
 		errs = append(errs, errors.New("LATCHKEY_REDIS_PASSWORD_FILE: LATCHKEY_REDIS_URL holds a password too: give one"))
+	}
+	return errs
+}
+
+// validateMail checks the mail settings that go together.
+func (c *config) validateMail(given map[string]bool) []error {
+	var errs []error
+	if !given["LATCHKEY_SMTP_URL"] {
+		for _, name := range []string{"LATCHKEY_SMTP_PASSWORD_FILE", "LATCHKEY_SMTP_CA_FILE", "LATCHKEY_MAIL_FROM"} {
+			if given[name] {
+				errs = append(errs, fmt.Errorf("%s: only meaningful with LATCHKEY_SMTP_URL", name))
+			}
+		}
+		return errs
+	}
+	if !given["LATCHKEY_MAIL_FROM"] {
+		errs = append(errs, errors.New("LATCHKEY_MAIL_FROM: required with LATCHKEY_SMTP_URL"))
+	}
+	// Never echo the URL: it may hold a password.
+	if u, err := url.Parse(c.SMTPURL); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok && given["LATCHKEY_SMTP_PASSWORD_FILE"] {
+			errs = append(errs, errors.New("LATCHKEY_SMTP_PASSWORD_FILE: LATCHKEY_SMTP_URL holds a password too: give one"))
+		}
 	}
 	return errs
 }
@@ -373,5 +408,10 @@ func loopbackOrigin(s string) (string, error) {
 	}
 	return s, nil
 }
+
+// smtpURL checks an SMTP URL; its error never quotes it.
+func smtpURL(s string) (string, error) { return s, mail.CheckURL(s) }
+
+func mailFrom(s string) (string, error) { return s, mail.CheckFrom(s) }
 
 func redisPrefix(s string) (string, error) { return s, redisstore.CheckPrefix(s) }

@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/latchkeyhq/latchkey/api"
+	"github.com/latchkeyhq/latchkey/internal/mail"
 	"github.com/latchkeyhq/latchkey/session"
 	"github.com/latchkeyhq/latchkey/store"
 	"github.com/latchkeyhq/latchkey/store/memstore"
@@ -75,6 +76,9 @@ type app struct {
 	// secrets are the files re-read while serving.
 	secrets    []*secretFile
 	closeStore func()
+	// outbox delivers the mails of self-service accounts; nil when no
+	// mail can be sent.
+	outbox *mail.Outbox
 }
 
 // newApp reads every file that cfg names, reporting all their problems
@@ -86,6 +90,7 @@ func newApp(cfg *config, out *logWriter) (_ *app, err error) {
 	newLogMetrics(reg, out)
 	defer func() {
 		if err != nil {
+			a.closeOutbox(0)
 			a.closeStore()
 		}
 	}()
@@ -130,7 +135,14 @@ func newApp(cfg *config, out *logWriter) (_ *app, err error) {
 		a.log.Warn("LATCHKEY_COOKIE_KEYS is not set: using a random key, so every restart logs everyone out")
 		keys = [][]byte{session.GenerateKey()}
 	}
-	if a.m, err = session.NewManager(st, session.Config{Keys: keys, Logger: a.log, HashMemory: cfg.HashMemoryMiB << 20, PublicHosts: cfg.PublicHosts}); err != nil {
+	if a.outbox, err = newOutbox(cfg, a.log, reg, a.demo); err != nil {
+		return nil, err
+	}
+	var mailer session.Mailer // a nil *mail.Outbox would be a non-nil Mailer
+	if a.outbox != nil {
+		mailer = a.outbox
+	}
+	if a.m, err = session.NewManager(st, session.Config{Keys: keys, Logger: a.log, HashMemory: cfg.HashMemoryMiB << 20, PublicHosts: cfg.PublicHosts, Mailer: mailer}); err != nil {
 		return nil, err
 	}
 	if a.srv, err = api.NewServer(a.m, api.Config{Logger: a.log, AdminToken: adminToken, TrustedProxies: cfg.TrustedProxies, IPv6Prefix: cfg.IPv6Prefix, Registry: reg,
@@ -159,6 +171,7 @@ func newApp(cfg *config, out *logWriter) (_ *app, err error) {
 // and closes the store.
 func (a *app) run(ctx context.Context, onListen listening) error {
 	defer a.closeStore()
+	defer a.closeOutbox(0) // after a failed start; a no-op after shutdown's
 	log := a.log
 	demoPassword, err := a.start(ctx)
 	if err != nil {
@@ -200,7 +213,7 @@ func (a *app) run(ctx context.Context, onListen listening) error {
 		if !loopbackAddr(pubLn.Addr().String()) {
 			log.Warn("the demo listens beyond loopback: anyone who can reach it can sign in as the demo user, whose password is printed; unset LATCHKEY_ADDR to keep it on 127.0.0.1", "public", pubLn.Addr().String())
 		}
-		printDemo(a.out, pubLn.Addr(), a.cfg.DemoOrigin, demoPassword)
+		printDemo(a.out, pubLn.Addr(), a.cfg.DemoOrigin, demoPassword, a.cfg.SMTPURL == "")
 	}
 	a.out.Flush()
 	if onListen != nil {
@@ -224,6 +237,8 @@ func (a *app) run(ctx context.Context, onListen listening) error {
 	shutCtx, cancelShut := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancelShut()
 	err = errors.Join(pub.Shutdown(shutCtx), adm.Shutdown(shutCtx))
+	// The requests are done: no more mail comes; send what is queued.
+	a.closeOutbox(mailDrainTimeout)
 	stopWatch()
 	wg.Wait()
 	return errors.Join(serveErr, err)
@@ -280,6 +295,9 @@ func (a *app) watchTenants(ctx context.Context) {
 func (a *app) start(ctx context.Context) (demoPassword string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
+	if err := a.checkMailNeeded(ctx); err != nil {
+		return "", err
+	}
 	switch {
 	case a.file != nil:
 		if err := a.m.Apply(ctx, a.file); err != nil {
@@ -394,6 +412,9 @@ func seedDemo(ctx context.Context, m *session.Manager, origin string) (string, e
 		Dev:     true,
 		Origins: []string{origin},
 		Cookie:  session.CookiePolicy{SameSite: session.SameSiteLax},
+		// Self-service accounts on the example SPA's own pages; the
+		// demo's mails, links included, are printed to the log.
+		Accounts: demoAccounts(origin),
 	}
 	// A dev tenant's cookie over plain HTTP on loopback is not Secure
 	// (session.Tenant.OverPlainLoopback), so the demo works in Safari as
@@ -412,6 +433,19 @@ func seedDemo(ctx context.Context, m *session.Manager, origin string) (string, e
 	return pw, nil
 }
 
+// demoAccounts is the demo tenant's self-service accounts: signup with a
+// verified address, login by address, password reset, their links on the
+// example SPA's /verify and /reset.
+func demoAccounts(origin string) *session.AccountsPolicy {
+	return &session.AccountsPolicy{
+		Signup:            true,
+		EmailVerification: session.VerificationRequired,
+		LoginWithEmail:    true,
+		VerifyURL:         origin + "/verify",
+		ResetURL:          origin + "/reset",
+	}
+}
+
 // demoAddr is the demo's public listener when none was given: the port of
 // addr (the default, validated already), on 127.0.0.1.
 func demoAddr(addr string) string {
@@ -420,11 +454,18 @@ func demoAddr(addr string) string {
 }
 
 // printDemo tells the user how to try the demo listening on pub, whose
-// tenant allows origin.
-func printDemo(stdout io.Writer, pub net.Addr, origin, pw string) {
+// tenant allows origin; mailsLogged reports whether its mails go to the
+// log (no LATCHKEY_SMTP_URL).
+func printDemo(stdout io.Writer, pub net.Addr, origin, pw string, mailsLogged bool) {
 	host, port, _ := net.SplitHostPort(pub.String())
 	if ip, err := netip.ParseAddr(host); err != nil || ip.IsLoopback() || ip.IsUnspecified() {
 		host = demoAPIHost
+	}
+	mails := "  Sign up there too: mails are sent through LATCHKEY_SMTP_URL.\n"
+	if mailsLogged {
+		mails = `  Sign up there too: mails are not sent but printed to this log, each
+  with its link (email verification, password reset): open it to go on.
+`
 	}
 	fmt.Fprintf(stdout, `
   No tenants file and no Redis: running a DEMO on the in-memory store.
@@ -432,6 +473,6 @@ func printDemo(stdout io.Writer, pub net.Addr, origin, pw string) {
   open it in any browser, or log in at
     POST http://%s/v1/t/%s/login
   as username %q with password %s
-
-`, demoTenant, origin, net.JoinHostPort(host, port), demoTenant, demoUser, pw)
+%s
+`, demoTenant, origin, net.JoinHostPort(host, port), demoTenant, demoUser, pw, mails)
 }
