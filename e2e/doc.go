@@ -184,6 +184,22 @@
 //     call of its own and no reload (BroadcastChannel), after which its
 //     me is 401: the cookie they share is gone.
 //
+// # Self-service accounts
+//
+// TestSignupInEngines signs up through the example SPA, in one profile of
+// each engine (chromium/3pc-blocked, firefox/3pc-blocked, webkit/default),
+// at once, on a deployment of its own like TestBrowser's whose host-lax
+// tenant has an accounts block (signup, verification required, login by
+// email, verify_url and reset_url the page's /verify and /reset) and whose
+// Latchkey sends its mail to an SMTP server in the test process
+// (internal/smtptest): the signup form's POST signup is 202 and the page
+// says to check the mail, nobody being signed in; the mail to the address
+// carries the page's /verify link with a 43-character token in the
+// fragment; opening that link in the tab verifies the address and signs
+// the new user in (POST email/verify 200, then the me with its receipt
+// and the new cookie), the token is gone from the address bar
+// (history.replaceState), and me answers the user.
+//
 // # The demo
 //
 // TestDemoInEngines proves that what `make run` gives keeps its session in

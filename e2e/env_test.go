@@ -10,6 +10,7 @@ import (
 	"github.com/latchkeyhq/latchkey/examples/spa"
 	"github.com/latchkeyhq/latchkey/internal/proctest"
 	"github.com/latchkeyhq/latchkey/internal/redistest"
+	"github.com/latchkeyhq/latchkey/internal/smtptest"
 )
 
 // Tenant roles of the deployment.
@@ -51,6 +52,9 @@ type deployment struct {
 	Latchkey *proctest.Latchkey
 	Tenants  map[string]tenantConfig
 	Pages    map[string]page
+	// Mail, in a deployment of newAccountsDeployment, receives every mail
+	// Latchkey sends.
+	Mail *smtptest.Server
 }
 
 // siteSuffix is the public suffix of every test site. It must be on the
@@ -75,6 +79,20 @@ func (d *deployment) User(tenant string) string { return d.Tenants[tenant].Users
 // cleanups stop it all.
 func newDeployment(tb testing.TB) *deployment {
 	tb.Helper()
+	return startDeployment(tb, false)
+}
+
+// newAccountsDeployment is newDeployment with self-service accounts on the
+// tenant of the SPA's own site (tenantLax: signup, verification required,
+// login by email, verify_url and reset_url the page's /verify and /reset),
+// and Latchkey's mail sent to an SMTP server in this process (d.Mail).
+func newAccountsDeployment(tb testing.TB) *deployment {
+	tb.Helper()
+	return startDeployment(tb, true)
+}
+
+func startDeployment(tb testing.TB, accounts bool) *deployment {
+	tb.Helper()
 	start := time.Now()
 	rc := redistest.Client(tb) // fails under CI=true, skips elsewhere, when Redis is missing
 	// Build Latchkey while the rest is set up.
@@ -94,6 +112,18 @@ func newDeployment(tb testing.TB) *deployment {
 		names = append(names, "*."+site(s))
 	}
 	d.PKI = newPKI(tb, append(names, "*."+site("latchkey")))
+	env := map[string]string{}
+	if accounts {
+		d.Mail = smtptest.Start(tb, smtptest.Config{})
+		env["LATCHKEY_SMTP_URL"] = d.Mail.URL()
+		env["LATCHKEY_MAIL_FROM"] = "Latchkey e2e <latchkey@mail" + d.HostSuffix() + ">"
+		p := d.Pages[pageAcme]
+		p.Tenant.Accounts = &accountsConfig{
+			Signup: true, EmailVerification: "required", LoginWithEmail: true,
+			VerifyURL: p.Origin + "/verify", ResetURL: p.Origin + "/reset",
+		}
+		d.Tenants[tenantLax], d.Pages[pageAcme] = p.Tenant, p
+	}
 	tenantsFile := writeTenantsFile(tb, []tenantConfig{d.Tenants[tenantLax], d.Tenants[tenantChips], d.Tenants[tenantNoChips], d.Tenants[tenantLaxX]})
 
 	// Latchkey keeps everything under a prefix of this run's own, deleted
@@ -103,11 +133,12 @@ func newDeployment(tb testing.TB) *deployment {
 		redistest.LeavesNoKeyWith(tb, rc, d.Tenants[tn].ID)
 	}
 	prefix := redistest.Prefix(tb, rc)
+	env["LATCHKEY_REDIS_PREFIX"], env["LATCHKEY_TRUSTED_PROXIES"] = prefix, "127.0.0.1"
 	d.Latchkey = proctest.StartLatchkey(tb, proctest.LatchkeyConfig{
 		RedisURL:    "redis://" + redistest.Addr() + "/0",
 		TenantsFile: tenantsFile,
 		// The front is the proxy next to Latchkey (front.Serve).
-		Env: map[string]string{"LATCHKEY_REDIS_PREFIX": prefix, "LATCHKEY_TRUSTED_PROXIES": "127.0.0.1"},
+		Env: env,
 	})
 	for _, p := range d.Pages {
 		h, err := spa.Handler(spa.Config{API: p.API})

@@ -471,6 +471,7 @@ func clickOn(element map[string]any) map[string]any {
 // Type clicks into the element and types text, key by key.
 func (t *ffTab) Type(tb testing.TB, css, text string) {
 	tb.Helper()
+	t.scrollTo(tb, css)
 	t.actions(tb, "focus "+css, clickOn(t.node(tb, css)))
 	var keys []map[string]any
 	for _, r := range text {
@@ -481,7 +482,16 @@ func (t *ffTab) Type(tb testing.TB, css, text string) {
 
 func (t *ffTab) Click(tb testing.TB, css string) {
 	tb.Helper()
+	t.scrollTo(tb, css)
 	t.actions(tb, "click "+css, clickOn(t.node(tb, css)))
+}
+
+// scrollTo scrolls the element css selects into the viewport: BiDi's
+// pointer actions, unlike a WebDriver element click, do not, and fail on
+// an element below the fold (the example SPA's signup form).
+func (t *ffTab) scrollTo(tb testing.TB, css string) {
+	tb.Helper()
+	t.EvalJSON(tb, fmt.Sprintf(`(document.querySelector(%s)?.scrollIntoView({block: 'center'}), true)`, jsString(css)))
 }
 
 // Jar returns the cookies named name that a request from the tab's page

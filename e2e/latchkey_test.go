@@ -28,6 +28,18 @@ type tenantConfig struct {
 	SameSite    string
 	Partitioned bool
 	Users       []testUser
+	// Accounts, when set, is the tenant's self-service accounts block
+	// (TestSignupInEngines); Latchkey then needs mail (deployment.Mail).
+	Accounts *accountsConfig
+}
+
+// accountsConfig is a tenant's accounts block as the tenants file writes it.
+type accountsConfig struct {
+	Signup            bool   `yaml:"signup"`
+	EmailVerification string `yaml:"email_verification"`
+	LoginWithEmail    bool   `yaml:"login_with_email"`
+	VerifyURL         string `yaml:"verify_url,omitempty"`
+	ResetURL          string `yaml:"reset_url,omitempty"`
 }
 
 // CookieName is the tenant's session cookie name.
@@ -55,12 +67,13 @@ func writeTenantsFile(tb testing.TB, ts []tenantConfig) string {
 		Partitioned bool   `yaml:"partitioned"`
 	}
 	type tenant struct {
-		ID        string   `yaml:"id"`
-		Name      string   `yaml:"name"`
-		Origins   []string `yaml:"origins"`
-		Hostnames []string `yaml:"hostnames,omitempty"`
-		Cookie    cookie   `yaml:"cookie"`
-		Users     []user   `yaml:"users"`
+		ID        string          `yaml:"id"`
+		Name      string          `yaml:"name"`
+		Origins   []string        `yaml:"origins"`
+		Hostnames []string        `yaml:"hostnames,omitempty"`
+		Cookie    cookie          `yaml:"cookie"`
+		Accounts  *accountsConfig `yaml:"accounts,omitempty"`
+		Users     []user          `yaml:"users"`
 	}
 	var file struct {
 		Tenants []tenant `yaml:"tenants"`
@@ -68,7 +81,7 @@ func writeTenantsFile(tb testing.TB, ts []tenantConfig) string {
 	for _, tc := range ts {
 		t := tenant{
 			ID: tc.ID, Name: "e2e " + tc.ID, Origins: tc.Origins, Hostnames: tc.Hostnames,
-			Cookie: cookie{SameSite: tc.SameSite, Partitioned: tc.Partitioned},
+			Cookie: cookie{SameSite: tc.SameSite, Partitioned: tc.Partitioned}, Accounts: tc.Accounts,
 		}
 		for _, u := range tc.Users {
 			h, err := session.HashPassword(u.Password, cheapHash)

@@ -29,6 +29,16 @@
 // the client, exactly as it is told: it shows what the client prevents (a
 // text/plain or form-encoded login, credentials left out).
 //
+// Self-service accounts go through the client too: a signup form (signed
+// in at once, or a "check your mail" state with a resend), a
+// forgot-password form, a change-password form while signed in, and a
+// login that takes a username or an email address. The handler serves
+// index.html at /verify and /reset as well, the pages a tenant's
+// verify_url and reset_url name: a mailed link opens one with the token in
+// its fragment (never sent to a server), which app.js reads with the
+// client's tokenFromLocation, taking it out of the address bar first;
+// /verify then verifies and signs in, /reset asks for the new password.
+//
 // The Diagnose panel runs Latchkey's live check (the client's doctor(),
 // GET doctor, credentialed like the login) and shows what Latchkey saw and
 // its verdict for this browser, or, when the browser refuses to let the

@@ -31,8 +31,9 @@ type Config struct {
 }
 
 // Handler returns an http.Handler that serves the example SPA for cfg:
-// "/" (index.html, also at "/verify" and "/reset", the pages that the
-// demo tenant's verification and reset links open), "/app.js", "/latchkey-client.js" (the @latchkey/client
+// "/" (index.html), "/verify" and "/reset" (index.html too: the pages a
+// tenant's verify_url and reset_url name, whose links carry the token in
+// the fragment, which app.js reads), "/app.js", "/latchkey-client.js" (the @latchkey/client
 // module app.js imports), "/style.css" and the generated "/config.js".
 // It answers GET and HEAD only (405 with Allow otherwise) and 404 for any
 // other path. When cfg is invalid it returns every problem, joined.
@@ -51,8 +52,6 @@ func Handler(cfg Config) (http.Handler, error) {
 	for _, s := range []struct{ path, name, contentType string }{
 		{"/", "static/index.html", "text/html; charset=utf-8"},
 		{"/index.html", "static/index.html", "text/html; charset=utf-8"},
-		// The demo tenant's verify_url and reset_url: the links land on
-		// the page itself, which reads the token from the fragment.
 		{"/verify", "static/index.html", "text/html; charset=utf-8"},
 		{"/reset", "static/index.html", "text/html; charset=utf-8"},
 		{"/app.js", "static/app.js", "text/javascript; charset=utf-8"},

@@ -115,6 +115,9 @@ func TestHandlerServes(t *testing.T) {
 	}{
 		{name: "index", method: "GET", target: "/", wantStatus: 200, wantType: "text/html; charset=utf-8", wantCache: "no-cache", wantBody: "<title>Latchkey example SPA</title>"},
 		{name: "index.html", method: "GET", target: "/index.html", wantStatus: 200, wantType: "text/html; charset=utf-8", wantCache: "no-cache", wantBody: `id="login-form"`},
+		{name: "verify", method: "GET", target: "/verify", wantStatus: 200, wantType: "text/html; charset=utf-8", wantCache: "no-cache", wantBody: `id="link-card"`},
+		{name: "reset", method: "GET", target: "/reset", wantStatus: 200, wantType: "text/html; charset=utf-8", wantCache: "no-cache", wantBody: `id="reset-form"`},
+		{name: "verify, only it", method: "GET", target: "/verify/x", wantStatus: 404},
 		{name: "app.js", method: "GET", target: "/app.js", wantStatus: 200, wantType: "text/javascript; charset=utf-8", wantCache: "no-cache", wantBody: "window.latchkey"},
 		{name: "style.css", method: "GET", target: "/style.css", wantStatus: 200, wantType: "text/css; charset=utf-8", wantCache: "no-cache", wantBody: ".card"},
 		{name: "latchkey-client.js", method: "GET", target: "/latchkey-client.js", wantStatus: 200, wantType: "text/javascript; charset=utf-8", wantCache: "no-cache", wantBody: "export function createClient("},
@@ -124,8 +127,6 @@ func TestHandlerServes(t *testing.T) {
 		{name: "POST", method: "POST", target: "/", wantStatus: 405, wantAllow: "GET, HEAD"},
 		{name: "DELETE", method: "DELETE", target: "/config.js", wantStatus: 405, wantAllow: "GET, HEAD"},
 		{name: "OPTIONS", method: "OPTIONS", target: "/app.js", wantStatus: 405, wantAllow: "GET, HEAD"},
-		{name: "verify page", method: "GET", target: "/verify", wantStatus: 200, wantType: "text/html; charset=utf-8", wantCache: "no-cache", wantBody: `id="login-form"`},
-		{name: "reset page", method: "GET", target: "/reset", wantStatus: 200, wantType: "text/html; charset=utf-8", wantCache: "no-cache", wantBody: `id="login-form"`},
 		{name: "unknown path", method: "GET", target: "/nope", wantStatus: 404},
 		{name: "embed directory", method: "GET", target: "/static/index.html", wantStatus: 404},
 		{name: "favicon", method: "GET", target: "/favicon.ico", wantStatus: 404},
@@ -282,6 +283,17 @@ func TestIndexHTML(t *testing.T) {
 			{"doctor-cli", "div"},
 			{"doctor-command", "code"},
 			{"doctor-copy", "button"},
+			// Self-service accounts.
+			{"signup-form", "form"},
+			{"signup-email", "input"},
+			{"signup", "button"},
+			{"check-mail", "div"},
+			{"resend", "button"},
+			{"forgot-form", "form"},
+			{"change-card", "section"},
+			{"change-form", "form"},
+			{"link-card", "section"},
+			{"reset-form", "form"},
 		}
 		for _, tt := range tests {
 			re := regexp.MustCompile(`<([a-z]+)\b[^>]*\sid="` + regexp.QuoteMeta(tt.id) + `"`)
@@ -356,7 +368,8 @@ func TestAppJSAPI(t *testing.T) {
 	if !strings.Contains(app, "window.latchkey = latchkey") {
 		t.Errorf("window.latchkey assigned=%v, want true", false)
 	}
-	for _, fn := range []string{"login", "me", "logout", "sessions", "revoke", "revokeAll", "raw", "diagnose"} {
+	for _, fn := range []string{"login", "me", "logout", "sessions", "revoke", "revokeAll", "raw", "diagnose",
+		"signup", "resend", "forgotPassword", "verifyEmail", "resetPassword", "changePassword"} {
 		if !regexp.MustCompile(`\n\s+` + fn + `: guard\(` + fn + `\)`).MatchString(app) {
 			t.Errorf("latchkey.%s defined=%v, want true", fn, false)
 		}
@@ -413,6 +426,13 @@ func TestAppJSClient(t *testing.T) {
 		`client.logoutEverywhere()`,
 		`client.doctor()`,
 		`client.onChange(`,
+		`client.signup(username, email, password)`,
+		`client.verifyEmail(token)`,
+		`client.resendVerification(email)`,
+		`client.requestPasswordReset(email)`,
+		`client.resetPassword(token, password)`,
+		`client.changePassword(current, next)`,
+		`tokenFromLocation()`,
 	} {
 		if !strings.Contains(app, want) {
 			t.Errorf("app.js contains %q=%v, want true", want, false)

@@ -167,6 +167,177 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/t/{tenant}/signup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Tenant id. */
+                tenant: components["parameters"]["Tenant"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign up (path form)
+         * @description Creates a self-service user (the tenant's `accounts.signup` must be
+         *     true). With `accounts.email_verification: required` the answer is
+         *     always `202 {"status": "verification_sent"}`: a new user is created
+         *     unverified and mailed a verification link; a username or address that
+         *     is taken creates nothing, and the address is mailed a notice instead,
+         *     so that the answer never tells whether an address has an account.
+         *     Otherwise the user is created and signed in (`201`, the session cookie
+         *     set), and a taken username or address is a `409 conflict` whose detail
+         *     never says which. The password must pass the tenant's policy
+         *     (`400 weak-password`). Counted under the accounts limits per client
+         *     address and per address (`429`). The body is at most 4 KiB.
+         */
+        post: operations["signupPathForm"];
+        delete?: never;
+        /** CORS preflight of signup (path form) */
+        options: operations["preflightSignupPathForm"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/t/{tenant}/email/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Tenant id. */
+                tenant: components["parameters"]["Tenant"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify an email address (path form)
+         * @description Spends a verification token (the `token` of the link's `#token=`
+         *     fragment), marks the address verified and signs this browser in, as
+         *     `login` does. An unknown, expired, used or superseded token is a
+         *     `400 invalid-token`, never told apart.
+         */
+        post: operations["verifyEmailPathForm"];
+        delete?: never;
+        /** CORS preflight of email verify (path form) */
+        options: operations["preflightVerifyEmailPathForm"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/t/{tenant}/email/verify/resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Tenant id. */
+                tenant: components["parameters"]["Tenant"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mail a new verification link (path form)
+         * @description Answers `202 {}` for any address within the limits: an unverified
+         *     user's (who is mailed a new link), a verified one's, or nobody's, with
+         *     the same status, headers and body. The lookup and the mail happen after
+         *     the answer. Counted under the accounts limits (`429`).
+         */
+        post: operations["resendVerificationPathForm"];
+        delete?: never;
+        /** CORS preflight of email verify resend (path form) */
+        options: operations["preflightResendVerificationPathForm"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/t/{tenant}/password/reset/request": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Tenant id. */
+                tenant: components["parameters"]["Tenant"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mail a password-reset link (path form)
+         * @description Answers `202 {}` for any address within the limits, whether or not it
+         *     is a user's, with the same status, headers and body; a user's address is
+         *     mailed a link to the tenant's `accounts.reset_url` after the answer.
+         *     Counted under the accounts limits (`429`).
+         */
+        post: operations["requestPasswordResetPathForm"];
+        delete?: never;
+        /** CORS preflight of password reset request (path form) */
+        options: operations["preflightRequestPasswordResetPathForm"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/t/{tenant}/password/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Tenant id. */
+                tenant: components["parameters"]["Tenant"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reset a password (path form)
+         * @description Checks the new password against the tenant's policy first (a weak
+         *     password does not spend the token: `400 weak-password`), spends the
+         *     reset token, sets the password, ends every session of the user on every
+         *     replica, marks the address verified and signs this browser in. An
+         *     unknown, expired, used or superseded token is a `400 invalid-token`.
+         */
+        post: operations["resetPasswordPathForm"];
+        delete?: never;
+        /** CORS preflight of password reset (path form) */
+        options: operations["preflightResetPasswordPathForm"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/t/{tenant}/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Tenant id. */
+                tenant: components["parameters"]["Tenant"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change the password (path form)
+         * @description Signed in: checks `current_password` under the login limits (a wrong
+         *     one is a `401 invalid-credentials` and counts as a failed login), checks
+         *     `new_password` against the tenant's policy (`400 weak-password`), sets
+         *     it, ends every session of the user, this one too, and answers a new
+         *     session for this browser with its cookie. Needs an `accounts` block.
+         */
+        post: operations["changePasswordPathForm"];
+        delete?: never;
+        /** CORS preflight of password (path form) */
+        options: operations["preflightChangePasswordPathForm"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/login": {
         parameters: {
             query?: never;
@@ -284,6 +455,132 @@ export interface paths {
         delete?: never;
         /** CORS preflight of doctor (host form) */
         options: operations["preflightDoctorHostForm"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/signup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign up (host form)
+         * @description Same as `POST /v1/t/{tenant}/signup`, the tenant being the one whose hostnames list the request's Host.
+         */
+        post: operations["signupHostForm"];
+        delete?: never;
+        /** CORS preflight of signup (host form) */
+        options: operations["preflightSignupHostForm"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/email/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify an email address (host form)
+         * @description Same as `POST /v1/t/{tenant}/email/verify`, the tenant being the one whose hostnames list the request's Host.
+         */
+        post: operations["verifyEmailHostForm"];
+        delete?: never;
+        /** CORS preflight of email verify (host form) */
+        options: operations["preflightVerifyEmailHostForm"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/email/verify/resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mail a new verification link (host form)
+         * @description Same as `POST /v1/t/{tenant}/email/verify/resend`, the tenant being the one whose hostnames list the request's Host.
+         */
+        post: operations["resendVerificationHostForm"];
+        delete?: never;
+        /** CORS preflight of email verify resend (host form) */
+        options: operations["preflightResendVerificationHostForm"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/password/reset/request": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mail a password-reset link (host form)
+         * @description Same as `POST /v1/t/{tenant}/password/reset/request`, the tenant being the one whose hostnames list the request's Host.
+         */
+        post: operations["requestPasswordResetHostForm"];
+        delete?: never;
+        /** CORS preflight of password reset request (host form) */
+        options: operations["preflightRequestPasswordResetHostForm"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/password/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reset a password (host form)
+         * @description Same as `POST /v1/t/{tenant}/password/reset`, the tenant being the one whose hostnames list the request's Host.
+         */
+        post: operations["resetPasswordHostForm"];
+        delete?: never;
+        /** CORS preflight of password reset (host form) */
+        options: operations["preflightResetPasswordHostForm"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change the password (host form)
+         * @description Same as `POST /v1/t/{tenant}/password`, the tenant being the one whose hostnames list the request's Host.
+         */
+        post: operations["changePasswordHostForm"];
+        delete?: never;
+        /** CORS preflight of password (host form) */
+        options: operations["preflightChangePasswordHostForm"];
         head?: never;
         patch?: never;
         trace?: never;
@@ -531,7 +828,8 @@ export interface paths {
         put?: never;
         /**
          * Create a user
-         * @description Exactly one of `password` and `password_hash`. `409 conflict` when the user exists.
+         * @description Exactly one of `password` and `password_hash`. `409 conflict` when
+         *     the user exists, or the `email` is another user's.
          */
         post: operations["createUser"];
         delete?: never;
@@ -567,11 +865,44 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Change a user's password or disabled flag
+         * Change a user's password, address or disabled flag
          * @description At least one field, and at most one of `password` and `password_hash`.
-         *     A password change or disabling ends the user's sessions.
+         *     A password change or disabling ends the user's sessions. `email`
+         *     `null` or `""` removes the address; an address that is another
+         *     user's is a `409 conflict`.
          */
         patch: operations["updateUser"];
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenant}/users/{username}/verification": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Tenant id. */
+                tenant: components["parameters"]["Tenant"];
+                /**
+                 * @description Any form of the username (see Usernames above), percent-encoded as
+                 *     one path segment.
+                 */
+                username: components["parameters"]["Username"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mail the user a new verification link
+         * @description `202 {}`: a new link goes to the user's address (earlier ones stop
+         *     working). `409 conflict` when the user has no address or it is
+         *     verified already; `404 not-enabled` when the tenant's
+         *     `email_verification` is `off` or it has no `accounts`.
+         */
+        post: operations["sendVerification"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/admin/v1/tenants/{tenant}/users/{username}/sessions": {
@@ -739,6 +1070,39 @@ export interface components {
             receipt: string;
         };
         /**
+         * @description An email address, a bare addr-spec (`name@example.com`: no display
+         *     name, no spaces), at most 254 bytes with a local part of at most 64.
+         *     Compared and unique after normalization (NFC, local part lowercased,
+         *     domain IDNA-ASCII lowercased); kept and shown as typed.
+         */
+        Email: string;
+        /** @description The text after `#token=` in a mailed link (43 characters of unpadded base64url). */
+        MailToken: string;
+        SignupRequest: {
+            username: components["schemas"]["NewUsername"];
+            email: components["schemas"]["Email"];
+            password: components["schemas"]["Password"];
+        };
+        TokenRequest: {
+            token: components["schemas"]["MailToken"];
+        };
+        EmailRequest: {
+            email: components["schemas"]["Email"];
+        };
+        ResetPasswordRequest: {
+            token: components["schemas"]["MailToken"];
+            password: components["schemas"]["Password"];
+        };
+        ChangePasswordRequest: {
+            current_password: components["schemas"]["Password"];
+            new_password: components["schemas"]["Password"];
+        };
+        VerificationSent: {
+            /** @enum {string} */
+            status: "verification_sent";
+        };
+        Empty: Record<string, never>;
+        /**
          * @description The browser family of a User-Agent: every browser on iOS and iPadOS
          *     is `safari` (WebKit), whatever it calls itself; `unknown` when none
          *     of the others.
@@ -874,6 +1238,102 @@ export interface components {
             per_ip: number;
             window: components["schemas"]["Duration"];
         };
+        /**
+         * @description Self-service accounts. Every `accounts` block sends mail, so a tenant
+         *     with one is refused (`400 invalid-config`, field `accounts`) by a
+         *     Latchkey without mail (`LATCHKEY_SMTP_URL`, `LATCHKEY_MAIL_FROM`).
+         *     Every problem is reported at once, on fields `accounts.<name>`.
+         */
+        TenantAccountsInput: {
+            /**
+             * @description Opens `POST signup`.
+             * @default false
+             */
+            signup: boolean;
+            /**
+             * @description `required`: a self-service user gets no session until the
+             *     address is verified, and cannot log in before. `optional`:
+             *     signup logs in at once; the mailed link verifies. `off`: no
+             *     verification mails.
+             * @enum {string}
+             */
+            email_verification: "required" | "optional" | "off";
+            /**
+             * @description A login name that is a user's address logs that user in.
+             * @default false
+             */
+            login_with_email: boolean;
+            verify_url?: components["schemas"]["AccountsURL"];
+            reset_url?: components["schemas"]["AccountsURL"];
+            /**
+             * @description How long a verification link works, 5m to 168h (7 days).
+             * @default 24h
+             */
+            verify_token_ttl: components["schemas"]["Duration"];
+            /**
+             * @description How long a reset link works, 5m to 24h.
+             * @default 30m
+             */
+            reset_token_ttl: components["schemas"]["Duration"];
+            /**
+             * @description The shortest new password, in characters (signup, reset, change).
+             * @default 8
+             */
+            password_min_length: number;
+            limits?: components["schemas"]["TenantAccountLimitsInput"];
+            templates?: components["schemas"]["MailTemplates"];
+        };
+        /**
+         * Format: uri
+         * @description A page of the tenant's SPA that mailed links open, with the token in
+         *     the fragment (`<url>#token=…`). An absolute `https` URL (`http` for
+         *     a dev tenant's loopback origin) whose origin is one of the tenant's
+         *     `origins`, with a path, no userinfo and no fragment; a query is
+         *     allowed. `verify_url` is required unless `email_verification` is
+         *     `off`; without `reset_url`, password reset is off.
+         */
+        AccountsURL: string;
+        /**
+         * @description Bounds on the requests that send mail (signup, resend, reset
+         *     request), counted in the store across replicas, whether or not the
+         *     address is anyone's.
+         */
+        TenantAccountLimitsInput: {
+            /**
+             * @description Requests per client address per window.
+             * @default 20
+             */
+            per_ip: number;
+            /**
+             * @description Requests per email address per window.
+             * @default 5
+             */
+            per_address: number;
+            /**
+             * @description The fixed counting window, 1m to 24h.
+             * @default 1h
+             */
+            window: components["schemas"]["Duration"];
+        };
+        /**
+         * @description Replacements of the default mails, per kind. Subjects and text bodies
+         *     are Go text/template, HTML bodies html/template, with
+         *     `{{.TenantName}}`, `{{.Username}}`, `{{.Email}}`, `{{.Link}}` and
+         *     `{{.Expires}}` (e.g. `24 hours`). Each must parse and render sample
+         *     data.
+         */
+        MailTemplates: {
+            verify?: components["schemas"]["MailTemplate"];
+            reset?: components["schemas"]["MailTemplate"];
+            signup_taken?: components["schemas"]["MailTemplate"];
+            password_changed?: components["schemas"]["MailTemplate"];
+        };
+        /** @description Empty or missing fields keep the default. */
+        MailTemplate: {
+            subject?: string;
+            text?: string;
+            html?: string;
+        };
         /** @description Same field names as the YAML tenants file; unknown fields are a `400`. */
         TenantInput: {
             /** @description If present, must equal the path's `{tenant}`. */
@@ -894,6 +1354,7 @@ export interface components {
             cookie: components["schemas"]["TenantCookieInput"];
             session?: components["schemas"]["TenantSessionInput"];
             login_limits?: components["schemas"]["TenantLoginLimitsInput"];
+            accounts?: components["schemas"]["TenantAccountsInput"];
         };
         TenantCookie: {
             same_site: components["schemas"]["SameSite"];
@@ -920,6 +1381,8 @@ export interface components {
             cookie: components["schemas"]["TenantCookie"];
             session: components["schemas"]["TenantSession"];
             login_limits: components["schemas"]["TenantLoginLimits"];
+            /** @description Only for a tenant with self-service accounts, defaults applied. */
+            accounts?: components["schemas"]["TenantAccountsInput"];
             /**
              * @description Only in the answer to a `PUT`, always there: what of this
              *     configuration will not work in browsers, each with the engines
@@ -1065,15 +1528,27 @@ export interface components {
             password_hash?: components["schemas"]["PasswordHash"];
             /** @default false */
             disabled: boolean;
+            email?: components["schemas"]["Email"];
+            /**
+             * @description Whether the address counts as verified (an operator vouching for it).
+             * @default false
+             */
+            email_verified: boolean;
         } & (unknown | unknown);
         /** @description At least one field; at most one of `password` and `password_hash`. */
         UserUpdate: {
             password?: components["schemas"]["Password"];
             password_hash?: components["schemas"]["PasswordHash"];
             disabled?: boolean;
+            /** @description The new address; `null` or `""` removes it. */
+            email?: components["schemas"]["Email"] | string | null;
+            email_verified?: boolean;
         };
         UserAdmin: {
             username: components["schemas"]["Username"];
+            /** @description The address as typed; absent when the user has none. */
+            email?: components["schemas"]["Email"];
+            email_verified: boolean;
             disabled: boolean;
             created_at: components["schemas"]["Timestamp"];
             updated_at: components["schemas"]["Timestamp"];
@@ -1089,7 +1564,7 @@ export interface components {
         /** @description An RFC 9457 problem document. */
         Problem: {
             /** @enum {string} */
-            type: "urn:latchkey:problem:bad-request" | "urn:latchkey:problem:invalid-config" | "urn:latchkey:problem:admin-unauthorized" | "urn:latchkey:problem:metrics-unauthorized" | "urn:latchkey:problem:invalid-credentials" | "urn:latchkey:problem:unauthenticated" | "urn:latchkey:problem:cookie-not-sent" | "urn:latchkey:problem:forbidden-origin" | "urn:latchkey:problem:not-found" | "urn:latchkey:problem:method-not-allowed" | "urn:latchkey:problem:conflict" | "urn:latchkey:problem:payload-too-large" | "urn:latchkey:problem:unsupported-media-type" | "urn:latchkey:problem:internal" | "urn:latchkey:problem:unavailable" | "urn:latchkey:problem:forbidden" | "urn:latchkey:problem:rate-limited";
+            type: "urn:latchkey:problem:bad-request" | "urn:latchkey:problem:invalid-config" | "urn:latchkey:problem:admin-unauthorized" | "urn:latchkey:problem:metrics-unauthorized" | "urn:latchkey:problem:invalid-credentials" | "urn:latchkey:problem:unauthenticated" | "urn:latchkey:problem:cookie-not-sent" | "urn:latchkey:problem:forbidden-origin" | "urn:latchkey:problem:not-found" | "urn:latchkey:problem:method-not-allowed" | "urn:latchkey:problem:conflict" | "urn:latchkey:problem:payload-too-large" | "urn:latchkey:problem:unsupported-media-type" | "urn:latchkey:problem:internal" | "urn:latchkey:problem:unavailable" | "urn:latchkey:problem:forbidden" | "urn:latchkey:problem:rate-limited" | "urn:latchkey:problem:invalid-token" | "urn:latchkey:problem:weak-password" | "urn:latchkey:problem:email-unverified" | "urn:latchkey:problem:not-enabled";
             /** @description A constant per type. */
             title: string;
             status: number;
@@ -1104,7 +1579,11 @@ export interface components {
             pointer?: string;
             /** Format: uri-reference */
             instance?: string;
-            /** @description Only in `invalid-config` problems. */
+            /**
+             * @description Only in `invalid-config` problems, and in the `bad-request`
+             *     problems of the self-service account routes about their fields
+             *     (`{"field": "email", "message": "..."}`).
+             */
             errors?: components["schemas"]["ProblemError"][];
             /** @description Only in `cookie-not-sent` problems. */
             browser?: components["schemas"]["BrowserFamily"];
@@ -1249,6 +1728,38 @@ export interface components {
             /** @enum {unknown} */
             status?: 503;
         };
+        InvalidTokenProblem: components["schemas"]["Problem"] & {
+            /** @enum {unknown} */
+            type?: "urn:latchkey:problem:invalid-token";
+            /** @enum {unknown} */
+            status?: 400;
+        };
+        /** @description The detail says which rule the password broke, e.g. `the password is one of the 10000 most common passwords`. */
+        WeakPasswordProblem: components["schemas"]["Problem"] & {
+            /** @enum {unknown} */
+            type?: "urn:latchkey:problem:weak-password";
+            /** @enum {unknown} */
+            status?: 400;
+        };
+        EmailUnverifiedProblem: components["schemas"]["Problem"] & {
+            /** @enum {unknown} */
+            type?: "urn:latchkey:problem:email-unverified";
+            /** @enum {unknown} */
+            status?: 403;
+        };
+        NotEnabledProblem: components["schemas"]["Problem"] & {
+            /** @enum {unknown} */
+            type?: "urn:latchkey:problem:not-enabled";
+            /** @enum {unknown} */
+            status?: 404;
+        };
+        /** @description A self-service account request whose fields are not valid, each problem in `errors`. */
+        BadRequestFieldsProblem: components["schemas"]["Problem"] & {
+            /** @enum {unknown} */
+            type?: "urn:latchkey:problem:bad-request";
+            /** @enum {unknown} */
+            status?: 400;
+        };
     };
     responses: {
         /** @description Logged in; the session cookie is set. */
@@ -1279,6 +1790,47 @@ export interface components {
                  *     }
                  */
                 "application/json": components["schemas"]["LoginResult"];
+            };
+        };
+        /** @description Signed up and logged in (email verification not required); the session cookie is set. */
+        SignedUp: {
+            headers: {
+                "Set-Cookie": components["headers"]["SetSessionCookie"];
+                "Access-Control-Allow-Origin": components["headers"]["AccessControlAllowOrigin"];
+                "Access-Control-Allow-Credentials": components["headers"]["AccessControlAllowCredentials"];
+                Vary: components["headers"]["Vary"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["LoginResult"];
+            };
+        };
+        /**
+         * @description The signup was taken in and a mail sent: a verification link to a
+         *     new user, or a notice to the owner of a taken address (which the
+         *     answer never tells apart).
+         */
+        VerificationSent: {
+            headers: {
+                "Access-Control-Allow-Origin": components["headers"]["AccessControlAllowOrigin"];
+                "Access-Control-Allow-Credentials": components["headers"]["AccessControlAllowCredentials"];
+                Vary: components["headers"]["Vary"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["VerificationSent"];
+            };
+        };
+        /** @description Taken in; a mail goes out if the address calls for one. The same answer for every address. */
+        Accepted: {
+            headers: {
+                "Access-Control-Allow-Origin": components["headers"]["AccessControlAllowOrigin"];
+                "Access-Control-Allow-Credentials": components["headers"]["AccessControlAllowCredentials"];
+                Vary: components["headers"]["Vary"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Empty"];
             };
         };
         /** @description The current user and session. */
@@ -1415,6 +1967,143 @@ export interface components {
             };
             content: {
                 "application/problem+json": components["schemas"]["BadRequestProblem"];
+            };
+        };
+        /**
+         * @description `bad-request` (a malformed body; a username or address that is not
+         *     one, with `errors`) or `weak-password` (the tenant's policy refused
+         *     the password; `detail` says which rule).
+         */
+        SignupBadRequest: {
+            headers: {
+                "Access-Control-Allow-Origin": components["headers"]["AccessControlAllowOrigin"];
+                "Access-Control-Allow-Credentials": components["headers"]["AccessControlAllowCredentials"];
+                Vary: components["headers"]["Vary"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["BadRequestProblem"] | components["schemas"]["BadRequestFieldsProblem"] | components["schemas"]["WeakPasswordProblem"];
+            };
+        };
+        /**
+         * @description `bad-request`, `invalid-token` (the link is unknown, expired, used
+         *     or superseded, never told apart) or, for a reset, `weak-password`
+         *     (which leaves the token unspent).
+         */
+        TokenBadRequest: {
+            headers: {
+                "Access-Control-Allow-Origin": components["headers"]["AccessControlAllowOrigin"];
+                "Access-Control-Allow-Credentials": components["headers"]["AccessControlAllowCredentials"];
+                Vary: components["headers"]["Vary"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["BadRequestProblem"] | components["schemas"]["BadRequestFieldsProblem"] | components["schemas"]["InvalidTokenProblem"] | components["schemas"]["WeakPasswordProblem"];
+            };
+        };
+        /** @description `bad-request`: a malformed body, or an address that is not one (with `errors`). */
+        EmailBadRequest: {
+            headers: {
+                "Access-Control-Allow-Origin": components["headers"]["AccessControlAllowOrigin"];
+                "Access-Control-Allow-Credentials": components["headers"]["AccessControlAllowCredentials"];
+                Vary: components["headers"]["Vary"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["BadRequestProblem"] | components["schemas"]["BadRequestFieldsProblem"];
+            };
+        };
+        /** @description `bad-request` or `weak-password` (the tenant's policy refused the new password; `detail` says which rule). */
+        WeakPasswordBadRequest: {
+            headers: {
+                "Access-Control-Allow-Origin": components["headers"]["AccessControlAllowOrigin"];
+                "Access-Control-Allow-Credentials": components["headers"]["AccessControlAllowCredentials"];
+                Vary: components["headers"]["Vary"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["BadRequestProblem"] | components["schemas"]["BadRequestFieldsProblem"] | components["schemas"]["WeakPasswordProblem"];
+            };
+        };
+        /**
+         * @description `unauthenticated` or `cookie-not-sent` (no valid session), or
+         *     `invalid-credentials` (`current_password` is wrong).
+         */
+        ChangePasswordUnauthorized: {
+            headers: {
+                "Access-Control-Allow-Origin": components["headers"]["AccessControlAllowOrigin"];
+                "Access-Control-Allow-Credentials": components["headers"]["AccessControlAllowCredentials"];
+                Vary: components["headers"]["Vary"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["UnauthenticatedProblem"] | components["schemas"]["CookieNotSentProblem"] | components["schemas"]["InvalidCredentialsProblem"];
+            };
+        };
+        /**
+         * @description `forbidden-origin` (see ForbiddenOrigin), or `email-unverified`: the
+         *     password is right, but the tenant requires a verified address
+         *     (`accounts.email_verification: required`) and this user's is not;
+         *     no session was started.
+         */
+        LoginForbidden: {
+            headers: {
+                "Access-Control-Allow-Origin": components["headers"]["AccessControlAllowOrigin"];
+                "Access-Control-Allow-Credentials": components["headers"]["AccessControlAllowCredentials"];
+                Vary: components["headers"]["Vary"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["ForbiddenOriginProblem"] | components["schemas"]["EmailUnverifiedProblem"];
+            };
+        };
+        /**
+         * @description `not-enabled`: the tenant has not turned this on (no `accounts`
+         *     block; `signup` false; `email_verification: off`; no `reset_url`),
+         *     or `not-found`: unknown tenant (then without any CORS header).
+         */
+        NotEnabled: {
+            headers: {
+                "Access-Control-Allow-Origin": components["headers"]["AccessControlAllowOrigin"];
+                "Access-Control-Allow-Credentials": components["headers"]["AccessControlAllowCredentials"];
+                Vary: components["headers"]["Vary"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["NotFoundProblem"] | components["schemas"]["NotEnabledProblem"];
+            };
+        };
+        /** @description `conflict`: the username or the address is taken; the detail, `this username or email address cannot be used`, never says which. */
+        SignupConflict: {
+            headers: {
+                "Access-Control-Allow-Origin": components["headers"]["AccessControlAllowOrigin"];
+                "Access-Control-Allow-Credentials": components["headers"]["AccessControlAllowCredentials"];
+                Vary: components["headers"]["Vary"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["ConflictProblem"];
+            };
+        };
+        /**
+         * @description `rate-limited`: too many requests within the tenant's
+         *     `accounts.limits.window` from this client address
+         *     (`accounts.limits.per_ip`) or for this email address
+         *     (`per_address`), counted whether or not the address is anyone's;
+         *     for a password change, too many wrong current passwords (the login
+         *     limits).
+         */
+        AccountsRateLimited: {
+            headers: {
+                /** @description Seconds until the counting window resets. */
+                "Retry-After": number;
+                "Access-Control-Allow-Origin": components["headers"]["AccessControlAllowOrigin"];
+                "Access-Control-Allow-Credentials": components["headers"]["AccessControlAllowCredentials"];
+                Vary: components["headers"]["Vary"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["RateLimitedProblem"];
             };
         };
         /** @description `invalid-credentials`: unknown user, wrong password or disabled user. */
@@ -1648,6 +2337,24 @@ export interface components {
                 "application/json": components["schemas"]["Tenant"] & unknown;
             };
         };
+        /** @description Taken in; the mail goes out in the background. */
+        AdminAccepted: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Empty"];
+            };
+        };
+        /** @description `not-found` (unknown tenant or user) or `not-enabled` (the tenant's email verification is off, or it has no `accounts`). */
+        AdminNotEnabled: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["NotFoundProblem"] | components["schemas"]["NotEnabledProblem"];
+            };
+        };
         /** @description The user. */
         UserAdmin: {
             headers: {
@@ -1731,7 +2438,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["ForbiddenProblem"];
             };
         };
-        /** @description `conflict`: the user already exists, or a hostname is claimed by another tenant. */
+        /** @description `conflict`: the user already exists, the address is another user's, a hostname is claimed by another tenant, or (verification) the user has no address or is verified already. */
         AdminConflict: {
             headers: {
                 [name: string]: unknown;
@@ -1852,6 +2559,65 @@ export interface components {
                 "application/json": components["schemas"]["LogoutRequest"];
             };
         };
+        /** @description A new user, at most 4 KiB. */
+        Signup: {
+            content: {
+                /**
+                 * @example {
+                 *       "username": "carol",
+                 *       "email": "carol@example.com",
+                 *       "password": "a long and unusual passphrase"
+                 *     }
+                 */
+                "application/json": components["schemas"]["SignupRequest"];
+            };
+        };
+        /** @description The token of a mailed link, at most 4 KiB. */
+        Token: {
+            content: {
+                /**
+                 * @example {
+                 *       "token": "3q2-7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+                 *     }
+                 */
+                "application/json": components["schemas"]["TokenRequest"];
+            };
+        };
+        /** @description An email address, at most 4 KiB. */
+        Email: {
+            content: {
+                /**
+                 * @example {
+                 *       "email": "carol@example.com"
+                 *     }
+                 */
+                "application/json": components["schemas"]["EmailRequest"];
+            };
+        };
+        /** @description The reset link's token and the new password, at most 4 KiB. */
+        ResetPassword: {
+            content: {
+                /**
+                 * @example {
+                 *       "token": "3q2-7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                 *       "password": "a long and unusual passphrase"
+                 *     }
+                 */
+                "application/json": components["schemas"]["ResetPasswordRequest"];
+            };
+        };
+        /** @description The current and the new password, at most 4 KiB. */
+        ChangePassword: {
+            content: {
+                /**
+                 * @example {
+                 *       "current_password": "correct horse battery staple",
+                 *       "new_password": "a long and unusual passphrase"
+                 *     }
+                 */
+                "application/json": components["schemas"]["ChangePasswordRequest"];
+            };
+        };
     };
     headers: {
         /** @description The request's `Origin`, when it is one of the tenant's origins. Never `*`. */
@@ -1927,7 +2693,7 @@ export interface operations {
             200: components["responses"]["LoggedIn"];
             400: components["responses"]["PublicBadRequest"];
             401: components["responses"]["InvalidCredentials"];
-            403: components["responses"]["ForbiddenOrigin"];
+            403: components["responses"]["LoginForbidden"];
             404: components["responses"]["PublicNotFound"];
             413: components["responses"]["PublicPayloadTooLarge"];
             415: components["responses"]["PublicUnsupportedMediaType"];
@@ -2310,6 +3076,359 @@ export interface operations {
             500: components["responses"]["PublicInternal"];
         };
     };
+    signupPathForm: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Sent by browsers on cross-origin requests. When it is one of the
+                 *     tenant's origins the response carries the CORS headers; on unsafe
+                 *     requests (`POST`, `DELETE`) any other origin gets `403 forbidden-origin`.
+                 */
+                Origin?: components["parameters"]["Origin"];
+            };
+            path: {
+                /** @description Tenant id. */
+                tenant: components["parameters"]["Tenant"];
+            };
+            cookie?: never;
+        };
+        requestBody: components["requestBodies"]["Signup"];
+        responses: {
+            201: components["responses"]["SignedUp"];
+            202: components["responses"]["VerificationSent"];
+            400: components["responses"]["SignupBadRequest"];
+            403: components["responses"]["ForbiddenOrigin"];
+            404: components["responses"]["NotEnabled"];
+            409: components["responses"]["SignupConflict"];
+            413: components["responses"]["PublicPayloadTooLarge"];
+            415: components["responses"]["PublicUnsupportedMediaType"];
+            429: components["responses"]["AccountsRateLimited"];
+            500: components["responses"]["PublicInternal"];
+            503: components["responses"]["PublicUnavailable"];
+        };
+    };
+    preflightSignupPathForm: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The origin of the page making the request. */
+                Origin: components["parameters"]["PreflightOrigin"];
+                /** @description The method of the request the browser is about to send. */
+                "Access-Control-Request-Method": components["parameters"]["AccessControlRequestMethod"];
+                /** @description The non-safelisted request headers the browser is about to send (e.g. `content-type`). */
+                "Access-Control-Request-Headers"?: components["parameters"]["AccessControlRequestHeaders"];
+            };
+            path: {
+                /** @description Tenant id. */
+                tenant: components["parameters"]["Tenant"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["PreflightAllowed"];
+            400: components["responses"]["PublicBadRequest"];
+            403: components["responses"]["PreflightRefused"];
+            404: components["responses"]["PublicNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["PublicInternal"];
+        };
+    };
+    verifyEmailPathForm: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Sent by browsers on cross-origin requests. When it is one of the
+                 *     tenant's origins the response carries the CORS headers; on unsafe
+                 *     requests (`POST`, `DELETE`) any other origin gets `403 forbidden-origin`.
+                 */
+                Origin?: components["parameters"]["Origin"];
+            };
+            path: {
+                /** @description Tenant id. */
+                tenant: components["parameters"]["Tenant"];
+            };
+            cookie?: never;
+        };
+        requestBody: components["requestBodies"]["Token"];
+        responses: {
+            200: components["responses"]["LoggedIn"];
+            400: components["responses"]["TokenBadRequest"];
+            403: components["responses"]["ForbiddenOrigin"];
+            404: components["responses"]["NotEnabled"];
+            413: components["responses"]["PublicPayloadTooLarge"];
+            415: components["responses"]["PublicUnsupportedMediaType"];
+            500: components["responses"]["PublicInternal"];
+            503: components["responses"]["PublicUnavailable"];
+        };
+    };
+    preflightVerifyEmailPathForm: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The origin of the page making the request. */
+                Origin: components["parameters"]["PreflightOrigin"];
+                /** @description The method of the request the browser is about to send. */
+                "Access-Control-Request-Method": components["parameters"]["AccessControlRequestMethod"];
+                /** @description The non-safelisted request headers the browser is about to send (e.g. `content-type`). */
+                "Access-Control-Request-Headers"?: components["parameters"]["AccessControlRequestHeaders"];
+            };
+            path: {
+                /** @description Tenant id. */
+                tenant: components["parameters"]["Tenant"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["PreflightAllowed"];
+            400: components["responses"]["PublicBadRequest"];
+            403: components["responses"]["PreflightRefused"];
+            404: components["responses"]["PublicNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["PublicInternal"];
+        };
+    };
+    resendVerificationPathForm: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Sent by browsers on cross-origin requests. When it is one of the
+                 *     tenant's origins the response carries the CORS headers; on unsafe
+                 *     requests (`POST`, `DELETE`) any other origin gets `403 forbidden-origin`.
+                 */
+                Origin?: components["parameters"]["Origin"];
+            };
+            path: {
+                /** @description Tenant id. */
+                tenant: components["parameters"]["Tenant"];
+            };
+            cookie?: never;
+        };
+        requestBody: components["requestBodies"]["Email"];
+        responses: {
+            202: components["responses"]["Accepted"];
+            400: components["responses"]["EmailBadRequest"];
+            403: components["responses"]["ForbiddenOrigin"];
+            404: components["responses"]["NotEnabled"];
+            413: components["responses"]["PublicPayloadTooLarge"];
+            415: components["responses"]["PublicUnsupportedMediaType"];
+            429: components["responses"]["AccountsRateLimited"];
+            500: components["responses"]["PublicInternal"];
+            503: components["responses"]["PublicUnavailable"];
+        };
+    };
+    preflightResendVerificationPathForm: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The origin of the page making the request. */
+                Origin: components["parameters"]["PreflightOrigin"];
+                /** @description The method of the request the browser is about to send. */
+                "Access-Control-Request-Method": components["parameters"]["AccessControlRequestMethod"];
+                /** @description The non-safelisted request headers the browser is about to send (e.g. `content-type`). */
+                "Access-Control-Request-Headers"?: components["parameters"]["AccessControlRequestHeaders"];
+            };
+            path: {
+                /** @description Tenant id. */
+                tenant: components["parameters"]["Tenant"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["PreflightAllowed"];
+            400: components["responses"]["PublicBadRequest"];
+            403: components["responses"]["PreflightRefused"];
+            404: components["responses"]["PublicNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["PublicInternal"];
+        };
+    };
+    requestPasswordResetPathForm: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Sent by browsers on cross-origin requests. When it is one of the
+                 *     tenant's origins the response carries the CORS headers; on unsafe
+                 *     requests (`POST`, `DELETE`) any other origin gets `403 forbidden-origin`.
+                 */
+                Origin?: components["parameters"]["Origin"];
+            };
+            path: {
+                /** @description Tenant id. */
+                tenant: components["parameters"]["Tenant"];
+            };
+            cookie?: never;
+        };
+        requestBody: components["requestBodies"]["Email"];
+        responses: {
+            202: components["responses"]["Accepted"];
+            400: components["responses"]["EmailBadRequest"];
+            403: components["responses"]["ForbiddenOrigin"];
+            404: components["responses"]["NotEnabled"];
+            413: components["responses"]["PublicPayloadTooLarge"];
+            415: components["responses"]["PublicUnsupportedMediaType"];
+            429: components["responses"]["AccountsRateLimited"];
+            500: components["responses"]["PublicInternal"];
+            503: components["responses"]["PublicUnavailable"];
+        };
+    };
+    preflightRequestPasswordResetPathForm: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The origin of the page making the request. */
+                Origin: components["parameters"]["PreflightOrigin"];
+                /** @description The method of the request the browser is about to send. */
+                "Access-Control-Request-Method": components["parameters"]["AccessControlRequestMethod"];
+                /** @description The non-safelisted request headers the browser is about to send (e.g. `content-type`). */
+                "Access-Control-Request-Headers"?: components["parameters"]["AccessControlRequestHeaders"];
+            };
+            path: {
+                /** @description Tenant id. */
+                tenant: components["parameters"]["Tenant"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["PreflightAllowed"];
+            400: components["responses"]["PublicBadRequest"];
+            403: components["responses"]["PreflightRefused"];
+            404: components["responses"]["PublicNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["PublicInternal"];
+        };
+    };
+    resetPasswordPathForm: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Sent by browsers on cross-origin requests. When it is one of the
+                 *     tenant's origins the response carries the CORS headers; on unsafe
+                 *     requests (`POST`, `DELETE`) any other origin gets `403 forbidden-origin`.
+                 */
+                Origin?: components["parameters"]["Origin"];
+            };
+            path: {
+                /** @description Tenant id. */
+                tenant: components["parameters"]["Tenant"];
+            };
+            cookie?: never;
+        };
+        requestBody: components["requestBodies"]["ResetPassword"];
+        responses: {
+            200: components["responses"]["LoggedIn"];
+            400: components["responses"]["TokenBadRequest"];
+            403: components["responses"]["ForbiddenOrigin"];
+            404: components["responses"]["NotEnabled"];
+            413: components["responses"]["PublicPayloadTooLarge"];
+            415: components["responses"]["PublicUnsupportedMediaType"];
+            500: components["responses"]["PublicInternal"];
+            503: components["responses"]["PublicUnavailable"];
+        };
+    };
+    preflightResetPasswordPathForm: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The origin of the page making the request. */
+                Origin: components["parameters"]["PreflightOrigin"];
+                /** @description The method of the request the browser is about to send. */
+                "Access-Control-Request-Method": components["parameters"]["AccessControlRequestMethod"];
+                /** @description The non-safelisted request headers the browser is about to send (e.g. `content-type`). */
+                "Access-Control-Request-Headers"?: components["parameters"]["AccessControlRequestHeaders"];
+            };
+            path: {
+                /** @description Tenant id. */
+                tenant: components["parameters"]["Tenant"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["PreflightAllowed"];
+            400: components["responses"]["PublicBadRequest"];
+            403: components["responses"]["PreflightRefused"];
+            404: components["responses"]["PublicNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["PublicInternal"];
+        };
+    };
+    changePasswordPathForm: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Sent by browsers on cross-origin requests. When it is one of the
+                 *     tenant's origins the response carries the CORS headers; on unsafe
+                 *     requests (`POST`, `DELETE`) any other origin gets `403 forbidden-origin`.
+                 */
+                Origin?: components["parameters"]["Origin"];
+                /**
+                 * @description The `receipt` of the login answer (`LoginResult`), which a page may
+                 *     send back on its next calls for five minutes. It never
+                 *     authenticates anything: it is only looked at when the session
+                 *     cookie is missing, and then turns the `401 unauthenticated` into a
+                 *     `401 cookie-not-sent` that says why the browser dropped the cookie.
+                 *     An invalid, expired or foreign receipt, or one of more than 128
+                 *     bytes, is ignored. Every tenant's preflight allows this header.
+                 */
+                "Latchkey-Receipt"?: components["parameters"]["LatchkeyReceipt"];
+            };
+            path: {
+                /** @description Tenant id. */
+                tenant: components["parameters"]["Tenant"];
+            };
+            cookie?: never;
+        };
+        requestBody: components["requestBodies"]["ChangePassword"];
+        responses: {
+            200: components["responses"]["LoggedIn"];
+            400: components["responses"]["WeakPasswordBadRequest"];
+            401: components["responses"]["ChangePasswordUnauthorized"];
+            403: components["responses"]["ForbiddenOrigin"];
+            404: components["responses"]["NotEnabled"];
+            413: components["responses"]["PublicPayloadTooLarge"];
+            415: components["responses"]["PublicUnsupportedMediaType"];
+            429: components["responses"]["AccountsRateLimited"];
+            500: components["responses"]["PublicInternal"];
+            503: components["responses"]["PublicUnavailable"];
+        };
+    };
+    preflightChangePasswordPathForm: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The origin of the page making the request. */
+                Origin: components["parameters"]["PreflightOrigin"];
+                /** @description The method of the request the browser is about to send. */
+                "Access-Control-Request-Method": components["parameters"]["AccessControlRequestMethod"];
+                /** @description The non-safelisted request headers the browser is about to send (e.g. `content-type`). */
+                "Access-Control-Request-Headers"?: components["parameters"]["AccessControlRequestHeaders"];
+            };
+            path: {
+                /** @description Tenant id. */
+                tenant: components["parameters"]["Tenant"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["PreflightAllowed"];
+            400: components["responses"]["PublicBadRequest"];
+            403: components["responses"]["PreflightRefused"];
+            404: components["responses"]["PublicNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["PublicInternal"];
+        };
+    };
     loginHostForm: {
         parameters: {
             query?: never;
@@ -2329,7 +3448,7 @@ export interface operations {
             200: components["responses"]["LoggedIn"];
             400: components["responses"]["PublicBadRequest"];
             401: components["responses"]["InvalidCredentials"];
-            403: components["responses"]["ForbiddenOrigin"];
+            403: components["responses"]["LoginForbidden"];
             404: components["responses"]["PublicNotFound"];
             413: components["responses"]["PublicPayloadTooLarge"];
             415: components["responses"]["PublicUnsupportedMediaType"];
@@ -2655,6 +3774,323 @@ export interface operations {
         };
     };
     preflightDoctorHostForm: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The origin of the page making the request. */
+                Origin: components["parameters"]["PreflightOrigin"];
+                /** @description The method of the request the browser is about to send. */
+                "Access-Control-Request-Method": components["parameters"]["AccessControlRequestMethod"];
+                /** @description The non-safelisted request headers the browser is about to send (e.g. `content-type`). */
+                "Access-Control-Request-Headers"?: components["parameters"]["AccessControlRequestHeaders"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["PreflightAllowed"];
+            400: components["responses"]["PublicBadRequest"];
+            403: components["responses"]["PreflightRefused"];
+            404: components["responses"]["PublicNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["PublicInternal"];
+        };
+    };
+    signupHostForm: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Sent by browsers on cross-origin requests. When it is one of the
+                 *     tenant's origins the response carries the CORS headers; on unsafe
+                 *     requests (`POST`, `DELETE`) any other origin gets `403 forbidden-origin`.
+                 */
+                Origin?: components["parameters"]["Origin"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: components["requestBodies"]["Signup"];
+        responses: {
+            201: components["responses"]["SignedUp"];
+            202: components["responses"]["VerificationSent"];
+            400: components["responses"]["SignupBadRequest"];
+            403: components["responses"]["ForbiddenOrigin"];
+            404: components["responses"]["NotEnabled"];
+            409: components["responses"]["SignupConflict"];
+            413: components["responses"]["PublicPayloadTooLarge"];
+            415: components["responses"]["PublicUnsupportedMediaType"];
+            429: components["responses"]["AccountsRateLimited"];
+            500: components["responses"]["PublicInternal"];
+            503: components["responses"]["PublicUnavailable"];
+        };
+    };
+    preflightSignupHostForm: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The origin of the page making the request. */
+                Origin: components["parameters"]["PreflightOrigin"];
+                /** @description The method of the request the browser is about to send. */
+                "Access-Control-Request-Method": components["parameters"]["AccessControlRequestMethod"];
+                /** @description The non-safelisted request headers the browser is about to send (e.g. `content-type`). */
+                "Access-Control-Request-Headers"?: components["parameters"]["AccessControlRequestHeaders"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["PreflightAllowed"];
+            400: components["responses"]["PublicBadRequest"];
+            403: components["responses"]["PreflightRefused"];
+            404: components["responses"]["PublicNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["PublicInternal"];
+        };
+    };
+    verifyEmailHostForm: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Sent by browsers on cross-origin requests. When it is one of the
+                 *     tenant's origins the response carries the CORS headers; on unsafe
+                 *     requests (`POST`, `DELETE`) any other origin gets `403 forbidden-origin`.
+                 */
+                Origin?: components["parameters"]["Origin"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: components["requestBodies"]["Token"];
+        responses: {
+            200: components["responses"]["LoggedIn"];
+            400: components["responses"]["TokenBadRequest"];
+            403: components["responses"]["ForbiddenOrigin"];
+            404: components["responses"]["NotEnabled"];
+            413: components["responses"]["PublicPayloadTooLarge"];
+            415: components["responses"]["PublicUnsupportedMediaType"];
+            500: components["responses"]["PublicInternal"];
+            503: components["responses"]["PublicUnavailable"];
+        };
+    };
+    preflightVerifyEmailHostForm: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The origin of the page making the request. */
+                Origin: components["parameters"]["PreflightOrigin"];
+                /** @description The method of the request the browser is about to send. */
+                "Access-Control-Request-Method": components["parameters"]["AccessControlRequestMethod"];
+                /** @description The non-safelisted request headers the browser is about to send (e.g. `content-type`). */
+                "Access-Control-Request-Headers"?: components["parameters"]["AccessControlRequestHeaders"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["PreflightAllowed"];
+            400: components["responses"]["PublicBadRequest"];
+            403: components["responses"]["PreflightRefused"];
+            404: components["responses"]["PublicNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["PublicInternal"];
+        };
+    };
+    resendVerificationHostForm: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Sent by browsers on cross-origin requests. When it is one of the
+                 *     tenant's origins the response carries the CORS headers; on unsafe
+                 *     requests (`POST`, `DELETE`) any other origin gets `403 forbidden-origin`.
+                 */
+                Origin?: components["parameters"]["Origin"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: components["requestBodies"]["Email"];
+        responses: {
+            202: components["responses"]["Accepted"];
+            400: components["responses"]["EmailBadRequest"];
+            403: components["responses"]["ForbiddenOrigin"];
+            404: components["responses"]["NotEnabled"];
+            413: components["responses"]["PublicPayloadTooLarge"];
+            415: components["responses"]["PublicUnsupportedMediaType"];
+            429: components["responses"]["AccountsRateLimited"];
+            500: components["responses"]["PublicInternal"];
+            503: components["responses"]["PublicUnavailable"];
+        };
+    };
+    preflightResendVerificationHostForm: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The origin of the page making the request. */
+                Origin: components["parameters"]["PreflightOrigin"];
+                /** @description The method of the request the browser is about to send. */
+                "Access-Control-Request-Method": components["parameters"]["AccessControlRequestMethod"];
+                /** @description The non-safelisted request headers the browser is about to send (e.g. `content-type`). */
+                "Access-Control-Request-Headers"?: components["parameters"]["AccessControlRequestHeaders"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["PreflightAllowed"];
+            400: components["responses"]["PublicBadRequest"];
+            403: components["responses"]["PreflightRefused"];
+            404: components["responses"]["PublicNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["PublicInternal"];
+        };
+    };
+    requestPasswordResetHostForm: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Sent by browsers on cross-origin requests. When it is one of the
+                 *     tenant's origins the response carries the CORS headers; on unsafe
+                 *     requests (`POST`, `DELETE`) any other origin gets `403 forbidden-origin`.
+                 */
+                Origin?: components["parameters"]["Origin"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: components["requestBodies"]["Email"];
+        responses: {
+            202: components["responses"]["Accepted"];
+            400: components["responses"]["EmailBadRequest"];
+            403: components["responses"]["ForbiddenOrigin"];
+            404: components["responses"]["NotEnabled"];
+            413: components["responses"]["PublicPayloadTooLarge"];
+            415: components["responses"]["PublicUnsupportedMediaType"];
+            429: components["responses"]["AccountsRateLimited"];
+            500: components["responses"]["PublicInternal"];
+            503: components["responses"]["PublicUnavailable"];
+        };
+    };
+    preflightRequestPasswordResetHostForm: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The origin of the page making the request. */
+                Origin: components["parameters"]["PreflightOrigin"];
+                /** @description The method of the request the browser is about to send. */
+                "Access-Control-Request-Method": components["parameters"]["AccessControlRequestMethod"];
+                /** @description The non-safelisted request headers the browser is about to send (e.g. `content-type`). */
+                "Access-Control-Request-Headers"?: components["parameters"]["AccessControlRequestHeaders"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["PreflightAllowed"];
+            400: components["responses"]["PublicBadRequest"];
+            403: components["responses"]["PreflightRefused"];
+            404: components["responses"]["PublicNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["PublicInternal"];
+        };
+    };
+    resetPasswordHostForm: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Sent by browsers on cross-origin requests. When it is one of the
+                 *     tenant's origins the response carries the CORS headers; on unsafe
+                 *     requests (`POST`, `DELETE`) any other origin gets `403 forbidden-origin`.
+                 */
+                Origin?: components["parameters"]["Origin"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: components["requestBodies"]["ResetPassword"];
+        responses: {
+            200: components["responses"]["LoggedIn"];
+            400: components["responses"]["TokenBadRequest"];
+            403: components["responses"]["ForbiddenOrigin"];
+            404: components["responses"]["NotEnabled"];
+            413: components["responses"]["PublicPayloadTooLarge"];
+            415: components["responses"]["PublicUnsupportedMediaType"];
+            500: components["responses"]["PublicInternal"];
+            503: components["responses"]["PublicUnavailable"];
+        };
+    };
+    preflightResetPasswordHostForm: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The origin of the page making the request. */
+                Origin: components["parameters"]["PreflightOrigin"];
+                /** @description The method of the request the browser is about to send. */
+                "Access-Control-Request-Method": components["parameters"]["AccessControlRequestMethod"];
+                /** @description The non-safelisted request headers the browser is about to send (e.g. `content-type`). */
+                "Access-Control-Request-Headers"?: components["parameters"]["AccessControlRequestHeaders"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["PreflightAllowed"];
+            400: components["responses"]["PublicBadRequest"];
+            403: components["responses"]["PreflightRefused"];
+            404: components["responses"]["PublicNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["PublicInternal"];
+        };
+    };
+    changePasswordHostForm: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Sent by browsers on cross-origin requests. When it is one of the
+                 *     tenant's origins the response carries the CORS headers; on unsafe
+                 *     requests (`POST`, `DELETE`) any other origin gets `403 forbidden-origin`.
+                 */
+                Origin?: components["parameters"]["Origin"];
+                /**
+                 * @description The `receipt` of the login answer (`LoginResult`), which a page may
+                 *     send back on its next calls for five minutes. It never
+                 *     authenticates anything: it is only looked at when the session
+                 *     cookie is missing, and then turns the `401 unauthenticated` into a
+                 *     `401 cookie-not-sent` that says why the browser dropped the cookie.
+                 *     An invalid, expired or foreign receipt, or one of more than 128
+                 *     bytes, is ignored. Every tenant's preflight allows this header.
+                 */
+                "Latchkey-Receipt"?: components["parameters"]["LatchkeyReceipt"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: components["requestBodies"]["ChangePassword"];
+        responses: {
+            200: components["responses"]["LoggedIn"];
+            400: components["responses"]["WeakPasswordBadRequest"];
+            401: components["responses"]["ChangePasswordUnauthorized"];
+            403: components["responses"]["ForbiddenOrigin"];
+            404: components["responses"]["NotEnabled"];
+            413: components["responses"]["PublicPayloadTooLarge"];
+            415: components["responses"]["PublicUnsupportedMediaType"];
+            429: components["responses"]["AccountsRateLimited"];
+            500: components["responses"]["PublicInternal"];
+            503: components["responses"]["PublicUnavailable"];
+        };
+    };
+    preflightChangePasswordHostForm: {
         parameters: {
             query?: never;
             header: {
@@ -3166,8 +4602,35 @@ export interface operations {
             400: components["responses"]["AdminInvalid"];
             401: components["responses"]["AdminUnauthorized"];
             404: components["responses"]["AdminNotFound"];
+            409: components["responses"]["AdminConflict"];
             413: components["responses"]["AdminPayloadTooLarge"];
             415: components["responses"]["AdminUnsupportedMediaType"];
+            500: components["responses"]["AdminInternal"];
+            503: components["responses"]["AdminUnavailable"];
+        };
+    };
+    sendVerification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Tenant id. */
+                tenant: components["parameters"]["Tenant"];
+                /**
+                 * @description Any form of the username (see Usernames above), percent-encoded as
+                 *     one path segment.
+                 */
+                username: components["parameters"]["Username"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: components["responses"]["AdminAccepted"];
+            400: components["responses"]["AdminBadRequest"];
+            401: components["responses"]["AdminUnauthorized"];
+            404: components["responses"]["AdminNotEnabled"];
+            409: components["responses"]["AdminConflict"];
             500: components["responses"]["AdminInternal"];
             503: components["responses"]["AdminUnavailable"];
         };

@@ -39,10 +39,12 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms).unref());
 /**
  * startLatchkey builds Latchkey and serves the given tenants (the tenants
  * file's entries, users given as [username, ...]: each gets the password
- * above). It resolves once /readyz answers 200, to { public, stop }, public
- * being host:port of the public listener on 127.0.0.1.
+ * above). env sets further LATCHKEY_* variables (LATCHKEY_SMTP_URL, for
+ * tenants with accounts). It resolves once /readyz answers 200, to
+ * { public, stop }, public being host:port of the public listener on
+ * 127.0.0.1.
  */
-export async function startLatchkey(tenants) {
+export async function startLatchkey(tenants, { env = {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-js-'));
   const bin = join(dir, 'latchkey');
   execFileSync(process.env.GO || 'go', ['build', '-o', bin, './cmd/latchkey'], {
@@ -53,7 +55,7 @@ export async function startLatchkey(tenants) {
   const hash = execFileSync(bin, ['hash-password'], { input: password + '\n', timeout: 30_000 }).toString().trim();
   // JSON is YAML: the tenants file needs no YAML library.
   const file = {
-    tenants: tenants.map(({ users, ...t }) => ({
+    tenants: tenants.map(({ users = [], ...t }) => ({
       ...t,
       name: 'js client ' + t.id,
       users: users.map((username) => ({ username, password_hash: hash })),
@@ -62,7 +64,7 @@ export async function startLatchkey(tenants) {
   writeFileSync(join(dir, 'tenants.yaml'), JSON.stringify(file, null, 2));
   for (let attempt = 1; ; attempt++) {
     try {
-      return await launch(bin, dir);
+      return await launch(bin, dir, env);
     } catch (err) {
       // A port picked free may be taken before Latchkey binds it.
       if (attempt < 3 && /address already in use/.test(err.message)) continue;
@@ -72,7 +74,7 @@ export async function startLatchkey(tenants) {
   }
 }
 
-async function launch(bin, dir) {
+async function launch(bin, dir, extra) {
   const pub = '127.0.0.1:' + (await freePort());
   const admin = '127.0.0.1:' + (await freePort());
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LATCHKEY_')));
@@ -82,6 +84,7 @@ async function launch(bin, dir) {
     LATCHKEY_TENANTS_FILE: join(dir, 'tenants.yaml'),
     LATCHKEY_COOKIE_KEYS: randomBytes(32).toString('base64'),
     LATCHKEY_LOG_LEVEL: 'warn',
+    ...extra,
   });
   const child = spawn(bin, ['serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';

@@ -5,6 +5,9 @@
 import {
   CookieNotSentError,
   createClient,
+  InvalidTokenError,
+  tokenFromLocation,
+  WeakPasswordError,
   LatchkeyError,
   NetworkError,
   RateLimitedError,
@@ -13,6 +16,7 @@ import {
   type LoginResult,
   type SessionList,
   type SessionView,
+  type SignupResult,
 } from '@latchkey/client';
 
 const c: Client = createClient({ baseUrl: 'https://auth.acme.com/v1' });
@@ -33,6 +37,18 @@ export async function page(): Promise<void> {
   await c.logoutEverywhere();
   const off: () => void = c.onChange((s: SessionView | null) => s?.user.username);
   off();
+  const s: SignupResult = await c.signup('alice', 'alice@example.com', 'correct horse battery staple');
+  const name: string = s.signedIn ? s.user.username + s.receipt : String(s.verificationSent);
+  const token: string | null = tokenFromLocation();
+  if (token) {
+    const vr: LoginResult = await c.verifyEmail(token);
+    const rr: LoginResult = await c.resetPassword(token, 'a new passphrase');
+    void [vr, rr];
+  }
+  const cr: LoginResult = await c.changePassword('old passphrase', 'new passphrase');
+  const sent: void[] = [await c.resendVerification('a@example.com'), await c.requestPasswordReset('a@example.com')];
+  // @ts-expect-error: not signed in, no receipt
+  if (!s.signedIn) s.receipt;
   c.close();
   // @ts-expect-error: the answer has no such member
   v.user.password;
@@ -40,12 +56,13 @@ export async function page(): Promise<void> {
   await c.revokeSession(1);
   // @ts-expect-error: the session is read-only
   c.session = null;
-  void [receipt, username, current, works, family, done];
+  void [receipt, username, current, works, family, done, name, cr, sent];
 }
 
 export function handle(e: unknown): string {
   if (e instanceof CookieNotSentError) return e.reasons.join(', ') + e.advice + e.browser;
   if (e instanceof RateLimitedError) return String(e.retryAfter ?? 0);
+  if (e instanceof WeakPasswordError || e instanceof InvalidTokenError) return e.detail;
   if (e instanceof NetworkError) return e.doctor ? e.doctor.origin : e.message;
   if (e instanceof LatchkeyError) return e.type + e.status + e.title + e.detail;
   return '';

@@ -24,11 +24,23 @@
 // The Diagnose panel runs Latchkey's live check (the client's doctor())
 // and shows what Latchkey saw of this page's request and its verdict for
 // this browser.
+//
+// Self-service accounts: the signup form (signed in at once, or "check
+// your mail" with a resend), the forgot-password form, and, signed in,
+// the change-password form. The page also serves the tenant's verify_url
+// and reset_url, /verify and /reset: a mailed link opens one of them with
+// the token in the fragment, which tokenFromLocation reads and takes out
+// of the address bar before anything else runs; /verify then verifies
+// and signs in at once, /reset asks for the new password.
 import {
   createClient,
   CookieNotSentError,
+  EmailUnverifiedError,
+  InvalidCredentialsError,
+  InvalidTokenError,
   LatchkeyError,
   NetworkError,
+  tokenFromLocation,
   UnauthenticatedError,
 } from './latchkey-client.js';
 
@@ -36,6 +48,11 @@ const config = window.LATCHKEY_CONFIG || {};
 const api = typeof config.api === 'string' ? config.api : '';
 
 const byId = (id) => document.getElementById(id);
+
+// linkPage is which mailed link's page this is ('verify', 'reset' or ''),
+// and linkToken its token, read (and taken out of the address bar) first.
+const linkPage = { '/verify': 'verify', '/reset': 'reset' }[window.location.pathname] || '';
+const linkToken = linkPage ? tokenFromLocation() : null;
 
 // The current session's id, from /me, /login or /sessions, so that
 // revoking it is shown as signing this device out.
@@ -261,8 +278,110 @@ async function login(username, password) {
     } else if (r.ok) {
       // A 200 login that the confirming me did not see.
       showLoginCheck(err);
+    } else if (err instanceof EmailUnverifiedError) {
+      setStatus('login-status', failureText(r, err) + ': open the link mailed to you, or send it again (Sign up, below).', 'error');
+      if (username.includes('@')) showCheckMail(username);
     } else {
       setStatus('login-status', failureText(r, err), 'error');
+    }
+  });
+  return r;
+}
+
+// signedInBy shows a session that a self-service call started (and the
+// client confirmed with its receipt, as a login).
+function signedInBy(value, note) {
+  showSignedIn(client.session || value, note);
+  clearSessions('Signed in with a new session: load sessions to see it.');
+}
+
+// signup is the client's: signed in at once (201), or a verification
+// mail on its way (202), whether or not the name and address were free.
+async function signup(username, email, password) {
+  const { r, value, err } = await call('POST', '/signup', () => client.signup(username, email, password));
+  safely(() => {
+    if (err) {
+      setStatus('signup-status', failureText(r, err), 'error');
+      return;
+    }
+    byId('signup-password').value = '';
+    if (value.signedIn) {
+      signedInBy(value, 'Signed up: a new session started, and the me that confirmed it carried its cookie.');
+      setStatus('signup-status', 'Signed up and signed in as ' + value.user.username + '.', 'ok');
+    } else {
+      showCheckMail(email);
+      setStatus('signup-status', '', '');
+    }
+  });
+  return r;
+}
+
+// showCheckMail is the "check your mail" state, for email.
+function showCheckMail(email) {
+  byId('check-mail-address').textContent = String(email);
+  byId('check-mail').hidden = false;
+  byId('check-mail').dataset.email = String(email);
+}
+
+async function resend(email) {
+  const { r, err } = await call('POST', '/email/verify/resend', () => client.resendVerification(email));
+  safely(() => setStatus('signup-status', err ? failureText(r, err) :
+    'If ' + email + ' awaits verification, a new link is on its way.', err ? 'error' : 'ok'));
+  return r;
+}
+
+async function forgotPassword(email) {
+  const { r, err } = await call('POST', '/password/reset/request', () => client.requestPasswordReset(email));
+  safely(() => setStatus('forgot-status', err ? failureText(r, err) :
+    'If an account has the address ' + email + ', a link to choose a new password is on its way.', err ? 'error' : 'ok'));
+  return r;
+}
+
+// linkFailed explains a mailed link's token that Latchkey refused.
+function linkFailed(r, err) {
+  if (err instanceof InvalidTokenError) {
+    setStatus('link-status', 'This link is invalid, used already or expired: ask for a new one.', 'error');
+  } else {
+    setStatus('link-status', failureText(r, err), 'error');
+  }
+}
+
+async function verifyEmail(token) {
+  const { r, value, err } = await call('POST', '/email/verify', () => client.verifyEmail(token));
+  safely(() => {
+    if (err) return linkFailed(r, err);
+    signedInBy(value, 'Verified: a new session started, and the me that confirmed it carried its cookie.');
+    setStatus('link-status', 'Your address is verified: signed in as ' + value.user.username + '.', 'ok');
+  });
+  return r;
+}
+
+async function resetPassword(token, password) {
+  const { r, value, err } = await call('POST', '/password/reset', () => client.resetPassword(token, password));
+  safely(() => {
+    if (err) return linkFailed(r, err);
+    byId('reset-password').value = '';
+    byId('reset-form').hidden = true;
+    signedInBy(value, 'Password reset: every other session ended, and this browser has a new one.');
+    setStatus('link-status', 'Your new password is set: signed in as ' + value.user.username + '.', 'ok');
+  });
+  return r;
+}
+
+async function changePassword(current, next) {
+  const { r, value, err } = await call('POST', '/password', () => client.changePassword(current, next));
+  safely(() => {
+    if (!err) {
+      byId('current-password').value = '';
+      byId('new-password').value = '';
+      signedInBy(value, 'Password changed: every other session ended, and this browser has a new one.');
+      setStatus('change-status', 'Password changed.', 'ok');
+    } else if (err instanceof InvalidCredentialsError) {
+      setStatus('change-status', 'The current password is wrong.', 'error');
+    } else if (err instanceof UnauthenticatedError) {
+      showSignedOut(r.error, '');
+    } else {
+      setStatus('change-status', failureText(r, err), 'error');
     }
   });
   return r;
@@ -379,6 +498,7 @@ function handleFailure(r, err) {
 function showSignedIn(view, note) {
   byId('who').textContent = 'Signed in as ' + String(view.user.username);
   byId('who-card').classList.add('signed-in');
+  byId('change-card').hidden = false;
   const s = view.session || {};
   currentSessionId = typeof s.id === 'string' ? s.id : '';
   const facts = byId('who-session');
@@ -402,6 +522,7 @@ function showSignedIn(view, note) {
 function showSignedOut(note, problem) {
   byId('who').textContent = 'Not signed in';
   byId('who-card').classList.remove('signed-in');
+  byId('change-card').hidden = true;
   currentSessionId = '';
   const facts = byId('who-session');
   facts.replaceChildren();
@@ -708,6 +829,12 @@ const latchkey = {
   revokeAll: guard(revokeAll),
   raw: guard(raw),
   diagnose: guard(diagnose),
+  signup: guard(signup),
+  resend: guard(resend),
+  forgotPassword: guard(forgotPassword),
+  verifyEmail: guard(verifyEmail),
+  resetPassword: guard(resetPassword),
+  changePassword: guard(changePassword),
   client,
   changes,
 };
@@ -747,6 +874,23 @@ function start() {
     // says why if the cookie does not come.
     latchkey.login(byId('username').value, byId('password').value);
   });
+  byId('signup-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    latchkey.signup(byId('signup-username').value, byId('signup-email').value, byId('signup-password').value);
+  });
+  byId('resend').addEventListener('click', () => { latchkey.resend(byId('check-mail').dataset.email || ''); });
+  byId('forgot-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    latchkey.forgotPassword(byId('forgot-email').value);
+  });
+  byId('reset-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    latchkey.resetPassword(linkToken || '', byId('reset-password').value);
+  });
+  byId('change-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    latchkey.changePassword(byId('current-password').value, byId('new-password').value);
+  });
   byId('refresh').addEventListener('click', () => { latchkey.me(); });
   byId('logout').addEventListener('click', () => { latchkey.logout(); });
   byId('load-sessions').addEventListener('click', () => { latchkey.sessions(); });
@@ -758,7 +902,27 @@ function start() {
     byId('log-empty').hidden = false;
   });
 
-  latchkey.me();
+  if (linkPage) showLinkPage();
+  // The verification signs in and asks me itself.
+  if (linkPage !== 'verify' || !linkToken) latchkey.me();
+}
+
+// showLinkPage is the card of /verify or /reset: /verify spends its token
+// at once, /reset asks for the new password first.
+function showLinkPage() {
+  byId('link-card').hidden = false;
+  byId('link-title').textContent = linkPage === 'verify' ? 'Verify your email address' : 'Choose a new password';
+  byId('link-endpoint').textContent = linkPage === 'verify' ? 'POST /email/verify' : 'POST /password/reset';
+  if (!linkToken) {
+    setStatus('link-status', 'This page opens from the link in your mail, which carries a #token=…: this address has none.', 'error');
+  } else if (linkPage === 'verify') {
+    setStatus('link-status', 'Verifying your address…', '');
+    // A refused link leaves whoever was signed in: ask.
+    latchkey.verifyEmail(linkToken).then((r) => { if (!r.ok) latchkey.me(); });
+  } else {
+    byId('reset-form').hidden = false;
+    byId('reset-password').focus();
+  }
 }
 
 // A module runs once the document is parsed.

@@ -40,6 +40,22 @@ export class ForbiddenOriginError extends LatchkeyError {
 export class UnavailableError extends LatchkeyError {
     name = 'UnavailableError';
 }
+/** InvalidTokenError (400 invalid-token): the mailed link is invalid, used or expired. */
+export class InvalidTokenError extends LatchkeyError {
+    name = 'InvalidTokenError';
+}
+/** WeakPasswordError (400 weak-password): the new password breaks the tenant's policy; detail says which rule. */
+export class WeakPasswordError extends LatchkeyError {
+    name = 'WeakPasswordError';
+}
+/** EmailUnverifiedError (403 email-unverified): the right password, but the address is not verified yet. */
+export class EmailUnverifiedError extends LatchkeyError {
+    name = 'EmailUnverifiedError';
+}
+/** NotEnabledError (404 not-enabled): the tenant has not turned this self-service feature on. */
+export class NotEnabledError extends LatchkeyError {
+    name = 'NotEnabledError';
+}
 /**
  * NetworkError: fetch rejected, so the page saw no status: the browser
  * refused the answer (CORS), the origin or scheme is wrong, or the network
@@ -55,7 +71,30 @@ const classes = {
     'rate-limited': RateLimitedError,
     'forbidden-origin': ForbiddenOriginError,
     unavailable: UnavailableError,
+    'invalid-token': InvalidTokenError,
+    'weak-password': WeakPasswordError,
+    'email-unverified': EmailUnverifiedError,
+    'not-enabled': NotEnabledError,
 };
+/**
+ * tokenFromLocation is the token of a mailed link's page (…/verify#token=…),
+ * or null when there is none. It takes the token out of the address bar
+ * (history.replaceState), so that it stays neither in the history nor on
+ * the screen; the fragment's other members stay.
+ */
+export function tokenFromLocation(l = location) {
+    const p = new URLSearchParams(l.hash.slice(1));
+    const t = p.get('token');
+    if (t != null) {
+        p.delete('token');
+        const rest = p + '';
+        try {
+            history.replaceState(history.state, '', l.pathname + l.search + (rest && '#' + rest));
+        }
+        catch { }
+    }
+    return t;
+}
 const noop = () => { };
 /** createClient returns the client of one Latchkey tenant at options.baseUrl. */
 export function createClient(options) {
@@ -183,17 +222,36 @@ export function createClient(options) {
         set(null);
         tell('out');
     };
+    // signIn is every call that starts a session: confirmed by a me with the
+    // answer's receipt (CookieNotSentError when the browser dropped the
+    // cookie), then told to the other tabs.
+    async function signIn(path, body) {
+        const r = await call('POST', path, body);
+        await me(r.receipt);
+        tell('in');
+        return r;
+    }
+    const post = (path, body) => call('POST', path, body).then(noop);
     return {
         baseUrl: base,
         get session() {
             return current;
         },
-        async login(username, password) {
-            const r = await call('POST', '/login', { username, password });
+        login: (username, password) => signIn('/login', { username, password }),
+        async signup(username, email, password) {
+            const body = { username, email, password };
+            const r = await call('POST', '/signup', body);
+            if (!('receipt' in r))
+                return { signedIn: false, verificationSent: true };
             await me(r.receipt);
             tell('in');
-            return r;
+            return { signedIn: true, ...r };
         },
+        verifyEmail: (token) => signIn('/email/verify', { token }),
+        resendVerification: (email) => post('/email/verify/resend', { email }),
+        requestPasswordReset: (email) => post('/password/reset/request', { email }),
+        resetPassword: (token, password) => signIn('/password/reset', { token, password }),
+        changePassword: (current_password, new_password) => signIn('/password', { current_password, new_password }),
         me: () => me(),
         logout: () => call('POST', '/logout', {}).then(out),
         sessions: () => call('GET', '/sessions'),
