@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"crypto/rand"
 	"sync"
 	"time"
 
@@ -13,6 +14,62 @@ import (
 type loginLimit struct {
 	key string
 	max int
+}
+
+// checkKeys returns the limits and the hashing-share keys of a password
+// check: under accountKey ("a:<username>", "e:<address>", or "" for
+// none) and the client's address (clientIP, "" for none).
+func checkKeys(t *Tenant, accountKey, clientIP string) (limits []loginLimit, shareKeys []string) {
+	if accountKey != "" {
+		limits = append(limits, loginLimit{accountKey, t.LoginLimits.PerAccount})
+		shareKeys = append(shareKeys, accountKey[:2]+string(t.ID)+":"+accountKey[2:])
+	}
+	if clientIP != "" {
+		limits = append(limits, loginLimit{"ip:" + clientIP, t.LoginLimits.PerIP})
+		shareKeys = append(shareKeys, "ip:"+clientIP)
+	}
+	return limits, shareKeys
+}
+
+// checkGuard is what a password check holds while it runs: its client's
+// share of the hashing budget and its places under the login limits.
+type checkGuard struct {
+	limits    []loginLimit
+	id        string
+	window    time.Duration
+	waitUntil time.Time // when waiting for hashing memory gives up
+	release   func()
+}
+
+// guardCheck waits for the shares (shareKeys) that a check of a hash of
+// kib KiB needs, then takes the check's places under limits (reserve), so
+// that however many checks run on however many replicas, at most the
+// limits' number of passwords are checked per window. The caller ends it
+// with settle once the check is done.
+func (m *Manager) guardCheck(ctx context.Context, t *Tenant, limits []loginLimit, shareKeys []string, kib int64) (*checkGuard, error) {
+	g := &checkGuard{limits: limits, id: rand.Text(), window: time.Duration(t.LoginLimits.Window), waitUntil: time.Now().Add(m.hashWait)}
+	release, err := m.shares.acquire(ctx, g.waitUntil, shareKeys, kib)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.reserve(ctx, t, limits, g.id, g.window); err != nil {
+		release()
+		return nil, err
+	}
+	g.release = release
+	return g, nil
+}
+
+// settle ends g: with failed (a password checked and found wrong) its
+// places become counted failures; any other outcome gives them back, so
+// that only failed checks count.
+func (m *Manager) settle(ctx context.Context, t *Tenant, g *checkGuard, failed bool) {
+	if failed {
+		m.countFailure(ctx, t, g.limits, g.id)
+	} else {
+		m.giveBack(ctx, t, g.limits, g.id, g.window)
+	}
+	g.release()
 }
 
 // reserve takes a place for attempt id under every limit, or none: past a

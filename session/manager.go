@@ -287,21 +287,15 @@ func (m *Manager) Login(ctx context.Context, t *Tenant, in LoginInput) (Session,
 	validName := validUsername(in.Username) == "" && len(in.Password) <= MaxPasswordLen
 	// Keys do not depend on whether the user exists, so neither does the
 	// answer.
-	var limits []loginLimit
-	var shareKeys []string
 	accountKey := "a:" + in.Username
 	if email != "" {
 		accountKey = "e:" + email
 		validName = true
 	}
-	if validName {
-		limits = append(limits, loginLimit{accountKey, t.LoginLimits.PerAccount})
-		shareKeys = append(shareKeys, accountKey[:2]+string(t.ID)+":"+accountKey[2:])
+	if !validName {
+		accountKey = ""
 	}
-	if in.ClientIP != "" {
-		limits = append(limits, loginLimit{"ip:" + in.ClientIP, t.LoginLimits.PerIP})
-		shareKeys = append(shareKeys, "ip:"+in.ClientIP)
-	}
+	limits, shareKeys := checkKeys(t, accountKey, in.ClientIP)
 
 	// The user's hash decides what its check costs, which the shares weigh.
 	lookup := func(ctx context.Context) (userLookup, error) {
@@ -320,31 +314,23 @@ func (m *Manager) Login(ctx context.Context, t *Tenant, in LoginInput) (Session,
 		}
 	}
 	h, _, _ := m.hashToCheck(look.u.PasswordHash, look.found)
-	waitUntil := time.Now().Add(m.hashWait)
-	release, err := m.shares.acquire(ctx, waitUntil, shareKeys, h.p.memKiB())
+	g, err := m.guardCheck(ctx, t, limits, shareKeys, h.p.memKiB())
 	if err != nil {
 		return Session{}, nil, err
 	}
-	defer release()
-
-	id := rand.Text()
-	window := time.Duration(t.LoginLimits.Window)
-	if err := m.reserve(ctx, t, limits, id, window); err != nil {
-		return Session{}, nil, err
-	}
-	s, c, err := m.loginChecked(ctx, t, in, lookup, &look, waitUntil)
-	if errors.Is(err, ErrInvalidCredentials) && !errors.Is(err, errNotChecked) {
-		m.countFailure(ctx, t, limits, id)
+	s, c, err := m.loginChecked(ctx, t, in, lookup, &look, g.waitUntil)
+	failed := errors.Is(err, ErrInvalidCredentials) && !errors.Is(err, errNotChecked)
+	m.settle(ctx, t, g, failed)
+	if failed {
 		return Session{}, nil, ErrInvalidCredentials
 	}
-	m.giveBack(ctx, t, limits, id, window)
 	if err != nil {
 		if errors.Is(err, errNotChecked) {
 			return Session{}, nil, ErrInvalidCredentials
 		}
 		return Session{}, nil, err
 	}
-	if validName {
+	if accountKey != "" {
 		if err := m.st.ResetCount(ctx, string(t.ID), accountKey); err != nil {
 			m.log.WarnContext(ctx, "could not reset the account's failed-login count", "tenant", t.ID, "err", err)
 		}

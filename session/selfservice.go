@@ -302,30 +302,18 @@ func (m *Manager) ChangePassword(ctx context.Context, t *Tenant, s Session, curr
 	if len(current) > MaxPasswordLen {
 		return Session{}, nil, ErrInvalidCredentials
 	}
-	limits := []loginLimit{{"a:" + u.Username, t.LoginLimits.PerAccount}}
-	shareKeys := []string{"a:" + string(t.ID) + ":" + u.Username}
-	if in.ClientIP != "" {
-		limits = append(limits, loginLimit{"ip:" + in.ClientIP, t.LoginLimits.PerIP})
-		shareKeys = append(shareKeys, "ip:"+in.ClientIP)
-	}
+	limits, shareKeys := checkKeys(t, "a:"+u.Username, in.ClientIP)
 	h, _, _ := m.hashToCheck(u.PasswordHash, true)
-	waitUntil := time.Now().Add(m.hashWait)
-	release, err := m.shares.acquire(ctx, waitUntil, shareKeys, h.p.memKiB())
+	g, err := m.guardCheck(ctx, t, limits, shareKeys, h.p.memKiB())
 	if err != nil {
 		return Session{}, nil, err
 	}
-	defer release()
-	id := rand.Text()
-	window := time.Duration(t.LoginLimits.Window)
-	if err := m.reserve(ctx, t, limits, id, window); err != nil {
-		return Session{}, nil, err
-	}
-	ok, err := m.verify(ctx, t.ID, waitUntil, u.PasswordHash, true, current)
-	if err == nil && !ok {
-		m.countFailure(ctx, t, limits, id)
+	ok, err := m.verify(ctx, t.ID, g.waitUntil, u.PasswordHash, true, current)
+	failed := err == nil && !ok
+	m.settle(ctx, t, g, failed)
+	if failed {
 		return Session{}, nil, ErrInvalidCredentials
 	}
-	m.giveBack(ctx, t, limits, id, window)
 	if err != nil {
 		return Session{}, nil, err
 	}
