@@ -470,25 +470,8 @@ func (d *nodeDecoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	fields := yamlFields(v.Type())
-	// Merged mappings (<<: *defaults) first, so that the mapping's own
-	// keys win, as in yaml.
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if isMerge(n.Content[i]) {
-			if d.merges >= maxMergeDepth {
-				d.fail(path, n.Content[i], "merges (<<) nest more than %d deep", maxMergeDepth)
-				return
-			}
-			d.merges++
-			defer func() { d.merges-- }()
-			m := resolve(n.Content[i+1])
-			if m.Kind == yaml.SequenceNode {
-				for _, item := range m.Content {
-					d.mapping(resolve(item), v, path)
-				}
-			} else {
-				d.mapping(m, v, path)
-			}
-		}
+	if !d.merged(n, path, func(m *yaml.Node) { d.mapping(m, v, path) }) {
+		return
 	}
 	seen := make(map[string]int)
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -532,23 +515,8 @@ func (d *nodeDecoder) dictionary(n *yaml.Node, v reflect.Value, path string) {
 	if v.IsNil() {
 		v.Set(reflect.MakeMap(v.Type()))
 	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if isMerge(n.Content[i]) {
-			if d.merges >= maxMergeDepth {
-				d.fail(path, n.Content[i], "merges (<<) nest more than %d deep", maxMergeDepth)
-				return
-			}
-			d.merges++
-			defer func() { d.merges-- }()
-			m := resolve(n.Content[i+1])
-			if m.Kind == yaml.SequenceNode {
-				for _, item := range m.Content {
-					d.dictionary(resolve(item), v, path)
-				}
-			} else {
-				d.dictionary(m, v, path)
-			}
-		}
+	if !d.merged(n, path, func(m *yaml.Node) { d.dictionary(m, v, path) }) {
+		return
 	}
 	seen := make(map[string]int)
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -580,6 +548,33 @@ func (d *nodeDecoder) dictionary(n *yaml.Node, v reflect.Value, path string) {
 		d.decode(val, elem, sub)
 		v.SetMapIndex(key, elem)
 	}
+}
+
+// merged decodes, with into, the mappings that n merges (<<: *defaults,
+// or a list of them), before n's own keys so that those win, as in yaml.
+// It reports false, having failed, when merges nest deeper than
+// maxMergeDepth.
+func (d *nodeDecoder) merged(n *yaml.Node, path string, into func(*yaml.Node)) bool {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if !isMerge(n.Content[i]) {
+			continue
+		}
+		if d.merges >= maxMergeDepth {
+			d.fail(path, n.Content[i], "merges (<<) nest more than %d deep", maxMergeDepth)
+			return false
+		}
+		d.merges++
+		defer func() { d.merges-- }()
+		m := resolve(n.Content[i+1])
+		if m.Kind != yaml.SequenceNode {
+			into(m)
+			continue
+		}
+		for _, item := range m.Content {
+			into(resolve(item))
+		}
+	}
+	return true
 }
 
 func isMerge(k *yaml.Node) bool { return k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" }
