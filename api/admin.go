@@ -190,7 +190,7 @@ func (s *Server) handlePutTenant(w http.ResponseWriter, r *http.Request) {
 	s.log.InfoContext(r.Context(), "tenant saved", "tenant", t.ID, "created", created)
 	out := tenantSaved{Tenant: t, Warnings: []warningView{}, Doctor: doctorOfOrigins(&t, s.m.SharedHost())}
 	for _, w := range s.m.Warnings(&t) {
-		s.log.WarnContext(r.Context(), "this tenant's cookie will not work in browsers for an origin", "tenant", w.Tenant, "field", w.Field, "engines", w.Engines, "fix", w.Message)
+		s.log.WarnContext(r.Context(), w.LogMessage(), "tenant", w.Tenant, "field", w.Field, "engines", w.Engines, "fix", w.Message)
 		out.Warnings = append(out.Warnings, warningView{Field: w.Field, Message: w.Message, Engines: w.Engines})
 	}
 	status := http.StatusOK

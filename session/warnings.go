@@ -34,6 +34,15 @@ type Warning struct {
 	Engines []string
 }
 
+// LogMessage is the constant message a log line about w carries: what
+// kind of trouble it names, the attributes saying the rest.
+func (w Warning) LogMessage() string {
+	if w.Engines == nil {
+		return "this tenant's configuration has a caveat"
+	}
+	return "this tenant's cookie will not work in browsers for an origin"
+}
+
 // Engine sets of the warnings, in the order Warning.Engines documents.
 var (
 	everyEngine    = []string{EngineChromium, EngineFirefox, EngineWebKit}

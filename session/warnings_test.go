@@ -270,6 +270,9 @@ func TestSignupWarning(t *testing.T) {
 			if len(ws) != 1 || ws[0].Field != "accounts.signup" || ws[0].Tenant != "acme" || ws[0].Engines != nil {
 				t.Fatalf("Warnings() = %+v, want one on accounts.signup, for no engine", ws)
 			}
+			if got := ws[0].LogMessage(); strings.Contains(got, "cookie") {
+				t.Errorf("LogMessage() = %q, a caveat that is not about cookies", got)
+			}
 			for _, w := range tt.want {
 				if !strings.Contains(ws[0].Message, w) {
 					t.Errorf("warning %q does not contain %q", ws[0].Message, w)

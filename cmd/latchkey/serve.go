@@ -153,7 +153,7 @@ func newApp(cfg *config, out *logWriter) (_ *app, err error) {
 	if a.file != nil {
 		for _, spec := range a.file.Tenants {
 			for _, w := range a.m.Warnings(&spec.Tenant) {
-				a.log.Warn("this tenant's cookie will not work in browsers for an origin", "tenant", w.Tenant, "field", w.Field, "engines", w.Engines, "fix", w.Message)
+				a.log.Warn(w.LogMessage(), "tenant", w.Tenant, "field", w.Field, "engines", w.Engines, "fix", w.Message)
 			}
 		}
 	}
