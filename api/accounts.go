@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 
@@ -161,23 +162,19 @@ func (s *Server) handleVerifyEmail(w http.ResponseWriter, r *http.Request) {
 // handleResendVerification answers 202 {} for any well-formed address
 // within the limits: known, unknown or verified already.
 func (s *Server) handleResendVerification(w http.ResponseWriter, r *http.Request) {
-	t := tenantFromContext(r.Context())
-	var in emailRequest
-	err := decodeBody(w, r, maxLoginBody, &in)
-	if err == nil {
-		err = checkEmail(in.Email)
-	}
-	if err == nil {
-		err = s.m.ResendVerification(r.Context(), t, in.Email, s.clientNet(r))
-	}
-	if s.accountsDone(w, r, t, routeResend, err) {
-		writeJSON(w, http.StatusAccepted, accepted{})
-	}
+	s.serveByAddress(w, r, routeResend, s.m.ResendVerification)
 }
 
 // handleRequestPasswordReset answers 202 {} for any well-formed address
 // within the limits, whether or not it is a user's.
 func (s *Server) handleRequestPasswordReset(w http.ResponseWriter, r *http.Request) {
+	s.serveByAddress(w, r, routeResetRequest, s.m.RequestPasswordReset)
+}
+
+// serveByAddress serves a request that names an address and mails it if
+// it is a user's (fn): 202 {} whatever the address, once it is checked and
+// fn has counted the limits.
+func (s *Server) serveByAddress(w http.ResponseWriter, r *http.Request, route accountsRoute, fn func(ctx context.Context, t *session.Tenant, email, clientIP string) error) {
 	t := tenantFromContext(r.Context())
 	var in emailRequest
 	err := decodeBody(w, r, maxLoginBody, &in)
@@ -185,9 +182,9 @@ func (s *Server) handleRequestPasswordReset(w http.ResponseWriter, r *http.Reque
 		err = checkEmail(in.Email)
 	}
 	if err == nil {
-		err = s.m.RequestPasswordReset(r.Context(), t, in.Email, s.clientNet(r))
+		err = fn(r.Context(), t, in.Email, s.clientNet(r))
 	}
-	if s.accountsDone(w, r, t, routeResetRequest, err) {
+	if s.accountsDone(w, r, t, route, err) {
 		writeJSON(w, http.StatusAccepted, accepted{})
 	}
 }

@@ -378,19 +378,17 @@ type userLookup struct {
 }
 
 func (m *Manager) lookupUser(ctx context.Context, t *Tenant, username string) (userLookup, error) {
-	su, err := m.st.GetUser(ctx, string(t.ID), username)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return userLookup{}, nil
-	case err != nil:
-		return userLookup{}, err
-	}
-	return lookupOf(su)
+	return found(m.st.GetUser(ctx, string(t.ID), username))
 }
 
 // lookupEmail finds the user holding email (a normalized address).
 func (m *Manager) lookupEmail(ctx context.Context, t *Tenant, email string) (userLookup, error) {
-	su, err := m.st.GetUserByEmail(ctx, string(t.ID), email)
+	return found(m.st.GetUserByEmail(ctx, string(t.ID), email))
+}
+
+// found is the lookup of a store's answer: a missing user is not found,
+// not an error.
+func found(su store.User, err error) (userLookup, error) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return userLookup{}, nil
