@@ -246,23 +246,10 @@ func (t *Tenant) validateAccountsURL(ps *problems, field, s string) {
 		ps.add(field, "must have a path, at least /, got %q", s)
 		return
 	}
-	origin := urlOrigin(u)
+	origin := canonicalOrigin(u)
 	if !slices.Contains(t.Origins, origin) {
 		ps.add(field, "must be on one of the tenant's origins, exactly: %s is not listed in origins", origin)
 	}
-}
-
-// urlOrigin serializes the origin of an absolute URL: its scheme and host
-// lowercased, without the scheme's default port.
-func urlOrigin(u *url.URL) string {
-	scheme, host := strings.ToLower(u.Scheme), strings.ToLower(u.Host)
-	switch {
-	case scheme == "https" && strings.HasSuffix(host, ":443"):
-		host = strings.TrimSuffix(host, ":443")
-	case scheme == "http" && strings.HasSuffix(host, ":80"):
-		host = strings.TrimSuffix(host, ":80")
-	}
-	return scheme + "://" + host
 }
 
 func firstOr(list []string, def string) string {
