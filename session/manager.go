@@ -395,10 +395,6 @@ func found(su store.User, err error) (userLookup, error) {
 	case err != nil:
 		return userLookup{}, err
 	}
-	return lookupOf(su)
-}
-
-func lookupOf(su store.User) (userLookup, error) {
 	u, err := decodeUser(su)
 	if err != nil {
 		return userLookup{}, err
