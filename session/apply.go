@@ -425,7 +425,7 @@ func (m *Manager) applyUser(ctx context.Context, t TenantID, us UserSpec, fields
 			}
 			nu, err := m.CreateUser(ctx, t, in)
 			if errors.Is(err, errEmailTaken) {
-				return false, errors.New("email: the address is another user's")
+				return false, errFileEmailTaken
 			}
 			if errors.Is(err, ErrConflict) {
 				continue // created meanwhile: update it instead
@@ -471,7 +471,7 @@ func (m *Manager) applyUser(ctx context.Context, t TenantID, us UserSpec, fields
 			continue // deleted meanwhile: create it instead
 		}
 		if errors.Is(err, errEmailTaken) {
-			return false, errors.New("email: the address is another user's")
+			return false, errFileEmailTaken
 		}
 		if err != nil {
 			return false, err
@@ -486,6 +486,10 @@ func (m *Manager) applyUser(ctx context.Context, t TenantID, us UserSpec, fields
 	}
 	return false, fmt.Errorf("session: the user kept changing under %d attempts", maxApplyAttempts)
 }
+
+// errFileEmailTaken is applyUser's failure for a file's address that
+// another user of the tenant holds, on create and on update alike.
+var errFileEmailTaken = errors.New("email: the address is another user's")
 
 // userAudit is a user as the audit log shows it, as the admin API records
 // it: without its hash.
