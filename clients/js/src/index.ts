@@ -377,15 +377,17 @@ export function createClient(options: ClientOptions): Client {
     tell('out');
   };
 
-  // signIn is every call that starts a session: confirmed by a me with the
-  // answer's receipt (CookieNotSentError when the browser dropped the
-  // cookie), then told to the other tabs.
-  async function signIn<O extends keyof operations>(path: string, body: Body<O>): Promise<LoginResult> {
-    const r = await call<LoginResult>('POST', path, body as object);
+  // confirm is what every call that starts a session does with its answer
+  // (signIn's calls, and signup's when it signed its user in): a me with
+  // the answer's receipt (CookieNotSentError when the browser dropped the
+  // cookie), then telling the other tabs.
+  async function confirm(r: LoginResult): Promise<LoginResult> {
     await me(r.receipt);
     tell('in');
     return r;
   }
+  const signIn = <O extends keyof operations>(path: string, body: Body<O>) =>
+    call<LoginResult>('POST', path, body as object).then(confirm);
   const post = <O extends keyof operations>(path: string, body: Body<O>) => call<void>('POST', path, body as object).then(noop);
 
   return {
@@ -397,10 +399,7 @@ export function createClient(options: ClientOptions): Client {
     async signup(username, email, password) {
       const body: Body<'signupPathForm'> = { username, email, password };
       const r = await call<LoginResult | components['schemas']['VerificationSent']>('POST', '/signup', body);
-      if (!('receipt' in r)) return { signedIn: false, verificationSent: true };
-      await me(r.receipt);
-      tell('in');
-      return { signedIn: true, ...r };
+      return 'receipt' in r ? { signedIn: true, ...(await confirm(r)) } : { signedIn: false, verificationSent: true };
     },
     verifyEmail: (token) => signIn<'verifyEmailPathForm'>('/email/verify', { token }),
     resendVerification: (email) => post<'resendVerificationPathForm'>('/email/verify/resend', { email }),

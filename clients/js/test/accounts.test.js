@@ -285,8 +285,11 @@ describe('verification optional: signup signs in', { timeout }, () => {
 describe('a tenant without accounts', { timeout }, () => {
   test('answers not-enabled', async () => {
     const c = tab(plain);
-    for (const p of [c.signup('nia', 'nia@example.test', password), c.resendVerification('nia@example.test'), c.requestPasswordReset('nia@example.test')]) {
-      const err = await rejection(p);
+    // Every promise gets its handler at once: awaited one after another, a
+    // later one could reject before its turn and fail the run as unhandled.
+    const all = [c.signup('nia', 'nia@example.test', password), c.resendVerification('nia@example.test'), c.requestPasswordReset('nia@example.test')].map(rejection);
+    for (const p of all) {
+      const err = await p;
       assert.ok(err instanceof NotEnabledError, err);
       assert.equal(err.type, 'urn:latchkey:problem:not-enabled');
       assert.equal(err.status, 404);

@@ -222,15 +222,16 @@ export function createClient(options) {
         set(null);
         tell('out');
     };
-    // signIn is every call that starts a session: confirmed by a me with the
-    // answer's receipt (CookieNotSentError when the browser dropped the
-    // cookie), then told to the other tabs.
-    async function signIn(path, body) {
-        const r = await call('POST', path, body);
+    // confirm is what every call that starts a session does with its answer
+    // (signIn's calls, and signup's when it signed its user in): a me with
+    // the answer's receipt (CookieNotSentError when the browser dropped the
+    // cookie), then telling the other tabs.
+    async function confirm(r) {
         await me(r.receipt);
         tell('in');
         return r;
     }
+    const signIn = (path, body) => call('POST', path, body).then(confirm);
     const post = (path, body) => call('POST', path, body).then(noop);
     return {
         baseUrl: base,
@@ -241,11 +242,7 @@ export function createClient(options) {
         async signup(username, email, password) {
             const body = { username, email, password };
             const r = await call('POST', '/signup', body);
-            if (!('receipt' in r))
-                return { signedIn: false, verificationSent: true };
-            await me(r.receipt);
-            tell('in');
-            return { signedIn: true, ...r };
+            return 'receipt' in r ? { signedIn: true, ...(await confirm(r)) } : { signedIn: false, verificationSent: true };
         },
         verifyEmail: (token) => signIn('/email/verify', { token }),
         resendVerification: (email) => post('/email/verify/resend', { email }),
