@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -93,9 +94,13 @@ func checkToken(token string) error {
 	return nil
 }
 
-func checkEmail(email string) error {
-	if email == "" || len(email) > maxEmailLen {
-		return errorf(kindBadRequest, detailEmailLen)
+func checkEmail(email string) error { return checkLen(email, maxEmailLen, detailEmailLen) }
+
+// checkLen refuses a field that is empty or longer than max bytes, with
+// detail.
+func checkLen(v string, max int, detail string) error {
+	if v == "" || len(v) > max {
+		return errorf(kindBadRequest, detail)
 	}
 	return nil
 }
@@ -115,14 +120,9 @@ func (s *Server) handleSignup(w http.ResponseWriter, r *http.Request) {
 	t := tenantFromContext(r.Context())
 	var in signupRequest
 	err := decodeBody(w, r, maxLoginBody, &in)
-	switch {
-	case err != nil:
-	case in.Username == "" || len(in.Username) > session.MaxUsernameLen:
-		err = errorf(kindBadRequest, detailUsernameLen)
-	case checkEmail(in.Email) != nil:
-		err = checkEmail(in.Email)
-	case in.Password == "" || len(in.Password) > session.MaxPasswordLen:
-		err = errorf(kindBadRequest, detailPasswordLen)
+	if err == nil {
+		err = cmp.Or(checkLen(in.Username, session.MaxUsernameLen, detailUsernameLen),
+			checkEmail(in.Email), checkLen(in.Password, session.MaxPasswordLen, detailPasswordLen))
 	}
 	var res session.SignupResult
 	if err == nil {
@@ -193,12 +193,8 @@ func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) {
 	t := tenantFromContext(r.Context())
 	var in resetRequest
 	err := decodeBody(w, r, maxLoginBody, &in)
-	switch {
-	case err != nil:
-	case checkToken(in.Token) != nil:
-		err = checkToken(in.Token)
-	case in.Password == "" || len(in.Password) > session.MaxPasswordLen:
-		err = errorf(kindBadRequest, detailPasswordLen)
+	if err == nil {
+		err = cmp.Or(checkToken(in.Token), checkLen(in.Password, session.MaxPasswordLen, detailPasswordLen))
 	}
 	var (
 		sess   session.Session
@@ -219,12 +215,9 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) {
 	t := tenantFromContext(r.Context())
 	var in changePasswordRequest
 	err := decodeBody(w, r, maxLoginBody, &in)
-	switch {
-	case err != nil:
-	case in.CurrentPassword == "" || len(in.CurrentPassword) > session.MaxPasswordLen:
-		err = errorf(kindBadRequest, detailCurrentPasswordLen)
-	case in.NewPassword == "" || len(in.NewPassword) > session.MaxPasswordLen:
-		err = errorf(kindBadRequest, detailNewPasswordLen)
+	if err == nil {
+		err = cmp.Or(checkLen(in.CurrentPassword, session.MaxPasswordLen, detailCurrentPasswordLen),
+			checkLen(in.NewPassword, session.MaxPasswordLen, detailNewPasswordLen))
 	}
 	if err != nil {
 		s.accountsDone(w, r, t, routeChangePassword, err)
