@@ -47,7 +47,11 @@ func newOutbox(cfg *config, log *slog.Logger, reg *prometheus.Registry, demo boo
 		if err := errors.Join(errs...); err != nil {
 			return nil, err
 		}
-		s, err := mail.NewSMTP(mail.SMTPConfig{URL: cfg.SMTPURL, PasswordFile: cfg.SMTPPasswordFile, CAFile: cfg.SMTPCAFile, From: cfg.MailFrom})
+		var password func() (string, error)
+		if path := cfg.SMTPPasswordFile; path != "" {
+			password = func() (string, error) { return readSecretFile(path) }
+		}
+		s, err := mail.NewSMTP(mail.SMTPConfig{URL: cfg.SMTPURL, Password: password, CAFile: cfg.SMTPCAFile, From: cfg.MailFrom})
 		if err != nil {
 			return nil, fmt.Errorf("LATCHKEY_SMTP_URL: %w", err)
 		}

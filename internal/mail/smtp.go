@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	netmail "net/mail"
 	"net/netip"
@@ -34,9 +33,6 @@ const (
 	DefaultSMTPSPort = 465
 )
 
-// maxPasswordFile bounds what a password file may hold, in bytes.
-const maxPasswordFile = 64 << 10
-
 // SMTPConfig configures an SMTP sender.
 type SMTPConfig struct {
 	// URL is smtp://[user[:password]@]host[:port] (STARTTLS, required
@@ -44,10 +40,10 @@ type SMTPConfig struct {
 	// smtps://[user[:password]@]host[:port] (implicit TLS, port 465). It
 	// may hold a password: errors never quote it. Required.
 	URL string
-	// PasswordFile, if set, holds the password (without a trailing
-	// newline), read at every connection; the URL then holds a user and
-	// no password.
-	PasswordFile string
+	// Password, if set, returns the password, at every connection, so
+	// that a rotated secret file is read again (cmd reads it as it reads
+	// its other secret files); the URL then holds a user and no password.
+	Password func() (string, error)
 	// CAFile, if set, is a PEM file of the CA certificates the server's
 	// certificate must verify against, instead of the system's.
 	CAFile string
@@ -63,18 +59,18 @@ type SMTPConfig struct {
 // SMTP is a Sender that delivers each mail over its own SMTP connection.
 // It is safe for concurrent use.
 type SMTP struct {
-	host         string
-	port         int
-	implicitTLS  bool
-	tlsPolicy    gomail.TLSPolicy
-	tlsConfig    *tls.Config
-	user, pass   string
-	passwordFile string
-	fromName     string
-	fromAddr     string
-	fromDomain   string
-	dialTimeout  time.Duration
-	sendTimeout  time.Duration
+	host        string
+	port        int
+	implicitTLS bool
+	tlsPolicy   gomail.TLSPolicy
+	tlsConfig   *tls.Config
+	user, pass  string
+	passwordFn  func() (string, error)
+	fromName    string
+	fromAddr    string
+	fromDomain  string
+	dialTimeout time.Duration
+	sendTimeout time.Duration
 }
 
 var _ Sender = (*SMTP)(nil)
@@ -84,21 +80,21 @@ var _ Sender = (*SMTP)(nil)
 // ...) and never quote the URL.
 func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 	s := &SMTP{
-		passwordFile: cfg.PasswordFile,
-		dialTimeout:  cfg.DialTimeout,
-		sendTimeout:  cfg.SendTimeout,
+		passwordFn:  cfg.Password,
+		dialTimeout: cfg.DialTimeout,
+		sendTimeout: cfg.SendTimeout,
 	}
 	var errs []error
 	if err := s.parseURL(cfg.URL); err != nil {
 		errs = append(errs, fmt.Errorf("URL: %w", err))
 	}
-	if s.pass != "" && cfg.PasswordFile != "" {
+	if s.pass != "" && cfg.Password != nil {
 		errs = append(errs, errors.New("the URL holds a password and a password file is given too: give one"))
 	}
-	if cfg.PasswordFile != "" && s.user == "" {
+	if cfg.Password != nil && s.user == "" {
 		errs = append(errs, errors.New("a password file needs a user in the URL (smtp://user@host)"))
 	}
-	if cfg.PasswordFile != "" {
+	if cfg.Password != nil {
 		if _, err := s.password(); err != nil {
 			errs = append(errs, err)
 		}
@@ -219,24 +215,15 @@ func (s *SMTP) parseFrom(from string) error {
 
 // password returns the password: the URL's, else the file's current one.
 func (s *SMTP) password() (string, error) {
-	if s.passwordFile == "" {
+	if s.passwordFn == nil {
 		return s.pass, nil
 	}
-	f, err := os.Open(s.passwordFile)
-	if err != nil {
-		return "", fmt.Errorf("password file: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxPasswordFile+1))
+	pw, err := s.passwordFn()
 	switch {
 	case err != nil:
 		return "", fmt.Errorf("password file: %w", err)
-	case len(b) > maxPasswordFile:
-		return "", fmt.Errorf("password file %s is larger than %d bytes", s.passwordFile, maxPasswordFile)
-	}
-	pw := strings.TrimRight(string(b), "\r\n")
-	if pw == "" {
-		return "", fmt.Errorf("password file %s is empty", s.passwordFile)
+	case pw == "":
+		return "", errors.New("password file: empty")
 	}
 	return pw, nil
 }

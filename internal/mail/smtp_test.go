@@ -101,7 +101,7 @@ func TestSMTPAuth(t *testing.T) {
 	t.Run("file re-read at each connection", func(t *testing.T) {
 		file := filepath.Join(t.TempDir(), "password")
 		os.WriteFile(file, []byte("p@ss word\n"), 0o600)
-		s := newSMTP(t, mail.SMTPConfig{URL: "smtp://latchkey@" + srv.Addr(), PasswordFile: file})
+		s := newSMTP(t, mail.SMTPConfig{URL: "smtp://latchkey@" + srv.Addr(), Password: readFile(file)})
 		if err := s.Deliver(context.Background(), sample("b@example.test")); err != nil {
 			t.Fatal(err)
 		}
@@ -217,9 +217,9 @@ func TestNewSMTPErrors(t *testing.T) {
 		{"unparsable", mail.SMTPConfig{URL: "smtp://u:hunter2@h:x y", From: "a@b.test"}, "does not parse"},
 		{"no From", mail.SMTPConfig{URL: "smtp://u:hunter2@h"}, "from: required"},
 		{"bad From", mail.SMTPConfig{URL: "smtp://h", From: "not an address"}, "not an address"},
-		{"two passwords", mail.SMTPConfig{URL: "smtp://u:hunter2@h", From: "a@b.test", PasswordFile: file}, "give one"},
-		{"file without user", mail.SMTPConfig{URL: "smtp://h", From: "a@b.test", PasswordFile: file}, "needs a user"},
-		{"missing file", mail.SMTPConfig{URL: "smtp://u@h", From: "a@b.test", PasswordFile: file + ".missing"}, "password file"},
+		{"two passwords", mail.SMTPConfig{URL: "smtp://u:hunter2@h", From: "a@b.test", Password: readFile(file)}, "give one"},
+		{"file without user", mail.SMTPConfig{URL: "smtp://h", From: "a@b.test", Password: readFile(file)}, "needs a user"},
+		{"missing file", mail.SMTPConfig{URL: "smtp://u@h", From: "a@b.test", Password: readFile(file + ".missing")}, "password file"},
 		{"missing CA", mail.SMTPConfig{URL: "smtps://h", From: "a@b.test", CAFile: file + ".missing"}, "CA file"},
 		{"not a CA", mail.SMTPConfig{URL: "smtps://h", From: "a@b.test", CAFile: file}, "no PEM"},
 	} {
@@ -250,5 +250,14 @@ func TestSMTPServer(t *testing.T) {
 		if got := s.Server(); got != c.want {
 			t.Errorf("Server() of %s = %s, want %s", c.url, got, c.want)
 		}
+	}
+}
+
+// readFile is a Password that reads the file at path, as cmd's secret
+// files are read: the content without its trailing newline.
+func readFile(path string) func() (string, error) {
+	return func() (string, error) {
+		b, err := os.ReadFile(path)
+		return strings.TrimRight(string(b), "\r\n"), err
 	}
 }
