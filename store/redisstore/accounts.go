@@ -74,25 +74,14 @@ return ids
 `)
 
 // putPointerScript makes ARGV[2] the user's token of kind ARGV[1] and
-// returns the one it replaces ("" for none). The hash lives until the
-// latest expiry of its tokens, like a sessions hash.
-//
-// A token expired already only ends the one it replaces: its pointer is
-// not stored, and the hash's TTL not touched.
+// returns the one it replaces ("" for none). The hash is kept like a
+// sessions hash, by putSession: it lives until the latest expiry of its
+// tokens, and a token expired already only ends the one it replaces.
 //
 // KEYS: token pointers. ARGV: kind, token ID, expiry, now (unix ms).
-var putPointerScript = redis.NewScript(`
+var putPointerScript = redis.NewScript(putSession + `
 local old = redis.call('HGET', KEYS[1], ARGV[1])
-if tonumber(ARGV[3]) <= tonumber(ARGV[4]) then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  return old or ''
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if redis.call('PTTL', KEYS[1]) < 0 then
-  redis.call('PEXPIREAT', KEYS[1], ARGV[3])
-else
-  redis.call('PEXPIREAT', KEYS[1], ARGV[3], 'GT')
-end
+putSession(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))
 return old or ''
 `)
 
