@@ -467,7 +467,9 @@ func (st *Store) deleteUsers(ctx context.Context, tenant string, names []string)
 		}
 	}
 	if len(back) > 0 {
-		return nil, nil, st.client.SAdd(ctx, index, back).Err()
+		if err := st.client.SAdd(ctx, index, back).Err(); err != nil {
+			return nil, nil, err
+		}
 	}
 	return emails, ids, nil
 }
