@@ -347,35 +347,8 @@ func (st *Store) release(ctx context.Context, op, tenant, user, email string) er
 	if err := releaseScript.Run(ctx, st.client, []string{key}, user).Err(); err != nil {
 		return st.wrap(ctx, op, err)
 	}
-	return st.wrap(ctx, op, st.unindexEmails(ctx, tenant, []string{email}))
-}
-
-// unindexEmails removes addresses from the tenant's index, then puts back
-// those claimed again meanwhile.
-func (st *Store) unindexEmails(ctx context.Context, tenant string, emails []string) error {
-	index := st.emailIndexKey(tenant)
-	if err := st.client.SRem(ctx, index, emails).Err(); err != nil {
-		return err
-	}
-	cmds, err := st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, e := range emails {
-			p.Exists(ctx, st.claimKey(tenant, e))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	var back []string
-	for i, cmd := range cmds {
-		if cmd.(*redis.IntCmd).Val() > 0 {
-			back = append(back, emails[i])
-		}
-	}
-	if len(back) > 0 {
-		return st.client.SAdd(ctx, index, back).Err()
-	}
-	return nil
+	return st.wrap(ctx, op, st.unindex(ctx, st.emailIndexKey(tenant), []string{email},
+		func(e string) string { return st.claimKey(tenant, e) }))
 }
 
 // deleteTenantAccounts deletes what DeleteTenant's deletion of the users
