@@ -213,9 +213,10 @@ func (st *Store) PutToken(ctx context.Context, t store.Token) error {
 	return st.wrap(ctx, op, st.deleteTokenKeys(ctx, t.Tenant, []string{old}))
 }
 
-// TakeToken reads and deletes the token in one script, then removes its
-// user's pointer to it: only a token its pointer still names counts (not
-// one replaced, or deleted with its user), and only an unexpired one.
+// TakeToken reads and deletes the token in one script, then, in one
+// pipeline, drops its index entry and removes its user's pointer to it:
+// only a token its pointer still names counts (not one replaced, or
+// deleted with its user), and only an unexpired one.
 func (st *Store) TakeToken(ctx context.Context, tenant, id string) (store.Token, error) {
 	const op = "take token"
 	if err := st.check(ctx, op, tenant); err != nil {
@@ -225,13 +226,19 @@ func (st *Store) TakeToken(ctx context.Context, tenant, id string) (store.Token,
 	if err != nil {
 		return store.Token{}, st.wrap(ctx, op, err)
 	}
-	// Best effort: an entry left behind goes when it expires.
-	_ = st.client.ZRem(ctx, st.tokenIndexKey(tenant), id).Err()
 	t, err := decodeToken(tenant, id, v)
 	if err != nil {
 		return store.Token{}, fmt.Errorf("redisstore: %s: %w", op, err)
 	}
-	n, err := takePointerScript.Run(ctx, st.client, []string{st.pointersKey(tenant, t.User)}, t.Kind, id).Int()
+	// One round trip for the index entry and the pointer (two slots).
+	var ptr *redis.Cmd
+	_, _ = st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		// Best effort: an entry left behind goes when it expires.
+		p.ZRem(ctx, st.tokenIndexKey(tenant), id)
+		ptr = takePointerScript.Eval(ctx, p, []string{st.pointersKey(tenant, t.User)}, t.Kind, id)
+		return nil
+	})
+	n, err := ptr.Int()
 	if err != nil {
 		return store.Token{}, st.wrap(ctx, op, err)
 	}
