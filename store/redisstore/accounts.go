@@ -74,25 +74,14 @@ return ids
 `)
 
 // putPointerScript makes ARGV[2] the user's token of kind ARGV[1] and
-// returns the one it replaces ("" for none). The hash lives until the
-// latest expiry of its tokens, like a sessions hash.
-//
-// A token expired already only ends the one it replaces: its pointer is
-// not stored, and the hash's TTL not touched.
+// returns the one it replaces ("" for none). The hash is kept like a
+// sessions hash, by putSession: it lives until the latest expiry of its
+// tokens, and a token expired already only ends the one it replaces.
 //
 // KEYS: token pointers. ARGV: kind, token ID, expiry, now (unix ms).
-var putPointerScript = redis.NewScript(`
+var putPointerScript = redis.NewScript(putSession + `
 local old = redis.call('HGET', KEYS[1], ARGV[1])
-if tonumber(ARGV[3]) <= tonumber(ARGV[4]) then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  return old or ''
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if redis.call('PTTL', KEYS[1]) < 0 then
-  redis.call('PEXPIREAT', KEYS[1], ARGV[3])
-else
-  redis.call('PEXPIREAT', KEYS[1], ARGV[3], 'GT')
-end
+putSession(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))
 return old or ''
 `)
 
@@ -224,9 +213,10 @@ func (st *Store) PutToken(ctx context.Context, t store.Token) error {
 	return st.wrap(ctx, op, st.deleteTokenKeys(ctx, t.Tenant, []string{old}))
 }
 
-// TakeToken reads and deletes the token in one script, then removes its
-// user's pointer to it: only a token its pointer still names counts (not
-// one replaced, or deleted with its user), and only an unexpired one.
+// TakeToken reads and deletes the token in one script, then, in one
+// pipeline, drops its index entry and removes its user's pointer to it:
+// only a token its pointer still names counts (not one replaced, or
+// deleted with its user), and only an unexpired one.
 func (st *Store) TakeToken(ctx context.Context, tenant, id string) (store.Token, error) {
 	const op = "take token"
 	if err := st.check(ctx, op, tenant); err != nil {
@@ -236,13 +226,19 @@ func (st *Store) TakeToken(ctx context.Context, tenant, id string) (store.Token,
 	if err != nil {
 		return store.Token{}, st.wrap(ctx, op, err)
 	}
-	// Best effort: an entry left behind goes when it expires.
-	_ = st.client.ZRem(ctx, st.tokenIndexKey(tenant), id).Err()
 	t, err := decodeToken(tenant, id, v)
 	if err != nil {
 		return store.Token{}, fmt.Errorf("redisstore: %s: %w", op, err)
 	}
-	n, err := takePointerScript.Run(ctx, st.client, []string{st.pointersKey(tenant, t.User)}, t.Kind, id).Int()
+	// One round trip for the index entry and the pointer (two slots).
+	var ptr *redis.Cmd
+	_, _ = st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		// Best effort: an entry left behind goes when it expires.
+		p.ZRem(ctx, st.tokenIndexKey(tenant), id)
+		ptr = takePointerScript.Eval(ctx, p, []string{st.pointersKey(tenant, t.User)}, t.Kind, id)
+		return nil
+	})
+	n, err := ptr.Int()
 	if err != nil {
 		return store.Token{}, st.wrap(ctx, op, err)
 	}
@@ -358,35 +354,8 @@ func (st *Store) release(ctx context.Context, op, tenant, user, email string) er
 	if err := releaseScript.Run(ctx, st.client, []string{key}, user).Err(); err != nil {
 		return st.wrap(ctx, op, err)
 	}
-	return st.wrap(ctx, op, st.unindexEmails(ctx, tenant, []string{email}))
-}
-
-// unindexEmails removes addresses from the tenant's index, then puts back
-// those claimed again meanwhile.
-func (st *Store) unindexEmails(ctx context.Context, tenant string, emails []string) error {
-	index := st.emailIndexKey(tenant)
-	if err := st.client.SRem(ctx, index, emails).Err(); err != nil {
-		return err
-	}
-	cmds, err := st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, e := range emails {
-			p.Exists(ctx, st.claimKey(tenant, e))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	var back []string
-	for i, cmd := range cmds {
-		if cmd.(*redis.IntCmd).Val() > 0 {
-			back = append(back, emails[i])
-		}
-	}
-	if len(back) > 0 {
-		return st.client.SAdd(ctx, index, back).Err()
-	}
-	return nil
+	return st.wrap(ctx, op, st.unindex(ctx, st.emailIndexKey(tenant), []string{email},
+		func(e string) string { return st.claimKey(tenant, e) }))
 }
 
 // deleteTenantAccounts deletes what DeleteTenant's deletion of the users

@@ -447,29 +447,38 @@ func (st *Store) deleteUsers(ctx context.Context, tenant string, names []string)
 			}
 		}
 	}
-	index := st.indexKey(tenant)
-	if err := st.client.SRem(ctx, index, names).Err(); err != nil {
+	if err := st.unindex(ctx, st.indexKey(tenant), names, func(name string) string { return st.userKey(tenant, name) }); err != nil {
 		return nil, nil, err
 	}
-	cmds, err = st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, name := range names {
-			p.Exists(ctx, st.userKey(tenant, name))
+	return emails, ids, nil
+}
+
+// unindex removes members from the set index, then puts back those whose
+// key exists again: a writer that recreated one between its own SADD and
+// our SREM must not be left out of the index.
+func (st *Store) unindex(ctx context.Context, index string, members []string, key func(string) string) error {
+	if err := st.client.SRem(ctx, index, members).Err(); err != nil {
+		return err
+	}
+	cmds, err := st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, m := range members {
+			p.Exists(ctx, key(m))
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	var back []string
 	for i, cmd := range cmds {
 		if cmd.(*redis.IntCmd).Val() > 0 {
-			back = append(back, names[i])
+			back = append(back, members[i])
 		}
 	}
 	if len(back) > 0 {
-		return nil, nil, st.client.SAdd(ctx, index, back).Err()
+		return st.client.SAdd(ctx, index, back).Err()
 	}
-	return emails, ids, nil
+	return nil
 }
 
 // ListUsers returns the tenant's users: the index, then the records in one
